@@ -1,0 +1,205 @@
+"""Command line: transcribe files, list models, check the installation."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from transcriber import __version__
+from transcriber.config import Settings
+from transcriber.domain import ChannelMode, TranscriptionOptions
+from transcriber.domain import Progress as StageProgress
+from transcriber.errors import InputError, TranscriberError
+
+app = typer.Typer(
+    help="Video Transcriber: offline transcription of video and audio.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+models_app = typer.Typer(help="Inspect the speech models.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+err = Console(stderr=True)
+
+
+class Language(str, Enum):
+    auto = "auto"
+    ru = "ru"
+    en = "en"
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"transcriber {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log details to stderr.")
+    ] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+@app.command()
+def transcribe(
+    files: Annotated[list[Path], typer.Argument(help="Video or audio files to transcribe.")],
+    language: Annotated[
+        Language, typer.Option("--language", "-l", help="Spoken language; auto detects it.")
+    ] = Language.auto,
+    fmt: Annotated[
+        str,
+        typer.Option("--format", "-f", help="Comma-separated: txt,srt,vtt,tsv,json,docx."),
+    ] = "txt,srt",
+    output_dir: Annotated[
+        Path, typer.Option("--output-dir", "-o", help="Folder for <stem>.<ext> outputs.")
+    ] = Path("."),
+    model: Annotated[
+        str | None,
+        typer.Option("--model", "-m", help="Model name (base, tiny.en, …) or a model folder."),
+    ] = None,
+    beam_size: Annotated[
+        int | None, typer.Option("--beam-size", min=1, max=10, help="Beam width (default 5).")
+    ] = None,
+    word_timestamps: Annotated[
+        bool, typer.Option("--word-timestamps", help="Add per-word times to json and captions.")
+    ] = False,
+    vad: Annotated[
+        bool, typer.Option("--vad/--no-vad", help="Skip non-speech with Silero VAD.")
+    ] = True,
+    channels: Annotated[
+        ChannelMode,
+        typer.Option(
+            "--channels", help="mix: downmix stereo; split: one speaker per channel (calls)."
+        ),
+    ] = ChannelMode.mix,
+) -> None:
+    """Transcribe FILES and write one output per format next to each other in --output-dir."""
+    from transcriber.formats import FORMATS, parse_formats, render
+    from transcriber.pipeline import Pipeline
+
+    settings = Settings()
+    try:
+        formats = parse_formats(fmt)
+    except InputError as e:
+        _error(e.message)
+        raise typer.Exit(2) from e
+    options = TranscriptionOptions(
+        language=None if language == Language.auto else language.value,
+        model=model or settings.model,
+        beam_size=beam_size or settings.beam_size,
+        word_timestamps=word_timestamps,
+        vad=vad,
+        channels=channels,
+    )
+    output_dir.mkdir(parents=True, exist_ok=True)
+    pipeline = Pipeline(settings)
+    worst = 0
+    with _progress() as bars:
+        for path in files:
+            task = bars.add_task(path.name, total=None, audio="")
+            try:
+                transcript = pipeline.run(path, options, on_progress=_updater(bars, task))
+            except TranscriberError as e:
+                bars.update(task, visible=False)
+                _error(e.message)
+                worst = max(worst, 2 if isinstance(e, InputError) else 1)
+                continue
+            for name in formats:
+                out = output_dir / f"{path.stem}.{FORMATS[name].extension}"
+                out.write_bytes(render(transcript, name))
+            bars.update(task, completed=1, total=1)
+            bars.console.print(
+                f"[green]done[/] {path} → {output_dir}/{path.stem}.{{{','.join(formats)}}}"
+                f"  ({transcript.language}, {transcript.duration:.1f} s audio"
+                f" in {transcript.processing_time:.1f} s)"
+            )
+    raise typer.Exit(worst)
+
+
+def _error(message: str) -> None:
+    """One unwrapped line on stderr, so scripts can grep it."""
+    err.print(f"[red]error:[/] {message}", soft_wrap=True, highlight=False)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TextColumn("{task.fields[audio]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=err,
+    )
+
+
+def _updater(bars: Progress, task: TaskID) -> Callable[[StageProgress], None]:
+    def update(p: StageProgress) -> None:
+        total = p.audio_total or None
+        bars.update(
+            task,
+            total=1.0 if total else None,
+            completed=p.fraction,
+            audio=f"{_clock(p.audio_done)} / {_clock(p.audio_total)}",
+        )
+
+    return update
+
+
+def _clock(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Show the models this installation can use offline, and where they are."""
+    from transcriber.models.listing import describe
+
+    for row in describe(Settings()):
+        typer.echo(row)
+
+
+@app.command()
+def doctor() -> None:
+    """Check Python, packages, the model, decoding and disk space; say what to fix."""
+    from transcriber.doctor import run_checks
+
+    ok = True
+    for check in run_checks(Settings()):
+        mark = "[green]ok[/]  " if check.ok else "[red]FAIL[/]"
+        err.print(f"{mark} {check.name}: {check.detail}")
+        ok = ok and check.ok
+    raise typer.Exit(0 if ok else 1)
+
+
+def main() -> None:
+    try:
+        app()
+    except TranscriberError as e:  # pragma: no cover - a last resort; commands handle theirs
+        _error(e.message)
+        sys.exit(2 if isinstance(e, InputError) else 1)

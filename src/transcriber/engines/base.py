@@ -1,0 +1,44 @@
+"""The Engine role: speech windows in, typed segments out, lazily."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from transcriber.domain import Segment
+from transcriber.media.windows import SpeechWindow
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeOptions:
+    language: str | None
+    beam_size: int
+    word_timestamps: bool
+    initial_prompt: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WindowResult:
+    """Segments of one window, on the file's time axis; ids are assigned by the pipeline."""
+
+    window: SpeechWindow
+    segments: tuple[Segment, ...]
+
+
+class Engine(Protocol):
+    name: str  # engine family, e.g. "whisper"
+    model_name: str
+
+    @property
+    def multilingual(self) -> bool: ...
+
+    def detect_language(self, windows: list[SpeechWindow]) -> tuple[str, float]:
+        """The most likely language over these windows, and its probability."""
+        ...
+
+    def transcribe(
+        self, windows: Iterable[SpeechWindow], options: DecodeOptions
+    ) -> Iterator[WindowResult]:
+        """Transcribe windows in order, batching as the engine sees fit."""
+        ...

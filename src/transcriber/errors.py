@@ -1,0 +1,70 @@
+"""One error tree. Every error a user can cause says what was wrong and what to do.
+
+`http_status` is read by the API's single exception handler; the CLI maps every
+`InputError` to exit code 2.
+"""
+
+from __future__ import annotations
+
+
+class TranscriberError(Exception):
+    code = "internal_error"
+    http_status = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InputError(TranscriberError):
+    """The user's input is at fault; nothing else is affected."""
+
+    code = "bad_input"
+    http_status = 400
+
+
+class MediaError(InputError):
+    code = "unsupported_media"
+    http_status = 415
+
+
+class FileMissingError(InputError):
+    code = "file_not_found"
+    http_status = 404
+
+
+class EmptyFileError(MediaError):
+    code = "empty_file"
+
+
+class NotMediaError(MediaError):
+    code = "not_media"
+
+
+class NoAudioStreamError(MediaError):
+    code = "no_audio_stream"
+
+
+class TruncatedMediaError(MediaError):
+    code = "truncated_media"
+
+
+class OptionError(InputError):
+    code = "invalid_option"
+    http_status = 422
+
+
+class ModelError(TranscriberError):
+    code = "model_unavailable"
+    http_status = 503
+
+
+class ModelNotFoundError(ModelError, OptionError):
+    code = "model_not_found"
+    http_status = 422
+
+
+class MissingExtraError(TranscriberError):
+    """A backend was selected whose optional dependency is not installed."""
+
+    code = "missing_extra"

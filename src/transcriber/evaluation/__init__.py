@@ -1,0 +1,1 @@
+"""Scoring helpers shared by the tests and the benchmark."""

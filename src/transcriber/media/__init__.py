@@ -1,0 +1,5 @@
+"""Media input: probing, streaming decode to 16 kHz mono float32, and speech detection."""
+
+from transcriber.media.decode import SAMPLE_RATE, MediaInfo, probe, stream_audio
+
+__all__ = ["SAMPLE_RATE", "MediaInfo", "probe", "stream_audio"]

@@ -1,0 +1,158 @@
+"""Streaming speech detection with the Silero VAD ONNX model that faster-whisper bundles.
+
+Audio is fed in chunks; finished speech regions come out as soon as the
+silence after them is long enough, so memory stays bounded however long the
+file is. Regions are capped at `max_region_s` and cut at the quietest frame.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from transcriber.media.decode import SAMPLE_RATE
+
+FRAME = 512  # samples per VAD frame at 16 kHz (32 ms)
+CONTEXT = 64  # samples of the previous frame the model sees
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    """Speech between two sample indices of the decoded stream."""
+
+    start: int
+    end: int
+
+    @property
+    def seconds(self) -> float:
+        return (self.end - self.start) / SAMPLE_RATE
+
+
+@dataclass(frozen=True, slots=True)
+class VadParams:
+    threshold: float = 0.5
+    min_silence_ms: int = 1000
+    speech_pad_ms: int = 400
+    min_speech_ms: int = 250
+    max_region_s: float = 30.0
+
+
+@functools.cache
+def _session() -> object:
+    import onnxruntime
+    from faster_whisper.utils import get_assets_path
+
+    opts = onnxruntime.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 4
+    path = os.path.join(get_assets_path(), "silero_vad_v6.onnx")
+    return onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"], sess_options=opts)
+
+
+class SpeechDetector:
+    """Feed audio with `feed`, collect regions; call `finish` once at the end."""
+
+    def __init__(self, params: VadParams | None = None) -> None:
+        self.p = params or VadParams()
+        self._session = _session()
+        self._h = np.zeros((1, 1, 128), np.float32)
+        self._c = np.zeros((1, 1, 128), np.float32)
+        self._context = np.zeros(CONTEXT, np.float32)
+        self._rest = np.zeros(0, np.float32)
+        self._frame = 0  # index of the next frame to classify
+        self._neg = max(self.p.threshold - 0.15, 0.01)
+        self._min_silence = max(1, round(self.p.min_silence_ms * SAMPLE_RATE / 1000 / FRAME))
+        self._min_speech = round(self.p.min_speech_ms * SAMPLE_RATE / 1000 / FRAME)
+        self._pad = min(self.p.speech_pad_ms, self.p.min_silence_ms) * SAMPLE_RATE // 1000
+        self._max = int(self.p.max_region_s * SAMPLE_RATE - 2 * self._pad) // FRAME
+        self._start: int | None = None  # first frame of the open region
+        self._start_forced = False
+        self._last_speech = 0
+        self._silence = 0
+        self._probs: list[float] = []
+        self._emitted_end = 0
+
+    def feed(self, audio: np.ndarray) -> list[Region]:
+        buf = np.concatenate([self._rest, audio]) if len(self._rest) else audio
+        n = len(buf) // FRAME
+        self._rest = buf[n * FRAME :].copy()
+        if n == 0:
+            return []
+        return self._classify(buf[: n * FRAME].reshape(n, FRAME))
+
+    def finish(self) -> list[Region]:
+        out: list[Region] = []
+        if len(self._rest):
+            frame = np.zeros((1, FRAME), np.float32)
+            frame[0, : len(self._rest)] = self._rest
+            total = self._frame * FRAME + len(self._rest)
+            self._rest = np.zeros(0, np.float32)
+            out += self._classify(frame)
+        else:
+            total = self._frame * FRAME
+        if self._start is not None and self._last_speech + 1 - self._start >= self._min_speech:
+            out.append(self._region(self._start, self._frame, total, forced_end=True))
+        self._start = None
+        return out
+
+    def earliest_needed(self) -> int:
+        """The first sample a region not yet emitted could still include."""
+        frame = self._frame if self._start is None else self._start
+        return max(self._emitted_end, frame * FRAME - self._pad)
+
+    def _classify(self, frames: np.ndarray) -> list[Region]:
+        ctx = np.concatenate([self._context[None, :], frames[:-1, -CONTEXT:]])
+        self._context = frames[-1, -CONTEXT:].copy()
+        batch = np.concatenate([ctx, frames], axis=1).astype(np.float32, copy=False)
+        probs, self._h, self._c = self._session.run(  # type: ignore[attr-defined]
+            None, {"input": batch, "h": self._h, "c": self._c}
+        )
+        out: list[Region] = []
+        for p in np.asarray(probs).reshape(-1):
+            region = self._step(float(p))
+            if region is not None:
+                out.append(region)
+            self._frame += 1
+        return out
+
+    def _step(self, p: float) -> Region | None:
+        i = self._frame
+        if self._start is None:
+            if p >= self.p.threshold:
+                self._start, self._start_forced = i, False
+                self._last_speech, self._silence, self._probs = i, 0, [p]
+            return None
+        self._probs.append(p)
+        if p >= self.p.threshold:
+            self._last_speech, self._silence = i, 0
+        elif p < self._neg:
+            self._silence += 1
+        if self._silence >= self._min_silence:
+            start, end = self._start, self._last_speech + 1
+            self._start = None
+            if end - start < self._min_speech:
+                return None
+            return self._region(start, end, None, forced_end=False)
+        if i + 1 - self._start >= self._max:
+            # Too long for one window: cut at the quietest frame of the second half.
+            half = len(self._probs) // 2
+            cut = self._start + half + int(np.argmin(self._probs[half:]))
+            cut = max(cut, self._start + 1)
+            region = self._region(self._start, cut, None, forced_end=True)
+            self._probs = self._probs[cut - self._start :]
+            self._start, self._start_forced = cut, True
+            return region
+        return None
+
+    def _region(self, start: int, end: int, total: int | None, forced_end: bool) -> Region:
+        s = start * FRAME if self._start_forced else max(0, start * FRAME - self._pad)
+        s = max(s, self._emitted_end)
+        e = end * FRAME if forced_end else end * FRAME + self._pad
+        if total is not None:
+            e = min(e, total)
+        self._emitted_end = e
+        return Region(s, e)

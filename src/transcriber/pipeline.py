@@ -1,0 +1,201 @@
+"""The one place where the stages are composed: decode → VAD → windows → engine → Transcript.
+
+Everything streams: audio is decoded in chunks, speech windows are cut as the
+VAD closes regions, and the engine works through them in batches, so memory
+does not grow with the length of the file.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from transcriber.config import Settings
+from transcriber.domain import ChannelMode, Progress, Segment, Stage, Transcript
+from transcriber.domain import TranscriptionOptions as Options
+from transcriber.engines.base import DecodeOptions, Engine, WindowResult
+from transcriber.engines.registry import EngineManager
+from transcriber.errors import OptionError
+from transcriber.media.decode import SAMPLE_RATE, MediaInfo, probe, stream_audio
+from transcriber.media.vad import SpeechDetector, VadParams
+from transcriber.media.windows import SpeechWindow, WindowBuilder
+
+ProgressFn = Callable[[Progress], None]
+CheckpointFn = Callable[["Checkpoint"], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """Work finished so far: segments up to `audio_done` seconds of the file (per channel)."""
+
+    segments: tuple[Segment, ...] = ()
+    audio_done: dict[int, float] = field(default_factory=dict)  # channel → file seconds
+    language: str | None = None
+    language_probability: float | None = None
+
+
+class Pipeline:
+    def __init__(self, settings: Settings, engines: EngineManager | None = None) -> None:
+        self.settings = settings
+        self.engines = engines or EngineManager(settings)
+
+    def vad_params(self) -> VadParams:
+        s = self.settings
+        return VadParams(
+            threshold=s.vad_threshold,
+            min_silence_ms=s.vad_min_silence_ms,
+            speech_pad_ms=s.vad_speech_pad_ms,
+        )
+
+    def run(
+        self,
+        path: str | Path,
+        options: Options,
+        on_progress: ProgressFn | None = None,
+        checkpoint: Checkpoint | None = None,
+        on_checkpoint: CheckpointFn | None = None,
+    ) -> Transcript:
+        started = time.perf_counter()
+        info = probe(path)
+        engine = self.engines.get(options.model)
+        if options.language and options.language != "en" and not engine.multilingual:
+            raise OptionError(
+                f"model {engine.model_name!r} is English-only and cannot transcribe"
+                f" {options.language!r}; use --model base"
+            )
+        state = _Run(self, info, engine, options, on_progress, on_checkpoint, checkpoint)
+        channels: list[int | None] = [None]
+        if options.channels == ChannelMode.split and info.channels >= 2:
+            channels = list(range(info.channels))
+        for ch in channels:
+            state.run_channel(ch)
+        segments = sorted(state.segments, key=lambda s: (s.start, s.end))
+        numbered = tuple(replace(s, id=i) for i, s in enumerate(segments, start=1))
+        return Transcript(
+            segments=numbered,
+            language=state.language,
+            language_probability=state.language_probability,
+            duration=round(state.duration, 3),
+            model=engine.model_name,
+            engine=engine.name,
+            processing_time=round(time.perf_counter() - started, 3),
+            timings={k: round(v, 3) for k, v in state.timings.items()},
+        )
+
+
+class _Run:
+    """State of one file's run, shared by its channels."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        info: MediaInfo,
+        engine: Engine,
+        options: Options,
+        on_progress: ProgressFn | None,
+        on_checkpoint: CheckpointFn | None,
+        checkpoint: Checkpoint | None,
+    ) -> None:
+        self.p = pipeline
+        self.info = info
+        self.engine = engine
+        self.options = options
+        self.on_progress = on_progress
+        self.on_checkpoint = on_checkpoint
+        cp = checkpoint or Checkpoint()
+        self.segments: list[Segment] = list(cp.segments)
+        self.audio_done = dict(cp.audio_done)
+        self.language = options.language or cp.language
+        self.language_probability = 1.0 if options.language else cp.language_probability
+        self.duration = info.duration or 0.0
+        self.timings = {"decode_vad": 0.0, "asr": 0.0, "language": 0.0}
+        self.n_channels = 1
+
+    def run_channel(self, ch: int | None) -> None:
+        key = ch if ch is not None else 0
+        if ch is not None:
+            self.n_channels = max(self.n_channels, self.info.channels)
+        detector = SpeechDetector(self.p.vad_params()) if self.options.vad else None
+        builder = WindowBuilder(
+            detector, time_offset=self.info.start_offset, skip_until=self.audio_done.get(key, 0.0)
+        )
+        windows = self._timed(self._windows(builder, ch))
+        first = list(itertools.islice(windows, self.p.settings.batch_size))
+        if self.language is None:
+            self.language, self.language_probability = self._detect(first)
+        decode = DecodeOptions(
+            language=self.language,
+            beam_size=self.options.beam_size,
+            word_timestamps=self.options.word_timestamps,
+            initial_prompt=self.options.initial_prompt,
+        )
+        self._report(Stage.transcribing, key)
+        results = self.engine.transcribe(itertools.chain(first, windows), decode)
+        for result in self._timed_asr(results):
+            self._accept(result, ch, key)
+        self.duration = max(self.duration, builder.samples_seen / SAMPLE_RATE)
+        self.audio_done[key] = self.info.start_offset + builder.samples_seen / SAMPLE_RATE
+        self._report(Stage.transcribing, key)
+
+    def _windows(self, builder: WindowBuilder, ch: int | None) -> Iterator[SpeechWindow]:
+        for chunk in stream_audio(self.info.path, channel=ch):
+            yield from builder.feed(chunk)
+        yield from builder.finish()
+
+    def _timed(self, it: Iterator[SpeechWindow]) -> Iterator[SpeechWindow]:
+        while True:
+            t = time.perf_counter()
+            item = next(it, None)
+            self.timings["decode_vad"] += time.perf_counter() - t
+            if item is None:
+                return
+            yield item
+
+    def _timed_asr(self, it: Iterator[WindowResult]) -> Iterator[WindowResult]:
+        while True:
+            t = time.perf_counter()
+            item = next(it, None)
+            # Pulling a result also pulls windows; that share is booked under decode_vad.
+            self.timings["asr"] += time.perf_counter() - t
+            if item is None:
+                self.timings["asr"] -= self.timings["decode_vad"]
+                return
+            yield item
+
+    def _detect(self, first: list[SpeechWindow]) -> tuple[str | None, float | None]:
+        if not first:
+            return None, None
+        t = time.perf_counter()
+        lang, prob = self.engine.detect_language(first[:4])
+        self.timings["language"] += time.perf_counter() - t
+        return lang, prob
+
+    def _accept(self, result: WindowResult, ch: int | None, key: int) -> None:
+        label = f"channel {ch + 1}" if ch is not None else None
+        keep_words = self.options.word_timestamps
+        for seg in result.segments:
+            self.segments.append(replace(seg, speaker=label, words=seg.words if keep_words else ()))
+        self.audio_done[key] = result.window.end_time
+        if self.on_checkpoint is not None:
+            self.on_checkpoint(
+                Checkpoint(
+                    segments=tuple(self.segments),
+                    audio_done=dict(self.audio_done),
+                    language=self.language,
+                    language_probability=self.language_probability,
+                )
+            )
+        self._report(Stage.transcribing, key)
+
+    def _report(self, stage: Stage, key: int) -> None:
+        if self.on_progress is None:
+            return
+        total = self.duration or 0.0
+        done = min(self.audio_done.get(key, 0.0) - self.info.start_offset, total)
+        done = max(done, 0.0)
+        channels_before = key if self.n_channels > 1 else 0
+        fraction = (channels_before + (done / total if total else 0.0)) / self.n_channels
+        self.on_progress(Progress(stage, min(1.0, fraction), done, total))

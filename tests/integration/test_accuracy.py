@@ -1,0 +1,38 @@
+"""Corpus WER of the default model on the real dev speech, through the whole pipeline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import eval_rows
+from transcriber.domain import TranscriptionOptions
+from transcriber.evaluation.wer import corpus_wer
+from transcriber.pipeline import Pipeline
+
+pytestmark = pytest.mark.slow
+
+LIMITS = {"ru": 0.14, "en": 0.06}
+
+
+@pytest.mark.parametrize("lang", ["ru", "en"])
+def test_dev_wer(pipeline: Pipeline, eval_root: Path, lang: str) -> None:
+    rows = [r for r in eval_rows("asr.jsonl") if r["lang"] == lang]
+    assert rows, f"no {lang} clips in asr.jsonl"
+    pairs = []
+    for row in rows:
+        t = pipeline.run(eval_root / row["path"], TranscriptionOptions(language=lang))
+        pairs.append((row["text"], t.text))
+    wer = corpus_wer(pairs, lang)
+    print(f"\n{lang}: corpus WER {wer:.2%} over {len(rows)} clips")
+    assert wer <= LIMITS[lang], f"{lang} WER {wer:.2%} above {LIMITS[lang]:.0%}"
+
+
+def test_language_detection_reports_probability(pipeline: Pipeline, eval_root: Path) -> None:
+    ru = next(r for r in eval_rows("asr.jsonl") if r["lang"] == "ru" and r["sample_rate"] == 16000)
+    en = next(r for r in eval_rows("asr.jsonl") if r["lang"] == "en")
+    for row in (ru, en):
+        t = pipeline.run(eval_root / row["path"], TranscriptionOptions(language=None))
+        assert t.language == row["lang"]
+        assert t.language_probability is not None and 0.5 < t.language_probability <= 1.0

@@ -1,0 +1,132 @@
+"""The CLI as a user runs it: a real subprocess, real files, real model."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import srt
+import webvtt
+
+from tests.conftest import eval_rows
+from tests.media_factory import write_silent_video
+from transcriber.formats.json_schema import JSON_SCHEMA
+
+pytestmark = pytest.mark.slow
+
+
+def cli(*args: str, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **(env_extra or {}), "COLUMNS": "120"}
+    return subprocess.run(
+        [sys.executable, "-m", "transcriber", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+
+
+@pytest.fixture(scope="module")
+def env(model_cache: Path) -> dict[str, str]:
+    return {"TRANSCRIBER_MODEL_DIR": str(model_cache)}
+
+
+def test_transcribe_all_formats(eval_root: Path, tmp_path: Path, env: dict[str, str]) -> None:
+    video = eval_root / eval_rows("video.jsonl")[0]["path"]
+    ru = next(r for r in eval_rows("asr.jsonl") if r["lang"] == "ru" and r["sample_rate"] == 8000)
+    out = tmp_path / "out"
+    r = cli(
+        "transcribe", str(video), str(eval_root / ru["path"]),
+        "--language", "auto", "--format", "srt,vtt,txt,json,tsv,docx",
+        "--output-dir", str(out), "--word-timestamps",
+        env_extra=env,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    stem = video.stem
+    cues = list(srt.parse((out / f"{stem}.srt").read_text()))
+    assert cues and all(c.start < c.end for c in cues)
+    assert all(len(line) <= 42 for c in cues for line in c.content.splitlines())
+    assert "example" in " ".join(c.content for c in cues).lower()
+    captions = webvtt.from_string((out / f"{stem}.vtt").read_text())
+    assert len(captions) >= len(cues) - 2
+    doc = json.loads((out / f"{stem}.json").read_text())
+    assert set(JSON_SCHEMA["required"]) <= set(doc)
+    assert doc["language"] == "en" and doc["metadata"]["total_segments"] == len(doc["segments"])
+    assert all(s["words"] for s in doc["segments"])
+    assert (out / f"{stem}.docx").stat().st_size > 0
+    tsv = (out / f"{stem}.tsv").read_text().splitlines()
+    assert tsv[0] == "start\tend\ttext" and len(tsv) > 1
+    ru_doc = json.loads((out / f"{Path(ru['path']).stem}.json").read_text())
+    assert ru_doc["language"] == "ru"
+    assert "%" in r.stderr or "done" in r.stderr
+
+
+def test_bad_inputs_fail_alone(eval_root: Path, tmp_path: Path, env: dict[str, str]) -> None:
+    good = eval_root / "en/whisper/jfk.flac"
+    pdf = tmp_path / "paper.mp4"
+    pdf.write_bytes(b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n" * 50)
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    mute = write_silent_video(tmp_path / "mute.mp4")
+    whole = (eval_root / "ru/coqui_stt/ru.wav").read_bytes()
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(whole[: len(whole) // 2])
+    missing = tmp_path / "nope.mp3"
+    out = tmp_path / "out"
+    r = cli(
+        "transcribe", str(missing), str(pdf), str(empty), str(mute), str(cut), str(good),
+        "--language", "en", "--format", "txt", "--output-dir", str(out),
+        env_extra=env,
+    )  # fmt: skip
+    assert r.returncode == 2, r.stderr
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    expected = {
+        missing: "not found",
+        pdf: "not a media file",
+        empty: "empty",
+        mute: "no audio stream",
+        cut: "truncated",
+    }
+    for path, words in expected.items():
+        line = next((e for e in errors if str(path) in e), None)
+        assert line is not None, f"no error line for {path}: {r.stderr}"
+        assert words in line
+    assert "fellow americans" in (out / "jfk.txt").read_text().lower()
+    assert sorted(p.name for p in out.iterdir()) == ["jfk.txt"]
+
+
+def test_bad_format_and_help(env: dict[str, str]) -> None:
+    r = cli("transcribe", "x.wav", "--format", "srt,pdf", env_extra=env)
+    assert r.returncode == 2 and "pdf" in r.stderr
+    help_text = cli("transcribe", "--help").stdout
+    for flag in ["--language", "--format", "--output-dir", "--model", "--beam-size",
+                 "--word-timestamps", "--vad", "--no-vad", "--channels"]:  # fmt: skip
+        assert flag in help_text
+
+
+def test_models_list_and_doctor(tmp_path: Path) -> None:
+    env = {"TRANSCRIBER_MODEL_DIR": str(tmp_path / "m")}
+    before = cli("models", "list", env_extra=env)
+    assert before.returncode == 0
+    assert "assembled on first use" in before.stdout and "tiny.en" in before.stdout
+    doc = cli("doctor", env_extra=env)
+    assert doc.returncode == 0, doc.stderr
+    for name in ["python", "package faster-whisper", "model", "decoding", "disk"]:
+        assert name in doc.stderr
+    after = cli("models", "list", env_extra=env)
+    assert str(tmp_path / "m" / "base") in after.stdout and "ready" in after.stdout
+
+
+def test_unknown_model_names_offline_options(tmp_path: Path, eval_root: Path) -> None:
+    env = {
+        "TRANSCRIBER_MODEL_DIR": str(tmp_path / "m"),
+        "HF_HUB_OFFLINE": "1",
+    }
+    r = cli("transcribe", str(eval_root / "en/whisper/jfk.flac"), "--model", "large-v9",
+            "--output-dir", str(tmp_path), env_extra=env)  # fmt: skip
+    assert r.returncode == 2
+    assert "--model base" in r.stderr and "tiny.en" in r.stderr

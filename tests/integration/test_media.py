@@ -1,0 +1,93 @@
+"""Real media through the real model: video, stereo split, telephony, containers, silence."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import eval_rows
+from tests.media_factory import load, resample, write_audio
+from transcriber.domain import ChannelMode, TranscriptionOptions
+from transcriber.evaluation.wer import corpus_wer
+from transcriber.pipeline import Pipeline
+
+pytestmark = pytest.mark.slow
+
+
+def test_video_sample_transcribes(pipeline: Pipeline, eval_root: Path) -> None:
+    row = eval_rows("video.jsonl")[0]
+    seen = []
+    t = pipeline.run(
+        eval_root / row["path"], TranscriptionOptions(word_timestamps=True), on_progress=seen.append
+    )
+    assert t.language == "en"
+    assert "example video" in t.text.lower()
+    assert abs(t.duration - row["duration_s"]) < 0.5
+    assert seen and seen[-1].fraction == pytest.approx(1.0)
+    assert all(a.fraction <= b.fraction for a, b in itertools.pairwise(seen))
+    words = [w for s in t.segments for w in s.words]
+    assert words, "word timestamps were asked for"
+    assert all(s.start <= w.start <= w.end <= s.end + 0.5 for s in t.segments for w in s.words)
+    # Long digital silence in the clip must not come back as text.
+    assert not [s for s in t.segments if 20.0 < s.start < 38.0]
+
+
+def test_stereo_split_labels_each_channel(pipeline: Pipeline, eval_root: Path) -> None:
+    path = eval_root / "unreferenced/faster_whisper_stereo_diarization.wav"
+    t = pipeline.run(path, TranscriptionOptions(language="en", channels=ChannelMode.split))
+    speakers = {s.speaker for s in t.segments}
+    assert speakers == {"channel 1", "channel 2"}
+    right = " ".join(s.text for s in t.segments if s.speaker == "channel 2").lower()
+    assert "horizon" in right
+    left = " ".join(s.text for s in t.segments if s.speaker == "channel 1").lower()
+    assert "horizon" not in left
+    mixed = pipeline.run(path, TranscriptionOptions(language="en"))
+    assert {s.speaker for s in mixed.segments} == {None}
+
+
+def test_mulaw_telephony(pipeline: Pipeline, eval_root: Path, tmp_path: Path) -> None:
+    rows = [r for r in eval_rows("asr.jsonl") if r["lang"] == "ru" and r["sample_rate"] == 16000]
+    pairs = []
+    for i, row in enumerate(rows):
+        audio = resample(load(eval_root / row["path"]), 8000)
+        path = write_audio(tmp_path / f"call{i}.wav", audio, rate=8000, codec="pcm_mulaw")
+        t = pipeline.run(path, TranscriptionOptions(language="ru"))
+        pairs.append((row["text"], t.text))
+    assert corpus_wer(pairs, "ru") < 0.35, pairs
+
+
+@pytest.mark.parametrize(
+    ("suffix", "codec", "rate"),
+    [
+        (".mp3", "libmp3lame", 16000),
+        (".ogg", "libopus", 48000),
+        (".m4a", "aac", 44100),
+        (".flac", "flac", 22050),
+        (".webm", "libopus", 48000),
+        (".mkv", "aac", 48000),
+    ],
+)
+def test_containers(
+    pipeline: Pipeline, eval_root: Path, tmp_path: Path, suffix: str, codec: str, rate: int
+) -> None:
+    audio = resample(load(eval_root / "en/whisper/jfk.flac"), rate)
+    path = write_audio(tmp_path / f"jfk{suffix}", audio, rate=rate, codec=codec)
+    t = pipeline.run(path, TranscriptionOptions(language="en"))
+    ref = "And so my fellow Americans, ask not what your country can do for you"
+    assert corpus_wer([(ref, " ".join(t.text.split()[:14]))], "en") < 0.2, t.text
+
+
+def test_silence_and_noise_give_no_text(pipeline: Pipeline, tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    silence = np.zeros(16000 * 40, np.float32)
+    noise = (rng.standard_normal(16000 * 40) * 0.05).astype(np.float32)
+    t = np.arange(16000 * 40) / 16000
+    chords = (0.2 * np.sin(2 * np.pi * 220 * t) * np.sin(2 * np.pi * 0.5 * t)).astype(np.float32)
+    for name, audio in [("silence", silence), ("noise", noise), ("tone", chords)]:
+        path = write_audio(tmp_path / f"{name}.wav", audio)
+        result = pipeline.run(path, TranscriptionOptions())
+        assert result.segments == (), f"{name}: {result.text!r}"
+        assert result.duration == pytest.approx(40.0, abs=0.1)
