@@ -185,6 +185,69 @@ def models_list() -> None:
 
 
 @app.command()
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Bind address (default: HOST or 0.0.0.0).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: PORT or 8086).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="In-process transcription workers (default 1).")
+    ] = None,
+) -> None:
+    """Run the web service: REST API, WebSocket progress and the worker pool."""
+    import uvicorn
+
+    from transcriber import logs
+    from transcriber.api import create_app
+
+    overrides: dict[str, object] = {}
+    if host is not None:
+        overrides["host"] = host
+    if port is not None:
+        overrides["port"] = port
+    if workers is not None:
+        overrides["workers"] = workers
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    logs.setup(settings.log_format, file=settings.log_file)
+    bind = settings.bind_host()
+    if bind != settings.host:
+        logging.getLogger("transcriber").warning(
+            "no API keys: binding %s only; set HOST (or create a key) to expose the service", bind
+        )
+    uvicorn.run(create_app(settings), host=bind, port=settings.port, log_config=None)
+
+
+keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(name: Annotated[str, typer.Argument(help="A label for the key.")]) -> None:
+    """Create an API key; it is printed once and stored only as a hash."""
+    from transcriber.api.auth import create_key
+    from transcriber.api.services import Services
+
+    services = Services.build(Settings())
+    try:
+        typer.echo(create_key(services.jobs, name))
+    finally:
+        services.jobs.close()
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List API keys (names and ids, never the keys)."""
+    from transcriber.api.services import Services
+
+    services = Services.build(Settings())
+    try:
+        for key_id, name, created in services.jobs.list_keys():
+            typer.echo(f"{key_id}  {name}  {created:%Y-%m-%d %H:%M}")
+    finally:
+        services.jobs.close()
+
+
+@app.command()
 def doctor() -> None:
     """Check Python, packages, the model, decoding and disk space; say what to fix."""
     from transcriber.doctor import run_checks

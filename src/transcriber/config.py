@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -25,6 +25,7 @@ class Settings(BaseSettings):
         env_file=".env",
         extra="ignore",
         use_attribute_docstrings=True,
+        populate_by_name=True,
     )
 
     model: str = "base"
@@ -60,12 +61,72 @@ class Settings(BaseSettings):
     model_idle_ttl_s: float = Field(default=600.0, ge=0)
     """Unload a loaded model after this many idle seconds (0 keeps it loaded)."""
 
+    # --- service -----------------------------------------------------------------
+    host: str = Field(default="0.0.0.0", validation_alias=AliasChoices("TRANSCRIBER_HOST", "HOST"))
+    """Address to bind. With no API keys and HOST unset, the service binds 127.0.0.1."""
+
+    port: int = Field(default=8086, validation_alias=AliasChoices("TRANSCRIBER_PORT", "PORT"))
+    """TCP port of the service (8086, as in the deployment guide)."""
+
+    data_dir: Path = Path("./data")
+    """Folder for the SQLite database and other service state."""
+
+    database_url: str = ""
+    """SQLAlchemy URL of the job store; empty means `sqlite:///<data_dir>/transcriber.db`."""
+
+    queue_url: str = "embedded://"
+    """Job queue: `embedded://` runs workers in the service process."""
+
+    storage_url: str = "file://./transcriptions"
+    """Where uploads, checkpoints and results are kept: `file://<folder>`."""
+
+    workers: int = Field(default=1, ge=0, le=64)
+    """In-process worker threads for the embedded queue (0: accept tasks but run none)."""
+
+    api_keys: str = ""
+    """Comma-separated API keys accepted as `Authorization: Bearer KEY` (plus keys made
+    with `transcriber keys create`). Empty and no stored keys: no authentication."""
+
+    max_upload_mb: float = Field(default=2048.0, gt=0)
+    """Largest upload accepted, in MB; larger ones get 413."""
+
+    max_duration_s: float = Field(default=6 * 3600.0, gt=0)
+    """Longest media accepted, in seconds; longer ones get 413."""
+
+    max_queue: int = Field(default=100, ge=1)
+    """Queued tasks beyond this get 429 with Retry-After."""
+
+    log_format: str = "text"
+    """`text` for people, `json` for log collectors."""
+
+    log_file: Path | None = None
+    """Also write logs to this file, rotated at 10 MB with 10 backups."""
+
+    @field_validator("log_format")
+    @classmethod
+    def _check_log_format(cls, v: str) -> str:
+        if v not in {"text", "json"}:
+            raise ValueError("log_format must be text or json")
+        return v
+
     @field_validator("device")
     @classmethod
     def _check_device(cls, v: str) -> str:
         if v not in {"cpu", "cuda", "auto"}:
             raise ValueError("device must be cpu, cuda or auto")
         return v
+
+    def bind_host(self) -> str:
+        """Where to listen: never beyond localhost by default while no key protects the API."""
+        if "host" in self.model_fields_set or self.key_list():
+            return self.host
+        return "127.0.0.1"
+
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'transcriber.db'}"
+
+    def key_list(self) -> list[str]:
+        return [k.strip() for k in self.api_keys.split(",") if k.strip()]
 
     def threads(self) -> int:
         if self.cpu_threads:

@@ -66,6 +66,10 @@ class TranscriptionOptions:
     vad: bool = True
     channels: ChannelMode = ChannelMode.mix
     initial_prompt: str | None = None
+    diarize: bool = False
+    num_speakers: int | None = None
+    min_speakers: int | None = None
+    max_speakers: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -68,3 +68,36 @@ class MissingExtraError(TranscriberError):
     """A backend was selected whose optional dependency is not installed."""
 
     code = "missing_extra"
+
+
+class UploadTooLargeError(InputError):
+    code = "too_large"
+    http_status = 413
+
+
+class QueueFullError(TranscriberError):
+    code = "queue_full"
+    http_status = 429
+    retry_after = 30
+
+
+class NotFoundError(InputError):
+    code = "not_found"
+    http_status = 404
+
+
+class ConflictError(InputError):
+    code = "conflict"
+    http_status = 409
+
+
+class AuthError(InputError):
+    code = "unauthorized"
+    http_status = 401
+
+
+class CancelledError(TranscriberError):
+    """Raised inside a running task when its cancellation was requested."""
+
+    code = "cancelled"
+    http_status = 409

@@ -1,0 +1,50 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from transcriber import __version__
+from transcriber.api.deps import ServicesDep
+from transcriber.errors import TranscriberError
+from transcriber.jobs.status import TaskStatus
+from transcriber.models import resolve
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health")
+def health() -> dict[str, Any]:
+    return {"status": "ok", "version": __version__}
+
+
+@router.get("/ready")
+def ready(services: ServicesDep) -> JSONResponse:
+    checks: dict[str, str] = {}
+    for name, check in (
+        ("database", services.jobs.ping),
+        ("storage", services.store.check),
+        ("model", lambda: resolve(services.settings.model, services.settings.model_dir)),
+    ):
+        try:
+            check()
+            checks[name] = "ok"
+        except (TranscriberError, OSError, Exception) as e:  # report, never raise
+            checks[name] = getattr(e, "message", None) or f"{type(e).__name__}: {e}"
+    ok = all(v == "ok" for v in checks.values())
+    return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks},
+                        status_code=200 if ok else 503)  # fmt: skip
+
+
+@router.get("/metrics")
+def metrics(services: ServicesDep) -> Response:
+    m = services.metrics
+    counts = services.jobs.counts()
+    for status in TaskStatus:
+        m.tasks.labels(status=status.value).set(counts.get(status.value, 0))
+    m.queue_depth.set(counts.get(TaskStatus.queued.value, 0))
+    return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,191 @@
+"""/api/tasks: submit, list, read, fetch results, cancel and delete, retry."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from transcriber.api.deps import CurrentOwner, ServicesDep
+from transcriber.api.services import Services
+from transcriber.domain import ChannelMode, TranscriptionOptions
+from transcriber.errors import (
+    ConflictError,
+    MediaError,
+    NotFoundError,
+    OptionError,
+    QueueFullError,
+    UploadTooLargeError,
+)
+from transcriber.formats import FORMATS, parse_formats, render
+from transcriber.formats.json_doc import from_dict
+from transcriber.jobs.codec import options_to_dict
+from transcriber.jobs.record import TaskRecord
+from transcriber.jobs.status import TERMINAL_STATUSES, TaskStatus
+from transcriber.jobs.view import public
+from transcriber.media import probe
+
+router = APIRouter(prefix="/api", tags=["tasks"])
+LANGUAGE = re.compile(r"^(auto|[a-z]{2,3})$")
+
+
+def _view(services: Services, task: TaskRecord) -> dict[str, Any]:
+    return public(task, services.jobs.queue_position(task))
+
+
+def _task(services: Services, owner: str, task_id: str) -> TaskRecord:
+    task = services.jobs.get(task_id, owner=owner)
+    if task is None:
+        raise NotFoundError(f"task {task_id} not found")
+    return task
+
+
+async def _chunks(upload: UploadFile) -> AsyncIterator[bytes]:
+    while block := await upload.read(1 << 20):
+        yield block
+
+
+@router.post("/tasks", status_code=202)
+async def create_task(
+    request: Request,
+    services: ServicesDep,
+    owner: CurrentOwner,
+    file: Annotated[UploadFile, File(description="Video or audio file")],
+    language: Annotated[str, Form(description="auto, ru, en, …")] = "auto",
+    model: Annotated[str | None, Form()] = None,
+    diarize: Annotated[bool, Form(description="Label speakers")] = False,
+    speakers: Annotated[int | None, Form(ge=1, le=32)] = None,
+    formats: Annotated[str, Form(description="Formats offered for download")] = "json",
+    beam_size: Annotated[int | None, Form(ge=1, le=10)] = None,
+    word_timestamps: Annotated[bool, Form()] = False,
+    channels: Annotated[ChannelMode, Form()] = ChannelMode.mix,
+    webhook: Annotated[str | None, Form(description="Reserved: called when done")] = None,
+) -> JSONResponse:
+    s = services.settings
+    limit = int(s.max_upload_mb * 1e6)
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
+        raise UploadTooLargeError(f"upload is larger than the limit of {s.max_upload_mb:.0f} MB")
+    if services.jobs.counts().get(TaskStatus.queued.value, 0) >= s.max_queue:
+        raise QueueFullError(f"the queue is full ({s.max_queue} tasks); try again later")
+    if not LANGUAGE.match(language):
+        raise OptionError(f"language {language!r} is not a language code; use auto, ru or en")
+    options = TranscriptionOptions(
+        language=None if language == "auto" else language,
+        model=model or s.model,
+        beam_size=beam_size or s.beam_size,
+        word_timestamps=word_timestamps,
+        channels=channels,
+        diarize=diarize,
+        num_speakers=speakers,
+    )
+    stored = options_to_dict(options) | {"formats": parse_formats(formats), "webhook": webhook}  # fmt: skip
+    task_id = str(uuid.uuid4())
+    key = f"{task_id}/input"
+    try:
+        await services.store.put_stream(key, _chunks(file), limit)
+        with services.store.local_path(key) as path:
+            try:
+                info = probe(path)
+            except MediaError as e:
+                name = file.filename or "upload"
+                raise type(e)(e.message.replace(str(path), name)) from e
+        if info.duration is not None and info.duration > s.max_duration_s:
+            raise UploadTooLargeError(
+                f"media is {info.duration:.0f} s long; the limit is {s.max_duration_s:.0f} s"
+            )
+    except BaseException:
+        services.store.delete_prefix(task_id)
+        raise
+    filename = (file.filename or "upload").replace("/", "_").replace("\\", "_")[:200]
+    task = services.jobs.create(owner, filename, key, stored, info.duration, task_id=task_id)
+    services.queue.notify()
+    return JSONResponse(_view(services, task), status_code=202)
+
+
+@router.get("/tasks")
+def list_tasks(
+    services: ServicesDep,
+    owner: CurrentOwner,
+    status: TaskStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    items, total = services.jobs.list_tasks(owner, status, limit, offset)
+    return {"items": [_view(services, t) for t in items], "total": total,
+            "limit": limit, "offset": offset}  # fmt: skip
+
+
+@router.get("/tasks/{task_id}")
+def get_task(task_id: str, services: ServicesDep, owner: CurrentOwner) -> dict[str, Any]:
+    return _view(services, _task(services, owner, task_id))
+
+
+@router.get("/tasks/{task_id}/result")
+def get_result(
+    task_id: str,
+    services: ServicesDep,
+    owner: CurrentOwner,
+    format: Annotated[str, Query(description="json, txt, srt, vtt, tsv or docx")] = "json",
+) -> Response:
+    fmt = format.lower()
+    if fmt not in FORMATS:
+        raise OptionError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
+    task = _task(services, owner, task_id)
+    if task.status != TaskStatus.completed or not task.result_key:
+        raise ConflictError(f"task {task_id} is {task.status.value}; no result yet")
+    raw = services.store.get_bytes(task.result_key)
+    body = raw if fmt == "json" else render(from_dict(_json(raw)), fmt)
+    spec = FORMATS[fmt]
+    stem = re.sub(r"[^\w.-]+", "_", task.filename.rsplit(".", 1)[0]) or "transcript"
+    headers = {"Content-Disposition": f'attachment; filename="{stem}.{spec.extension}"'}
+    return Response(body, media_type=spec.content_type, headers=headers)
+
+
+def _json(raw: bytes) -> dict[str, Any]:
+    import json
+
+    data: dict[str, Any] = json.loads(raw)
+    return data
+
+
+@router.get("/tasks/{task_id}/media")
+def get_media(task_id: str, services: ServicesDep, owner: CurrentOwner) -> StreamingResponse:
+    task = _task(services, owner, task_id)
+    if not services.store.exists(task.input_key):
+        raise NotFoundError(f"the media of task {task_id} was removed")
+    return StreamingResponse(services.store.iter_bytes(task.input_key))
+
+
+@router.delete("/tasks/{task_id}", response_model=None)
+def delete_task(task_id: str, services: ServicesDep, owner: CurrentOwner) -> Response:
+    task = _task(services, owner, task_id)
+    from transcriber.jobs.events import TaskEvent
+
+    if task.status not in TERMINAL_STATUSES:
+        services.jobs.cancel(task_id)
+        services.queue.cancel(task_id)
+        services.store.delete_prefix(task_id)
+        after = services.jobs.get(task_id)
+        assert after is not None
+        services.events.publish(TaskEvent(task_id, owner, "cancelled", public(after)))
+        return JSONResponse(_view(services, after))
+    services.jobs.delete(task_id)
+    services.store.delete_prefix(task_id)
+    services.events.publish(TaskEvent(task_id, owner, "deleted", {"id": task_id}))
+    return Response(status_code=204)
+
+
+@router.post("/tasks/{task_id}/retry", status_code=202)
+def retry_task(task_id: str, services: ServicesDep, owner: CurrentOwner) -> dict[str, Any]:
+    task = _task(services, owner, task_id)
+    if not services.store.exists(task.input_key):
+        raise ConflictError(f"task {task_id} has no input any more; upload the file again")
+    if not services.jobs.retry(task_id):
+        raise ConflictError(f"task {task_id} is {task.status.value}; only failed tasks retry")
+    services.queue.notify()
+    return _view(services, _task(services, owner, task_id))

@@ -1,0 +1,1 @@
+"""Job queues, picked from `TRANSCRIBER_QUEUE_URL`."""

@@ -1,0 +1,63 @@
+"""EmbeddedQueue: worker threads in the service process, with the job store as the queue.
+
+Because the queue *is* the database, queued tasks survive a restart, and a
+task that was running when the process died is found `processing` at the next
+start and resumed from its checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from transcriber.jobs.store import SqlJobStore
+from transcriber.jobs.worker import Controls, Worker
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddedQueue:
+    def __init__(self, jobs: SqlJobStore, worker: Worker, workers: int) -> None:
+        self.jobs, self.worker, self.n = jobs, worker, workers
+        self._wake = threading.Condition()
+        self._shutdown = threading.Event()
+        self._running: dict[str, threading.Event] = {}
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        recovered = self.jobs.recover()
+        if recovered:
+            log.warning("resuming %d interrupted task(s): %s", len(recovered), recovered)
+        for i in range(self.n):
+            t = threading.Thread(target=self._loop, name=f"worker-{i}", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def notify(self) -> None:
+        with self._wake:
+            self._wake.notify_all()
+
+    def cancel(self, task_id: str) -> None:
+        event = self._running.get(task_id)
+        if event is not None:
+            event.set()
+
+    def stop(self) -> None:
+        self._shutdown.set()
+        self.notify()
+        for t in self._threads:
+            t.join(timeout=30)
+
+    def _loop(self) -> None:
+        while not self._shutdown.is_set():
+            task = self.jobs.claim_next()
+            if task is None:
+                with self._wake:
+                    self._wake.wait(timeout=1.0)
+                continue
+            cancel = threading.Event()
+            self._running[task.id] = cancel
+            try:
+                self.worker.run(task, Controls(cancel=cancel, shutdown=self._shutdown))
+            finally:
+                self._running.pop(task.id, None)

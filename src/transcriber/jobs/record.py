@@ -1,0 +1,33 @@
+"""A task as the rest of the code sees it: a typed, immutable value."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from transcriber.jobs.status import TaskStatus
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRecord:
+    id: str
+    owner: str
+    status: TaskStatus
+    stage: str | None
+    progress: float
+    audio_done: float
+    filename: str
+    input_key: str
+    options: dict[str, Any]
+    duration: float | None
+    language: str | None
+    error: str | None
+    attempts: int
+    claim: str | None
+    checkpoint: dict[str, Any] | None
+    result_key: str | None
+    processing_time: float | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None

@@ -1,0 +1,113 @@
+"""Worker: run one claimed task through the pipeline, checkpointing as it goes."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from transcriber.domain import Progress
+from transcriber.errors import CancelledError, InputError, TranscriberError
+from transcriber.formats import render
+from transcriber.jobs.codec import checkpoint_from_dict, checkpoint_to_dict, options_from_dict
+from transcriber.jobs.events import EventBus, TaskEvent
+from transcriber.jobs.metrics import Metrics
+from transcriber.jobs.record import TaskRecord
+from transcriber.jobs.store import SqlJobStore
+from transcriber.jobs.view import public
+from transcriber.pipeline import Checkpoint, Pipeline
+from transcriber.storage import Store
+
+log = logging.getLogger(__name__)
+PROGRESS_EVERY_S = 0.5
+
+
+class ShutdownRequested(Exception):
+    """The process is stopping; the task goes back to the queue."""
+
+
+@dataclass
+class Controls:
+    cancel: threading.Event
+    shutdown: threading.Event
+
+
+def result_key(task_id: str) -> str:
+    return f"{task_id}/result.json"
+
+
+class Worker:
+    def __init__(
+        self,
+        jobs: SqlJobStore,
+        store: Store,
+        pipeline: Pipeline,
+        events: EventBus,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.jobs, self.store, self.pipeline, self.events = jobs, store, pipeline, events
+        self.metrics = metrics
+
+    def publish(self, task_id: str, kind: str) -> None:
+        task = self.jobs.get(task_id)
+        if task is not None:
+            self.events.publish(TaskEvent(task.id, task.owner, kind, public(task)))
+
+    def run(self, task: TaskRecord, controls: Controls) -> None:
+        claim = task.claim or ""
+        self.publish(task.id, "status")
+        last = 0.0
+
+        def on_progress(p: Progress) -> None:
+            nonlocal last
+            if controls.cancel.is_set():
+                raise CancelledError("cancelled by the user")
+            if controls.shutdown.is_set():
+                raise ShutdownRequested
+            now = time.monotonic()
+            if now - last < PROGRESS_EVERY_S and p.fraction < 1.0:
+                return
+            last = now
+            still_ours = self.jobs.progress(
+                task.id, claim, p.stage.value, p.fraction, p.audio_done, p.audio_total or None
+            )
+            if not still_ours:  # cancelled or taken over elsewhere
+                raise CancelledError("the task is no longer ours")
+            self.publish(task.id, "progress")
+
+        def on_checkpoint(cp: Checkpoint) -> None:
+            self.jobs.save_checkpoint(task.id, claim, checkpoint_to_dict(cp))
+
+        started = time.perf_counter()
+        try:
+            with self.store.local_path(task.input_key) as path:
+                transcript = self.pipeline.run(
+                    path,
+                    options_from_dict(task.options),
+                    on_progress=on_progress,
+                    checkpoint=checkpoint_from_dict(task.checkpoint),
+                    on_checkpoint=on_checkpoint,
+                )
+            self.store.put_bytes(result_key(task.id), render(transcript, "json"))
+            if self.jobs.complete(task.id, claim, result_key(task.id), transcript.language,
+                                  transcript.duration, time.perf_counter() - started):  # fmt: skip
+                if self.metrics:
+                    self.metrics.observe_transcript(transcript)
+                self.publish(task.id, "completed")
+        except ShutdownRequested:
+            self.jobs.requeue(task.id, claim)
+            log.info("task %s returned to the queue at shutdown", task.id)
+        except CancelledError:
+            log.info("task %s cancelled", task.id)
+        except InputError as e:
+            self._fail(task, claim, e.message)
+        except TranscriberError as e:
+            self._fail(task, claim, e.message)
+        except Exception as e:  # a bug must fail the task, not kill the worker thread
+            log.exception("task %s crashed", task.id)
+            self._fail(task, claim, f"internal error: {type(e).__name__}: {e}")
+
+    def _fail(self, task: TaskRecord, claim: str, reason: str) -> None:
+        if self.jobs.fail(task.id, claim, reason):
+            self.publish(task.id, "failed")
