@@ -15,10 +15,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: install
-	@$(VENV)/bin/transcriber --help
-	@echo
-	@echo "Example: $(VENV)/bin/transcriber transcribe lecture.mp4 --language auto --format srt,txt --output-dir out/"
-	@$(VENV)/bin/transcriber models list
+	@echo "Video Transcriber on http://$${HOST:-127.0.0.1}:$${PORT:-8086} (API docs at /docs)."
+	@echo "CLI: $(VENV)/bin/transcriber transcribe FILE --format srt,txt --output-dir out/"
+	$(VENV)/bin/transcriber serve
 
 lint: install
 	$(VENV)/bin/ruff check src tests bench

@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     cpu_threads: int = Field(default=0, ge=0)
     """Threads for inference; 0 means one per CPU core available to the process."""
 
-    batch_size: int = Field(default=8, ge=1, le=64)
+    batch_size: int = Field(default=4, ge=1, le=64)
     """How many ~30 s speech windows are decoded together in one batch."""
 
     beam_size: int = Field(default=5, ge=1, le=10)

@@ -55,5 +55,5 @@ def test_resolve_names_paths_and_hub(tmp_path: Path) -> None:
     assert (tiny.path / "model.bin").is_file()
     assert resolve(str(tiny.path), tmp_path).source == "path"
     assert resolve("large-v3", tmp_path).source == "hub"
-    with pytest.raises(ModelNotFoundError, match="no model.bin"):
+    with pytest.raises(ModelNotFoundError, match=r"no model\.bin"):
         resolve(str(tmp_path), tmp_path)

@@ -83,7 +83,8 @@ async def create_task(
         diarize=diarize,
         num_speakers=speakers,
     )
-    stored = options_to_dict(options) | {"formats": parse_formats(formats), "webhook": webhook}  # fmt: skip
+    extra = {"formats": parse_formats(formats), "webhook": webhook}
+    stored = options_to_dict(options) | extra
     task_id = str(uuid.uuid4())
     key = f"{task_id}/input"
     try:

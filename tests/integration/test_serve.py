@@ -1,0 +1,184 @@
+"""A real `transcriber serve` subprocess: WebSocket progress, SIGKILL recovery, SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+import websockets
+
+from tests.conftest import eval_rows
+from tests.media_factory import load, write_audio
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    def __init__(self, root: Path, model_cache: Path) -> None:
+        self.root, self.port = root, free_port()
+        self.env = {
+            **os.environ,
+            "TRANSCRIBER_MODEL_DIR": str(model_cache),
+            "TRANSCRIBER_DATA_DIR": str(root / "data"),
+            "TRANSCRIBER_STORAGE_URL": f"file://{root / 'store'}",
+            "TRANSCRIBER_WORKERS": "1",
+            "TRANSCRIBER_BATCH_SIZE": "2",  # more, smaller batches: more checkpoints
+            "PORT": str(self.port),
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        log = (self.root / "server.log").open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "transcriber", "serve"], env=self.env, stdout=log, stderr=log
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise AssertionError((self.root / "server.log").read_text()[-3000:])
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        return self.proc.wait(timeout=60)
+
+    def upload(self, path: Path, **data: Any) -> dict[str, Any]:
+        with path.open("rb") as f:
+            r = httpx.post(f"{self.url}/api/tasks", files={"file": (path.name, f)}, data=data)
+        assert r.status_code == 202, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
+    def task(self, task_id: str) -> dict[str, Any]:
+        body: dict[str, Any] = httpx.get(f"{self.url}/api/tasks/{task_id}").json()
+        return body
+
+    def result(self, task_id: str) -> dict[str, Any]:
+        body: dict[str, Any] = httpx.get(f"{self.url}/api/tasks/{task_id}/result").json()
+        return body
+
+
+@pytest.fixture
+def server(tmp_path: Path, model_cache: Path) -> Iterator[Server]:
+    s = Server(tmp_path, model_cache)
+    s.start()
+    yield s
+    if s.proc and s.proc.poll() is None:
+        s.proc.kill()
+        s.proc.wait()
+
+
+async def collect(url: str, until: set[str] | None = None, limit_s: float = 300) -> list[Any]:
+    events = []
+    async with websockets.connect(url) as ws:
+        async with asyncio.timeout(limit_s):
+            async for raw in ws:
+                msg = json.loads(raw)
+                events.append(msg)
+                if until and msg["event"] in until:
+                    break
+    return events
+
+
+def test_websocket_progress_on_video_and_russian(server: Server, eval_root: Path) -> None:
+    video = eval_root / eval_rows("video.jsonl")[0]["path"]
+    ru = next(r for r in eval_rows("asr.jsonl") if r["lang"] == "ru" and r["sample_rate"] == 16000)
+    t1 = server.upload(video)
+    t2 = server.upload(eval_root / ru["path"], language="ru")
+    ws = f"ws://127.0.0.1:{server.port}/ws/tasks"
+    events = asyncio.run(collect(f"{ws}/{t1['id']}", {"completed", "failed"}))
+    assert events[-1]["event"] == "completed", events[-1]
+    assert "example" in events[-1]["task"]["transcript"]["text"].lower()
+    progress = [e["task"]["progress"] for e in events]
+    assert progress == sorted(progress) and progress[-1] == 1.0
+    late = asyncio.run(collect(f"{ws}/{t2['id']}", {"completed", "failed"}))
+    assert late[-1]["event"] == "completed"
+    assert server.task(t2["id"])["language"] == "ru"
+    ref = set(ru["text"].lower().split())
+    got = set(server.result(t2["id"])["text"].lower().replace(",", "").split())
+    assert len(ref & got) >= len(ref) // 2
+
+
+def long_call(eval_root: Path, tmp: Path) -> Path:
+    rows = [r for r in eval_rows("asr.jsonl") if r["lang"] == "ru"][:30]
+    gap = np.zeros(8000, np.float32)
+    audio = np.concatenate([x for r in rows for x in (load(eval_root / r["path"]), gap)])
+    return write_audio(tmp / "long_call.wav", audio)
+
+
+def test_sigkill_mid_task_resumes_without_duplicates(
+    server: Server, eval_root: Path, tmp_path: Path
+) -> None:
+    path = long_call(eval_root, tmp_path)
+    task = server.upload(path, language="ru")
+    deadline = time.monotonic() + 300
+    while True:
+        state = server.task(task["id"])
+        if state["status"] == "processing" and state["progress"] >= 0.3:
+            break
+        assert state["status"] in ("queued", "processing"), state
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    server.stop(signal.SIGKILL)
+    checkpoint_at = state["progress"]
+
+    server.start()
+    ws = f"ws://127.0.0.1:{server.port}/ws/tasks/{task['id']}"
+    events = asyncio.run(collect(ws))  # the server closes the socket after the final event
+    finals = [e for e in events if e["event"] in ("completed", "failed", "cancelled")]
+    assert [e["event"] for e in finals] == ["completed"], events[-3:]
+    resumed = server.task(task["id"])
+    assert resumed["attempts"] == 2
+    # The resumed run started from its checkpoint, not from zero.
+    first_progress = [e["task"]["progress"] for e in events if e["event"] == "progress"]
+    assert not first_progress or first_progress[0] >= checkpoint_at * 0.5
+
+    again = server.upload(path, language="ru")
+    asyncio.run(collect(f"ws://127.0.0.1:{server.port}/ws/tasks/{again['id']}"))
+    a, b = server.result(task["id"]), server.result(again["id"])
+    assert [s["text"] for s in a["segments"]] == [s["text"] for s in b["segments"]]
+    assert [(s["start"], s["end"]) for s in a["segments"]] == [
+        (s["start"], s["end"]) for s in b["segments"]
+    ]
+    listed = httpx.get(f"{server.url}/api/tasks").json()
+    assert listed["total"] == 2
+    assert len(list((server.root / "store").glob("*/result.json"))) == 2
+
+
+def test_sigterm_puts_running_task_back(server: Server, eval_root: Path, tmp_path: Path) -> None:
+    path = long_call(eval_root, tmp_path)
+    task = server.upload(path, language="ru")
+    while server.task(task["id"])["status"] != "processing":
+        time.sleep(0.1)
+    # uvicorn shuts down gracefully, then re-raises the signal: -15 is a clean exit here.
+    assert server.stop(signal.SIGTERM) in (0, -signal.SIGTERM)
+    log = (server.root / "server.log").read_text()
+    assert "returned to the queue at shutdown" in log
+    assert "Traceback" not in log
+    server.start()
+    events = asyncio.run(collect(f"ws://127.0.0.1:{server.port}/ws/tasks/{task['id']}"))
+    assert events[-1]["event"] == "completed"
+    assert server.task(task["id"])["attempts"] == 2
