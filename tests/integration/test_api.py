@@ -176,3 +176,21 @@ def test_cancel_queued_and_running(client: TestClient, eval_root: Path, tmp_path
         assert final["status"] == "cancelled"
         assert_error(client.get(f"/api/tasks/{t['id']}/result"), 409, "conflict")
         assert not (tmp_path / "store" / t["id"]).exists()
+
+
+def test_cyrillic_names_and_media_ranges(
+    client: TestClient, eval_root: Path, tmp_path: Path
+) -> None:
+    named = tmp_path / "лекция.wav"
+    named.write_bytes((eval_root / "ru/coqui_stt/ru.wav").read_bytes())
+    task = upload(client, named, language="ru").json()
+    assert wait(client, task["id"])["status"] == "completed"
+    r = client.get(f"/api/tasks/{task['id']}/result", params={"format": "srt"})
+    assert r.status_code == 200
+    assert (
+        "filename*=UTF-8''%D0%BB%D0%B5%D0%BA%D1%86%D0%B8%D1%8F.srt"
+        in r.headers["content-disposition"]
+    )
+    media = client.get(f"/api/tasks/{task['id']}/media", headers={"Range": "bytes=0-99"})
+    assert media.status_code == 206 and len(media.content) == 100
+    assert media.headers["content-type"].startswith("audio/")

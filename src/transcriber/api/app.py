@@ -7,10 +7,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
+from fastapi.staticfiles import StaticFiles
 
 from transcriber import __version__
 from transcriber.api import errors
-from transcriber.api.routes import health, tasks, ws
+from transcriber.api.routes import export, health, tasks, web, ws
 from transcriber.api.services import Services
 from transcriber.config import Settings
 
@@ -42,6 +43,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tasks.router)
     app.include_router(ws.router)
     app.include_router(health.router)
+    app.include_router(export.router)
+    app.include_router(web.router)
+    app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
 
     @app.middleware("http")
     async def count_requests(

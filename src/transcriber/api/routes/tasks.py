@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import mimetypes
 import re
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 
 from transcriber.api.deps import CurrentOwner, ServicesDep
+from transcriber.api.routes.export import content_disposition
 from transcriber.api.services import Services
 from transcriber.domain import ChannelMode, TranscriptionOptions
 from transcriber.errors import (
@@ -59,6 +61,8 @@ async def create_task(
     model: Annotated[str | None, Form()] = None,
     diarize: Annotated[bool, Form(description="Label speakers")] = False,
     speakers: Annotated[int | None, Form(ge=1, le=32)] = None,
+    min_speakers: Annotated[int | None, Form(ge=1, le=32)] = None,
+    max_speakers: Annotated[int | None, Form(ge=1, le=32)] = None,
     formats: Annotated[str, Form(description="Formats offered for download")] = "json",
     beam_size: Annotated[int | None, Form(ge=1, le=10)] = None,
     word_timestamps: Annotated[bool, Form()] = False,
@@ -80,9 +84,13 @@ async def create_task(
         beam_size=beam_size or s.beam_size,
         word_timestamps=word_timestamps,
         channels=channels,
-        diarize=diarize,
+        diarize=diarize or speakers is not None,
         num_speakers=speakers,
+        min_speakers=min_speakers,
+        max_speakers=max_speakers,
     )
+    if min_speakers and max_speakers and min_speakers > max_speakers:
+        raise OptionError(f"min_speakers ({min_speakers}) is above max_speakers ({max_speakers})")
     extra = {"formats": parse_formats(formats), "webhook": webhook}
     stored = options_to_dict(options) | extra
     task_id = str(uuid.uuid4())
@@ -142,8 +150,8 @@ def get_result(
     raw = services.store.get_bytes(task.result_key)
     body = raw if fmt == "json" else render(from_dict(_json(raw)), fmt)
     spec = FORMATS[fmt]
-    stem = re.sub(r"[^\w.-]+", "_", task.filename.rsplit(".", 1)[0]) or "transcript"
-    headers = {"Content-Disposition": f'attachment; filename="{stem}.{spec.extension}"'}
+    stem = task.filename.rsplit(".", 1)[0] or "transcript"
+    headers = {"Content-Disposition": content_disposition(f"{stem}.{spec.extension}")}
     return Response(body, media_type=spec.content_type, headers=headers)
 
 
@@ -154,12 +162,15 @@ def _json(raw: bytes) -> dict[str, Any]:
     return data
 
 
-@router.get("/tasks/{task_id}/media")
-def get_media(task_id: str, services: ServicesDep, owner: CurrentOwner) -> StreamingResponse:
+@router.get("/tasks/{task_id}/media", response_model=None)
+def get_media(task_id: str, services: ServicesDep, owner: CurrentOwner) -> Response:
     task = _task(services, owner, task_id)
     if not services.store.exists(task.input_key):
         raise NotFoundError(f"the media of task {task_id} was removed")
-    return StreamingResponse(services.store.iter_bytes(task.input_key))
+    kind = mimetypes.guess_type(task.filename)[0] or "application/octet-stream"
+    with services.store.local_path(task.input_key) as path:
+        # FileResponse answers Range requests, so the player can seek without the whole file.
+        return FileResponse(path, media_type=kind)
 
 
 @router.delete("/tasks/{task_id}", response_model=None)

@@ -1,0 +1,42 @@
+// Message catalogues: the page ships with its language inline; the other is fetched on switch.
+let lang = document.documentElement.lang || "en";
+let messages = JSON.parse(document.getElementById("i18n-catalogue").textContent);
+const listeners = new Set();
+
+export function t(key, vars) {
+  let text = messages[key] ?? key;
+  if (vars) text = text.replace(/\{(\w+)\}/g, (m, name) => (name in vars ? String(vars[name]) : m));
+  return text;
+}
+
+export const currentLang = () => lang;
+
+export function applyStatic(root = document) {
+  for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  for (const el of root.querySelectorAll("[data-i18n-placeholder]")) {
+    el.placeholder = t(el.dataset.i18nPlaceholder);
+  }
+  document.title = t("app.title");
+}
+
+export function onLangChange(fn) {
+  listeners.add(fn);
+}
+
+export async function setLang(next) {
+  if (next === lang) return;
+  const res = await fetch(`/static/i18n/${encodeURIComponent(next)}.json`);
+  if (!res.ok) throw new Error(`no messages for ${next}`);
+  messages = await res.json();
+  lang = next;
+  document.documentElement.lang = next;
+  // The server reads this cookie, so a reload keeps the choice.
+  document.cookie = `lang=${next}; path=/; max-age=31536000; SameSite=Lax`;
+  const url = new URL(location.href);
+  if (url.searchParams.has("lang")) {
+    url.searchParams.delete("lang");
+    history.replaceState(null, "", url);
+  }
+  applyStatic();
+  for (const fn of listeners) fn(lang);
+}

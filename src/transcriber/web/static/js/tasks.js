@@ -1,0 +1,348 @@
+// The task list: uploads in flight, then tasks, each kept live by its own WebSocket.
+import { ApiError, askForKey, request, uploadFile, wsUrl } from "./api.js";
+import { bytes, clock, dateTime, percent } from "./format.js";
+import { onLangChange, t } from "./i18n.js";
+import { errorText, toast } from "./ui.js";
+
+const FINAL = new Set(["completed", "failed", "cancelled"]);
+const AUDIO_EXT = /\.(mp3|m4a|aac|ogg|oga|opus|flac|wav|wma|amr)$/i;
+
+export class TaskList {
+  constructor(listEl, { onOpen, onRemoved }) {
+    this.listEl = listEl;
+    this.emptyEl = document.getElementById("tasks-empty");
+    this.countEl = document.getElementById("task-count");
+    this.onOpen = onOpen;
+    this.onRemoved = onRemoved;
+    this.items = new Map(); // key (task id or upload id) -> item
+    this.uploadSeq = 0;
+    onLangChange(() => {
+      for (const item of this.items.values()) this.render(item);
+    });
+  }
+
+  async load() {
+    const page = await request("/api/tasks?limit=200");
+    // Newest first from the API; append in that order under any uploads in flight.
+    for (const task of page.items) {
+      const item = this.ensure(task.id, task, false);
+      this.render(item);
+      if (!FINAL.has(task.status)) this.watch(item);
+    }
+    this.updateCount();
+  }
+
+  get(id) {
+    const item = this.items.get(id);
+    return item && item.task ? item.task : null;
+  }
+
+  ensure(key, task, atTop) {
+    let item = this.items.get(key);
+    if (item) {
+      if (task) item.task = { ...item.task, ...task };
+      return item;
+    }
+    item = { key, task, el: this.build(), socket: null, backoff: 1000, timer: null };
+    this.items.set(key, item);
+    if (atTop) this.listEl.prepend(item.el);
+    else this.listEl.append(item.el);
+    this.updateCount();
+    return item;
+  }
+
+  build() {
+    const el = document.createElement("li");
+    el.className = "task";
+    el.innerHTML = `
+      <div class="task-head">
+        <span class="task-icon" aria-hidden="true"></span>
+        <div class="task-title">
+          <span class="task-name"></span>
+          <span class="task-meta"></span>
+        </div>
+        <span class="pill"></span>
+      </div>
+      <div class="progress-block">
+        <div class="progress-label"><span class="progress-stage"></span><span class="progress-value"></span></div>
+        <div class="progress" role="progressbar" aria-valuemin="0" aria-valuemax="100"><div class="progress-fill"></div></div>
+        <div class="progress-detail"></div>
+      </div>
+      <p class="task-error" role="alert"></p>
+      <div class="task-actions">
+        <button type="button" class="btn btn-primary btn-small" data-action="open"></button>
+        <button type="button" class="btn btn-secondary btn-small" data-action="retry"></button>
+        <button type="button" class="btn btn-ghost btn-small" data-action="cancel"></button>
+        <button type="button" class="btn btn-ghost btn-small btn-danger" data-action="delete"></button>
+        <button type="button" class="btn btn-ghost btn-small" data-action="dismiss"></button>
+      </div>`;
+    el.addEventListener("click", (e) => {
+      const button = e.target.closest("button[data-action]");
+      if (!button) return;
+      const item = [...this.items.values()].find((i) => i.el === el);
+      if (item) this.act(item, button.dataset.action, button);
+    });
+    return el;
+  }
+
+  /** Put one item's state on screen, reusing its elements so focus is never lost. */
+  render(item) {
+    const { el } = item;
+    const task = item.task || {};
+    const up = item.upload;
+    const status = up && !item.task ? up.state : task.status;
+    const name = task.filename || (up && up.file.name) || "";
+    el.dataset.status = status;
+    if (task.id) el.dataset.taskId = task.id;
+    el.querySelector(".task-icon").dataset.kind = AUDIO_EXT.test(name) ? "audio" : "video";
+    el.querySelector(".task-name").textContent = name;
+    el.querySelector(".task-name").title = name;
+
+    const meta = [];
+    if (task.duration) meta.push(clock(task.duration));
+    if (task.language) meta.push(task.language.toUpperCase());
+    if (task.created_at) meta.push(dateTime(task.created_at));
+    if (!task.id && up) meta.push(bytes(up.file.size));
+    if (task.attempts > 1) meta.push(t("task.attempts", { n: task.attempts }));
+    el.querySelector(".task-meta").textContent = meta.join(" · ");
+
+    const pill = el.querySelector(".pill");
+    pill.textContent = t(`status.${status}`);
+    pill.className = `pill pill-${status}`;
+
+    const block = el.querySelector(".progress-block");
+    const bar = el.querySelector(".progress");
+    const fill = el.querySelector(".progress-fill");
+    const stageEl = el.querySelector(".progress-stage");
+    const valueEl = el.querySelector(".progress-value");
+    const detailEl = el.querySelector(".progress-detail");
+    let fraction = null;
+    let stage = "";
+    const details = [];
+    if (status === "uploading") {
+      fraction = up.total ? up.loaded / up.total : 0;
+      stage = t("stage.upload");
+      details.push(t("progress.bytes", { done: bytes(up.loaded), total: bytes(up.total) }));
+      bar.setAttribute("aria-label", t("progress.upload"));
+    } else if (status === "queued" || status === "processing") {
+      fraction = task.progress || 0;
+      stage =
+        status === "queued"
+          ? t("stage.waiting")
+          : task.stage
+            ? t(`stage.${task.stage}`)
+            : t("stage.starting");
+      if (task.queue_position) details.push(t("progress.queue", { n: task.queue_position }));
+      if (task.eta_seconds != null && status === "processing") {
+        details.push(t("progress.eta", { eta: clock(task.eta_seconds) }));
+      }
+      if (item.reconnecting) details.push(t("progress.reconnecting"));
+      bar.setAttribute("aria-label", t("progress.task"));
+    } else if (status === "completed" && item.justFinished) {
+      fraction = 1;
+      stage = t("stage.done");
+      bar.setAttribute("aria-label", t("progress.task"));
+    }
+    block.hidden = fraction === null;
+    if (fraction !== null) {
+      const pct = percent(fraction);
+      fill.style.width = pct;
+      valueEl.textContent = pct;
+      bar.setAttribute("aria-valuenow", String(Math.round(fraction * 100)));
+      stageEl.textContent = stage;
+      detailEl.textContent = details.join(" · ");
+      block.dataset.kind = status === "uploading" ? "upload" : "task";
+    }
+
+    const errorEl = el.querySelector(".task-error");
+    const error = status === "rejected" ? up.error : status === "failed" ? task.error : "";
+    errorEl.textContent = error || "";
+    errorEl.hidden = !error;
+
+    const show = {
+      open: status === "completed",
+      retry: status === "failed",
+      cancel: status === "queued" || status === "processing" || status === "uploading",
+      delete: Boolean(task.id) && FINAL.has(status),
+      dismiss: status === "rejected",
+    };
+    for (const button of el.querySelectorAll("button[data-action]")) {
+      const action = button.dataset.action;
+      button.hidden = !show[action];
+      button.textContent = t(`task.${action}`);
+      button.setAttribute("aria-label", `${t(`task.${action}`)}: ${name}`);
+    }
+  }
+
+  updateCount() {
+    const n = this.items.size;
+    this.emptyEl.hidden = n > 0;
+    this.countEl.textContent = n ? String(n) : "";
+  }
+
+  remove(item) {
+    this.stopWatching(item);
+    item.el.remove();
+    this.items.delete(item.key);
+    this.updateCount();
+    if (item.task && item.task.id) this.onRemoved(item.task.id);
+  }
+
+  /** Upload one file, then follow its task. */
+  upload(file, fields) {
+    const key = `upload-${++this.uploadSeq}`;
+    const item = this.ensure(key, null, true);
+    item.upload = { file, state: "uploading", loaded: 0, total: file.size, error: "" };
+    this.render(item);
+    const job = uploadFile(file, fields, (loaded, total) => {
+      item.upload.loaded = loaded;
+      item.upload.total = total || file.size;
+      this.render(item);
+    });
+    item.upload.abort = job.abort;
+    job.promise.then(
+      (task) => {
+        // The upload's entry becomes the task's: same element, now keyed by the task id.
+        this.items.delete(key);
+        item.key = task.id;
+        item.task = task;
+        this.items.set(task.id, item);
+        this.render(item);
+        this.watch(item);
+      },
+      (err) => {
+        if (err instanceof ApiError && err.code === "aborted") {
+          this.remove(item);
+          return;
+        }
+        item.upload.state = "rejected";
+        item.upload.error = errorText(err);
+        this.render(item);
+      },
+    );
+  }
+
+  watch(item) {
+    this.stopWatching(item);
+    const id = item.task.id;
+    let ended = false;
+    const socket = new WebSocket(wsUrl(`/ws/tasks/${encodeURIComponent(id)}`));
+    item.socket = socket;
+    socket.onopen = () => {
+      item.backoff = 1000;
+    };
+    socket.onmessage = (msg) => {
+      let data;
+      try {
+        data = JSON.parse(msg.data);
+      } catch {
+        return;
+      }
+      if (data.event === "error" || data.event === "deleted") {
+        ended = true;
+        if (data.event === "deleted") this.remove(item);
+        return;
+      }
+      if (!data.task) return;
+      const was = item.task.status;
+      item.reconnecting = false;
+      item.task = { ...item.task, ...data.task };
+      if (FINAL.has(data.event)) {
+        ended = true;
+        if (data.event === "completed" && was !== "completed") {
+          item.justFinished = true;
+          if (was) toast(t("task.completedToast", { name: item.task.filename }));
+        }
+      }
+      this.render(item);
+    };
+    socket.onclose = async (e) => {
+      if (item.socket !== socket) return;
+      item.socket = null;
+      if (ended || !this.items.has(item.key)) return;
+      if (e.code === 4404) {
+        this.remove(item);
+        return;
+      }
+      if (e.code === 4401) {
+        if (await askForKey()) this.watch(item);
+        return;
+      }
+      item.reconnecting = true;
+      this.render(item);
+      const delay = item.backoff;
+      item.backoff = Math.min(item.backoff * 2, 30_000);
+      item.timer = setTimeout(() => this.resume(item), delay + Math.random() * 250);
+    };
+  }
+
+  /** After a dropped socket: re-read the task, then follow it again if it is still running. */
+  async resume(item) {
+    item.timer = null;
+    if (!this.items.has(item.key)) return;
+    try {
+      item.task = await request(`/api/tasks/${encodeURIComponent(item.task.id)}`);
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) {
+        this.remove(item);
+        return;
+      }
+      // Still unreachable: the next WebSocket attempt backs off further.
+    }
+    if (FINAL.has(item.task.status)) {
+      item.reconnecting = false;
+      this.render(item);
+      return;
+    }
+    this.watch(item);
+  }
+
+  stopWatching(item) {
+    if (item.timer) clearTimeout(item.timer);
+    item.timer = null;
+    const socket = item.socket;
+    item.socket = null;
+    if (socket) socket.close();
+  }
+
+  async act(item, action, button) {
+    const task = item.task;
+    const name = task ? task.filename : item.upload && item.upload.file.name;
+    try {
+      if (action === "open") {
+        this.onOpen(task);
+      } else if (action === "dismiss") {
+        this.remove(item);
+      } else if (action === "cancel" && !task) {
+        item.upload.abort();
+      } else if (action === "cancel") {
+        button.disabled = true;
+        const after = await request(`/api/tasks/${encodeURIComponent(task.id)}`, {
+          method: "DELETE",
+        });
+        this.stopWatching(item);
+        if (after) item.task = after;
+        this.render(item);
+        toast(t("task.cancelled", { name }));
+      } else if (action === "delete") {
+        if (!confirm(t("task.confirmDelete", { name }))) return;
+        button.disabled = true;
+        await request(`/api/tasks/${encodeURIComponent(task.id)}`, { method: "DELETE" });
+        this.remove(item);
+        toast(t("task.deleted", { name }));
+      } else if (action === "retry") {
+        button.disabled = true;
+        item.task = await request(`/api/tasks/${encodeURIComponent(task.id)}/retry`, {
+          method: "POST",
+        });
+        item.justFinished = false;
+        this.render(item);
+        this.watch(item);
+      }
+    } catch (err) {
+      toast(errorText(err), "error");
+    } finally {
+      button.disabled = false;
+    }
+  }
+}
