@@ -78,13 +78,19 @@ def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
     return wall, usage.ru_maxrss / 1024
 
 
-def ours(audio: Path, seconds: float, reference: str, repeat: int, env: dict[str, str]) -> Result:
-    out = OUT / "ours"
+def ours(
+    audio: Path, seconds: float, reference: str, repeat: int, env: dict[str, str],
+    diarize: bool = False,
+) -> Result:  # fmt: skip
+    out = OUT / ("ours_diarized" if diarize else "ours")
     cmd = [sys.executable, "-m", "transcriber", "transcribe", str(audio), "--language", "ru",
            "--format", "srt,txt", "--output-dir", str(out)]  # fmt: skip
+    if diarize:
+        cmd.append("--diarize")
     wall, peak = measure(cmd, env)
     text = (out / f"{audio.stem}.txt").read_text()
-    return Result("video-transcriber", audio.name, seconds, wall, peak,
+    name = "video-transcriber --diarize" if diarize else "video-transcriber"
+    return Result(name, audio.name, seconds, wall, peak,
                   corpus_wer([(" ".join([reference] * repeat), text)], "ru"))  # fmt: skip
 
 
@@ -116,6 +122,7 @@ def main() -> None:
         plain(short, seconds, reference, 1, model, env),
         ours(short, seconds, reference, 1, env),
         ours(long, seconds * args.repeat, reference, args.repeat, env),
+        ours(short, seconds, reference, 1, env, diarize=True),
     ]
     if args.full:
         results.append(plain(long, seconds * args.repeat, reference, args.repeat, model, env))
@@ -129,6 +136,8 @@ def main() -> None:
     print(f"peak RSS 60 min / 6 min (ours): {mine_long.peak_mb / mine.peak_mb:.2f}x"
           f" ({mine_long.peak_mb:.0f} MB vs {mine.peak_mb:.0f} MB)")  # fmt: skip
     print(f"peak RSS ours / baseline (6 min): {mine.peak_mb / base.peak_mb:.2f}x")
+    diarized = results[3]
+    print(f"diarization extra time (6 min): {diarized.wall / mine.wall - 1:+.1%}")
     print(f"children CPU seconds: {resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime:.0f}")
 
 

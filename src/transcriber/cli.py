@@ -71,7 +71,7 @@ def transcribe(
     ] = Language.auto,
     fmt: Annotated[
         str,
-        typer.Option("--format", "-f", help="Comma-separated: txt,srt,vtt,tsv,json,docx."),
+        typer.Option("--format", "-f", help="Comma-separated: txt,srt,vtt,tsv,json,docx,rttm."),
     ] = "txt,srt",
     output_dir: Annotated[
         Path, typer.Option("--output-dir", "-o", help="Folder for <stem>.<ext> outputs.")
@@ -95,6 +95,18 @@ def transcribe(
             "--channels", help="mix: downmix stereo; split: one speaker per channel (calls)."
         ),
     ] = ChannelMode.mix,
+    diarize: Annotated[
+        bool, typer.Option("--diarize", help="Label speakers A, B, … (who spoke when).")
+    ] = False,
+    speakers: Annotated[
+        int | None, typer.Option("--speakers", min=1, max=32, help="Exact number of speakers.")
+    ] = None,
+    min_speakers: Annotated[
+        int | None, typer.Option("--min-speakers", min=1, max=32, help="At least this many.")
+    ] = None,
+    max_speakers: Annotated[
+        int | None, typer.Option("--max-speakers", min=1, max=32, help="At most this many.")
+    ] = None,
 ) -> None:
     """Transcribe FILES and write one output per format next to each other in --output-dir."""
     from transcriber.formats import FORMATS, parse_formats, render
@@ -113,6 +125,10 @@ def transcribe(
         word_timestamps=word_timestamps,
         vad=vad,
         channels=channels,
+        diarize=diarize or speakers is not None,
+        num_speakers=speakers,
+        min_speakers=min_speakers,
+        max_speakers=max_speakers,
     )
     output_dir.mkdir(parents=True, exist_ok=True)
     pipeline = Pipeline(settings)

@@ -73,6 +73,14 @@ class TranscriptionOptions:
 
 
 @dataclass(frozen=True, slots=True)
+class SpeakerStat:
+    """A speaker label and how long that speaker talks in total."""
+
+    label: str
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
 class Transcript:
     """The result of one file: the single value every format is rendered from."""
 
@@ -84,6 +92,7 @@ class Transcript:
     engine: str = ""
     processing_time: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+    speakers: tuple[SpeakerStat, ...] = ()
 
     @property
     def text(self) -> str:

@@ -14,13 +14,20 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from transcriber.config import Settings
-from transcriber.domain import ChannelMode, Progress, Segment, Stage, Transcript
+from transcriber.domain import (
+    ChannelMode,
+    Progress,
+    Segment,
+    SpeakerStat,
+    Stage,
+    Transcript,
+)
 from transcriber.domain import TranscriptionOptions as Options
 from transcriber.engines.base import DecodeOptions, Engine, WindowResult
 from transcriber.engines.registry import EngineManager
 from transcriber.errors import OptionError
 from transcriber.media.decode import SAMPLE_RATE, MediaInfo, probe, stream_audio
-from transcriber.media.vad import SpeechDetector, VadParams
+from transcriber.media.vad import Region, SpeechDetector, VadParams
 from transcriber.media.windows import SpeechWindow, WindowBuilder
 
 ProgressFn = Callable[[Progress], None]
@@ -73,8 +80,16 @@ class Pipeline:
         for ch in channels:
             state.run_channel(ch)
         segments = sorted(state.segments, key=lambda s: (s.start, s.end))
+        speakers: tuple[SpeakerStat, ...] = ()
+        if options.diarize and len(channels) == 1:
+            segments, speakers = state.diarize(segments)
+        elif len(channels) > 1:
+            speakers = speaker_stats(segments)
+        if not options.word_timestamps:
+            segments = [replace(s, words=()) for s in segments]
         numbered = tuple(replace(s, id=i) for i, s in enumerate(segments, start=1))
         return Transcript(
+            speakers=speakers,
             segments=numbered,
             language=state.language,
             language_probability=state.language_probability,
@@ -84,6 +99,15 @@ class Pipeline:
             processing_time=round(time.perf_counter() - started, 3),
             timings={k: round(v, 3) for k, v in state.timings.items()},
         )
+
+
+def speaker_stats(segments: list[Segment]) -> tuple[SpeakerStat, ...]:
+    """Total speaking time per label, in order of first appearance."""
+    totals: dict[str, float] = {}
+    for s in segments:
+        if s.speaker is not None:
+            totals[s.speaker] = totals.get(s.speaker, 0.0) + max(0.0, s.end - s.start)
+    return tuple(SpeakerStat(k, round(v, 3)) for k, v in totals.items())
 
 
 class _Run:
@@ -113,6 +137,7 @@ class _Run:
         self.duration = info.duration or 0.0
         self.timings = {"decode_vad": 0.0, "asr": 0.0, "language": 0.0}
         self.n_channels = 1
+        self.regions: list[Region] = []
 
     def run_channel(self, ch: int | None) -> None:
         key = ch if ch is not None else 0
@@ -136,9 +161,28 @@ class _Run:
         results = self.engine.transcribe(itertools.chain(first, windows), decode)
         for result in self._timed_asr(results):
             self._accept(result, ch, key)
+        self.regions = builder.regions
         self.duration = max(self.duration, builder.samples_seen / SAMPLE_RATE)
         self.audio_done[key] = self.info.start_offset + builder.samples_seen / SAMPLE_RATE
         self._report(Stage.transcribing, key)
+
+    def diarize(self, segments: list[Segment]) -> tuple[list[Segment], tuple[SpeakerStat, ...]]:
+        from transcriber.diarization import assign_speakers, diarize
+
+        self._report(Stage.diarizing, 0)
+        t = time.perf_counter()
+        o = self.options
+        turns = diarize(
+            self.info.path,
+            self.regions,
+            time_offset=self.info.start_offset,
+            num_speakers=o.num_speakers,
+            min_speakers=o.min_speakers,
+            max_speakers=o.max_speakers,
+        )
+        labelled, summary = assign_speakers(segments, turns)
+        self.timings["diarization"] = time.perf_counter() - t
+        return list(labelled), tuple(SpeakerStat(s.label, s.seconds) for s in summary)
 
     def _windows(self, builder: WindowBuilder, ch: int | None) -> Iterator[SpeechWindow]:
         for chunk in stream_audio(self.info.path, channel=ch):
@@ -175,9 +219,8 @@ class _Run:
 
     def _accept(self, result: WindowResult, ch: int | None, key: int) -> None:
         label = f"channel {ch + 1}" if ch is not None else None
-        keep_words = self.options.word_timestamps
         for seg in result.segments:
-            self.segments.append(replace(seg, speaker=label, words=seg.words if keep_words else ()))
+            self.segments.append(replace(seg, speaker=label) if label else seg)
         self.audio_done[key] = result.window.end_time
         if self.on_checkpoint is not None:
             self.on_checkpoint(

@@ -115,7 +115,7 @@ def assert_timeline(spans: list[tuple[int, int]]) -> None:
 
 
 def test_registry_lists_every_format_with_extension_and_type() -> None:
-    assert list(FORMATS) == ["txt", "srt", "vtt", "tsv", "json", "docx"]
+    assert list(FORMATS) == ["txt", "srt", "vtt", "tsv", "json", "docx", "rttm"]
     for name, fmt in FORMATS.items():
         assert fmt.name == name
         assert fmt.extension == name
@@ -488,3 +488,24 @@ def test_docx_holds_every_segment(t: Transcript) -> None:
     assert len(body) == sum(1 for s in t.segments if s.text.strip())
     for para, seg in zip(body, (s for s in t.segments if s.text.strip()), strict=True):
         assert para.endswith(" ".join(seg.text.split()))
+
+
+def test_rttm_merges_turns_of_one_speaker() -> None:
+    from transcriber.domain import Segment, SpeakerStat, Transcript
+    from transcriber.formats.json_doc import from_dict as parse_doc
+    from transcriber.formats.json_doc import to_dict as dump_doc
+
+    segs = (
+        Segment(1, 0.0, 2.0, "Привет.", speaker="A"),
+        Segment(2, 2.2, 3.0, "Как дела?", speaker="A"),
+        Segment(3, 3.5, 5.25, "Хорошо.", speaker="B"),
+    )
+    t = Transcript(segs, "ru", 0.9, 6.0, speakers=(SpeakerStat("A", 2.8), SpeakerStat("B", 1.75)))
+    lines = render(t, "rttm").decode().splitlines()
+    assert lines == [
+        "SPEAKER audio 1 0.000 3.000 <NA> <NA> A <NA> <NA>",
+        "SPEAKER audio 1 3.500 1.750 <NA> <NA> B <NA> <NA>",
+    ]
+    doc = dump_doc(t)
+    assert doc["speakers"] == [{"label": "A", "seconds": 2.8}, {"label": "B", "seconds": 1.75}]
+    assert parse_doc(doc).speakers == t.speakers

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from transcriber.domain import Transcript
 from transcriber.errors import OptionError
-from transcriber.formats import docx_doc, json_doc, srt, tsv, txt, vtt
+from transcriber.formats import docx_doc, json_doc, rttm, srt, tsv, txt, vtt
 from transcriber.formats.json_doc import from_dict, to_dict
 from transcriber.formats.json_schema import JSON_SCHEMA
 
@@ -51,6 +51,7 @@ FORMATS: dict[str, Format] = {
             "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
             docx_doc.render,
         ),
+        Format("rttm", "rttm", "text/plain" + _UTF8, rttm.render),
     )
 }
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from transcriber.domain import Segment, Transcript, Word
+from transcriber.domain import Segment, SpeakerStat, Transcript, Word
 
 
 def _t(seconds: float) -> float:
@@ -50,6 +50,7 @@ def to_dict(transcript: Transcript) -> dict[str, Any]:
         "language_probability": t.language_probability,
         "duration": _t(t.duration),
         "segments": [_segment(s) for s in t.segments],
+        "speakers": [{"label": sp.label, "seconds": _t(sp.seconds)} for sp in t.speakers],
         "metadata": {
             "total_segments": len(t.segments),
             "processing_time": _t(t.processing_time),
@@ -99,6 +100,10 @@ def from_dict(d: dict[str, Any]) -> Transcript:
             engine=str(meta.get("engine", "")),
             processing_time=float(meta.get("processing_time", 0.0)),
             timings={str(k): float(v) for k, v in (meta.get("timings") or {}).items()},
+            speakers=tuple(
+                SpeakerStat(str(sp["label"]), float(sp["seconds"]))
+                for sp in d.get("speakers") or ()
+            ),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise ValueError(f"not a transcript document: {e!r}") from e

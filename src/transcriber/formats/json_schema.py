@@ -52,6 +52,15 @@ JSON_SCHEMA: dict[str, Any] = {
         "language_probability": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
         "duration": _SECONDS,
         "segments": {"type": "array", "items": _SEGMENT},
+        "speakers": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["label", "seconds"],
+                "properties": {"label": {"type": "string"}, "seconds": _SECONDS},
+                "additionalProperties": False,
+            },
+        },
         "metadata": {
             "type": "object",
             "required": ["total_segments", "processing_time", "model", "engine"],

@@ -61,6 +61,7 @@ class WindowBuilder:
         self._queued = 0  # samples of speech in _regions
         self._next_fixed = 0  # without VAD: where the next fixed window starts
         self.samples_seen = 0
+        self.regions: list[Region] = []  # every speech region seen, for diarization
 
     def feed(self, chunk: np.ndarray) -> Iterator[SpeechWindow]:
         self._buf = np.concatenate([self._buf, chunk]) if len(self._buf) else chunk
@@ -93,6 +94,7 @@ class WindowBuilder:
     def _add(self, regions: Iterable[Region], final: bool) -> Iterator[SpeechWindow]:
         limit = int(WINDOW_S * SAMPLE_RATE)
         for r in regions:
+            self.regions.append(r)
             if (r.end / SAMPLE_RATE) + self.time_offset <= self.skip_until:
                 continue
             if self._queued + (r.end - r.start) > limit and self._regions:

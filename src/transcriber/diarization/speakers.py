@@ -1,0 +1,102 @@
+"""Who spoke when: embeddings of the speech regions → clusters → speaker turns."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from transcriber.diarization.cluster import DEFAULT_MAX_SPEAKERS, cluster
+from transcriber.diarization.embed import Embeddings, SpeakerEmbedder
+from transcriber.diarization.timeline import Turn, make_turns, smooth
+from transcriber.errors import OptionError
+from transcriber.media.decode import stream_audio
+from transcriber.media.vad import Region
+
+MAX_SPEAKERS_ALLOWED = 32
+
+
+@dataclass(frozen=True, slots=True)
+class SpeakerCount:
+    """The speaker-count bounds, checked: `low` ≤ speakers ≤ `high` (`high` None = open)."""
+
+    low: int
+    high: int | None
+
+    @staticmethod
+    def of(
+        num_speakers: int | None = None,
+        min_speakers: int | None = None,
+        max_speakers: int | None = None,
+    ) -> SpeakerCount:
+        for name, value in (
+            ("num_speakers", num_speakers),
+            ("min_speakers", min_speakers),
+            ("max_speakers", max_speakers),
+        ):
+            if value is not None and not 1 <= value <= MAX_SPEAKERS_ALLOWED:
+                raise OptionError(
+                    f"{name} must be between 1 and {MAX_SPEAKERS_ALLOWED}, got {value}"
+                )
+        if num_speakers is not None:
+            if min_speakers is not None and min_speakers > num_speakers:
+                raise OptionError(
+                    f"min_speakers ({min_speakers}) is above num_speakers ({num_speakers})"
+                )
+            if max_speakers is not None and max_speakers < num_speakers:
+                raise OptionError(
+                    f"max_speakers ({max_speakers}) is below num_speakers ({num_speakers})"
+                )
+            return SpeakerCount(num_speakers, num_speakers)
+        if min_speakers is not None and max_speakers is not None and min_speakers > max_speakers:
+            raise OptionError(
+                f"min_speakers ({min_speakers}) is above max_speakers ({max_speakers});"
+                " give min_speakers <= max_speakers"
+            )
+        return SpeakerCount(min_speakers or 1, max_speakers)
+
+
+def embed_regions(
+    path: str | Path,
+    regions: Sequence[Region],
+    channel: int | None = None,
+    time_offset: float = 0.0,
+) -> Embeddings:
+    """Decode `path` again and embed the speech in `regions` (samples of its 16 kHz stream)."""
+    embedder = SpeakerEmbedder(time_offset)
+    todo = sorted(regions, key=lambda r: r.start)
+    for chunk in stream_audio(path, channel=channel):
+        embedder.feed(chunk, todo)
+        todo = []
+    return embedder.finish()
+
+
+def turns_from_embeddings(emb: Embeddings, count: SpeakerCount | None = None) -> list[Turn]:
+    """Cluster the windows and return speaker turns labelled A, B, … by first appearance."""
+    count = count or SpeakerCount(1, None)
+    if len(emb.vectors) == 0:
+        return []
+    high = count.high if count.high is not None else max(count.low, DEFAULT_MAX_SPEAKERS)
+    labels, _ = cluster(emb.vectors, emb.pieces, min_k=count.low, max_k=high)
+    return make_turns(emb.spans, smooth(labels, emb.pieces))
+
+
+def diarize(
+    path: str | Path,
+    regions: Sequence[Region],
+    time_offset: float = 0.0,
+    num_speakers: int | None = None,
+    min_speakers: int | None = None,
+    max_speakers: int | None = None,
+    channel: int | None = None,
+) -> list[Turn]:
+    """Speaker turns (file seconds) for the speech `regions` (samples of the 16 kHz stream).
+
+    `path` is decoded once more and only the embeddings are kept. Raises OptionError
+    for contradictory speaker counts and ModelError when the weights are missing.
+    """
+    count = SpeakerCount.of(num_speakers, min_speakers, max_speakers)
+    from transcriber.diarization.encoder import default_weights
+
+    default_weights()  # fail early, before decoding, if the weights are missing
+    return turns_from_embeddings(embed_regions(path, regions, channel, time_offset), count)

@@ -1,0 +1,45 @@
+"""Speaker labels through the whole pipeline, the CLI's formats and the API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import eval_rows
+from transcriber.diarization import der, parse_rttm
+from transcriber.domain import TranscriptionOptions
+from transcriber.formats import render
+from transcriber.pipeline import Pipeline
+
+pytestmark = pytest.mark.slow
+
+
+def test_two_speakers_labelled_split_and_scored(pipeline: Pipeline, eval_root: Path) -> None:
+    row = next(r for r in eval_rows("diarization.jsonl") if r["path"].endswith("sample.wav"))
+    t = pipeline.run(eval_root / row["path"], TranscriptionOptions(language="en", diarize=True))
+    labels = [s.speaker for s in t.segments]
+    assert set(labels) == {"A", "B"} and labels[0] == "A"
+    assert [s.label for s in t.speakers] == ["A", "B"]
+    assert all(s.seconds > 3 for s in t.speakers)
+    assert all(s.words == () for s in t.segments), "words only when asked for"
+    hyp = parse_rttm(render(t, "rttm").decode())
+    ref = parse_rttm((eval_root / row["rttm"]).read_text())
+    result = der(ref, hyp, collar=0.25)
+    print(f"\nend-to-end DER on sample.wav (segment level): {result.der:.1%}")
+    assert result.der <= 0.30
+    assert "diarization" in t.timings
+
+
+def test_word_level_labels_and_fixed_count(pipeline: Pipeline, eval_root: Path) -> None:
+    row = eval_rows("diarization.jsonl")[1]
+    opts = TranscriptionOptions(language="en", diarize=True, num_speakers=2, word_timestamps=True)
+    t = pipeline.run(eval_root / row["path"], opts)
+    assert {s.speaker for s in t.segments} == {"A", "B"}
+    assert all(w.speaker == s.speaker for s in t.segments for w in s.words if w.speaker)
+
+
+def test_single_speaker_stays_one(pipeline: Pipeline, eval_root: Path) -> None:
+    t = pipeline.run(eval_root / "en/whisper/jfk.flac", TranscriptionOptions(diarize=True))
+    assert {s.speaker for s in t.segments} == {"A"}
+    assert [s.label for s in t.speakers] == ["A"]
