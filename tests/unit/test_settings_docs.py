@@ -30,3 +30,17 @@ def test_bad_values_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRANSCRIBER_DEVICE", "tpu")
     with pytest.raises(ValueError, match="device"):
         Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+def test_every_transcribe_flag_is_in_the_readme() -> None:
+    import typer.main
+
+    from transcriber.cli import app
+
+    readme = (DOC.parents[1] / "README.md").read_text()
+    command = typer.main.get_command(app)
+    transcribe = command.commands["transcribe"]  # type: ignore[attr-defined]
+    for param in transcribe.params:
+        for flag in param.opts:
+            if flag.startswith("--"):
+                assert flag in readme, f"README does not document {flag}"
