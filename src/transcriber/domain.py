@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import Enum
 
 
@@ -42,17 +42,6 @@ class Segment:
     speaker: str | None = None
     avg_logprob: float | None = None
     no_speech_prob: float | None = None
-
-    def shifted(self, seconds: float) -> Segment:
-        """The same segment moved by `seconds` on the time axis."""
-        return replace(
-            self,
-            start=self.start + seconds,
-            end=self.end + seconds,
-            words=tuple(
-                replace(w, start=w.start + seconds, end=w.end + seconds) for w in self.words
-            ),
-        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 
 from transcriber.domain import Progress
-from transcriber.errors import CancelledError, InputError, TranscriberError
+from transcriber.errors import CancelledError, TranscriberError
 from transcriber.formats import render
 from transcriber.jobs.codec import checkpoint_from_dict, checkpoint_to_dict, options_from_dict
 from transcriber.jobs.events import EventBus, TaskEvent
@@ -100,9 +100,7 @@ class Worker:
             log.info("task %s returned to the queue at shutdown", task.id)
         except CancelledError:
             log.info("task %s cancelled", task.id)
-        except InputError as e:
-            self._fail(task, claim, e.message)
-        except TranscriberError as e:
+        except TranscriberError as e:  # bad input or an unloadable model: the reason is the message
             self._fail(task, claim, e.message)
         except Exception as e:  # a bug must fail the task, not kill the worker thread
             log.exception("task %s crashed", task.id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Protocol
@@ -22,8 +22,6 @@ class Store(Protocol):
     def local_path(self, key: str) -> AbstractContextManager[Path]:
         """A local file with the blob's content, for the decoder, for the `with` block."""
         ...
-
-    def iter_bytes(self, key: str) -> Iterator[bytes]: ...
 
     def delete_prefix(self, prefix: str) -> None: ...
 

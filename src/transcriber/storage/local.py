@@ -5,13 +5,11 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 from transcriber.errors import UploadTooLargeError
-
-_CHUNK = 1 << 20
 
 
 class LocalStore:
@@ -59,11 +57,6 @@ class LocalStore:
 
     def local_path(self, key: str) -> AbstractContextManager[Path]:
         return nullcontext(self._path(key))
-
-    def iter_bytes(self, key: str) -> Iterator[bytes]:
-        with self._path(key).open("rb") as f:
-            while block := f.read(_CHUNK):
-                yield block
 
     def delete_prefix(self, prefix: str) -> None:
         path = self._path(prefix)
