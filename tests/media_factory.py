@@ -68,3 +68,42 @@ def write_silent_video(path: Path, seconds: float = 2.0) -> Path:
         for packet in stream.encode(None):
             out.mux(packet)
     return path
+
+
+def music(seconds: float, seed: int = 0) -> np.ndarray:
+    """Instrumental music at 16 kHz: a plucked melody over chords and bass, with drums.
+
+    Synthesised, so that tests own their media: notes with harmonics and decaying
+    envelopes on a steady beat, which is what makes music look like speech to a
+    detector (voiced, with pitch and rhythm), without any words in it.
+    """
+    rng = np.random.default_rng(seed)
+    sr, beat = 16000, 0.375  # 160 bpm
+    n = int(seconds * sr)
+    out = np.zeros(n, np.float32)
+    scale = 220.0 * 2 ** (np.array([0, 2, 3, 5, 7, 8, 10, 12]) / 12)  # A minor
+
+    def note(freq: float, start: float, length: float, gain: float, decay: float) -> None:
+        i = int(start * sr)
+        m = min(int(length * sr), n - i)
+        if m <= 0:
+            return
+        t = np.arange(m) / sr
+        wave = sum(np.sin(2 * np.pi * freq * k * t) / k**1.5 for k in range(1, 7))
+        out[i : i + m] += (gain * np.exp(-decay * t) * wave).astype(np.float32)
+
+    t = 0.0
+    while t < seconds:
+        bar = int(t / (4 * beat))
+        root = scale[[0, 5, 3, 4][bar % 4]]
+        if t % (4 * beat) < 1e-9:
+            for interval in (1.0, 1.26, 1.5):  # the bar's chord, held
+                note(root * interval, t, 4 * beat, 0.05, 0.8)
+            note(root / 2, t, 4 * beat, 0.12, 1.5)  # bass
+        note(float(rng.choice(scale)) * 2, t, beat, 0.08, 6.0)  # melody
+        i = int(t * sr)
+        hit = min(int(0.06 * sr), n - i)
+        if hit > 0:  # drum: a short burst of noise on every beat
+            out[i : i + hit] += rng.standard_normal(hit) * 0.15 * np.exp(-np.arange(hit) / 200)
+        t += beat
+    return (out / max(1e-6, float(np.abs(out).max())) * 0.6).astype(np.float32)

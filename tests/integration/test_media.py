@@ -1,4 +1,4 @@
-"""Real media through the real model: video, stereo split, telephony, containers, silence."""
+"""Real media through the real model: video, stereo split, telephony, containers, silence, music."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import eval_rows
-from tests.media_factory import load, resample, write_audio
+from tests.media_factory import load, music, resample, write_audio
 from transcriber.domain import ChannelMode, TranscriptionOptions
 from transcriber.evaluation.wer import corpus_wer
 from transcriber.pipeline import Pipeline
@@ -91,3 +91,22 @@ def test_silence_and_noise_give_no_text(pipeline: Pipeline, tmp_path: Path) -> N
         result = pipeline.run(path, TranscriptionOptions())
         assert result.segments == (), f"{name}: {result.text!r}"
         assert result.duration == pytest.approx(40.0, abs=0.1)
+
+
+def test_music_gives_no_text_and_speech_around_it_survives(
+    pipeline: Pipeline, eval_root: Path, tmp_path: Path
+) -> None:
+    only_music = write_audio(tmp_path / "music.wav", music(60.0, seed=1))
+    result = pipeline.run(only_music, TranscriptionOptions(language="ru"))
+    assert result.segments == (), result.text
+
+    ru = [r for r in eval_rows("asr.jsonl") if r["lang"] == "ru"][:2]
+    first, last = (load(eval_root / r["path"]) for r in ru)
+    intro = music(40.0, seed=2)
+    path = write_audio(tmp_path / "show.wav", np.concatenate([first, intro, last]))
+    t = pipeline.run(path, TranscriptionOptions(language="ru"))
+    music_from, music_to = len(first) / 16000, (len(first) + len(intro)) / 16000
+    inside = [s for s in t.segments if s.start > music_from + 1 and s.end < music_to - 1]
+    assert inside == [], inside
+    reference = " ".join(r["text"] for r in ru)
+    assert corpus_wer([(reference, t.text)], "ru") < 0.4, t.text

@@ -6,10 +6,12 @@ import itertools
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from tests.conftest import eval_rows
 from tests.media_factory import load
-from transcriber.media.vad import Region, SpeechDetector
-from transcriber.media.windows import WINDOW_S, WindowBuilder
+from transcriber.media.vad import Pause, Region, SpeechDetector
+from transcriber.media.windows import WINDOW_S, SpeechWindow, WindowBuilder, best_cut
 
 SPEECH = "ru_more/asterisk_ru/core/demo-instruct.wav"
 
@@ -69,3 +71,83 @@ def test_no_vad_cuts_fixed_windows() -> None:
     windows = list(builder.feed(audio)) + list(builder.finish())
     assert [round(w.duration) for w in windows] == [30, 30, 10]
     assert [w.start_time for w in windows] == [0.0, 30.0, 60.0]
+
+
+def stream_windows(builder: WindowBuilder, audio: np.ndarray) -> list[SpeechWindow]:
+    out: list[SpeechWindow] = []
+    for i in range(0, len(audio), 80000):
+        out += builder.feed(audio[i : i + 80000])
+    return out + list(builder.finish())
+
+
+def lecture(eval_root: Path) -> np.ndarray:
+    """Several minutes of real speech with only short gaps, as in a talk."""
+    rows = [r for r in eval_rows("asr.jsonl") if r["lang"] == "ru"][:25]
+    gap = np.zeros(8000, np.float32)
+    return np.concatenate([x for r in rows for x in (load(eval_root / r["path"]), gap)])
+
+
+def test_regions_list_their_inner_pauses(eval_root: Path) -> None:
+    found = regions(lecture(eval_root), 16000 * 5)
+    assert any(r.pauses for r in found)
+    for r in found:
+        ats = [p.at for p in r.pauses]
+        assert ats == sorted(ats) and all(r.start < a < r.end for a in ats)
+        assert all(p.frames >= 1 for p in r.pauses)
+
+
+def test_region_split_keeps_pauses_on_their_side() -> None:
+    r = Region(0, 16000 * 10, (Pause(16000, 3), Pause(16000 * 5, 8), Pause(16000 * 8, 2)))
+    head, tail = r.split(16000 * 5)
+    assert head == Region(0, 16000 * 5, (Pause(16000, 3),))
+    assert tail == Region(16000 * 5, 16000 * 10, (Pause(16000 * 8, 2),))
+    with pytest.raises(ValueError, match="outside region"):
+        r.split(16000 * 10)
+
+
+def test_best_cut_prefers_a_long_pause_near_the_end_of_the_room() -> None:
+    pauses = (
+        Pause(16000 * 1, 20),
+        Pause(16000 * 20, 9),
+        Pause(16000 * 22, 3),
+        Pause(16000 * 27, 2),
+    )
+    r = Region(0, 16000 * 29, pauses)
+    assert best_cut(r, 16000 * 23) == Pause(16000 * 20, 9)  # longer, and close enough
+    assert best_cut(r, 16000 * 28) == Pause(16000 * 27, 2)  # the 9-frame pause is too far back
+    assert best_cut(r, 16000 * 1) is None  # would leave under MIN_FILL_S in the window
+
+
+def test_windows_are_packed_full_by_cutting_at_pauses(eval_root: Path) -> None:
+    audio = lecture(eval_root)
+    whole = regions(audio, 16000 * 5)
+    windows = stream_windows(WindowBuilder(SpeechDetector()), audio)
+    # No speech is lost or doubled: the windows hold exactly the regions' samples.
+    assert sum(len(w.audio) for w in windows) == sum(r.end - r.start for r in whole)
+    assert all(w.duration <= WINDOW_S + 1e-6 for w in windows)
+    # Every window but the last is nearly full; whole-region packing left ~1/4 empty here.
+    fill = [w.duration / WINDOW_S for w in windows[:-1]]
+    assert min(fill) > 0.8 and sum(fill) / len(fill) > 0.9, fill
+    cuts = {p.at for r in whole for p in r.pauses}
+    region_ends = {r.end for r in whole}
+    for w in windows[:-1]:
+        end_sample = round(w.end_time * 16000)
+        assert end_sample in cuts or end_sample in region_ends
+
+
+def test_resume_inside_a_cut_region_gives_the_same_windows(eval_root: Path) -> None:
+    audio = lecture(eval_root)
+    full = stream_windows(WindowBuilder(SpeechDetector(), time_offset=2.0), audio)
+    cut_inside = [
+        i for i, w in enumerate(full[:-1]) if abs(full[i + 1].start_time - w.end_time) < 1e-6
+    ]
+    assert cut_inside, "expected at least one region cut between two windows"
+    i = cut_inside[0]
+    resumed = stream_windows(
+        WindowBuilder(SpeechDetector(), time_offset=2.0, skip_until=round(full[i].end_time, 3)),
+        audio,
+    )
+    assert len(resumed) == len(full) - i - 1
+    for a, b in zip(full[i + 1 :], resumed, strict=True):
+        assert a.pieces == b.pieces
+        assert np.array_equal(a.audio, b.audio)

@@ -16,6 +16,9 @@ class DecodeOptions:
     beam_size: int
     word_timestamps: bool
     initial_prompt: str | None = None
+    # Decode again the speech a window's transcript skipped (see WhisperEngine); off
+    # without VAD, where long word-free stretches are mostly silence.
+    recover_gaps: bool = True
 
 
 @dataclass(frozen=True, slots=True)

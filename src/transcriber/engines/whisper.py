@@ -18,6 +18,12 @@ log = logging.getLogger(__name__)
 # Whisper's usual rule for "this window was not speech": both must hold.
 NO_SPEECH_PROB = 0.6
 LOG_PROB_FLOOR = -1.0
+COMPRESSION_CEILING = 2.4  # above this, text is repetitive: a decoding loop
+# Decoding a window at once, Whisper sometimes ends the text early, most often when the
+# voice or the recording changes inside the window, and the rest of the window is lost
+# (sequential decoding would seek on from the last word instead). A stretch at least this
+# long without a single word is decoded again on its own.
+RECOVER_GAP_S = 3.0
 
 
 class WhisperEngine:
@@ -68,6 +74,27 @@ class WhisperEngine:
             yield from self._run(batch, options)
 
     def _run(self, batch: list[SpeechWindow], options: DecodeOptions) -> Iterator[WindowResult]:
+        raw = self._decode(batch, options)
+        found = [list(self._segments(w, r)) for w, r in zip(batch, raw, strict=True)]
+        if options.recover_gaps:
+            retry = [
+                (i, w.slice(a, b))
+                for i, (w, r) in enumerate(zip(batch, raw, strict=True))
+                for a, b in skipped_spans(r, w.duration)
+            ]
+            for k in range(0, len(retry), self.batch_size):
+                part = retry[k : k + self.batch_size]
+                again = self._decode([w for _, w in part], options)
+                for (i, w), r in zip(part, again, strict=True):
+                    found[i] += self._segments(w, r, strict=True)
+            if retry:
+                log.debug("decoded %d skipped stretch(es) again", len(retry))
+        for window, segments in zip(batch, found, strict=True):
+            yield WindowResult(window, tuple(sorted(segments, key=lambda s: (s.start, s.end))))
+
+    def _decode(
+        self, batch: list[SpeechWindow], options: DecodeOptions
+    ) -> list[list[dict[str, Any]]]:
         from faster_whisper.tokenizer import Tokenizer
         from faster_whisper.transcribe import TranscriptionOptions, get_suppressed_tokens
 
@@ -84,7 +111,7 @@ class WhisperEngine:
             no_repeat_ngram_size=0,
             log_prob_threshold=LOG_PROB_FLOOR,
             no_speech_threshold=NO_SPEECH_PROB,
-            compression_ratio_threshold=2.4,
+            compression_ratio_threshold=COMPRESSION_CEILING,
             condition_on_previous_text=False,
             prompt_reset_on_temperature=0.5,
             temperatures=[0.0],
@@ -105,16 +132,18 @@ class WhisperEngine:
         )
         meta = [{"offset": 0.0, "duration": w.duration, "segments": []} for w in batch]
         self._pipeline.last_speech_timestamp = 0.0
+        outputs: list[list[dict[str, Any]]]
         outputs = self._pipeline.forward(self._features(batch), tokenizer, meta, fw_options)
-        for window, subsegments in zip(batch, outputs, strict=True):
-            yield WindowResult(window, tuple(self._segments(window, subsegments)))
+        return [[s for s in window if is_speech(s)] for window in outputs]
 
     @staticmethod
-    def _segments(window: SpeechWindow, raw: list[dict[str, Any]]) -> Iterator[Segment]:
+    def _segments(
+        window: SpeechWindow, raw: list[dict[str, Any]], strict: bool = False
+    ) -> Iterator[Segment]:
         for s in raw:
-            if not s["text"].strip():
-                continue
-            if s["no_speech_prob"] > NO_SPEECH_PROB and s["avg_logprob"] < LOG_PROB_FLOOR:
+            # A second look at a stretch the first pass skipped must be convincing on
+            # its own: it may be noise or music that the VAD let through.
+            if strict and not is_confident(s):
                 continue
             words = [
                 Word(
@@ -130,3 +159,36 @@ class WhisperEngine:
                 avg_logprob=round(float(s["avg_logprob"]), 4),
                 no_speech_prob=round(float(s["no_speech_prob"]), 4),
             )
+
+
+def is_speech(s: dict[str, Any]) -> bool:
+    """Whisper's rule: text, unless both the no-speech score and the log-prob say otherwise."""
+    if not s["text"].strip():
+        return False
+    return not (s["no_speech_prob"] > NO_SPEECH_PROB and s["avg_logprob"] < LOG_PROB_FLOOR)
+
+
+def is_confident(s: dict[str, Any]) -> bool:
+    return bool(
+        s["no_speech_prob"] <= NO_SPEECH_PROB
+        and s["avg_logprob"] >= LOG_PROB_FLOOR
+        and s["compression_ratio"] <= COMPRESSION_CEILING
+    )
+
+
+def skipped_spans(raw: list[dict[str, Any]], duration: float) -> list[tuple[float, float]]:
+    """Stretches of a window (its own time) of at least RECOVER_GAP_S with no word.
+
+    A window whose transcript has no word at all is left alone: Whisper judged all of
+    it not to be speech, and asking again would only invite invented text.
+    """
+    words = sorted((w["start"], w["end"]) for s in raw for w in s.get("words") or ())
+    if not words:
+        return []
+    edges = [0.0] + [t for w in words for t in w] + [duration]
+    spans = []
+    for a, b in zip(edges[0::2], edges[1::2], strict=True):
+        a, b = max(a, 0.0), min(b, duration)
+        if b - a >= RECOVER_GAP_S:
+            spans.append((a, b))
+    return spans

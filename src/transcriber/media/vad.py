@@ -3,6 +3,8 @@
 Audio is fed in chunks; finished speech regions come out as soon as the
 silence after them is long enough, so memory stays bounded however long the
 file is. Regions are capped at `max_region_s` and cut at the quietest frame.
+Each region also lists its inner pauses (gaps too short to end it), so that
+the window builder can cut a region between words to fill a window.
 """
 
 from __future__ import annotations
@@ -20,15 +22,32 @@ CONTEXT = 64  # samples of the previous frame the model sees
 
 
 @dataclass(frozen=True, slots=True)
+class Pause:
+    """A gap between words inside a region: its middle (a sample index) and its length."""
+
+    at: int
+    frames: int
+
+
+@dataclass(frozen=True, slots=True)
 class Region:
     """Speech between two sample indices of the decoded stream."""
 
     start: int
     end: int
+    pauses: tuple[Pause, ...] = ()  # strictly inside (start, end), in order
 
     @property
     def seconds(self) -> float:
         return (self.end - self.start) / SAMPLE_RATE
+
+    def split(self, at: int) -> tuple[Region, Region]:
+        """The parts before and after sample `at`, each keeping its own pauses."""
+        if not self.start < at < self.end:
+            raise ValueError(f"cut {at} outside region {self.start}..{self.end}")
+        before = tuple(p for p in self.pauses if p.at < at)
+        after = tuple(p for p in self.pauses if p.at > at)
+        return Region(self.start, at, before), Region(at, self.end, after)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +93,8 @@ class SpeechDetector:
         self._last_speech = 0
         self._silence = 0
         self._probs: list[float] = []
+        self._gap = 0  # frames below the threshold since the last speech frame
+        self._pauses: list[Pause] = []  # inner pauses of the open region
         self._emitted_end = 0
 
     def feed(self, audio: np.ndarray) -> list[Region]:
@@ -125,12 +146,18 @@ class SpeechDetector:
             if p >= self.p.threshold:
                 self._start, self._start_forced = i, False
                 self._last_speech, self._silence, self._probs = i, 0, [p]
+                self._gap, self._pauses = 0, []
             return None
         self._probs.append(p)
         if p >= self.p.threshold:
-            self._last_speech, self._silence = i, 0
-        elif p < self._neg:
-            self._silence += 1
+            if self._gap:
+                middle = (i - self._gap) * FRAME + self._gap * FRAME // 2
+                self._pauses.append(Pause(middle, self._gap))
+            self._last_speech, self._silence, self._gap = i, 0, 0
+        else:
+            self._gap += 1
+            if p < self._neg:
+                self._silence += 1
         if self._silence >= self._min_silence:
             start, end = self._start, self._last_speech + 1
             self._start = None
@@ -144,6 +171,7 @@ class SpeechDetector:
             cut = max(cut, self._start + 1)
             region = self._region(self._start, cut, None, forced_end=True)
             self._probs = self._probs[cut - self._start :]
+            self._pauses = [q for q in self._pauses if q.at > cut * FRAME]
             self._start, self._start_forced = cut, True
             return region
         return None
@@ -155,4 +183,5 @@ class SpeechDetector:
         if total is not None:
             e = min(e, total)
         self._emitted_end = e
-        return Region(s, e)
+        pauses = tuple(q for q in self._pauses if s < q.at < e)
+        return Region(s, e, pauses)

@@ -3,6 +3,11 @@
 A window is the speech of one or more regions glued together (the silence
 between them removed) plus the map back to the file's own time axis. The
 `WindowBuilder` keeps only the audio it still needs, so memory is bounded.
+
+The encoder costs the same for every window however much speech it holds, so
+windows are packed full: a region that does not fit is cut at one of its inner
+pauses (between words), its first part ends this window and the rest opens the
+next one.
 """
 
 from __future__ import annotations
@@ -14,9 +19,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from transcriber.media.decode import SAMPLE_RATE
-from transcriber.media.vad import Region, SpeechDetector
+from transcriber.media.vad import FRAME, Pause, Region, SpeechDetector
 
 WINDOW_S = 30.0
+# A cut must leave at least this much speech in the window it fills, or it is not
+# worth the risk of cutting a phrase.
+MIN_FILL_S = 2.0
+# Among the pauses that fit, look this far back from the latest one for a longer pause.
+CUT_SEARCH_S = 4.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +50,18 @@ class SpeechWindow:
         i = max(0, i)
         off, at = self.pieces[i]
         return round(at + (t - off), 3)
+
+    def slice(self, start: float, end: float) -> SpeechWindow:
+        """The part between two window times, still mapped to the file's time axis."""
+        a = max(0, int(start * SAMPLE_RATE))
+        b = min(len(self.audio), int(end * SAMPLE_RATE))
+        if b <= a:
+            raise ValueError(f"empty slice {start}..{end} of a {self.duration:.2f} s window")
+        t0 = a / SAMPLE_RATE
+        pieces = [(0.0, self.to_file_time(t0))]  # the piece the slice starts in
+        pieces += [(off - t0, at) for off, at in self.pieces if t0 < off < b / SAMPLE_RATE]
+        end_time = self.to_file_time(b / SAMPLE_RATE, is_end=True)
+        return SpeechWindow(audio=self.audio[a:b], pieces=tuple(pieces), end_time=end_time)
 
 
 class WindowBuilder:
@@ -95,9 +117,16 @@ class WindowBuilder:
         limit = int(WINDOW_S * SAMPLE_RATE)
         for r in regions:
             self.regions.append(r)
-            if (r.end / SAMPLE_RATE) + self.time_offset <= self.skip_until:
+            rest = self._resume_part(r)
+            if rest is None:
                 continue
-            if self._queued + (r.end - r.start) > limit and self._regions:
+            r = rest
+            while self._queued + (r.end - r.start) > limit and self._regions:
+                pause = best_cut(r, limit - self._queued)
+                if pause is not None:
+                    head, r = r.split(pause.at)
+                    self._regions.append(head)
+                    self._queued += head.end - head.start
                 yield self._emit()
             self._regions.append(r)
             self._queued += r.end - r.start
@@ -112,6 +141,15 @@ class WindowBuilder:
         else:
             keep_from = self._next_fixed
         self._trim(max(self._buf_start, keep_from))
+
+    def _resume_part(self, r: Region) -> Region | None:
+        """The part of `r` after `skip_until`: a resumed run may stop inside a cut region."""
+        skip = round((self.skip_until - self.time_offset) * SAMPLE_RATE)
+        if r.end - skip < FRAME:  # done, give or take the rounding of a stored time
+            return None
+        if r.start < skip:
+            return r.split(skip)[1]
+        return r
 
     def _emit(self) -> SpeechWindow:
         parts, pieces, offset = [], [], 0
@@ -129,3 +167,18 @@ class WindowBuilder:
         if drop > 0:
             self._buf = self._buf[drop:].copy()
             self._buf_start = keep_from
+
+
+def best_cut(region: Region, room: int) -> Pause | None:
+    """The pause to cut `region` at so that its first part fills `room` samples best.
+
+    Only pauses that leave at least MIN_FILL_S in the window count; among those near
+    the end of the room, the longest pause wins (the later one on a tie), because a
+    longer gap is less likely to fall inside a word.
+    """
+    lo = region.start + int(MIN_FILL_S * SAMPLE_RATE)
+    fits = [p for p in region.pauses if lo <= p.at <= region.start + room]
+    if not fits:
+        return None
+    near = fits[-1].at - int(CUT_SEARCH_S * SAMPLE_RATE)
+    return max((p for p in fits if p.at >= near), key=lambda p: (p.frames, p.at))
