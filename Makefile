@@ -34,7 +34,7 @@ pytest: install
 test: lint typecheck pytest
 
 bench: install
-	$(PY) -m bench.run
+	$(PY) -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache bench/out

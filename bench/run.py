@@ -2,8 +2,14 @@
 
 Builds a ~6-minute file from the Russian dev clips and a ~60-minute file by
 repeating it, runs each system in its own subprocess, and prints wall time,
-real-time factor, peak RSS and WER, with ratios. Add `--full` to also run plain
-faster-whisper on the 60-minute file (slow: about 20 minutes on 2 cores).
+real-time factor, peak RSS and WER, with ratios.
+
+Wall times on a shared or virtual machine vary by 10-20% from run to run, so the
+6-minute comparison alternates the two systems `--rounds` times and compares the
+fastest run of each. `--layouts K` also scores both systems on K more 6-minute
+files with the clips shuffled and the gaps varied: one file's WER depends on how
+its clips happen to fall into windows. `--full` also runs plain faster-whisper
+on the 60-minute file (slow: about 20 minutes on 2 cores).
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import resource
 import subprocess
 import sys
@@ -18,6 +25,7 @@ import time
 import wave
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,7 +37,10 @@ from transcriber.models import resolve
 ROOT = Path(__file__).resolve().parents[1]
 EVAL = Path(os.environ.get("TRANSCRIBER_EVAL_DIR", ROOT.parent / "shared" / "eval"))
 OUT = ROOT / "bench" / "out"
-GAP = np.zeros(8000, np.float32)
+RATE = 16000
+GAP_S = 0.5
+PLAIN = "faster-whisper (sequential)"
+OURS = "video-transcriber"
 
 
 @dataclass
@@ -40,30 +51,45 @@ class Result:
     wall: float
     peak_mb: float
     wer: float
+    text: str = ""
 
     @property
     def rtf(self) -> float:
         return self.wall / self.seconds
 
 
-def build_inputs(repeat: int) -> tuple[Path, Path, str, float]:
-    rows = [json.loads(x) for x in (EVAL / "asr.jsonl").read_text().splitlines() if x.strip()]
-    rows = [r for r in rows if r["lang"] == "ru"]
-    OUT.mkdir(parents=True, exist_ok=True)
-    short, long = OUT / "ru_6min.wav", OUT / f"ru_{repeat * 6}min.wav"
-    pcm = b""
-    for r in rows:
-        audio = np.concatenate([*stream_audio(EVAL / r["path"]), GAP])
-        pcm += (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
-    for path, times in ((short, 1), (long, repeat)):
+@dataclass
+class Clips:
+    rows: list[dict[str, Any]]
+    audio: dict[str, np.ndarray]
+
+    @classmethod
+    def load(cls) -> Clips:
+        rows = [json.loads(x) for x in (EVAL / "asr.jsonl").read_text().splitlines() if x.strip()]
+        rows = [r for r in rows if r["lang"] == "ru"]
+        audio = {r["path"]: np.concatenate(list(stream_audio(EVAL / r["path"]))) for r in rows}
+        return cls(rows, audio)
+
+    def write(
+        self, path: Path, rows: list[dict[str, Any]], gaps: list[float], times: int = 1
+    ) -> str:
+        """Join `rows` with silent `gaps` into a 16-bit wav, `times` over; return the reference."""
+        parts = []
+        for r, gap in zip(rows, gaps, strict=True):
+            parts += [self.audio[r["path"]], np.zeros(int(gap * RATE), np.float32)]
+        pcm = (np.clip(np.concatenate(parts), -1, 1) * 32767).astype("<i2").tobytes()
         with wave.open(str(path), "wb") as w:
             w.setnchannels(1)
             w.setsampwidth(2)
-            w.setframerate(16000)
+            w.setframerate(RATE)
             for _ in range(times):
                 w.writeframes(pcm)
-    reference = " ".join(r["text"] for r in rows)
-    return short, long, reference, len(pcm) / 2 / 16000
+        return " ".join([" ".join(r["text"] for r in rows)] * times)
+
+
+def seconds_of(path: Path) -> float:
+    with wave.open(str(path)) as w:
+        return w.getnframes() / w.getframerate()
 
 
 def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
@@ -78,10 +104,7 @@ def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
     return wall, usage.ru_maxrss / 1024
 
 
-def ours(
-    audio: Path, seconds: float, reference: str, repeat: int, env: dict[str, str],
-    diarize: bool = False,
-) -> Result:  # fmt: skip
+def ours(audio: Path, reference: str, env: dict[str, str], diarize: bool = False) -> Result:
     out = OUT / ("ours_diarized" if diarize else "ours")
     cmd = [sys.executable, "-m", "transcriber", "transcribe", str(audio), "--language", "ru",
            "--format", "srt,txt", "--output-dir", str(out)]  # fmt: skip
@@ -89,55 +112,87 @@ def ours(
         cmd.append("--diarize")
     wall, peak = measure(cmd, env)
     text = (out / f"{audio.stem}.txt").read_text()
-    name = "video-transcriber --diarize" if diarize else "video-transcriber"
-    return Result(name, audio.name, seconds, wall, peak,
-                  corpus_wer([(" ".join([reference] * repeat), text)], "ru"))  # fmt: skip
+    name = f"{OURS} --diarize" if diarize else OURS
+    wer = corpus_wer([(reference, text)], "ru")
+    return Result(name, audio.name, seconds_of(audio), wall, peak, wer, text)
 
 
-def plain(
-    audio: Path, seconds: float, reference: str, repeat: int, model: Path, env: dict[str, str]
-) -> Result:
+def plain(audio: Path, reference: str, model: Path, env: dict[str, str]) -> Result:
     out = OUT / f"plain_{audio.stem}.txt"
     threads = str(Settings().threads())
     cmd = [sys.executable, "-m", "bench.plain_fw", str(model), str(audio), str(out), "ru", threads]
     wall, peak = measure(cmd, env)
-    wer = corpus_wer([(" ".join([reference] * repeat), out.read_text())], "ru")
-    return Result("faster-whisper (sequential)", audio.name, seconds, wall, peak, wer)
+    text = out.read_text()
+    wer = corpus_wer([(reference, text)], "ru")
+    return Result(PLAIN, audio.name, seconds_of(audio), wall, peak, wer, text)
+
+
+def show(r: Result) -> None:
+    print(f"{r.system:<30} {r.audio:<16} {r.wall:8.1f} {r.rtf:7.3f} {r.peak_mb:8.0f} {r.wer:7.2%}",
+          flush=True)  # fmt: skip
+
+
+def layouts(clips: Clips, count: int, model: Path, env: dict[str, str]) -> None:
+    """Both systems on `count` shuffled layouts; corpus WER over all of them."""
+    pairs: dict[str, list[tuple[str, str]]] = {PLAIN: [], OURS: []}
+    for seed in range(count):
+        rows = clips.rows[:]
+        random.Random(seed).shuffle(rows)
+        rng = random.Random(1000 + seed)
+        gaps = [rng.uniform(0.3, 1.5) for _ in rows]
+        path = OUT / f"ru_layout{seed}.wav"
+        reference = clips.write(path, rows, gaps)
+        for r in (plain(path, reference, model, env), ours(path, reference, env)):
+            show(r)
+            pairs[r.system].append((reference, r.text))
+    a, b = corpus_wer(pairs[PLAIN], "ru"), corpus_wer(pairs[OURS], "ru")
+    print(f"\nWER over {count} shuffled layouts: ours {b:.2%} vs baseline {a:.2%}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--full", action="store_true", help="also run the baseline on 60 min")
     parser.add_argument("--repeat", type=int, default=10, help="copies in the long file")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating 6-min runs per system")
+    parser.add_argument("--layouts", type=int, default=0, help="shuffled 6-min files to score")
     args = parser.parse_args()
     if not EVAL.is_dir():
         sys.exit(f"eval speech not found at {EVAL}")
     settings = Settings()
     model = resolve("base", settings.model_dir).path
     assert model is not None
-    short, long, reference, seconds = build_inputs(args.repeat)
+    OUT.mkdir(parents=True, exist_ok=True)
+    clips = Clips.load()
+    gaps = [GAP_S] * len(clips.rows)
+    short, long = OUT / "ru_6min.wav", OUT / f"ru_{args.repeat * 6}min.wav"
+    reference = clips.write(short, clips.rows, gaps)
+    long_reference = clips.write(long, clips.rows, gaps, times=args.repeat)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    print(f"inputs: {short.name} ({seconds / 60:.1f} min), {long.name}; model {model}")
-    results = [
-        plain(short, seconds, reference, 1, model, env),
-        ours(short, seconds, reference, 1, env),
-        ours(long, seconds * args.repeat, reference, args.repeat, env),
-        ours(short, seconds, reference, 1, env, diarize=True),
-    ]
+    print(f"inputs: {short.name} ({seconds_of(short) / 60:.1f} min), {long.name}; model {model}")
+    print(f"\n{'system':<30} {'audio':<16} {'wall s':>8} {'RTF':>7} {'peak MB':>8} {'WER':>7}")
+    runs: list[Result] = []
+    for _ in range(args.rounds):
+        for r in (plain(short, reference, model, env), ours(short, reference, env)):
+            show(r)
+            runs.append(r)
+    mine_long = ours(long, long_reference, env)
+    diarized = ours(short, reference, env, diarize=True)
+    show(mine_long)
+    show(diarized)
     if args.full:
-        results.append(plain(long, seconds * args.repeat, reference, args.repeat, model, env))
-    print(f"\n{'system':<28} {'audio':<14} {'wall s':>8} {'RTF':>7} {'peak MB':>8} {'WER':>7}")
-    for r in results:
-        print(f"{r.system:<28} {r.audio:<14} {r.wall:8.1f} {r.rtf:7.3f} {r.peak_mb:8.0f}"
-              f" {r.wer:7.2%}")  # fmt: skip
-    base, mine, mine_long = results[0], results[1], results[2]
-    print(f"\nspeed-up vs sequential faster-whisper (6 min): {base.wall / mine.wall:.2f}x")
+        show(plain(long, long_reference, model, env))
+    base = min((r for r in runs if r.system == PLAIN), key=lambda r: r.wall)
+    mine = min((r for r in runs if r.system == OURS), key=lambda r: r.wall)
+    print(f"\nspeed-up vs sequential faster-whisper (6 min, fastest of {args.rounds} each):"
+          f" {base.wall / mine.wall:.2f}x ({base.wall:.1f} s vs {mine.wall:.1f} s)")  # fmt: skip
     print(f"WER: ours {mine.wer:.2%} vs baseline {base.wer:.2%}")
     print(f"peak RSS 60 min / 6 min (ours): {mine_long.peak_mb / mine.peak_mb:.2f}x"
           f" ({mine_long.peak_mb:.0f} MB vs {mine.peak_mb:.0f} MB)")  # fmt: skip
     print(f"peak RSS ours / baseline (6 min): {mine.peak_mb / base.peak_mb:.2f}x")
-    diarized = results[3]
     print(f"diarization extra time (6 min): {diarized.wall / mine.wall - 1:+.1%}")
+    if args.layouts:
+        print()
+        layouts(clips, args.layouts, model, env)
     print(f"children CPU seconds: {resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime:.0f}")
 
 

@@ -107,3 +107,32 @@ def music(seconds: float, seed: int = 0) -> np.ndarray:
             out[i : i + hit] += rng.standard_normal(hit) * 0.15 * np.exp(-np.arange(hit) / 200)
         t += beat
     return (out / max(1e-6, float(np.abs(out).max())) * 0.6).astype(np.float32)
+
+
+def write_streams(
+    path: Path, streams: list[np.ndarray], rate: int = 48000, codec: str = "aac", start: float = 0.0
+) -> Path:
+    """A container with one audio stream per array, each starting at `start` seconds."""
+    with av.open(str(path), "w") as out:
+        outs = [out.add_stream(codec, rate=rate, layout="mono") for _ in streams]
+        offset = int(start * rate)
+        step = 1024
+        for i in range(0, max(len(a) for a in streams), step):
+            for audio, stream in zip(streams, outs, strict=True):
+                block = audio[i : i + step]
+                if not len(block):
+                    continue
+                frame = av.AudioFrame.from_ndarray(
+                    np.ascontiguousarray(block[None, :], dtype=np.float32), format="fltp",
+                    layout="mono",
+                )  # fmt: skip
+                frame.sample_rate = rate
+                frame.pts = offset + i
+                frame.time_base = Fraction(1, rate)
+                for f in _convert(frame, stream.codec_context.format.name, "mono", rate):
+                    for packet in stream.encode(f):
+                        out.mux(packet)
+        for stream in outs:
+            for packet in stream.encode(None):
+                out.mux(packet)
+    return path

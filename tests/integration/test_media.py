@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import eval_rows
-from tests.media_factory import load, music, resample, write_audio
+from tests.media_factory import load, music, resample, write_audio, write_streams
 from transcriber.domain import ChannelMode, TranscriptionOptions
 from transcriber.evaluation.wer import corpus_wer
 from transcriber.pipeline import Pipeline
@@ -68,6 +68,9 @@ def test_mulaw_telephony(pipeline: Pipeline, eval_root: Path, tmp_path: Path) ->
         (".flac", "flac", 22050),
         (".webm", "libopus", 48000),
         (".mkv", "aac", 48000),
+        (".mov", "aac", 44100),
+        (".avi", "libmp3lame", 44100),
+        (".wav", "pcm_s24le", 44100),
     ],
 )
 def test_containers(
@@ -110,3 +113,21 @@ def test_music_gives_no_text_and_speech_around_it_survives(
     assert inside == [], inside
     reference = " ".join(r["text"] for r in ru)
     assert corpus_wer([(reference, t.text)], "ru") < 0.4, t.text
+
+
+@pytest.mark.parametrize("suffix", [".mkv", ".mp4", ".mov"])
+def test_first_audio_stream_and_container_start_offset(
+    pipeline: Pipeline, eval_root: Path, tmp_path: Path, suffix: str
+) -> None:
+    # Two audio streams (English first, Russian second), both starting 12.5 s into the
+    # file's timeline, as in a cut from a longer recording.
+    en = resample(load(eval_root / "en/whisper/jfk.flac"), 48000)
+    ru = resample(load(eval_root / "ru/coqui_stt/ru.wav"), 48000)
+    path = write_streams(tmp_path / f"two_tracks{suffix}", [en, ru], start=12.5)
+    t = pipeline.run(path, TranscriptionOptions(word_timestamps=True))
+    assert t.language == "en"
+    assert "fellow americans" in t.text.lower()
+    assert t.duration == pytest.approx(11.0, abs=0.3)  # the audio's length, not its end time
+    assert t.segments[0].start >= 12.4
+    assert t.segments[-1].end <= 12.5 + 11.2
+    assert all(w.start >= 12.4 for s in t.segments for w in s.words)

@@ -74,13 +74,16 @@ def _info(path: Path, container: av.container.InputContainer) -> MediaInfo:
         raise NoAudioStreamError(f"{path}: {kind}; nothing to transcribe")
     stream = container.streams.audio[0]
     duration: float | None = None
+    start = 0.0
+    if stream.start_time is not None and stream.time_base is not None:
+        start = max(0.0, float(stream.start_time * stream.time_base))
     if stream.duration is not None and stream.time_base is not None:
         duration = float(stream.duration * stream.time_base)
     elif container.duration is not None:
         duration = container.duration / av.time_base
-    start = 0.0
-    if stream.start_time is not None and stream.time_base is not None:
-        start = max(0.0, float(stream.start_time * stream.time_base))
+        if "matroska" in container.format.name:
+            # Matroska's Duration runs from time 0, not from the first sample.
+            duration = max(0.0, duration - start)
     ctx = stream.codec_context
     if container.format.name == "wav":
         _check_wav_size(path)
