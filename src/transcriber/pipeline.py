@@ -27,7 +27,6 @@ from transcriber.engines.base import DecodeOptions, Engine, WindowResult
 from transcriber.engines.registry import EngineManager
 from transcriber.errors import OptionError
 from transcriber.media.decode import SAMPLE_RATE, MediaInfo, probe, stream_audio
-from transcriber.media.prefetch import prefetch
 from transcriber.media.vad import Region, SpeechDetector, VadParams
 from transcriber.media.windows import SpeechWindow, WindowBuilder
 
@@ -148,9 +147,7 @@ class _Run:
         builder = WindowBuilder(
             detector, time_offset=self.info.start_offset, skip_until=self.audio_done.get(key, 0.0)
         )
-        # Windows are cut one batch ahead in a background thread (bounded queue).
-        ahead = self.p.settings.batch_size
-        windows = self._timed(prefetch(self._windows(builder, ch), depth=ahead))
+        windows = self._timed(self._windows(builder, ch))
         first = list(itertools.islice(windows, self.p.settings.batch_size))
         if self.language is None:
             self.language, self.language_probability = self._detect(first)
