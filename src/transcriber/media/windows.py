@@ -116,12 +116,12 @@ class WindowBuilder:
     def _add(self, regions: Iterable[Region], final: bool) -> Iterator[SpeechWindow]:
         limit = int(WINDOW_S * SAMPLE_RATE)
         for r in regions:
-            self.regions.append(r)
+            self.regions.append(Region(r.start, r.end))  # bounds only: kept for the whole file
             rest = self._resume_part(r)
             if rest is None:
                 continue
             r = rest
-            while self._queued + (r.end - r.start) > limit and self._regions:
+            if self._queued + (r.end - r.start) > limit and self._regions:
                 pause = best_cut(r, limit - self._queued)
                 if pause is not None:
                     head, r = r.split(pause.at)
