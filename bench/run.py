@@ -117,14 +117,28 @@ def ours(audio: Path, reference: str, env: dict[str, str], diarize: bool = False
     return Result(name, audio.name, seconds_of(audio), wall, peak, wer, text)
 
 
-def plain(audio: Path, reference: str, model: Path, env: dict[str, str]) -> Result:
+# The process settings that `transcriber.runtime.tune()` applies, as environment
+# variables: `--tuned-baseline` gives them to plain faster-whisper too, to show how much
+# of the speed-up is batching and how much is the runtime.
+TUNED_ENV = {
+    "OMP_WAIT_POLICY": "PASSIVE",
+    "MALLOC_ARENA_MAX": "1",
+    "MALLOC_MMAP_MAX_": "0",
+    "MALLOC_TRIM_THRESHOLD_": str(1 << 30),
+}
+
+
+def plain(
+    audio: Path, reference: str, model: Path, env: dict[str, str], tuned: bool = False
+) -> Result:
     out = OUT / f"plain_{audio.stem}.txt"
     threads = str(Settings().threads())
     cmd = [sys.executable, "-m", "bench.plain_fw", str(model), str(audio), str(out), "ru", threads]
-    wall, peak = measure(cmd, env)
+    wall, peak = measure(cmd, {**env, **TUNED_ENV} if tuned else env)
     text = out.read_text()
     wer = corpus_wer([(reference, text)], "ru")
-    return Result(PLAIN, audio.name, seconds_of(audio), wall, peak, wer, text)
+    name = f"{PLAIN[:-1]}, tuned)" if tuned else PLAIN
+    return Result(name, audio.name, seconds_of(audio), wall, peak, wer, text)
 
 
 def show(r: Result) -> None:
@@ -155,6 +169,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=10, help="copies in the long file")
     parser.add_argument("--rounds", type=int, default=2, help="alternating 6-min runs per system")
     parser.add_argument("--layouts", type=int, default=0, help="shuffled 6-min files to score")
+    parser.add_argument("--tuned-baseline", action="store_true",
+                        help="also run plain faster-whisper with the runtime tuning")  # fmt: skip
     args = parser.parse_args()
     if not EVAL.is_dir():
         sys.exit(f"eval speech not found at {EVAL}")
@@ -175,6 +191,8 @@ def main() -> None:
         for r in (plain(short, reference, model, env), ours(short, reference, env)):
             show(r)
             runs.append(r)
+    if args.tuned_baseline:
+        show(plain(short, reference, model, env, tuned=True))
     mine_long = ours(long, long_reference, env)
     diarized = ours(short, reference, env, diarize=True)
     show(mine_long)

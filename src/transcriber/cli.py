@@ -276,7 +276,22 @@ def doctor() -> None:
     raise typer.Exit(0 if ok else 1)
 
 
+def _tune_runtime() -> None:
+    """Before anything loads CTranslate2: the OpenMP setting is read when it loads."""
+    from pydantic import ValidationError
+
+    from transcriber import runtime
+
+    try:
+        enabled = Settings().tune_runtime
+    except ValidationError:
+        return  # the command reports the bad setting itself
+    if enabled:
+        runtime.tune()
+
+
 def main() -> None:
+    _tune_runtime()
     try:
         app()
     except TranscriberError as e:  # pragma: no cover - a last resort; commands handle theirs

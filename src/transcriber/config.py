@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     vad_speech_pad_ms: int = Field(default=400, ge=0)
     """Padding added on each side of a speech region."""
 
+    tune_runtime: bool = True
+    """Tune the process for CPU inference at start-up: glibc keeps large freed blocks
+    for reuse and OpenMP threads sleep instead of spinning (docs/performance.md)."""
+
     model_idle_ttl_s: float = Field(default=600.0, ge=0)
     """Unload a loaded model after this many idle seconds (0 keeps it loaded)."""
 

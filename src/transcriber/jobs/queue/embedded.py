@@ -12,6 +12,7 @@ import threading
 
 from transcriber.jobs.store import SqlJobStore
 from transcriber.jobs.worker import Controls, Worker
+from transcriber.runtime import release_memory
 
 log = logging.getLogger(__name__)
 
@@ -61,3 +62,5 @@ class EmbeddedQueue:
                 self.worker.run(task, Controls(cancel=cancel, shutdown=self._shutdown))
             finally:
                 self._running.pop(task.id, None)
+                if not self._running:
+                    release_memory()  # idle: give the job's freed heap back

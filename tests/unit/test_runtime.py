@@ -1,0 +1,83 @@
+"""Process tuning: large freed blocks are reused (no page faults) and OpenMP sleeps."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+# In a fresh interpreter: allocate, touch and free a 256 MB block in a second thread
+# (CTranslate2 allocates in its own worker thread) six times, and count the page faults
+# of the last five rounds. Reused memory costs none; a fresh mapping costs one per page.
+# Plain malloc, as CTranslate2 does (numpy asks the kernel for huge pages, which hides
+# the cost from a fault count).
+PROBE = textwrap.dedent(
+    """
+    import ctypes, json, os, resource, sys, threading
+    tuning = None
+    if sys.argv[1] == "tuned":
+        from transcriber import runtime
+        tuning = runtime.tune()
+    libc = ctypes.CDLL("libc.so.6")
+    libc.malloc.restype = ctypes.c_void_p
+    libc.free.argtypes = [ctypes.c_void_p]
+    SIZE = 256 * 1024 * 1024
+
+    def rounds():
+        for i in range(6):
+            if i == 1:
+                rounds.start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+            block = libc.malloc(SIZE)
+            ctypes.memset(block, 1, SIZE)
+            libc.free(block)
+
+    t = threading.Thread(target=rounds)
+    t.start()
+    t.join()
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - rounds.start
+    print(json.dumps({"faults": faults, "omp": os.environ.get("OMP_WAIT_POLICY"),
+                      "tuning": tuning and [tuning.allocator, tuning.omp_passive, tuning.late]}))
+    """
+)
+PAGES_PER_ROUND = 256 * 1024 * 1024 // 4096
+
+
+def probe(mode: str, **env: str) -> dict[str, object]:
+    ours = {"OMP_WAIT_POLICY", "GLIBC_TUNABLES"}
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k not in ours}
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, mode], env={**clean, **env},
+        capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    result: dict[str, object] = json.loads(out.stdout)
+    return result
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc allocator settings")
+def test_tuned_process_reuses_large_blocks() -> None:
+    plain, tuned = probe("plain"), probe("tuned")
+    # Untuned, every round maps and faults in the whole block again.
+    assert int(plain["faults"]) > 4 * PAGES_PER_ROUND  # type: ignore[call-overload]
+    assert int(tuned["faults"]) < PAGES_PER_ROUND // 10  # type: ignore[call-overload]
+    assert tuned["tuning"] == [True, True, False]
+    assert tuned["omp"] == "PASSIVE"
+    assert plain["omp"] is None
+
+
+def test_user_settings_win() -> None:
+    tuned = probe("tuned", OMP_WAIT_POLICY="ACTIVE", MALLOC_ARENA_MAX="4")
+    assert tuned["omp"] == "ACTIVE"
+    assert tuned["tuning"] == [False, False, False]
+    # The user's allocator settings stay in force: large blocks are mapped afresh.
+    assert int(tuned["faults"]) > 4 * PAGES_PER_ROUND  # type: ignore[call-overload]
+
+
+def test_release_memory_after_a_job() -> None:
+    from transcriber import runtime
+
+    # On glibc, malloc_trim answers whether it gave memory back; it must not fail.
+    assert runtime.release_memory() in (True, False)
