@@ -214,7 +214,8 @@ class _Run:
         if not first:
             return None, None
         t = time.perf_counter()
-        lang, prob = self.engine.detect_language(first[:4])
+        # The whole first batch: the engine reuses this encoding to transcribe it.
+        lang, prob = self.engine.detect_language(first)
         self.timings["language"] += time.perf_counter() - t
         return lang, prob
 

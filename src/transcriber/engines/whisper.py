@@ -35,7 +35,8 @@ class WhisperEngine:
         self.model = model  # faster_whisper.WhisperModel
         self.model_name = model_name
         self.batch_size = batch_size
-        self._pipeline = BatchedInferencePipeline(model)
+        self._encoded = _KeptEncoding(model)
+        self._pipeline = BatchedInferencePipeline(self._encoded)
 
     @property
     def multilingual(self) -> bool:
@@ -50,7 +51,10 @@ class WhisperEngine:
     def detect_language(self, windows: list[SpeechWindow]) -> tuple[str, float]:
         if not self.multilingual:
             return "en", 1.0
-        encoded = self.model.encode(self._features(windows))
+        features = self._features(windows)
+        encoded = self.model.encode(features)
+        # These windows are usually the first batch: transcribing them reuses this work.
+        self._encoded.keep(windows, features, encoded)
         totals: dict[str, float] = {}
         weights = [w.duration for w in windows]
         for weight, probs in zip(weights, self.model.model.detect_language(encoded), strict=True):
@@ -133,7 +137,10 @@ class WhisperEngine:
         meta = [{"offset": 0.0, "duration": w.duration, "segments": []} for w in batch]
         self._pipeline.last_speech_timestamp = 0.0
         outputs: list[list[dict[str, Any]]]
-        outputs = self._pipeline.forward(self._features(batch), tokenizer, meta, fw_options)
+        features = self._encoded.features_for(batch)
+        if features is None:
+            features = self._features(batch)
+        outputs = self._pipeline.forward(features, tokenizer, meta, fw_options)
         return [[s for s in window if is_speech(s)] for window in outputs]
 
     @staticmethod
@@ -159,6 +166,42 @@ class WhisperEngine:
                 avg_logprob=round(float(s["avg_logprob"]), 4),
                 no_speech_prob=round(float(s["no_speech_prob"]), 4),
             )
+
+
+class _KeptEncoding:
+    """The WhisperModel, except that it remembers one batch's encoder output.
+
+    Detecting the language encodes the first windows; when the same windows are then
+    transcribed, faster-whisper's pipeline asks this object to encode the very same
+    features again and gets the kept output instead of a second encoder pass (the
+    encoder is a third of the work per window). Anything else goes to the model.
+    """
+
+    def __init__(self, model: Any) -> None:
+        self._model = model
+        self._kept: tuple[list[SpeechWindow], np.ndarray, Any] | None = None
+
+    def keep(self, windows: list[SpeechWindow], features: np.ndarray, encoded: Any) -> None:
+        self._kept = (list(windows), features, encoded)
+
+    def features_for(self, windows: list[SpeechWindow]) -> np.ndarray | None:
+        """The kept features if `windows` are the kept windows, else None."""
+        kept = self._kept
+        if kept is None or len(kept[0]) != len(windows):
+            return None
+        if all(a is b for a, b in zip(kept[0], windows, strict=True)):
+            return kept[1]
+        self._kept = None  # transcription has moved past them
+        return None
+
+    def encode(self, features: np.ndarray) -> Any:
+        kept, self._kept = self._kept, None
+        if kept is not None and kept[1] is features:
+            return kept[2]
+        return self._model.encode(features)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._model, name)
 
 
 def is_speech(s: dict[str, Any]) -> bool:
