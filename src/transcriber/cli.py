@@ -22,7 +22,7 @@ from rich.progress import (
 
 from transcriber import __version__
 from transcriber.config import Settings
-from transcriber.domain import ChannelMode, TranscriptionOptions
+from transcriber.domain import ChannelMode
 from transcriber.domain import Progress as StageProgress
 from transcriber.errors import InputError, TranscriberError
 
@@ -110,26 +110,28 @@ def transcribe(
 ) -> None:
     """Transcribe FILES and write one output per format next to each other in --output-dir."""
     from transcriber.formats import FORMATS, parse_formats, render
+    from transcriber.options import request_options
     from transcriber.pipeline import Pipeline
 
     settings = Settings()
     try:
         formats = parse_formats(fmt)
+        options = request_options(
+            settings,
+            language=language.value,
+            model=model,
+            beam_size=beam_size,
+            word_timestamps=word_timestamps,
+            vad=vad,
+            channels=channels,
+            diarize=diarize,
+            speakers=speakers,
+            min_speakers=min_speakers,
+            max_speakers=max_speakers,
+        )
     except InputError as e:
         _error(e.message)
         raise typer.Exit(2) from e
-    options = TranscriptionOptions(
-        language=None if language == Language.auto else language.value,
-        model=model or settings.model,
-        beam_size=beam_size or settings.beam_size,
-        word_timestamps=word_timestamps,
-        vad=vad,
-        channels=channels,
-        diarize=diarize or speakers is not None,
-        num_speakers=speakers,
-        min_speakers=min_speakers,
-        max_speakers=max_speakers,
-    )
     output_dir.mkdir(parents=True, exist_ok=True)
     pipeline = Pipeline(settings)
     worst = 0

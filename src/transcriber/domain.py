@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
+from transcriber.errors import OptionError
+
 
 class Stage(str, Enum):
     """Pipeline stages, in the order they run."""
@@ -44,6 +46,49 @@ class Segment:
     no_speech_prob: float | None = None
 
 
+MAX_SPEAKERS_ALLOWED = 32
+
+
+@dataclass(frozen=True, slots=True)
+class SpeakerCount:
+    """The speaker-count bounds, checked: `low` ≤ speakers ≤ `high` (`high` None = open)."""
+
+    low: int
+    high: int | None
+
+    @staticmethod
+    def of(
+        num_speakers: int | None = None,
+        min_speakers: int | None = None,
+        max_speakers: int | None = None,
+    ) -> SpeakerCount:
+        for name, value in (
+            ("num_speakers", num_speakers),
+            ("min_speakers", min_speakers),
+            ("max_speakers", max_speakers),
+        ):
+            if value is not None and not 1 <= value <= MAX_SPEAKERS_ALLOWED:
+                raise OptionError(
+                    f"{name} must be between 1 and {MAX_SPEAKERS_ALLOWED}, got {value}"
+                )
+        if num_speakers is not None:
+            if min_speakers is not None and min_speakers > num_speakers:
+                raise OptionError(
+                    f"min_speakers ({min_speakers}) is above num_speakers ({num_speakers})"
+                )
+            if max_speakers is not None and max_speakers < num_speakers:
+                raise OptionError(
+                    f"max_speakers ({max_speakers}) is below num_speakers ({num_speakers})"
+                )
+            return SpeakerCount(num_speakers, num_speakers)
+        if min_speakers is not None and max_speakers is not None and min_speakers > max_speakers:
+            raise OptionError(
+                f"min_speakers ({min_speakers}) is above max_speakers ({max_speakers});"
+                " give min_speakers <= max_speakers"
+            )
+        return SpeakerCount(min_speakers or 1, max_speakers)
+
+
 @dataclass(frozen=True, slots=True)
 class TranscriptionOptions:
     """What the user asked for; every front end (CLI, API, worker) builds one of these."""
@@ -59,6 +104,12 @@ class TranscriptionOptions:
     num_speakers: int | None = None
     min_speakers: int | None = None
     max_speakers: int | None = None
+
+    def __post_init__(self) -> None:
+        self.speaker_count()  # refuse impossible bounds wherever options are made
+
+    def speaker_count(self) -> SpeakerCount:
+        return SpeakerCount.of(self.num_speakers, self.min_speakers, self.max_speakers)
 
 
 @dataclass(frozen=True, slots=True)

@@ -108,6 +108,18 @@ def test_bad_format_and_help(env: dict[str, str]) -> None:
         assert flag in help_text
 
 
+def test_impossible_speaker_bounds_fail_before_any_work(
+    eval_root: Path, tmp_path: Path, env: dict[str, str]
+) -> None:
+    jfk = eval_root / next(r for r in eval_rows("asr.jsonl") if r["lang"] == "en")["path"]
+    out = tmp_path / "out"
+    r = cli("transcribe", str(jfk), "--min-speakers", "3", "--max-speakers", "2",
+            "--output-dir", str(out), env_extra=env)  # fmt: skip
+    assert r.returncode == 2
+    assert "min_speakers (3) is above max_speakers (2)" in r.stderr
+    assert not out.exists()
+
+
 def test_models_list_and_doctor(tmp_path: Path) -> None:
     env = {"TRANSCRIBER_MODEL_DIR": str(tmp_path / "m")}
     before = cli("models", "list", env_extra=env)

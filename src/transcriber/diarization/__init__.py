@@ -19,13 +19,9 @@ from transcriber.diarization.der import DerResult, der
 from transcriber.diarization.embed import Embeddings, SpeakerEmbedder
 from transcriber.diarization.encoder import INSTALL_HINT, weights_path
 from transcriber.diarization.rttm import parse_rttm, to_rttm
-from transcriber.diarization.speakers import (
-    SpeakerCount,
-    diarize,
-    embed_regions,
-    turns_from_embeddings,
-)
+from transcriber.diarization.speakers import diarize, embed_regions, turns_from_embeddings
 from transcriber.diarization.timeline import Turn, relabel, speaker_seconds
+from transcriber.domain import SpeakerCount
 
 __all__ = [
     "INSTALL_HINT",

@@ -3,57 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from transcriber.diarization.cluster import DEFAULT_MAX_SPEAKERS, cluster
 from transcriber.diarization.embed import Embeddings, SpeakerEmbedder
 from transcriber.diarization.timeline import Turn, make_turns, smooth
-from transcriber.errors import OptionError
+from transcriber.domain import SpeakerCount
 from transcriber.media.decode import stream_audio
 from transcriber.media.vad import Region
-
-MAX_SPEAKERS_ALLOWED = 32
-
-
-@dataclass(frozen=True, slots=True)
-class SpeakerCount:
-    """The speaker-count bounds, checked: `low` ≤ speakers ≤ `high` (`high` None = open)."""
-
-    low: int
-    high: int | None
-
-    @staticmethod
-    def of(
-        num_speakers: int | None = None,
-        min_speakers: int | None = None,
-        max_speakers: int | None = None,
-    ) -> SpeakerCount:
-        for name, value in (
-            ("num_speakers", num_speakers),
-            ("min_speakers", min_speakers),
-            ("max_speakers", max_speakers),
-        ):
-            if value is not None and not 1 <= value <= MAX_SPEAKERS_ALLOWED:
-                raise OptionError(
-                    f"{name} must be between 1 and {MAX_SPEAKERS_ALLOWED}, got {value}"
-                )
-        if num_speakers is not None:
-            if min_speakers is not None and min_speakers > num_speakers:
-                raise OptionError(
-                    f"min_speakers ({min_speakers}) is above num_speakers ({num_speakers})"
-                )
-            if max_speakers is not None and max_speakers < num_speakers:
-                raise OptionError(
-                    f"max_speakers ({max_speakers}) is below num_speakers ({num_speakers})"
-                )
-            return SpeakerCount(num_speakers, num_speakers)
-        if min_speakers is not None and max_speakers is not None and min_speakers > max_speakers:
-            raise OptionError(
-                f"min_speakers ({min_speakers}) is above max_speakers ({max_speakers});"
-                " give min_speakers <= max_speakers"
-            )
-        return SpeakerCount(min_speakers or 1, max_speakers)
 
 
 def embed_regions(

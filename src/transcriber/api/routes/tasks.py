@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import mimetypes
-import re
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -14,7 +13,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from transcriber.api.deps import CurrentOwner, ServicesDep
 from transcriber.api.routes.export import content_disposition
 from transcriber.api.services import Services
-from transcriber.domain import ChannelMode, TranscriptionOptions
+from transcriber.domain import ChannelMode
 from transcriber.errors import (
     ConflictError,
     MediaError,
@@ -30,9 +29,9 @@ from transcriber.jobs.record import TaskRecord
 from transcriber.jobs.status import TERMINAL_STATUSES, TaskStatus
 from transcriber.jobs.view import public
 from transcriber.media import probe
+from transcriber.options import request_options
 
 router = APIRouter(prefix="/api", tags=["tasks"])
-LANGUAGE = re.compile(r"^(auto|[a-z]{2,3})$")
 
 
 def _view(services: Services, task: TaskRecord) -> dict[str, Any]:
@@ -76,21 +75,18 @@ async def create_task(
         raise UploadTooLargeError(f"upload is larger than the limit of {s.max_upload_mb:.0f} MB")
     if services.jobs.counts().get(TaskStatus.queued.value, 0) >= s.max_queue:
         raise QueueFullError(f"the queue is full ({s.max_queue} tasks); try again later")
-    if not LANGUAGE.match(language):
-        raise OptionError(f"language {language!r} is not a language code; use auto, ru or en")
-    options = TranscriptionOptions(
-        language=None if language == "auto" else language,
-        model=model or s.model,
-        beam_size=beam_size or s.beam_size,
+    options = request_options(
+        s,
+        language=language,
+        model=model,
+        beam_size=beam_size,
         word_timestamps=word_timestamps,
         channels=channels,
-        diarize=diarize or speakers is not None,
-        num_speakers=speakers,
+        diarize=diarize,
+        speakers=speakers,
         min_speakers=min_speakers,
         max_speakers=max_speakers,
     )
-    if min_speakers and max_speakers and min_speakers > max_speakers:
-        raise OptionError(f"min_speakers ({min_speakers}) is above max_speakers ({max_speakers})")
     extra = {"formats": parse_formats(formats), "webhook": webhook}
     stored = options_to_dict(options) | extra
     task_id = str(uuid.uuid4())
