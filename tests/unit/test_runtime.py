@@ -43,7 +43,9 @@ PROBE = textwrap.dedent(
                       "tuning": tuning and [tuning.allocator, tuning.omp_passive, tuning.late]}))
     """
 )
-PAGES_PER_ROUND = 256 * 1024 * 1024 // 4096
+# The fewest faults five fresh 256 MB mappings can cost: one per 2 MB huge page, where
+# the kernel backs anonymous memory with huge pages (THP "always").
+FRESH_FAULTS = 5 * 256 // 2
 
 
 def probe(mode: str, **env: str) -> dict[str, object]:
@@ -60,9 +62,9 @@ def probe(mode: str, **env: str) -> dict[str, object]:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc allocator settings")
 def test_tuned_process_reuses_large_blocks() -> None:
     plain, tuned = probe("plain"), probe("tuned")
-    # Untuned, every round maps and faults in the whole block again.
-    assert int(plain["faults"]) > 4 * PAGES_PER_ROUND  # type: ignore[call-overload]
-    assert int(tuned["faults"]) < PAGES_PER_ROUND // 10  # type: ignore[call-overload]
+    # Untuned, every round maps and faults in the whole block again; tuned, it is reused.
+    assert int(plain["faults"]) >= FRESH_FAULTS  # type: ignore[call-overload]
+    assert int(tuned["faults"]) * 10 < int(plain["faults"])  # type: ignore[call-overload]
     assert tuned["tuning"] == [True, True, False]
     assert tuned["omp"] == "PASSIVE"
     assert plain["omp"] is None
@@ -73,7 +75,7 @@ def test_user_settings_win() -> None:
     assert tuned["omp"] == "ACTIVE"
     assert tuned["tuning"] == [False, False, False]
     # The user's allocator settings stay in force: large blocks are mapped afresh.
-    assert int(tuned["faults"]) > 4 * PAGES_PER_ROUND  # type: ignore[call-overload]
+    assert int(tuned["faults"]) >= FRESH_FAULTS  # type: ignore[call-overload]
 
 
 def test_release_memory_after_a_job() -> None:
