@@ -136,11 +136,12 @@ class WhisperEngine:
         )
         meta = [{"offset": 0.0, "duration": w.duration, "segments": []} for w in batch]
         self._pipeline.last_speech_timestamp = 0.0
-        outputs: list[list[dict[str, Any]]]
         features = self._encoded.features_for(batch)
         if features is None:
             features = self._features(batch)
-        outputs = self._pipeline.forward(features, tokenizer, meta, fw_options)
+        outputs: list[list[dict[str, Any]]] = self._pipeline.forward(
+            features, tokenizer, meta, fw_options
+        )
         return [[s for s in window if is_speech(s)] for window in outputs]
 
     @staticmethod
