@@ -151,7 +151,7 @@ def transcribe(
             bars.update(task, completed=1, total=1)
             bars.console.print(
                 f"[green]done[/] {path} → {output_dir}/{path.stem}.{{{','.join(formats)}}}"
-                f"  ({transcript.language}, {transcript.duration:.1f} s audio"
+                f"  ({transcript.language or 'no speech'}, {transcript.duration:.1f} s audio"
                 f" in {transcript.processing_time:.1f} s)"
             )
     raise typer.Exit(worst)

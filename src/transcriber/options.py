@@ -8,13 +8,23 @@ values are refused with an OptionError before any work starts.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from transcriber.config import Settings
 from transcriber.domain import ChannelMode, TranscriptionOptions
 from transcriber.errors import OptionError
 
-LANGUAGE = re.compile(r"^(auto|[a-z]{2,3})$")
+# A model a remote request may name: a catalogue or hub name, never a folder path.
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+@functools.cache
+def whisper_languages() -> frozenset[str]:
+    """The language codes Whisper was trained on (ru, en, uk, … 100 in all)."""
+    from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+    return frozenset(_LANGUAGE_CODES)
 
 
 def request_options(
@@ -30,9 +40,20 @@ def request_options(
     speakers: int | None = None,
     min_speakers: int | None = None,
     max_speakers: int | None = None,
+    model_paths: bool = True,
 ) -> TranscriptionOptions:
-    if not LANGUAGE.match(language):
-        raise OptionError(f"language {language!r} is not a language code; use auto, ru or en")
+    """`model_paths=False` (remote requests) refuses a model given as a folder path."""
+    language = language.strip().lower()
+    if language != "auto" and language not in whisper_languages():
+        raise OptionError(
+            f"language {language!r} is not one Whisper knows; use auto, ru, en"
+            " or another two-letter code Whisper supports"
+        )
+    if model is not None and not model_paths and not MODEL_NAME.match(model):
+        raise OptionError(
+            f"model {model!r} is not a model name; a request can name an installed model"
+            " (see `transcriber models list`), not a folder on the server"
+        )
     return TranscriptionOptions(
         language=None if language == "auto" else language,
         model=model or settings.model,

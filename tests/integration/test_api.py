@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,9 @@ def test_bad_input_errors(client: TestClient, eval_root: Path, tmp_path: Path) -
     assert_error(upload(client, empty), 415, "empty_file")
     jfk = eval_root / JFK
     assert_error(upload(client, jfk, language="klingon!"), 422)
+    assert_error(upload(client, jfk, language="xx"), 422, "invalid_option")
+    assert_error(upload(client, jfk, model="../../etc"), 422, "invalid_option")
+    assert_error(upload(client, jfk, model="/opt/models/whisper"), 422, "invalid_option")
     assert_error(upload(client, jfk, beam_size=99), 422)
     assert_error(upload(client, jfk, channels="both"), 422)
     assert_error(upload(client, jfk, formats="srt,pdf"), 422, "invalid_option")
@@ -123,6 +127,20 @@ def test_bad_input_errors(client: TestClient, eval_root: Path, tmp_path: Path) -
     assert_error(client.post("/api/tasks", data={"language": "en"}), 422)
     assert client.get("/api/tasks").json()["total"] == 0
     assert not [p for p in (tmp_path / "store").glob("*") if not p.name.startswith(".")]
+
+
+def test_a_file_that_fails_late_names_the_upload(client: TestClient, tmp_path: Path) -> None:
+    # The header is fine, so the upload is taken; decoding then finds no sound at all.
+    hollow = tmp_path / "Запись пустая.wav"
+    with wave.open(str(hollow), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+    task = upload(client, hollow, language="ru")
+    assert task.status_code == 202, task.text
+    done = wait(client, task.json()["id"])
+    assert done["status"] == "failed"
+    assert done["error"] == "Запись пустая.wav: the audio stream holds no sound (0 samples)"
 
 
 def test_limits(tmp_path: Path, model_cache: Path, eval_root: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import wave
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,41 @@ def test_bad_inputs(tmp_path: Path) -> None:
             probe(path)
         assert str(path) in info.value.message
         assert isinstance(info.value, errors.InputError)
+
+
+def _png(path: Path) -> Path:
+    """A real 2x2 RGB PNG, written by hand: a picture renamed to look like audio."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    rows = b"".join(b"\x00" + b"\xff\x00\x00" * 2 for _ in range(2))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+    return path
+
+
+def test_picture_and_soundless_audio_are_named(tmp_path: Path) -> None:
+    picture = _png(tmp_path / "holiday.mp3")
+    with pytest.raises(errors.NoAudioStreamError, match=r"an image \(png\), not audio or video"):
+        probe(picture)
+    # A valid WAV header with no samples after it: it opens, but there is nothing to hear.
+    hollow = tmp_path / "hollow.wav"
+    with wave.open(str(hollow), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+    assert probe(hollow).channels == 1
+    with pytest.raises(errors.EmptyFileError, match="0 samples") as info:
+        list(stream_audio(hollow))
+    assert str(hollow) in info.value.message
 
 
 def test_truncated_wav_is_reported(tmp_path: Path) -> None:

@@ -33,7 +33,10 @@ def test_a_speaker_count_implies_diarization(settings: Settings) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"language": "klingon!"}, "not a language code"),
+        ({"language": "klingon!"}, "is not one Whisper knows"),
+        ({"language": "xx"}, "is not one Whisper knows"),
+        ({"model": "../../etc", "model_paths": False}, "not a model name"),
+        ({"model": "/srv/models/x", "model_paths": False}, "not a folder on the server"),
         ({"min_speakers": 3, "max_speakers": 2}, "min_speakers (3) is above max_speakers (2)"),
         ({"speakers": 2, "max_speakers": 1}, "max_speakers (1) is below num_speakers (2)"),
         ({"speakers": 40}, "num_speakers must be between 1 and 32"),
@@ -51,3 +54,13 @@ def test_options_check_themselves_however_they_are_made() -> None:
     # A stored task's options are rebuilt from JSON by the worker: the same rule holds.
     with pytest.raises(OptionError, match="above max_speakers"):
         TranscriptionOptions(min_speakers=4, max_speakers=2)
+
+
+def test_language_is_read_leniently_and_paths_only_from_local_users(settings: Settings) -> None:
+    assert request_options(settings, language=" RU ").language == "ru"
+    assert request_options(settings, language="uk").language == "uk"
+    assert request_options(settings, language="AUTO").language is None
+    # The CLI's user owns the machine: a folder is fine there.
+    assert request_options(settings, model="/srv/models/x").model == "/srv/models/x"
+    named = request_options(settings, model="large-v3", model_paths=False)
+    assert named.model == "large-v3"

@@ -70,7 +70,13 @@ def probe(path: str | Path) -> MediaInfo:
 
 def _info(path: Path, container: av.container.InputContainer) -> MediaInfo:
     if not container.streams.audio:
-        kind = "a video with no audio stream" if container.streams.video else "no audio stream"
+        fmt = container.format.name
+        if fmt.endswith("_pipe") or fmt == "image2":  # ffmpeg's demuxers for still images
+            kind = f"an image ({fmt.removesuffix('_pipe')}), not audio or video"
+        elif container.streams.video:
+            kind = "a video with no audio stream"
+        else:
+            kind = "no audio stream"
         raise NoAudioStreamError(f"{path}: {kind}; nothing to transcribe")
     stream = container.streams.audio[0]
     duration: float | None = None
@@ -146,6 +152,8 @@ def stream_audio(
             chunk = np.concatenate(pending).astype(np.float32, copy=False)
             decoded += len(chunk)
             yield chunk
+        if decoded == 0:
+            raise EmptyFileError(f"{path}: the audio stream holds no sound (0 samples)")
         _check_complete(info, decoded / SAMPLE_RATE)
 
 

@@ -86,6 +86,7 @@ async def create_task(
         speakers=speakers,
         min_speakers=min_speakers,
         max_speakers=max_speakers,
+        model_paths=False,
     )
     extra = {"formats": parse_formats(formats), "webhook": webhook}
     stored = options_to_dict(options) | extra
