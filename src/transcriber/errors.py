@@ -91,6 +91,20 @@ class ConflictError(InputError):
     http_status = 409
 
 
+class TranscriptionFailedError(InputError):
+    """A synchronous request whose task failed; the message is the task's reason."""
+
+    code = "transcription_failed"
+    http_status = 422
+
+
+class UnavailableError(TranscriberError):
+    """The service cannot do this here and now, through no fault of the request."""
+
+    code = "unavailable"
+    http_status = 503
+
+
 class AuthError(InputError):
     code = "unauthorized"
     http_status = 401

@@ -40,6 +40,7 @@ def request_options(
     speakers: int | None = None,
     min_speakers: int | None = None,
     max_speakers: int | None = None,
+    initial_prompt: str | None = None,
     model_paths: bool = True,
 ) -> TranscriptionOptions:
     """`model_paths=False` (remote requests) refuses a model given as a folder path."""
@@ -65,4 +66,5 @@ def request_options(
         num_speakers=speakers,
         min_speakers=min_speakers,
         max_speakers=max_speakers,
+        initial_prompt=(initial_prompt or "").strip() or None,
     )

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import mimetypes
-import uuid
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
@@ -13,22 +11,19 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from transcriber.api.deps import CurrentOwner, ServicesDep
 from transcriber.api.routes.export import content_disposition
 from transcriber.api.services import Services
+from transcriber.api.submit import cancel, submit
 from transcriber.domain import ChannelMode
 from transcriber.errors import (
     ConflictError,
-    MediaError,
     NotFoundError,
     OptionError,
-    QueueFullError,
-    UploadTooLargeError,
 )
 from transcriber.formats import FORMATS, parse_formats, render
 from transcriber.formats.json_doc import from_dict
-from transcriber.jobs.codec import options_to_dict
+from transcriber.jobs.events import TaskEvent
 from transcriber.jobs.record import TaskRecord
 from transcriber.jobs.status import TERMINAL_STATUSES, TaskStatus
 from transcriber.jobs.view import public
-from transcriber.media import probe
 from transcriber.options import request_options
 
 router = APIRouter(prefix="/api", tags=["tasks"])
@@ -43,11 +38,6 @@ def _task(services: Services, owner: str, task_id: str) -> TaskRecord:
     if task is None:
         raise NotFoundError(f"task {task_id} not found")
     return task
-
-
-async def _chunks(upload: UploadFile) -> AsyncIterator[bytes]:
-    while block := await upload.read(1 << 20):
-        yield block
 
 
 @router.post("/tasks", status_code=202)
@@ -68,15 +58,8 @@ async def create_task(
     channels: Annotated[ChannelMode, Form()] = ChannelMode.mix,
     webhook: Annotated[str | None, Form(description="Reserved: called when done")] = None,
 ) -> JSONResponse:
-    s = services.settings
-    limit = int(s.max_upload_mb * 1e6)
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
-        raise UploadTooLargeError(f"upload is larger than the limit of {s.max_upload_mb:.0f} MB")
-    if services.jobs.counts().get(TaskStatus.queued.value, 0) >= s.max_queue:
-        raise QueueFullError(f"the queue is full ({s.max_queue} tasks); try again later")
     options = request_options(
-        s,
+        services.settings,
         language=language,
         model=model,
         beam_size=beam_size,
@@ -89,27 +72,7 @@ async def create_task(
         model_paths=False,
     )
     extra = {"formats": parse_formats(formats), "webhook": webhook}
-    stored = options_to_dict(options) | extra
-    task_id = str(uuid.uuid4())
-    key = f"{task_id}/input"
-    try:
-        await services.store.put_stream(key, _chunks(file), limit)
-        with services.store.local_path(key) as path:
-            try:
-                info = probe(path)
-            except MediaError as e:
-                name = file.filename or "upload"
-                raise type(e)(e.message.replace(str(path), name)) from e
-        if info.duration is not None and info.duration > s.max_duration_s:
-            raise UploadTooLargeError(
-                f"media is {info.duration:.0f} s long; the limit is {s.max_duration_s:.0f} s"
-            )
-    except BaseException:
-        services.store.delete_prefix(task_id)
-        raise
-    filename = (file.filename or "upload").replace("/", "_").replace("\\", "_")[:200]
-    task = services.jobs.create(owner, filename, key, stored, info.duration, task_id=task_id)
-    services.queue.notify()
+    task = await submit(request, services, owner, file, options, extra)
     return JSONResponse(_view(services, task), status_code=202)
 
 
@@ -173,16 +136,9 @@ def get_media(task_id: str, services: ServicesDep, owner: CurrentOwner) -> Respo
 @router.delete("/tasks/{task_id}", response_model=None)
 def delete_task(task_id: str, services: ServicesDep, owner: CurrentOwner) -> Response:
     task = _task(services, owner, task_id)
-    from transcriber.jobs.events import TaskEvent
-
     if task.status not in TERMINAL_STATUSES:
-        services.jobs.cancel(task_id)
-        services.queue.cancel(task_id)
-        services.store.delete_prefix(task_id)
-        after = services.jobs.get(task_id)
-        assert after is not None
-        services.events.publish(TaskEvent(task_id, owner, "cancelled", public(after)))
-        return JSONResponse(_view(services, after))
+        cancel(services, task)
+        return JSONResponse(_view(services, _task(services, owner, task_id)))
     services.jobs.delete(task_id)
     services.store.delete_prefix(task_id)
     services.events.publish(TaskEvent(task_id, owner, "deleted", {"id": task_id}))

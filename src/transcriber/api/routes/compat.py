@@ -1,0 +1,160 @@
+"""Drop-in endpoints: clients written for OpenAI's audio API or whisper-asr-webservice.
+
+Both wait for the transcript and answer with it, as those services do. Underneath,
+each request is an ordinary task (same limits, queue, persistence and task list);
+a client that hangs up cancels it. Errors keep this service's one shape,
+`{"error": {"code", "message"}}`, which OpenAI clients read as they read OpenAI's.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+
+from transcriber.api.deps import CurrentOwner, ServicesDep
+from transcriber.api.routes.export import content_disposition
+from transcriber.api.submit import finished, require_worker, submit
+from transcriber.domain import Transcript
+from transcriber.errors import OptionError
+from transcriber.formats import FORMATS, render
+from transcriber.models.packs import PACKS
+from transcriber.options import request_options
+
+router = APIRouter(tags=["compatible"])
+
+# OpenAI's model names mean "the service's default model" here.
+OPENAI_MODELS = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe")
+OPENAI_FORMATS = ("json", "text", "srt", "verbose_json", "vtt")
+ASR_OUTPUTS = ("txt", "vtt", "srt", "tsv", "json")
+
+
+@router.get("/v1/models")
+def openai_models(services: ServicesDep, _: CurrentOwner) -> dict[str, Any]:
+    names = [n for n, pack in PACKS.items() if pack.installed()]
+    default = services.settings.model
+    if default not in names:
+        names.insert(0, default)
+    data = [{"id": n, "object": "model", "owned_by": "video-transcriber"} for n in names]
+    data += [{"id": n, "object": "model", "owned_by": "video-transcriber"} for n in OPENAI_MODELS]
+    return {"object": "list", "data": data}
+
+
+@router.post("/v1/audio/transcriptions", response_model=None)
+async def openai_transcriptions(
+    request: Request,
+    services: ServicesDep,
+    owner: CurrentOwner,
+    file: Annotated[UploadFile, File(description="Video or audio file")],
+    model: Annotated[str, Form(description="whisper-1 (default model) or a name")] = "whisper-1",
+    language: Annotated[str | None, Form(description="ISO 639-1 code; empty detects")] = None,
+    prompt: Annotated[str | None, Form(description="Text to steer spelling and style")] = None,
+    response_format: Annotated[str, Form(description=", ".join(OPENAI_FORMATS))] = "json",
+    temperature: Annotated[float, Form(ge=0.0, le=1.0, description="Accepted; 0 is used")] = 0.0,
+    granularities: Annotated[
+        list[str] | None, Form(alias="timestamp_granularities[]", description="word, segment")
+    ] = None,
+) -> Response:
+    fmt = response_format.lower()
+    if fmt not in OPENAI_FORMATS:
+        raise OptionError(f"response_format {response_format!r}; use {', '.join(OPENAI_FORMATS)}")
+    wanted = {g.lower() for g in granularities or ()}
+    if wanted - {"word", "segment"}:
+        raise OptionError("timestamp_granularities[] takes word and segment")
+    require_worker(services)
+    options = request_options(
+        services.settings,
+        language=language or "auto",
+        model=None if model in OPENAI_MODELS else model,
+        word_timestamps="word" in wanted,
+        initial_prompt=prompt,
+        model_paths=False,
+    )
+    task = await submit(request, services, owner, file, options, {"formats": ["json"]})
+    transcript = await finished(request, services, task)
+    if fmt == "json":
+        return JSONResponse({"text": transcript.text})
+    if fmt == "text":
+        return PlainTextResponse(transcript.text + "\n")
+    if fmt == "verbose_json":
+        return JSONResponse(verbose_json(transcript, words="word" in wanted))
+    return Response(render(transcript, fmt), media_type=FORMATS[fmt].content_type)
+
+
+def verbose_json(t: Transcript, words: bool) -> dict[str, Any]:
+    """OpenAI's `verbose_json`: the language is a code here (`ru`), not a name."""
+    body: dict[str, Any] = {
+        "task": "transcribe",
+        "language": t.language,
+        "duration": t.duration,
+        "text": t.text,
+        "segments": [
+            {
+                "id": s.id - 1,
+                "seek": 0,
+                "start": s.start,
+                "end": s.end,
+                "text": s.text,
+                "tokens": [],
+                "temperature": 0.0,
+                "avg_logprob": s.avg_logprob,
+                "compression_ratio": None,
+                "no_speech_prob": s.no_speech_prob,
+                "speaker": s.speaker,
+            }
+            for s in t.segments
+        ],
+    }
+    if words:
+        body["words"] = [
+            {"word": w.word.strip(), "start": w.start, "end": w.end}
+            for s in t.segments
+            for w in s.words
+        ]
+    return body
+
+
+@router.post("/asr", response_model=None)
+async def asr_webservice(
+    request: Request,
+    services: ServicesDep,
+    owner: CurrentOwner,
+    audio_file: Annotated[UploadFile, File(description="Video or audio file")],
+    task: Annotated[str, Query(description="transcribe (translate is not offered)")] = "transcribe",
+    language: Annotated[str | None, Query(description="ISO 639-1 code; empty detects")] = None,
+    initial_prompt: Annotated[str | None, Query()] = None,
+    encode: Annotated[bool, Query(description="Accepted; media is always decoded")] = True,
+    output: Annotated[str, Query(description=", ".join(ASR_OUTPUTS))] = "txt",
+    word_timestamps: Annotated[bool, Query()] = False,
+    vad_filter: Annotated[bool, Query()] = True,
+    diarize: Annotated[bool, Query()] = False,
+    min_speakers: Annotated[int | None, Query(ge=1, le=32)] = None,
+    max_speakers: Annotated[int | None, Query(ge=1, le=32)] = None,
+) -> Response:
+    fmt = output.lower()
+    if fmt not in ASR_OUTPUTS:
+        raise OptionError(f"output {output!r}; use {', '.join(ASR_OUTPUTS)}")
+    if task != "transcribe":
+        raise OptionError(f"task {task!r} is not offered; this service only transcribes")
+    require_worker(services)
+    options = request_options(
+        services.settings,
+        language=language or "auto",
+        word_timestamps=word_timestamps,
+        vad=vad_filter,
+        diarize=diarize,
+        min_speakers=min_speakers,
+        max_speakers=max_speakers,
+        initial_prompt=initial_prompt,
+        model_paths=False,
+    )
+    queued = await submit(request, services, owner, audio_file, options, {"formats": [fmt]})
+    transcript = await finished(request, services, queued)
+    stem = queued.filename.rsplit(".", 1)[0] or "transcript"
+    spec = FORMATS[fmt]
+    headers = {
+        "Content-Disposition": content_disposition(f"{stem}.{spec.extension}"),
+        "Asr-Engine": "video-transcriber",
+    }
+    return Response(render(transcript, fmt), media_type=spec.content_type, headers=headers)

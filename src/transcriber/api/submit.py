@@ -1,0 +1,119 @@
+"""Taking an upload into the queue, and waiting for its result: shared by every API dialect.
+
+`/api/tasks` answers at once with the task; the drop-in endpoints (`/v1/audio/
+transcriptions`, `/asr`) submit the same way and then wait for the task to finish,
+so they get the same limits, persistence and recovery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import Request, UploadFile
+
+from transcriber.api.services import Services
+from transcriber.domain import Transcript, TranscriptionOptions
+from transcriber.errors import (
+    MediaError,
+    QueueFullError,
+    TranscriptionFailedError,
+    UnavailableError,
+    UploadTooLargeError,
+)
+from transcriber.formats.json_doc import from_dict
+from transcriber.jobs.codec import options_to_dict
+from transcriber.jobs.events import TaskEvent
+from transcriber.jobs.record import TaskRecord
+from transcriber.jobs.status import TaskStatus
+from transcriber.jobs.view import public
+from transcriber.media import probe
+
+POLL_S = 0.25
+
+
+async def _chunks(upload: UploadFile) -> AsyncIterator[bytes]:
+    while block := await upload.read(1 << 20):
+        yield block
+
+
+async def submit(
+    request: Request,
+    services: Services,
+    owner: str,
+    upload: UploadFile,
+    options: TranscriptionOptions,
+    extra: dict[str, Any],
+) -> TaskRecord:
+    """Store and probe the upload, then queue it; on any refusal nothing is left behind."""
+    s = services.settings
+    limit = int(s.max_upload_mb * 1e6)
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
+        raise UploadTooLargeError(f"upload is larger than the limit of {s.max_upload_mb:.0f} MB")
+    if services.jobs.counts().get(TaskStatus.queued.value, 0) >= s.max_queue:
+        raise QueueFullError(f"the queue is full ({s.max_queue} tasks); try again later")
+    task_id = str(uuid.uuid4())
+    key = f"{task_id}/input"
+    try:
+        await services.store.put_stream(key, _chunks(upload), limit)
+        with services.store.local_path(key) as path:
+            try:
+                info = probe(path)
+            except MediaError as e:
+                name = upload.filename or "upload"
+                raise type(e)(e.message.replace(str(path), name)) from e
+        if info.duration is not None and info.duration > s.max_duration_s:
+            raise UploadTooLargeError(
+                f"media is {info.duration:.0f} s long; the limit is {s.max_duration_s:.0f} s"
+            )
+    except BaseException:
+        services.store.delete_prefix(task_id)
+        raise
+    filename = (upload.filename or "upload").replace("/", "_").replace("\\", "_")[:200]
+    stored = options_to_dict(options) | extra
+    task = services.jobs.create(owner, filename, key, stored, info.duration, task_id=task_id)
+    services.queue.notify()
+    return task
+
+
+def cancel(services: Services, task: TaskRecord) -> None:
+    """Stop a task that is queued or running and drop its files."""
+    services.jobs.cancel(task.id)
+    services.queue.cancel(task.id)
+    services.store.delete_prefix(task.id)
+    after = services.jobs.get(task.id)
+    if after is not None:
+        services.events.publish(TaskEvent(task.id, task.owner, "cancelled", public(after)))
+
+
+def require_worker(services: Services) -> None:
+    """Waiting endpoints need a worker in this process, or they would wait for ever."""
+    if services.settings.workers < 1:
+        raise UnavailableError(
+            "this process runs no workers (TRANSCRIBER_WORKERS=0), so it cannot answer"
+            " synchronously; use POST /api/tasks and poll the task instead"
+        )
+
+
+async def finished(request: Request, services: Services, task: TaskRecord) -> Transcript:
+    """Wait for `task`; its transcript, or the reason it failed as an error.
+
+    A client that hangs up stops waiting: its task is cancelled, so no CPU goes to
+    a result that nobody will read.
+    """
+    while True:
+        now = services.jobs.get(task.id)
+        if now is None or now.status == TaskStatus.cancelled:
+            raise TranscriptionFailedError(f"{task.filename}: the task was cancelled")
+        if now.status == TaskStatus.failed:
+            raise TranscriptionFailedError(now.error or f"{task.filename}: transcription failed")
+        if now.status == TaskStatus.completed and now.result_key:
+            return from_dict(json.loads(services.store.get_bytes(now.result_key)))
+        if await request.is_disconnected():
+            cancel(services, now)
+            raise TranscriptionFailedError(f"{task.filename}: the client went away")
+        await asyncio.sleep(POLL_S)

@@ -1,0 +1,128 @@
+"""Drop-in endpoints for OpenAI-audio and whisper-asr-webservice clients, with the real model."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import srt
+import webvtt
+from fastapi.testclient import TestClient
+
+from tests.integration.test_api import JFK, assert_error, make_client
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def client(tmp_path: Path, model_cache: Path) -> Iterator[TestClient]:
+    with make_client(tmp_path, model_cache, workers=1) as c:
+        yield c
+
+
+def openai(c: TestClient, path: Path, headers: dict[str, str] | None = None, **data: Any) -> Any:
+    with path.open("rb") as f:
+        return c.post(
+            "/v1/audio/transcriptions",
+            files={"file": (path.name, f)},
+            data=data,
+            headers=headers,
+        )
+
+
+def asr(c: TestClient, path: Path, **params: Any) -> Any:
+    with path.open("rb") as f:
+        return c.post("/asr", files={"audio_file": (path.name, f)}, params=params)
+
+
+def test_openai_formats(client: TestClient, eval_root: Path) -> None:
+    jfk = eval_root / JFK
+    r = openai(client, jfk, model="whisper-1")
+    assert r.status_code == 200, r.text
+    assert set(r.json()) == {"text"} and "ask not what your country" in r.json()["text"].lower()
+
+    r = openai(client, jfk, model="whisper-1", response_format="text", language="en")
+    assert r.headers["content-type"].startswith("text/plain")
+    assert "your country can do for you" in r.text.lower()
+
+    r = openai(
+        client,
+        jfk,
+        model="base",
+        response_format="verbose_json",
+        **{"timestamp_granularities[]": ["word", "segment"]},
+    )
+    body = r.json()
+    assert body["task"] == "transcribe" and body["language"] == "en"
+    assert 10.5 < body["duration"] < 11.5
+    assert body["segments"] and body["segments"][0]["id"] == 0
+    assert all(s["start"] < s["end"] for s in body["segments"])
+    words = body["words"]
+    assert [w["word"].lower().strip(",.") for w in words][:3] == ["and", "so", "my"]
+    assert all(a["start"] <= b["start"] for a, b in itertools.pairwise(words))
+
+    subs = list(srt.parse(openai(client, jfk, response_format="srt", language="en").text))
+    assert subs and "country" in " ".join(s.content for s in subs).lower()
+    captions = webvtt.from_string(openai(client, jfk, response_format="vtt").text)
+    assert captions and captions[0].start.startswith("00:00:")
+
+    # Each request is an ordinary task too: it shows in the task list.
+    tasks = client.get("/api/tasks").json()
+    assert tasks["total"] == 5 and {t["status"] for t in tasks["items"]} == {"completed"}
+
+
+def test_openai_refusals(client: TestClient, eval_root: Path) -> None:
+    jfk = eval_root / JFK
+    assert_error(openai(client, jfk, response_format="pdf"), 422, "invalid_option")
+    assert_error(openai(client, jfk, model="/srv/models/big"), 422, "invalid_option")
+    assert_error(openai(client, jfk, language="xx"), 422, "invalid_option")
+    assert_error(openai(client, jfk, temperature=3), 422, "invalid_request")
+    bad = {"timestamp_granularities[]": ["phoneme"]}
+    assert_error(openai(client, jfk, **bad), 422, "invalid_option")
+    assert client.get("/api/tasks").json()["total"] == 0
+    models = {m["id"] for m in client.get("/v1/models").json()["data"]}
+    assert {"base", "whisper-1"} <= models
+
+
+def test_asr_webservice_outputs(client: TestClient, eval_root: Path, tmp_path: Path) -> None:
+    jfk = eval_root / JFK
+    r = asr(client, jfk, output="srt", language="en", word_timestamps=True)
+    assert r.status_code == 200, r.text
+    assert 'filename="jfk.srt"' in r.headers["content-disposition"]
+    assert "country" in " ".join(s.content for s in srt.parse(r.text)).lower()
+    body = json.loads(asr(client, jfk, output="json").content)
+    assert body["language"] == "en" and "country" in body["text"].lower()
+    assert body["segments"][0]["words"] == []  # words only when asked for
+    assert "country" in asr(client, jfk).text.lower()  # txt is the default output
+
+    assert_error(asr(client, jfk, task="translate"), 422, "invalid_option")
+    assert_error(asr(client, jfk, output="pdf"), 422, "invalid_option")
+    # Accepted, then found to hold no sound: the task's reason comes back, not a hang.
+    hollow = tmp_path / "hollow.wav"
+    with wave.open(str(hollow), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+    r = asr(client, hollow, output="json")
+    assert_error(r, 422, "transcription_failed")
+    assert r.json()["error"]["message"] == "hollow.wav: the audio stream holds no sound (0 samples)"
+
+
+def test_waiting_endpoints_need_a_worker_and_a_key(
+    tmp_path: Path, model_cache: Path, eval_root: Path
+) -> None:
+    jfk = eval_root / JFK
+    with make_client(tmp_path / "a", model_cache, workers=0) as c:
+        assert_error(openai(c, jfk), 503, "unavailable")
+        assert_error(asr(c, jfk), 503, "unavailable")
+        assert c.get("/api/tasks").json()["total"] == 0
+    with make_client(tmp_path / "b", model_cache, workers=1, api_keys="k1") as c:
+        assert_error(openai(c, jfk), 401, "unauthorized")
+        assert_error(c.get("/v1/models"), 401, "unauthorized")
+        ok = openai(c, jfk, headers={"Authorization": "Bearer k1"}, language="en")
+        assert ok.status_code == 200 and "country" in ok.json()["text"].lower()
