@@ -100,6 +100,18 @@ class Settings(BaseSettings):
     max_queue: int = Field(default=100, ge=1)
     """Queued tasks beyond this get 429 with Retry-After."""
 
+    s3_endpoint_url: str = ""
+    """S3 endpoint of the serverless worker, e.g. `http://127.0.0.1:8333` for SeaweedFS or
+    MinIO; empty means AWS (credentials and region come from the usual AWS variables)."""
+
+    s3_result_prefix: str = Field(default="results/", min_length=1)
+    """The serverless worker writes `<prefix><file_id>.json` beside the media; objects
+    under this prefix never start a transcription, so a bucket-wide trigger cannot loop."""
+
+    serverless_diarize: bool = True
+    """Label speakers in the serverless worker's results, as its S3-event contract expects
+    (an event can say `"diarize": false`)."""
+
     log_format: str = "text"
     """`text` for people, `json` for log collectors."""
 

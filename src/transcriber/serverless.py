@@ -1,0 +1,189 @@
+"""The serverless worker: the S3-event contract of the Lambda transcription microservice.
+
+`lambda_handler(event, context)` accepts
+- the microservice's own event: `{"bucket", "s3_key", "file_id", "user_id"}`, with optional
+  `language`, `diarize` and `speakers`;
+- an S3 notification: `{"Records": [{"s3": {"bucket": {"name"}, "object": {"key"}}}]}`;
+- SQS messages whose bodies are either of those.
+
+Each object is streamed to a temporary file, transcribed offline, and the result is
+written to `<bucket>/<S3_RESULT_PREFIX><file_id>.json`: `{"status": "completed",
+"file_id", "user_id", "source"}` plus the transcript's JSON document (text, language,
+segments with speakers and words, speakers, metadata). Media the worker cannot use
+gives `{"status": "failed", "error": reason}` at the same key, and the handler
+returns normally, so the platform does not retry a file that cannot succeed. Trouble
+reaching S3 raises, so the platform retries.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import unquote_plus
+
+from transcriber.config import Settings
+from transcriber.domain import TranscriptionOptions
+from transcriber.errors import InputError, MissingExtraError, TranscriberError
+from transcriber.formats.json_doc import to_dict
+from transcriber.options import request_options
+from transcriber.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One object to transcribe, as an event names it."""
+
+    bucket: str
+    key: str
+    file_id: str
+    user_id: Any = None
+    language: str = "auto"
+    diarize: bool | None = None
+    speakers: int | None = None
+
+
+def jobs_from_event(event: dict[str, Any]) -> list[Job]:
+    """Every object an event names, whichever of the three shapes it has."""
+    if "s3_key" in event:
+        return [_direct(event)]
+    jobs: list[Job] = []
+    for record in event.get("Records") or ():
+        if "s3" in record:
+            s3 = record["s3"]
+            key = unquote_plus(s3["object"]["key"])  # S3 notifications encode keys
+            jobs.append(Job(s3["bucket"]["name"], key, _stem(key)))
+        elif "body" in record:  # SQS: the body is one of the other shapes, as JSON
+            jobs += jobs_from_event(json.loads(record["body"]))
+    if not jobs and not event.get("Records"):
+        raise InputError("event names no object: expected s3_key and bucket, or S3 Records")
+    return jobs
+
+
+def _direct(event: dict[str, Any]) -> Job:
+    missing = [k for k in ("bucket", "s3_key") if not event.get(k)]
+    if missing:
+        raise InputError(f"event lacks {', '.join(missing)}")
+    key = str(event["s3_key"])
+    speakers = event.get("speakers")
+    return Job(
+        bucket=str(event["bucket"]),
+        key=key,
+        file_id=str(event.get("file_id") or _stem(key)),
+        user_id=event.get("user_id"),
+        language=str(event.get("language") or "auto"),
+        diarize=event.get("diarize"),
+        speakers=int(speakers) if speakers is not None else None,
+    )
+
+
+def _stem(key: str) -> str:
+    return PurePosixPath(key).stem or "media"
+
+
+class Worker:
+    """Transcribes the objects of events; one per process, so the model stays loaded."""
+
+    def __init__(self, settings: Settings | None = None, client: Any = None) -> None:
+        self.settings = settings or Settings()
+        self.pipeline = Pipeline(self.settings)
+        self.s3 = client or s3_client(self.settings)
+
+    def handle(self, event: dict[str, Any]) -> dict[str, Any]:
+        jobs = jobs_from_event(event)
+        results = [self.run(job) for job in jobs]
+        if "s3_key" in event:
+            return results[0]
+        return {"results": results}
+
+    def result_key(self, job: Job) -> str:
+        return f"{self.settings.s3_result_prefix}{job.file_id}.json"
+
+    def run(self, job: Job) -> dict[str, Any]:
+        key = self.result_key(job)
+        summary = {"file_id": job.file_id, "user_id": job.user_id, "result_key": key}
+        if job.key.startswith(self.settings.s3_result_prefix):
+            log.info("skipping %s: it is under the result prefix", job.key)
+            return summary | {"status": "skipped"}
+        head = {"file_id": job.file_id, "user_id": job.user_id,
+                "source": {"bucket": job.bucket, "key": job.key}}  # fmt: skip
+        started = time.perf_counter()
+        try:
+            document = head | {"status": "completed"} | self._transcribe(job)
+        except TranscriberError as e:
+            if not isinstance(e, InputError):
+                raise
+            log.warning("s3://%s/%s failed: %s", job.bucket, job.key, e.message)
+            document = head | {"status": "failed", "error": e.message}
+        document.setdefault("metadata", {})["processing_time"] = round(
+            time.perf_counter() - started, 3
+        )
+        body = json.dumps(document, ensure_ascii=False, indent=2).encode()
+        self.s3.put_object(Bucket=job.bucket, Key=key, Body=body,
+                           ContentType="application/json; charset=utf-8")  # fmt: skip
+        status = document["status"]
+        return (
+            summary
+            | {"status": status}
+            | ({"error": document["error"]} if "error" in document else {})
+        )
+
+    def _transcribe(self, job: Job) -> dict[str, Any]:
+        options = self._options(job)
+        suffix = PurePosixPath(job.key).suffix[:16]
+        with tempfile.TemporaryDirectory(prefix="transcriber-s3-") as tmp:
+            local = Path(tmp) / f"media{suffix}"
+            self._download(job, local)
+            try:
+                transcript = self.pipeline.run(local, options)
+            except InputError as e:  # name the object, not the temporary file
+                raise type(e)(e.message.replace(str(local), f"s3://{job.bucket}/{job.key}")) from e
+        return to_dict(transcript)
+
+    def _options(self, job: Job) -> TranscriptionOptions:
+        diarize = self.settings.serverless_diarize if job.diarize is None else bool(job.diarize)
+        return request_options(
+            self.settings,
+            language=job.language,
+            diarize=diarize,
+            speakers=job.speakers,
+            model_paths=False,
+        )
+
+    def _download(self, job: Job, local: Path) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.s3.download_file(job.bucket, job.key, str(local))
+        except ClientError as e:
+            code = str(e.response.get("Error", {}).get("Code", ""))
+            if code in ("404", "NoSuchKey", "NotFound"):
+                raise InputError(f"s3://{job.bucket}/{job.key}: no such object") from e
+            raise
+
+
+def s3_client(settings: Settings) -> Any:
+    try:
+        import boto3
+    except ImportError as e:
+        raise MissingExtraError(
+            "the serverless worker needs boto3: pip install 'video-transcriber[s3]'"
+        ) from e
+    return boto3.client("s3", endpoint_url=settings.s3_endpoint_url or None)
+
+
+_worker: Worker | None = None
+
+
+def lambda_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """The function a Lambda (or any S3/SQS trigger) calls; the model loads once per process."""
+    global _worker
+    if _worker is None:
+        _worker = Worker()
+    return _worker.handle(event)
