@@ -6,6 +6,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 
 class TranscriberError(Exception):
     code = "internal_error"
@@ -115,3 +119,16 @@ class CancelledError(TranscriberError):
 
     code = "cancelled"
     http_status = 409
+
+
+@contextmanager
+def naming(path: str | Path, name: str) -> Iterator[None]:
+    """Input errors raised inside name the user's `name` where they would say the local `path`.
+
+    Uploads and S3 objects are worked on as temporary or stored files whose paths mean
+    nothing to the user (and should not be shown to a remote one).
+    """
+    try:
+        yield
+    except InputError as e:
+        raise type(e)(e.message.replace(str(path), name)) from e

@@ -28,7 +28,7 @@ from urllib.parse import unquote_plus
 
 from transcriber.config import Settings
 from transcriber.domain import TranscriptionOptions
-from transcriber.errors import InputError, MissingExtraError, TranscriberError
+from transcriber.errors import InputError, MissingExtraError, TranscriberError, naming
 from transcriber.formats.json_doc import to_dict
 from transcriber.options import request_options
 from transcriber.pipeline import Pipeline
@@ -140,10 +140,8 @@ class Worker:
         with tempfile.TemporaryDirectory(prefix="transcriber-s3-") as tmp:
             local = Path(tmp) / f"media{suffix}"
             self._download(job, local)
-            try:
+            with naming(local, f"s3://{job.bucket}/{job.key}"):
                 transcript = self.pipeline.run(local, options)
-            except InputError as e:  # name the object, not the temporary file
-                raise type(e)(e.message.replace(str(local), f"s3://{job.bucket}/{job.key}")) from e
         return to_dict(transcript)
 
     def _options(self, job: Job) -> TranscriptionOptions:

@@ -18,11 +18,11 @@ from fastapi import Request, UploadFile
 from transcriber.api.services import Services
 from transcriber.domain import Transcript, TranscriptionOptions
 from transcriber.errors import (
-    MediaError,
     QueueFullError,
     TranscriptionFailedError,
     UnavailableError,
     UploadTooLargeError,
+    naming,
 )
 from transcriber.formats.json_doc import from_dict
 from transcriber.jobs.codec import options_to_dict
@@ -60,12 +60,8 @@ async def submit(
     key = f"{task_id}/input"
     try:
         await services.store.put_stream(key, _chunks(upload), limit)
-        with services.store.local_path(key) as path:
-            try:
-                info = probe(path)
-            except MediaError as e:
-                name = upload.filename or "upload"
-                raise type(e)(e.message.replace(str(path), name)) from e
+        with services.store.local_path(key) as path, naming(path, upload.filename or "upload"):
+            info = probe(path)
         if info.duration is not None and info.duration > s.max_duration_s:
             raise UploadTooLargeError(
                 f"media is {info.duration:.0f} s long; the limit is {s.max_duration_s:.0f} s"

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 
 from transcriber.domain import Progress
-from transcriber.errors import CancelledError, MediaError, TranscriberError
+from transcriber.errors import CancelledError, TranscriberError, naming
 from transcriber.formats import render
 from transcriber.jobs.codec import checkpoint_from_dict, checkpoint_to_dict, options_from_dict
 from transcriber.jobs.events import EventBus, TaskEvent
@@ -81,17 +81,14 @@ class Worker:
 
         started = time.perf_counter()
         try:
-            with self.store.local_path(task.input_key) as path:
-                try:
-                    transcript = self.pipeline.run(
-                        path,
-                        options_from_dict(task.options),
-                        on_progress=on_progress,
-                        checkpoint=checkpoint_from_dict(task.checkpoint),
-                        on_checkpoint=on_checkpoint,
-                    )
-                except MediaError as e:  # name the user's file, not where the store keeps it
-                    raise type(e)(e.message.replace(str(path), task.filename)) from e
+            with self.store.local_path(task.input_key) as path, naming(path, task.filename):
+                transcript = self.pipeline.run(
+                    path,
+                    options_from_dict(task.options),
+                    on_progress=on_progress,
+                    checkpoint=checkpoint_from_dict(task.checkpoint),
+                    on_checkpoint=on_checkpoint,
+                )
             self.store.put_bytes(result_key(task.id), render(transcript, "json"))
             if self.jobs.complete(task.id, claim, result_key(task.id), transcript.language,
                                   transcript.duration, time.perf_counter() - started):  # fmt: skip

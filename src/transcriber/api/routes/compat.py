@@ -36,8 +36,8 @@ def openai_models(services: ServicesDep, _: CurrentOwner) -> dict[str, Any]:
     default = services.settings.model
     if default not in names:
         names.insert(0, default)
-    data = [{"id": n, "object": "model", "owned_by": "video-transcriber"} for n in names]
-    data += [{"id": n, "object": "model", "owned_by": "video-transcriber"} for n in OPENAI_MODELS]
+    data = [{"id": n, "object": "model", "owned_by": "video-transcriber"}
+            for n in [*names, *OPENAI_MODELS]]  # fmt: skip
     return {"object": "list", "data": data}
 
 
