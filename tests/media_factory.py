@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import wave
 from fractions import Fraction
 from pathlib import Path
 
@@ -135,4 +136,13 @@ def write_streams(
         for stream in outs:
             for packet in stream.encode(None):
                 out.mux(packet)
+    return path
+
+
+def write_hollow_wav(path: Path, rate: int = 16000) -> Path:
+    """A valid 16-bit mono WAV header with no samples after it: it opens, but holds no sound."""
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
     return path

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import time
-import wave
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,28 +10,11 @@ import pytest
 import srt
 from fastapi.testclient import TestClient
 
-from transcriber.api import create_app
-from transcriber.config import Settings
+from tests.integration.conftest import make_client
+from tests.media_factory import write_hollow_wav
 
 pytestmark = pytest.mark.slow
 JFK = "en/whisper/jfk.flac"
-
-
-def make_client(tmp: Path, model_cache: Path, **overrides: Any) -> TestClient:
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        model_dir=model_cache,
-        data_dir=tmp / "data",
-        storage_url=f"file://{tmp / 'store'}",
-        **overrides,
-    )
-    return TestClient(create_app(settings))
-
-
-@pytest.fixture
-def client(tmp_path: Path, model_cache: Path) -> Iterator[TestClient]:
-    with make_client(tmp_path, model_cache, workers=1) as c:
-        yield c
 
 
 def upload(c: TestClient, path: Path, headers: dict[str, str] | None = None, **data: Any) -> Any:
@@ -131,11 +112,7 @@ def test_bad_input_errors(client: TestClient, eval_root: Path, tmp_path: Path) -
 
 def test_a_file_that_fails_late_names_the_upload(client: TestClient, tmp_path: Path) -> None:
     # The header is fine, so the upload is taken; decoding then finds no sound at all.
-    hollow = tmp_path / "Запись пустая.wav"
-    with wave.open(str(hollow), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(8000)
+    hollow = write_hollow_wav(tmp_path / "Запись пустая.wav", rate=8000)
     task = upload(client, hollow, language="ru")
     assert task.status_code == 202, task.text
     done = wait(client, task.json()["id"])

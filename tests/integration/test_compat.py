@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import wave
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,15 +12,11 @@ import srt
 import webvtt
 from fastapi.testclient import TestClient
 
-from tests.integration.test_api import JFK, assert_error, make_client
+from tests.integration.conftest import make_client
+from tests.integration.test_api import JFK, assert_error
+from tests.media_factory import write_hollow_wav
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def client(tmp_path: Path, model_cache: Path) -> Iterator[TestClient]:
-    with make_client(tmp_path, model_cache, workers=1) as c:
-        yield c
 
 
 def openai(c: TestClient, path: Path, headers: dict[str, str] | None = None, **data: Any) -> Any:
@@ -103,11 +97,7 @@ def test_asr_webservice_outputs(client: TestClient, eval_root: Path, tmp_path: P
     assert_error(asr(client, jfk, task="translate"), 422, "invalid_option")
     assert_error(asr(client, jfk, output="pdf"), 422, "invalid_option")
     # Accepted, then found to hold no sound: the task's reason comes back, not a hang.
-    hollow = tmp_path / "hollow.wav"
-    with wave.open(str(hollow), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
+    hollow = write_hollow_wav(tmp_path / "hollow.wav")
     r = asr(client, hollow, output="json")
     assert_error(r, 422, "transcription_failed")
     assert r.json()["error"]["message"] == "hollow.wav: the audio stream holds no sound (0 samples)"

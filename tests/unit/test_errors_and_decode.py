@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.media_factory import write_audio, write_silent_video
+from tests.media_factory import write_audio, write_hollow_wav, write_silent_video
 from transcriber import errors
 from transcriber.media import probe, stream_audio
 
@@ -56,11 +55,7 @@ def test_picture_and_soundless_audio_are_named(tmp_path: Path) -> None:
     with pytest.raises(errors.NoAudioStreamError, match=r"an image \(png\), not audio or video"):
         probe(picture)
     # A valid WAV header with no samples after it: it opens, but there is nothing to hear.
-    hollow = tmp_path / "hollow.wav"
-    with wave.open(str(hollow), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
+    hollow = write_hollow_wav(tmp_path / "hollow.wav")
     assert probe(hollow).channels == 1
     with pytest.raises(errors.EmptyFileError, match="0 samples") as info:
         list(stream_audio(hollow))
