@@ -28,10 +28,11 @@ from urllib.parse import unquote_plus
 
 from transcriber.config import Settings
 from transcriber.domain import TranscriptionOptions
-from transcriber.errors import InputError, MissingExtraError, TranscriberError, naming
+from transcriber.errors import InputError, TranscriberError, naming
 from transcriber.formats.json_doc import to_dict
 from transcriber.options import request_options
 from transcriber.pipeline import Pipeline
+from transcriber.storage.s3 import is_missing, s3_client
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ class Worker:
     def __init__(self, settings: Settings | None = None, client: Any = None) -> None:
         self.settings = settings or Settings()
         self.pipeline = Pipeline(self.settings)
-        self.s3 = client or s3_client(self.settings)
+        self.s3 = client or s3_client(self.settings.s3_endpoint_url)
 
     def handle(self, event: dict[str, Any]) -> dict[str, Any]:
         jobs = jobs_from_event(event)
@@ -160,20 +161,9 @@ class Worker:
         try:
             self.s3.download_file(job.bucket, job.key, str(local))
         except ClientError as e:
-            code = str(e.response.get("Error", {}).get("Code", ""))
-            if code in ("404", "NoSuchKey", "NotFound"):
+            if is_missing(e):
                 raise InputError(f"s3://{job.bucket}/{job.key}: no such object") from e
             raise
-
-
-def s3_client(settings: Settings) -> Any:
-    try:
-        import boto3
-    except ImportError as e:
-        raise MissingExtraError(
-            "the serverless worker needs boto3: pip install 'video-transcriber[s3]'"
-        ) from e
-    return boto3.client("s3", endpoint_url=settings.s3_endpoint_url or None)
 
 
 _worker: Worker | None = None

@@ -1,16 +1,26 @@
-"""The Store role: named blobs for uploads, checkpoints and results."""
+"""The Store role: named blobs for uploads, checkpoints and results.
+
+Keys are `/`-separated relative names made by the service (`<task id>/input`),
+never by clients. A missing key raises `FileMissingError` from every method but
+`exists` and `delete_prefix`; a malformed one raises `ValueError`, as it is a bug.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
+
+from transcriber.errors import UploadTooLargeError
+
+CHUNK = 1 << 20
+"""Bytes per block when blobs are streamed."""
 
 
 class Store(Protocol):
     async def put_stream(self, key: str, chunks: AsyncIterator[bytes], limit: int) -> int:
-        """Write chunks under `key`; stop with UploadTooLarge past `limit` bytes."""
+        """Write chunks under `key`; past `limit` bytes raise UploadTooLarge and store nothing."""
         ...
 
     def put_bytes(self, key: str, data: bytes) -> None: ...
@@ -19,12 +29,47 @@ class Store(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
-    def local_path(self, key: str) -> AbstractContextManager[Path]:
-        """A local file with the blob's content, for the decoder, for the `with` block."""
+    def size(self, key: str) -> int: ...
+
+    def read_range(self, key: str, start: int, stop: int) -> Iterator[bytes]:
+        """Bytes `[start, stop)` of the blob in blocks of at most CHUNK, clipped to its end."""
         ...
 
-    def delete_prefix(self, prefix: str) -> None: ...
+    def local_path(self, key: str) -> AbstractContextManager[Path]:
+        """A local file with the blob's content, for the decoder, for the `with` block.
+
+        Its name ends with the key's suffix. Do not write to it.
+        """
+        ...
+
+    def delete_prefix(self, prefix: str) -> None:
+        """Delete the blob `prefix` and every blob under `prefix/`."""
+        ...
 
     def check(self) -> None:
-        """Raise if the store cannot be written."""
+        """Raise UnavailableError, naming the place, if the store cannot be written."""
         ...
+
+
+def check_key(key: str) -> str:
+    """`key`, if it is a relative name with no empty, `.` or `..` segments."""
+    bad_segment = any(p in ("", ".", "..") for p in key.split("/"))
+    if bad_segment or "\\" in key or "\0" in key:  # a leading / makes an empty segment
+        raise ValueError(f"invalid storage key {key!r}")
+    return key
+
+
+def check_range(start: int, stop: int) -> None:
+    if not 0 <= start <= stop:
+        raise ValueError(f"invalid byte range [{start}, {stop})")
+
+
+async def spool(chunks: AsyncIterator[bytes], out: BinaryIO, limit: int) -> int:
+    """Copy `chunks` into `out`; the byte count, or UploadTooLargeError past `limit`."""
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            raise UploadTooLargeError(f"upload is larger than the limit of {limit / 1e6:.0f} MB")
+        out.write(chunk)
+    return size

@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from transcriber.errors import UploadTooLargeError
+from transcriber.errors import FileMissingError, UnavailableError
+from transcriber.storage.base import CHUNK, check_key, check_range, spool
 
 
 class LocalStore:
@@ -18,25 +19,24 @@ class LocalStore:
         self.root.mkdir(parents=True, exist_ok=True)
 
     def _path(self, key: str) -> Path:
-        path = (self.root / key).resolve()
-        if not path.is_relative_to(self.root):
+        path = (self.root / check_key(key)).resolve()
+        if not path.is_relative_to(self.root):  # a symlink inside the store
             raise ValueError(f"storage key escapes the store: {key!r}")
+        return path
+
+    def _file(self, key: str) -> Path:
+        path = self._path(key)
+        if not path.is_file():
+            raise FileMissingError(f"{key}: not in the store")
         return path
 
     async def put_stream(self, key: str, chunks: AsyncIterator[bytes], limit: int) -> int:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-        size = 0
         try:
             with tmp.open("wb") as f:
-                async for chunk in chunks:
-                    size += len(chunk)
-                    if size > limit:
-                        raise UploadTooLargeError(
-                            f"upload is larger than the limit of {limit / 1e6:.0f} MB"
-                        )
-                    f.write(chunk)
+                size = await spool(chunks, f, limit)
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
@@ -50,13 +50,31 @@ class LocalStore:
         os.replace(tmp, path)
 
     def get_bytes(self, key: str) -> bytes:
-        return self._path(key).read_bytes()
+        return self._file(key).read_bytes()
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
-    def local_path(self, key: str) -> AbstractContextManager[Path]:
-        return nullcontext(self._path(key))
+    def size(self, key: str) -> int:
+        return self._file(key).stat().st_size
+
+    def read_range(self, key: str, start: int, stop: int) -> Iterator[bytes]:
+        check_range(start, stop)
+        path = self._file(key)  # before the first block, so a missing key fails at the call
+        return self._blocks(path, start, stop)
+
+    @staticmethod
+    def _blocks(path: Path, start: int, stop: int) -> Iterator[bytes]:
+        with path.open("rb") as f:
+            f.seek(start)
+            left = stop - start
+            while left > 0 and (block := f.read(min(CHUNK, left))):
+                left -= len(block)
+                yield block
+
+    @contextmanager
+    def local_path(self, key: str) -> Iterator[Path]:
+        yield self._file(key)
 
     def delete_prefix(self, prefix: str) -> None:
         path = self._path(prefix)
@@ -66,6 +84,9 @@ class LocalStore:
             path.unlink(missing_ok=True)
 
     def check(self) -> None:
-        probe = self._path(f".ready-{uuid.uuid4().hex}")
-        probe.write_bytes(b"ok")
-        probe.unlink()
+        try:
+            probe = self._path(f".ready-{uuid.uuid4().hex}")
+            probe.write_bytes(b"ok")
+            probe.unlink()
+        except OSError as e:
+            raise UnavailableError(f"storage folder {self.root} cannot be written: {e}") from e

@@ -1,0 +1,202 @@
+"""S3Store: blobs are objects in one bucket, under an optional prefix, for services
+whose API nodes and workers share S3 (AWS, SeaweedFS, MinIO).
+
+`s3://BUCKET/PREFIX?endpoint_url=http://127.0.0.1:8333&region=us-east-1`; the
+credentials come from boto3's default chain (the usual AWS variables and files).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+from transcriber.errors import FileMissingError, MissingExtraError, OptionError, UnavailableError
+from transcriber.storage.base import CHUNK, check_key, check_range, spool
+
+_PARAMS = ("endpoint_url", "region")
+
+
+def s3_client(endpoint_url: str | None = None, region: str | None = None) -> Any:
+    """A boto3 S3 client; AWS itself when `endpoint_url` is empty."""
+    try:
+        import boto3
+    except ImportError as e:
+        raise MissingExtraError(
+            "S3 needs boto3, an optional extra: pip install 'video-transcriber[s3]'"
+        ) from e
+    from botocore.config import Config
+
+    # a session per client: boto3's default session is not safe to share between threads
+    session = boto3.session.Session()
+    return session.client(
+        "s3",
+        endpoint_url=endpoint_url or None,
+        region_name=region or None,
+        # fail within seconds when the endpoint is down, so that /ready answers in time
+        config=Config(connect_timeout=5, retries={"mode": "standard", "max_attempts": 3}),
+    )
+
+
+def error_code(e: Exception) -> str:
+    """The S3 error code of a botocore ClientError (`NoSuchKey`, `404`, …), or ''."""
+    return str(getattr(e, "response", {}).get("Error", {}).get("Code", ""))
+
+
+def is_missing(e: Exception) -> bool:
+    """Whether `e` says that the object does not exist."""
+    return error_code(e) in ("404", "NoSuchKey", "NotFound")
+
+
+class S3Store:
+    def __init__(self, bucket: str, prefix: str = "", client: Any = None) -> None:
+        self.bucket = bucket
+        self.prefix = f"{check_key(prefix)}/" if prefix else ""
+        self.client = client if client is not None else s3_client()
+
+    @classmethod
+    def from_url(cls, url: str, default_endpoint: str = "") -> S3Store:
+        parsed = urlparse(url)
+        query = parse_qs(parsed.query)
+        unknown = sorted(set(query) - set(_PARAMS))
+        if not parsed.netloc or unknown:
+            raise OptionError(
+                f"invalid storage URL {url!r}; use s3://BUCKET/PREFIX"
+                "?endpoint_url=URL&region=REGION (both optional)"
+            )
+        endpoint = query.get("endpoint_url", [default_endpoint])[-1]
+        region = query.get("region", [""])[-1]
+        prefix = parsed.path.strip("/")
+        try:
+            return cls(parsed.netloc, prefix, s3_client(endpoint, region))
+        except ValueError:
+            raise OptionError(f"invalid prefix {prefix!r} in storage URL {url!r}") from None
+
+    @property
+    def where(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix} at {self.client.meta.endpoint_url}"
+
+    def _key(self, key: str) -> str:
+        return self.prefix + check_key(key)
+
+    @contextmanager
+    def _errors(self, key: str) -> Iterator[None]:
+        """S3's errors as the error tree's: a missing object, or a store out of reach."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            yield
+        except ClientError as e:
+            if is_missing(e):
+                raise FileMissingError(f"{key}: not in the store") from e
+            raise UnavailableError(f"storage {self.where}: {e}") from e
+        except BotoCoreError as e:
+            raise UnavailableError(f"storage {self.where}: {e}") from e
+
+    async def put_stream(self, key: str, chunks: AsyncIterator[bytes], limit: int) -> int:
+        name = self._key(key)
+        # spooled to disk, so that an upload is never held in memory, then sent in parts
+        with tempfile.TemporaryFile(prefix="transcriber-upload-") as f:
+            size = await spool(chunks, f, limit)
+            f.seek(0)
+            with self._errors(key):
+                await asyncio.to_thread(self.client.upload_fileobj, f, self.bucket, name)
+        return size
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        with self._errors(key):
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+
+    def get_bytes(self, key: str) -> bytes:
+        with self._errors(key):
+            body = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
+            with body:
+                data: bytes = body.read()
+                return data
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.size(key)
+        except FileMissingError:
+            return False
+        return True
+
+    def size(self, key: str) -> int:
+        with self._errors(key):
+            head = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        return int(head["ContentLength"])
+
+    def read_range(self, key: str, start: int, stop: int) -> Iterator[bytes]:
+        check_range(start, stop)
+        name = self._key(key)
+        with self._errors(key):
+            try:
+                # S3 cannot send an empty range, so even [n, n) is asked as one byte
+                answer = self.client.get_object(
+                    Bucket=self.bucket, Key=name, Range=f"bytes={start}-{max(start, stop - 1)}"
+                )
+            except Exception as e:
+                if error_code(e) != "InvalidRange":  # a start at or past the end
+                    raise
+                return iter(())
+        return self._blocks(answer["Body"], stop - start)
+
+    @staticmethod
+    def _blocks(body: Any, length: int) -> Iterator[bytes]:
+        with body:
+            for block in body.iter_chunks(CHUNK):
+                block = block[:length]
+                length -= len(block)
+                if block:
+                    yield block
+
+    @contextmanager
+    def local_path(self, key: str) -> Iterator[Path]:
+        name = self._key(key)
+        with tempfile.TemporaryDirectory(prefix="transcriber-s3-") as tmp:
+            path = Path(tmp) / PurePosixPath(name).name
+            with self._errors(key):
+                self.client.download_file(self.bucket, name, str(path))
+            yield path
+
+    def delete_prefix(self, prefix: str) -> None:
+        name = self._key(prefix)
+        with self._errors(prefix):
+            self.client.delete_object(Bucket=self.bucket, Key=name)
+            pages = self.client.get_paginator("list_objects_v2")
+            for page in pages.paginate(Bucket=self.bucket, Prefix=f"{name}/"):
+                keys = [{"Key": o["Key"]} for o in page.get("Contents", ())]
+                if not keys:
+                    continue
+                answer = self.client.delete_objects(  # a page holds at most 1000, the limit
+                    Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True}
+                )
+                if answer.get("Errors"):
+                    first = answer["Errors"][0]
+                    raise UnavailableError(
+                        f"storage {self.where}: cannot delete {first.get('Key')}: "
+                        f"{first.get('Code')} {first.get('Message')}"
+                    )
+
+    def check(self) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except ClientError as e:
+            if error_code(e) in ("404", "NoSuchBucket", "NotFound"):
+                raise UnavailableError(f"storage {self.where}: no such bucket") from e
+            raise UnavailableError(f"storage {self.where} cannot be read: {e}") from e
+        except BotoCoreError as e:
+            raise UnavailableError(f"storage {self.where} cannot be used: {e}") from e
+        probe = f".ready-{uuid.uuid4().hex}"
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self._key(probe), Body=b"ok")
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(probe))
+        except (ClientError, BotoCoreError) as e:
+            raise UnavailableError(f"storage {self.where} cannot be written: {e}") from e
