@@ -31,3 +31,5 @@ class TaskRecord:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    heartbeat_at: datetime | None = None
+    """Last sign of life from the worker holding the task (claim, progress, heartbeat)."""

@@ -2,6 +2,8 @@
 
 Every state change is a conditional UPDATE (`WHERE status = … AND claim = …`),
 so a stale worker can never complete, fail or requeue a task it no longer owns.
+Several processes may share one database: a claim is a lease that the holder
+keeps alive (`heartbeat_at`), and `requeue_stale` takes back the ones let lapse.
 """
 
 from __future__ import annotations
@@ -11,44 +13,57 @@ from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import create_engine, event, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
-from transcriber.jobs import migrate
+from transcriber.errors import OptionError
+from transcriber.jobs import leases, migrate
+from transcriber.jobs.database import make_engine, reachable
+from transcriber.jobs.leases import PROCESSING as _PROCESSING
+from transcriber.jobs.leases import QUEUED as _QUEUED
+from transcriber.jobs.leases import now, rowcount
 from transcriber.jobs.models import ApiKeyRow, TaskRow
 from transcriber.jobs.record import TaskRecord
 from transcriber.jobs.status import TaskStatus
 
+KEY_NAME_MAX = 100
 _FIELDS = [f.name for f in fields(TaskRecord)]
+_TIMES = ("created_at", "started_at", "finished_at", "heartbeat_at")
 
 
-def now() -> datetime:
-    return datetime.now(UTC)
+def utc(t: datetime) -> datetime:
+    """SQLite hands datetimes back without a zone, PostgreSQL in the session's: both to UTC."""
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
 def _record(row: TaskRow) -> TaskRecord:
     values = {name: getattr(row, name) for name in _FIELDS}
     values["status"] = TaskStatus(row.status)
-    for key in ("created_at", "started_at", "finished_at"):
-        if values[key] is not None and values[key].tzinfo is None:  # SQLite drops the zone
-            values[key] = values[key].replace(tzinfo=UTC)
+    for key in _TIMES:
+        if values[key] is not None:
+            values[key] = utc(values[key])
     return TaskRecord(**values)
 
 
 class SqlJobStore:
+    """The job store on `url`: `sqlite:///…` or `postgresql+psycopg://…` (`postgresql://` too).
+
+    Raises MissingExtraError when the driver is not installed and UnavailableError
+    when the database cannot be reached; either message says what to do.
+    """
+
     def __init__(self, url: str) -> None:
-        self.engine: Engine = create_engine(url, pool_pre_ping=True)
-        if url.startswith("sqlite"):
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-        migrate.upgrade(self.engine)
+        self.engine: Engine = make_engine(url)
+        with reachable(self.engine):
+            migrate.upgrade(self.engine)
         self._session = sessionmaker(self.engine, expire_on_commit=False)
 
     def close(self) -> None:
         self.engine.dispose()
 
     def ping(self) -> None:
-        with self._session() as s:
+        with reachable(self.engine), self._session() as s:
             s.execute(select(1))
 
     # --- tasks ---------------------------------------------------------------
@@ -64,10 +79,10 @@ class SqlJobStore:
         row = TaskRow(
             id=task_id or str(uuid.uuid4()),
             owner=owner,
-            status=TaskStatus.queued.value,
+            status=_QUEUED,
             progress=0.0,
             audio_done=0.0,
-            filename=filename,
+            filename=_text(filename),
             input_key=input_key,
             options=options,
             duration=duration,
@@ -109,53 +124,58 @@ class SqlJobStore:
         with self._session() as s:
             ahead = s.scalar(
                 select(func.count()).where(
-                    TaskRow.status == TaskStatus.queued.value,
-                    TaskRow.created_at < task.created_at,
+                    TaskRow.status == _QUEUED, TaskRow.created_at < task.created_at
                 )
             )
             return int(ahead or 0) + 1
 
-    def claim_next(self) -> TaskRecord | None:
-        """Atomically move the oldest queued task to processing and return it."""
+    def queued_ids(self, limit: int | None = None) -> list[str]:
+        """Ids of queued tasks, oldest first."""
+        q = select(TaskRow.id).where(TaskRow.status == _QUEUED)
         with self._session() as s:
-            for _ in range(5):
-                candidate = s.scalar(
-                    select(TaskRow.id)
-                    .where(TaskRow.status == TaskStatus.queued.value)
-                    .order_by(TaskRow.created_at)
-                    .limit(1)
-                )
+            return list(s.scalars(q.order_by(TaskRow.created_at, TaskRow.id).limit(limit)))
+
+    # --- claims (leases) -------------------------------------------------------
+    def claim_next(self) -> TaskRecord | None:
+        """Atomically move the oldest queued task to processing and return it.
+
+        On SQLite a claimer that lost the race for a task tries the next one; each
+        loss means another claimer won, so this ends.
+        """
+        while True:
+            with self._session.begin() as s:
+                candidate = leases.oldest_queued(s)
                 if candidate is None:
                     return None
-                claim = str(uuid.uuid4())
-                done = s.execute(
-                    update(TaskRow)
-                    .where(TaskRow.id == candidate, TaskRow.status == TaskStatus.queued.value)
-                    .values(
-                        status=TaskStatus.processing.value,
-                        claim=claim,
-                        attempts=TaskRow.attempts + 1,
-                        started_at=now(),
-                        error=None,
-                    )
-                )
-                s.commit()
-                if done.rowcount == 1:  # type: ignore[attr-defined]
-                    return self.get(candidate)
-        return None
+                if leases.take(s, candidate):
+                    break
+        return self.get(candidate)
+
+    def claim(self, task_id: str) -> TaskRecord | None:
+        """Claim this task if it is queued (a worker handed its id by a broker)."""
+        with self._session.begin() as s:
+            taken = leases.take(s, task_id)
+        return self.get(task_id) if taken else None
+
+    def heartbeat(self, task_id: str, claim: str) -> bool:
+        """Renew the lease; False when the task is no longer held under `claim`."""
+        return self._update_claimed(task_id, claim, {"heartbeat_at": now()})
+
+    def requeue_stale(self, older_than_s: float) -> list[str]:
+        """Give back to the queue the processing tasks whose holder has not been heard
+        from (heartbeat, else start) for `older_than_s` seconds; their ids. Safe to
+        call from several processes at once (leases.requeue_stale)."""
+        with self._session.begin() as s:
+            return leases.requeue_stale(s, older_than_s)
 
     def _update_claimed(self, task_id: str, held: str, values: dict[str, Any]) -> bool:
         with self._session.begin() as s:
             res = s.execute(
                 update(TaskRow)
-                .where(
-                    TaskRow.id == task_id,
-                    TaskRow.claim == held,
-                    TaskRow.status == TaskStatus.processing.value,
-                )
+                .where(TaskRow.id == task_id, TaskRow.claim == held, TaskRow.status == _PROCESSING)
                 .values(**values)
             )
-            return bool(res.rowcount == 1)  # type: ignore[attr-defined]
+            return rowcount(res) == 1
 
     def progress(
         self,
@@ -166,13 +186,18 @@ class SqlJobStore:
         audio_done: float,
         duration: float | None = None,
     ) -> bool:
-        values: dict[str, Any] = {"stage": stage, "progress": progress, "audio_done": audio_done}
+        values: dict[str, Any] = {
+            "stage": stage,
+            "progress": progress,
+            "audio_done": audio_done,
+            "heartbeat_at": now(),
+        }
         if duration:
             values["duration"] = duration
         return self._update_claimed(task_id, claim, values)
 
     def save_checkpoint(self, task_id: str, claim: str, data: dict[str, Any]) -> bool:
-        return self._update_claimed(task_id, claim, {"checkpoint": data})
+        return self._update_claimed(task_id, claim, {"checkpoint": data, "heartbeat_at": now()})
 
     def complete(
         self,
@@ -206,7 +231,7 @@ class SqlJobStore:
             claim,
             dict(
                 status=TaskStatus.failed.value,
-                error=error,
+                error=_text(error),
                 claim=None,
                 finished_at=now(),
                 stage=None,
@@ -215,21 +240,21 @@ class SqlJobStore:
 
     def requeue(self, task_id: str, claim: str) -> bool:
         """Give a running task back to the queue, keeping its checkpoint."""
-        return self._update_claimed(
-            task_id, claim, dict(status=TaskStatus.queued.value, claim=None, stage=None)
-        )
+        return self._update_claimed(task_id, claim, dict(status=_QUEUED, claim=None, stage=None))
 
     def recover(self) -> list[str]:
-        """At start-up: tasks left `processing` by a dead process go back to the queue."""
+        """At start-up: tasks left `processing` by a dead process go back to the queue.
+
+        Only right when this process is the only worker (the embedded queue); with
+        several, use `requeue_stale`.
+        """
         with self._session.begin() as s:
-            ids = list(
-                s.scalars(select(TaskRow.id).where(TaskRow.status == TaskStatus.processing.value))
-            )
+            ids = list(s.scalars(select(TaskRow.id).where(TaskRow.status == _PROCESSING)))
             if ids:
                 s.execute(
                     update(TaskRow)
                     .where(TaskRow.id.in_(ids))
-                    .values(status=TaskStatus.queued.value, claim=None, stage=None)
+                    .values(status=_QUEUED, claim=None, stage=None)
                 )
             return ids
 
@@ -254,7 +279,7 @@ class SqlJobStore:
                     TaskRow.status.in_([TaskStatus.failed.value, TaskStatus.cancelled.value]),
                 )
                 .values(
-                    status=TaskStatus.queued.value,
+                    status=_QUEUED,
                     error=None,
                     progress=0.0,
                     stage=None,
@@ -263,7 +288,7 @@ class SqlJobStore:
                     created_at=now(),
                 )
             )
-            return bool(res.rowcount == 1)  # type: ignore[attr-defined]
+            return rowcount(res) == 1
 
     def delete(self, task_id: str) -> None:
         with self._session.begin() as s:
@@ -273,6 +298,8 @@ class SqlJobStore:
 
     # --- API keys --------------------------------------------------------------
     def add_key(self, key_id: str, name: str, key_hash: str) -> None:
+        if len(name) > KEY_NAME_MAX:  # the column's limit, which PostgreSQL enforces
+            raise OptionError(f"an API key's name is at most {KEY_NAME_MAX} characters")
         with self._session.begin() as s:
             s.add(ApiKeyRow(id=key_id, name=name, key_hash=key_hash, created_at=now()))
 
@@ -287,12 +314,9 @@ class SqlJobStore:
     def list_keys(self) -> list[tuple[str, str, datetime]]:
         with self._session() as s:
             rows = s.execute(select(ApiKeyRow.id, ApiKeyRow.name, ApiKeyRow.created_at))
-            return [(r[0], r[1], r[2]) for r in rows]
+            return [(r[0], r[1], utc(r[2])) for r in rows]
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA busy_timeout=10000")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.close()
+def _text(value: str) -> str:
+    """PostgreSQL text cannot hold NUL, which a client can put in a file name."""
+    return value.replace("\x00", "")

@@ -1,0 +1,117 @@
+"""The service with its job store on a real PostgreSQL, and what it says when that is gone."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import make_client
+from tests.integration.test_api import JFK, assert_error, upload, wait
+from tests.media_factory import write_hollow_wav
+from tests.servers.postgres import PostgresCluster, new_database
+from transcriber.errors import UnavailableError
+
+
+@pytest.fixture
+def own_cluster() -> Iterator[PostgresCluster]:
+    """A server of this test's own, to stop while the service uses it."""
+    cluster = PostgresCluster().start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.mark.slow
+def test_transcribe_retry_delete_on_postgres(
+    fresh_postgres_url: str, tmp_path: Path, model_cache: Path, eval_root: Path
+) -> None:
+    with make_client(tmp_path, model_cache, workers=1, database_url=fresh_postgres_url) as c:
+        ready = c.get("/ready")
+        assert ready.status_code == 200 and ready.json()["checks"]["database"] == "ok"
+        task = upload(c, eval_root / JFK, language="en").json()
+        done = wait(c, task["id"])
+        assert done["status"] == "completed", done
+        assert done["started_at"].endswith("+00:00") and done["attempts"] == 1
+        listed = c.get("/api/tasks").json()
+        assert listed["total"] == 1 and listed["items"][0]["id"] == task["id"]
+        txt = c.get(f"/api/tasks/{task['id']}/result", params={"format": "txt"})
+        assert txt.status_code == 200 and "country" in txt.text.lower()
+        assert_error(c.post(f"/api/tasks/{task['id']}/retry"), 409, "conflict")
+
+        hollow = write_hollow_wav(tmp_path / "пусто.wav", rate=8000)
+        bad = upload(c, hollow, language="ru").json()
+        assert wait(c, bad["id"])["status"] == "failed"
+        assert c.post(f"/api/tasks/{bad['id']}/retry").status_code == 202
+        again = wait(c, bad["id"])
+        assert again["status"] == "failed" and again["attempts"] == 2
+        assert "пусто.wav" in again["error"]
+        assert c.get("/api/tasks", params={"status": "failed"}).json()["total"] == 1
+
+        for t in (task, bad):
+            assert c.delete(f"/api/tasks/{t['id']}").status_code == 204
+        assert c.get("/api/tasks").json()["total"] == 0
+
+
+def test_ready_names_a_database_that_went_away(
+    own_cluster: PostgresCluster, tmp_path: Path, model_cache: Path
+) -> None:
+    url = new_database(own_cluster.url())
+    with make_client(tmp_path, model_cache, workers=1, database_url=url) as c:
+        assert c.get("/ready").status_code == 200
+        own_cluster.stop(remove=False)
+        # Other routes answer 503 in the one error shape, not 500.
+        listed = c.get("/api/tasks")
+        assert listed.status_code == 503, listed.text
+        assert listed.json()["error"]["code"] == "unavailable"
+        time.sleep(2)  # the worker thread has tried to claim a task meanwhile
+        threads = c.app.state.services.queue._threads  # type: ignore[attr-defined]
+        assert threads and all(t.is_alive() for t in threads)
+        ready = c.get("/ready")
+        assert ready.status_code == 503, ready.text
+        body = ready.json()
+        assert body["status"] == "unavailable"
+        message = body["checks"]["database"]
+        assert message.startswith(
+            f"cannot connect to the job database at 127.0.0.1:{own_cluster.port} ("
+        )
+        assert "Connection refused" in message
+        assert body["checks"]["storage"] == "ok"
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port  # nothing listens once it is closed
+
+
+def test_start_up_without_the_database_fails_with_a_clear_error(
+    tmp_path: Path, model_cache: Path
+) -> None:
+    port = closed_port()
+    url = f"postgresql+psycopg://app:s3cret@127.0.0.1:{port}/jobs"
+    with pytest.raises(UnavailableError) as e, make_client(tmp_path, model_cache, database_url=url):
+        pass
+    assert f"database at 127.0.0.1:{port} (postgresql+psycopg://app:***@" in e.value.message
+    assert "s3cret" not in e.value.message
+    # `transcriber serve` says so in one line and exits, instead of a start-up traceback.
+    env = os.environ | {"TRANSCRIBER_DATABASE_URL": url, "TRANSCRIBER_MODEL_DIR": str(model_cache)}
+    serve = subprocess.run(
+        [sys.executable, "-m", "transcriber", "serve", "--port", str(closed_port())],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert serve.returncode == 1, serve.stderr
+    assert f"error: cannot connect to the job database at 127.0.0.1:{port}" in serve.stderr
+    assert "Traceback" not in serve.stderr and "s3cret" not in serve.stderr
