@@ -232,7 +232,52 @@ def serve(
         logging.getLogger("transcriber").warning(
             "no API keys: binding %s only; set HOST (or create a key) to expose the service", bind
         )
+    if not settings.db_url().startswith("sqlite"):
+        from transcriber.jobs.store import SqlJobStore
+
+        # A database server that cannot be reached: one line, not a start-up traceback.
+        SqlJobStore(settings.db_url()).close()
     uvicorn.run(create_app(settings), host=bind, port=settings.port, log_config=None)
+
+
+@app.command()
+def worker(
+    threads: Annotated[
+        int | None, typer.Option(help="Tasks run at once (default: TRANSCRIBER_WORKERS, 1).")
+    ] = None,
+) -> None:
+    """Run a Celery worker for the scale-out setup (TRANSCRIBER_QUEUE_URL=redis://...).
+
+    It takes tasks that any API node queued, shares the database and storage with
+    them, and reports progress to every node through Redis.
+    """
+    from transcriber import logs
+    from transcriber.api.services import Services
+    from transcriber.jobs.queue.celery import CeleryQueue
+    from transcriber.jobs.queue.celery_worker import WorkerNode
+
+    settings = Settings()
+    logs.setup(settings.log_format, file=settings.log_file)
+    services = Services.build(settings, listen=False)
+    if not isinstance(services.queue, CeleryQueue):
+        services.close()
+        _error(
+            f"the worker needs a Celery queue, and TRANSCRIBER_QUEUE_URL is"
+            f" {settings.queue_url!r}; set it to redis://HOST:6379/0 (the embedded queue"
+            " runs its workers inside `transcriber serve`)"
+        )
+        raise typer.Exit(2)
+    node = WorkerNode(
+        services.jobs,
+        services.worker,
+        services.queue,
+        threads if threads is not None else settings.workers,
+        settings.lease_s,
+    )
+    try:
+        node.run()
+    finally:
+        services.close()
 
 
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
@@ -267,7 +312,7 @@ def keys_list() -> None:
 
 @app.command()
 def doctor() -> None:
-    """Check Python, packages, the model, decoding and disk space; say what to fix."""
+    """Check Python, packages, the model, decoding, disk space and any configured servers."""
     from transcriber.doctor import run_checks
 
     ok = True

@@ -76,16 +76,28 @@ class Settings(BaseSettings):
     """Folder for the SQLite database and other service state."""
 
     database_url: str = ""
-    """SQLAlchemy URL of the job store; empty means `sqlite:///<data_dir>/transcriber.db`."""
+    """SQLAlchemy URL of the job store; empty means `sqlite:///<data_dir>/transcriber.db`.
+    `postgresql://user:pass@host:5432/db` (psycopg 3: `pip install 'video-transcriber[postgres]'`)
+    puts it on PostgreSQL, which several API nodes and workers can share."""
 
     queue_url: str = "embedded://"
-    """Job queue: `embedded://` runs workers in the service process."""
+    """Job queue: `embedded://` runs workers in the service process; `redis://host:6379/0`
+    sends tasks to Celery workers (`transcriber worker`) and relays their progress to
+    every API node through Redis pub/sub (extra `[celery]`)."""
 
     storage_url: str = "file://./transcriptions"
-    """Where uploads, checkpoints and results are kept: `file://<folder>`."""
+    """Where uploads, checkpoints and results are kept: `file://<folder>`, or
+    `s3://<bucket>/<prefix>?endpoint_url=<url>&region=<region>` (prefix and query optional;
+    without `endpoint_url`, `s3_endpoint_url` applies). S3 needs the `s3` extra; credentials
+    come from the usual AWS variables."""
 
     workers: int = Field(default=1, ge=0, le=64)
-    """In-process worker threads for the embedded queue (0: accept tasks but run none)."""
+    """Tasks run at once: worker threads of the embedded queue (0: accept tasks but run
+    none), or of each `transcriber worker` process."""
+
+    lease_s: float = Field(default=60.0, ge=2.0)
+    """With the Celery queue: a running task whose worker has not renewed its lease for
+    this long (the process died) goes back to the queue and resumes from its checkpoint."""
 
     api_keys: str = ""
     """Comma-separated API keys accepted as `Authorization: Bearer KEY` (plus keys made
@@ -101,8 +113,9 @@ class Settings(BaseSettings):
     """Queued tasks beyond this get 429 with Retry-After."""
 
     s3_endpoint_url: str = ""
-    """S3 endpoint of the serverless worker, e.g. `http://127.0.0.1:8333` for SeaweedFS or
-    MinIO; empty means AWS (credentials and region come from the usual AWS variables)."""
+    """S3 endpoint of the serverless worker and of `s3://` storage URLs that name none, e.g.
+    `http://127.0.0.1:8333` for SeaweedFS or MinIO; empty means AWS (credentials and region
+    come from the usual AWS variables)."""
 
     s3_result_prefix: str = Field(default="results/", min_length=1)
     """The serverless worker writes `<prefix><file_id>.json` beside the media; objects

@@ -30,6 +30,54 @@ def run_checks(settings: Settings) -> Iterator[Check]:
     yield _model(settings)
     yield _decoding()
     yield _disk(settings.model_dir)
+    yield from _backends(settings)
+
+
+def _backends(settings: Settings) -> Iterator[Check]:
+    """The scale-out servers, when settings name them: can this machine reach each?"""
+    from transcriber.errors import TranscriberError
+
+    def database() -> str:
+        from sqlalchemy import text
+
+        from transcriber.jobs.database import describe, make_engine, reachable
+
+        engine = make_engine(settings.db_url())
+        try:
+            with reachable(engine), engine.connect() as c:
+                c.execute(text("select 1"))
+            return describe(engine.url)
+        finally:
+            engine.dispose()
+
+    def storage() -> str:
+        from transcriber.storage import from_url
+
+        from_url(settings.storage_url, settings.s3_endpoint_url).check()
+        return settings.storage_url
+
+    def queue() -> str:
+        from transcriber.jobs.queue.celery import CeleryQueue, safe_url
+
+        q = CeleryQueue(settings.queue_url)
+        try:
+            q.check()
+        finally:
+            q.stop()
+        return safe_url(settings.queue_url)
+
+    named = {
+        "database": bool(settings.database_url),
+        "storage": not settings.storage_url.startswith("file:"),
+        "queue": not settings.queue_url.startswith("embedded:"),
+    }
+    for name, probe in (("database", database), ("storage", storage), ("queue", queue)):
+        if not named[name]:
+            continue
+        try:
+            yield Check(name, True, f"reachable: {probe()}")
+        except TranscriberError as e:
+            yield Check(name, False, e.message)
 
 
 def _python() -> Check:

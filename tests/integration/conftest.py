@@ -9,18 +9,17 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.servers.postgres import fresh_postgres_url, postgres_url  # noqa: F401  (fixtures)
+from tests.servers.redis import redis_url  # noqa: F401  (a fixture)
+from tests.servers.s3 import s3_bucket_url, s3_server  # noqa: F401  (fixtures)
 from transcriber.api import create_app
 from transcriber.config import Settings
 
 
 def make_client(tmp: Path, model_cache: Path, **overrides: Any) -> TestClient:
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        model_dir=model_cache,
-        data_dir=tmp / "data",
-        storage_url=f"file://{tmp / 'store'}",
-        **overrides,
-    )
+    defaults = {"model_dir": model_cache, "data_dir": tmp / "data",
+                "storage_url": f"file://{tmp / 'store'}"}  # fmt: skip
+    settings = Settings(_env_file=None, **(defaults | overrides))  # type: ignore[call-arg]
     return TestClient(create_app(settings))
 
 

@@ -84,7 +84,10 @@ def test_task_lifecycle(client: TestClient, eval_root: Path, tmp_path: Path) -> 
 def test_health_ready_docs(client: TestClient) -> None:
     assert client.get("/health").json()["status"] == "ok"
     ready = client.get("/ready").json()
-    assert ready == {"status": "ok", "checks": {"database": "ok", "storage": "ok", "model": "ok"}}
+    assert ready == {
+        "status": "ok",
+        "checks": {"database": "ok", "storage": "ok", "queue": "ok", "model": "ok"},
+    }
     assert "/api/tasks" in client.get("/openapi.json").json()["paths"]
 
 

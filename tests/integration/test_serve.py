@@ -20,6 +20,7 @@ import pytest
 import websockets
 
 from tests.conftest import eval_rows
+from tests.integration.live_api import LiveApi
 from tests.media_factory import load, write_audio
 
 pytestmark = pytest.mark.slow
@@ -31,7 +32,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class Server:
+class Server(LiveApi):
     def __init__(self, root: Path, model_cache: Path) -> None:
         self.root, self.port = root, free_port()
         self.env = {
@@ -64,21 +65,6 @@ class Server:
         assert self.proc is not None
         self.proc.send_signal(sig)
         return self.proc.wait(timeout=60)
-
-    def upload(self, path: Path, **data: Any) -> dict[str, Any]:
-        with path.open("rb") as f:
-            r = httpx.post(f"{self.url}/api/tasks", files={"file": (path.name, f)}, data=data)
-        assert r.status_code == 202, r.text
-        body: dict[str, Any] = r.json()
-        return body
-
-    def task(self, task_id: str) -> dict[str, Any]:
-        body: dict[str, Any] = httpx.get(f"{self.url}/api/tasks/{task_id}").json()
-        return body
-
-    def result(self, task_id: str) -> dict[str, Any]:
-        body: dict[str, Any] = httpx.get(f"{self.url}/api/tasks/{task_id}/result").json()
-        return body
 
 
 @pytest.fixture

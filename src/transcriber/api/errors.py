@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 
 from transcriber.errors import QueueFullError, TranscriberError
@@ -40,6 +41,13 @@ def install(app: FastAPI) -> None:
     async def _http(_: Request, e: HTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(e.status_code, "http_error")
         return error_response(e.status_code, code, str(e.detail))
+
+    @app.exception_handler(OperationalError)
+    async def _database(_: Request, e: OperationalError) -> JSONResponse:
+        log.error("job database unavailable: %s", " ".join(str(e.orig).split()))
+        return error_response(
+            503, "unavailable", "the job database is unavailable; try again shortly"
+        )
 
     @app.exception_handler(Exception)
     async def _crash(_: Request, e: Exception) -> JSONResponse:

@@ -9,8 +9,10 @@ from transcriber.config import Settings
 from transcriber.engines.registry import EngineManager
 from transcriber.errors import OptionError
 from transcriber.jobs.events import EventBus
+from transcriber.jobs.events_redis import RedisEventBus
 from transcriber.jobs.metrics import Metrics
 from transcriber.jobs.queue.base import JobQueue
+from transcriber.jobs.queue.celery import CeleryQueue
 from transcriber.jobs.queue.embedded import EmbeddedQueue
 from transcriber.jobs.store import SqlJobStore
 from transcriber.jobs.worker import Worker
@@ -28,24 +30,36 @@ class Services:
     events: EventBus
     metrics: Metrics
     queue: JobQueue
+    worker: Worker
 
     @classmethod
-    def build(cls, settings: Settings) -> Services:
+    def build(cls, settings: Settings, listen: bool = True) -> Services:
+        """`listen=False` for worker processes, which publish events but serve none."""
         url = settings.db_url()
         if url.startswith("sqlite:///"):
             settings.data_dir.mkdir(parents=True, exist_ok=True)
         jobs = SqlJobStore(url)
-        store = from_url(settings.storage_url)
+        store = from_url(settings.storage_url, settings.s3_endpoint_url)
         engines = EngineManager(settings)
         pipeline = Pipeline(settings, engines)
-        events, metrics = EventBus(), Metrics()
-        worker = Worker(jobs, store, pipeline, events, metrics)
+        metrics = Metrics()
         scheme = urlparse(settings.queue_url).scheme
-        if scheme != "embedded":
-            raise OptionError(f"unsupported queue URL {settings.queue_url!r}; use embedded://")
-        queue = EmbeddedQueue(jobs, worker, settings.workers)
-        return cls(settings, jobs, store, engines, pipeline, events, metrics, queue)
+        embedded = scheme == "embedded"
+        if not embedded and scheme not in ("redis", "rediss"):
+            raise OptionError(
+                f"unsupported queue URL {settings.queue_url!r};"
+                " use embedded:// or redis://host:6379/0 (Celery)"
+            )
+        events = EventBus() if embedded else RedisEventBus(settings.queue_url, listen=listen)
+        worker = Worker(jobs, store, pipeline, events, metrics)
+        queue: JobQueue = (
+            EmbeddedQueue(jobs, worker, settings.workers)
+            if embedded
+            else CeleryQueue(settings.queue_url)
+        )
+        return cls(settings, jobs, store, engines, pipeline, events, metrics, queue, worker)
 
     def close(self) -> None:
         self.queue.stop()
+        self.events.close()
         self.jobs.close()

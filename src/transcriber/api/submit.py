@@ -31,6 +31,7 @@ from transcriber.jobs.record import TaskRecord
 from transcriber.jobs.status import TaskStatus
 from transcriber.jobs.view import public
 from transcriber.media import probe
+from transcriber.media.decode import MediaInfo
 
 POLL_S = 0.25
 
@@ -38,6 +39,11 @@ POLL_S = 0.25
 async def _chunks(upload: UploadFile) -> AsyncIterator[bytes]:
     while block := await upload.read(1 << 20):
         yield block
+
+
+def _probe(services: Services, key: str, filename: str) -> MediaInfo:
+    with services.store.local_path(key) as path, naming(path, filename):
+        return probe(path)
 
 
 async def submit(
@@ -60,8 +66,8 @@ async def submit(
     key = f"{task_id}/input"
     try:
         await services.store.put_stream(key, _chunks(upload), limit)
-        with services.store.local_path(key) as path, naming(path, upload.filename or "upload"):
-            info = probe(path)
+        # From S3 this downloads the upload again: off the event loop.
+        info = await asyncio.to_thread(_probe, services, key, upload.filename or "upload")
         if info.duration is not None and info.duration > s.max_duration_s:
             raise UploadTooLargeError(
                 f"media is {info.duration:.0f} s long; the limit is {s.max_duration_s:.0f} s"
@@ -72,7 +78,7 @@ async def submit(
     filename = (upload.filename or "upload").replace("/", "_").replace("\\", "_")[:200]
     stored = options_to_dict(options) | extra
     task = services.jobs.create(owner, filename, key, stored, info.duration, task_id=task_id)
-    services.queue.notify()
+    services.queue.notify(task.id)
     return task
 
 
@@ -88,7 +94,7 @@ def cancel(services: Services, task: TaskRecord) -> None:
 
 def require_worker(services: Services) -> None:
     """Waiting endpoints need a worker in this process, or they would wait for ever."""
-    if services.settings.workers < 1:
+    if not services.queue.runs_tasks:
         raise UnavailableError(
             "this process runs no workers (TRANSCRIBER_WORKERS=0), so it cannot answer"
             " synchronously; use POST /api/tasks and poll the task instead"

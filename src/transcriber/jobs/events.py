@@ -48,6 +48,9 @@ class EventBus:
             except RuntimeError:  # that loop is closed; its subscriber is gone
                 self._drop(sub)
 
+    def close(self) -> None:
+        """Nothing to release in process; the Redis relay overrides this."""
+
     def _drop(self, sub: _Sub) -> None:
         with self._lock:
             self._subs.discard(sub)

@@ -81,7 +81,11 @@ class Worker:
 
         started = time.perf_counter()
         try:
-            with self.store.local_path(task.input_key) as path, naming(path, task.filename):
+            with (
+                naming(task.input_key, task.filename),
+                self.store.local_path(task.input_key) as path,
+                naming(path, task.filename),
+            ):
                 transcript = self.pipeline.run(
                     path,
                     options_from_dict(task.options),

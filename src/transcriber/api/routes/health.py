@@ -28,6 +28,7 @@ def ready(services: ServicesDep) -> JSONResponse:
     for name, check in (
         ("database", services.jobs.ping),
         ("storage", services.store.check),
+        ("queue", services.queue.check),
         ("model", lambda: resolve(services.settings.model, services.settings.model_dir)),
     ):
         try:

@@ -6,18 +6,15 @@ import mimetypes
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 
 from transcriber.api.deps import CurrentOwner, ServicesDep
+from transcriber.api.ranges import ranged_response
 from transcriber.api.routes.export import content_disposition
 from transcriber.api.services import Services
 from transcriber.api.submit import cancel, submit
 from transcriber.domain import ChannelMode
-from transcriber.errors import (
-    ConflictError,
-    NotFoundError,
-    OptionError,
-)
+from transcriber.errors import ConflictError, FileMissingError, NotFoundError, OptionError
 from transcriber.formats import FORMATS, parse_formats, render
 from transcriber.formats.json_doc import from_dict
 from transcriber.jobs.events import TaskEvent
@@ -123,14 +120,19 @@ def _json(raw: bytes) -> dict[str, Any]:
 
 
 @router.get("/tasks/{task_id}/media", response_model=None)
-def get_media(task_id: str, services: ServicesDep, owner: CurrentOwner) -> Response:
+def get_media(
+    request: Request, task_id: str, services: ServicesDep, owner: CurrentOwner
+) -> Response:
+    """The uploaded media, with byte ranges, so that the player can seek without it all."""
     task = _task(services, owner, task_id)
-    if not services.store.exists(task.input_key):
-        raise NotFoundError(f"the media of task {task_id} was removed")
     kind = mimetypes.guess_type(task.filename)[0] or "application/octet-stream"
-    with services.store.local_path(task.input_key) as path:
-        # FileResponse answers Range requests, so the player can seek without the whole file.
-        return FileResponse(path, media_type=kind)
+    # with If-Range the client wants a range only if the media is unchanged; we send no
+    # validator to compare with, so it gets the whole media
+    wanted = None if "if-range" in request.headers else request.headers.get("range")
+    try:
+        return ranged_response(services.store, task.input_key, kind, wanted)
+    except FileMissingError:
+        raise NotFoundError(f"the media of task {task_id} was removed") from None
 
 
 @router.delete("/tasks/{task_id}", response_model=None)
@@ -152,5 +154,5 @@ def retry_task(task_id: str, services: ServicesDep, owner: CurrentOwner) -> dict
         raise ConflictError(f"task {task_id} has no input any more; upload the file again")
     if not services.jobs.retry(task_id):
         raise ConflictError(f"task {task_id} is {task.status.value}; only failed tasks retry")
-    services.queue.notify()
+    services.queue.notify(task_id)
     return _view(services, _task(services, owner, task_id))

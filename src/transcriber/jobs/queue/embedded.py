@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 class EmbeddedQueue:
     def __init__(self, jobs: SqlJobStore, worker: Worker, workers: int) -> None:
         self.jobs, self.worker, self.n = jobs, worker, workers
+        self.runs_tasks = workers > 0
         self._wake = threading.Condition()
         self._shutdown = threading.Event()
         self._running: dict[str, threading.Event] = {}
@@ -34,9 +35,12 @@ class EmbeddedQueue:
             t.start()
             self._threads.append(t)
 
-    def notify(self) -> None:
+    def notify(self, task_id: str = "") -> None:
         with self._wake:
             self._wake.notify_all()
+
+    def check(self) -> None:
+        """Nothing to reach: the workers are threads of this process."""
 
     def cancel(self, task_id: str) -> None:
         event = self._running.get(task_id)
@@ -51,7 +55,12 @@ class EmbeddedQueue:
 
     def _loop(self) -> None:
         while not self._shutdown.is_set():
-            task = self.jobs.claim_next()
+            try:
+                task = self.jobs.claim_next()
+            except Exception:  # the database is down: wait for it, keep the thread
+                log.exception("cannot take the next task; retrying")
+                self._shutdown.wait(5.0)
+                continue
             if task is None:
                 with self._wake:
                     self._wake.wait(timeout=1.0)
