@@ -52,7 +52,7 @@ def test_unknown_queue_url_is_refused(tmp_path: Path, model_cache: Path) -> None
         pass
 
 
-def test_password_never_shows(tmp_path: Path) -> None:
+def test_password_never_shows() -> None:
     from transcriber.jobs.queue.celery import safe_url
 
     assert safe_url("redis://:hunter2@cache:6380/1") == "redis://:***@cache:6380/1"

@@ -35,7 +35,10 @@ class EmbeddedQueue:
             t.start()
             self._threads.append(t)
 
-    def notify(self, task_id: str = "") -> None:
+    def notify(self, task_id: str) -> None:
+        self._wake_all()
+
+    def _wake_all(self) -> None:
         with self._wake:
             self._wake.notify_all()
 
@@ -49,7 +52,7 @@ class EmbeddedQueue:
 
     def stop(self) -> None:
         self._shutdown.set()
-        self.notify()
+        self._wake_all()
         for t in self._threads:
             t.join(timeout=30)
 
