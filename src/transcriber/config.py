@@ -112,6 +112,11 @@ class Settings(BaseSettings):
     max_queue: int = Field(default=100, ge=1)
     """Queued tasks beyond this get 429 with Retry-After."""
 
+    allow_private_urls: bool = False
+    """Let client-given URLs (AssemblyAI-style `audio_url` downloads, webhooks) reach
+    loopback and private addresses. Off by default, so that a client cannot make the
+    service call into its own network; turn on when media sits on an internal server."""
+
     s3_endpoint_url: str = ""
     """S3 endpoint of the serverless worker and of `s3://` storage URLs that name none, e.g.
     `http://127.0.0.1:8333` for SeaweedFS or MinIO; empty means AWS (credentials and region

@@ -102,6 +102,13 @@ class TranscriptionFailedError(InputError):
     http_status = 422
 
 
+class FetchError(InputError):
+    """A URL given by the client could not be used: refused by policy, or it failed."""
+
+    code = "fetch_failed"
+    http_status = 400
+
+
 class UnavailableError(TranscriberError):
     """The service cannot do this here and now, through no fault of the request."""
 

@@ -127,6 +127,11 @@ def test_list_tasks_pages_filters_and_orders_newest_first(store: SqlJobStore) ->
     assert total == 1 and [t.id for t in items] == [made[0].id]
     assert store.list_tasks("b", TaskStatus.processing, limit=10, offset=0) == ([], 0)
     assert store.list_tasks(None, TaskStatus.queued, limit=10, offset=0)[1] == 4
+    # Pages by creation time, as the AssemblyAI-style list pages by id.
+    older, total = store.list_tasks(None, None, 2, 0, created_before=made[3].created_at)
+    assert total == 3 and [t.id for t in older] == [made[2].id, made[1].id]
+    newer, total = store.list_tasks("a", None, 10, 0, created_after=made[0].created_at)
+    assert total == 2 and [t.id for t in newer] == [made[3].id, made[2].id]
 
 
 def test_counts_and_queue_position(store: SqlJobStore) -> None:
@@ -215,6 +220,16 @@ def test_fail_and_requeue_keep_what_they_should(store: SqlJobStore) -> None:
     assert failed is not None and failed.status == TaskStatus.failed
     assert (failed.error, failed.claim, failed.stage) == ("bad input", None, None)
     assert just_now(failed.finished_at)
+
+
+def test_webhook_status_is_kept(store: SqlJobStore) -> None:
+    task = add(store)
+    assert task.webhook_status is None
+    store.set_webhook_status(task.id, 503)
+    store.set_webhook_status(task.id, 200)
+    again = store.get(task.id)
+    assert again is not None and again.webhook_status == 200
+    store.set_webhook_status("no-such-task", 200)  # a task deleted meanwhile: no error
 
 
 def test_cancel_retry_delete(store: SqlJobStore) -> None:
@@ -478,10 +493,10 @@ def test_a_0001_database_is_migrated_with_its_rows(url: str) -> None:
     try:
         with store.engine.connect() as conn:
             assert conn.execute(text("SELECT version_num FROM alembic_version")).all() == [
-                ("0002",)
+                ("0003",)
             ]
         task = store.get("old-1")
-        assert task is not None and task.heartbeat_at is None
+        assert task is not None and task.heartbeat_at is None and task.webhook_status is None
         assert (task.status, task.filename, task.options) == (
             TaskStatus.processing, "старый.wav", {"language": "ru"},
         )  # fmt: skip

@@ -41,6 +41,9 @@ def owner_for(jobs: SqlJobStore, configured: list[str], key: str | None) -> str:
 
 
 def bearer(header: str | None) -> str | None:
-    if header and header.lower().startswith("bearer "):
-        return header[7:].strip() or None
-    return None
+    """The key in an Authorization header: `Bearer KEY`, or the bare key as AssemblyAI's
+    clients send it."""
+    value = (header or "").strip()
+    if value.lower().startswith("bearer "):
+        value = value[7:].strip()
+    return value or None

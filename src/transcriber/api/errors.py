@@ -1,4 +1,8 @@
-"""The one place where errors become HTTP responses: `{"error": {"code", "message"}}`."""
+"""The one place where errors become HTTP responses: `{"error": {"code", "message"}}`.
+
+Under `/v2/` (the AssemblyAI-compatible API) the same errors take AssemblyAI's shape,
+`{"error": "message"}`, which its clients read.
+"""
 
 from __future__ import annotations
 
@@ -15,14 +19,18 @@ from transcriber.errors import QueueFullError, TranscriberError
 log = logging.getLogger(__name__)
 
 
-def error_response(status: int, code: str, message: str) -> JSONResponse:
+def error_response(
+    status: int, code: str, message: str, request: Request | None = None
+) -> JSONResponse:
+    if request is not None and request.url.path.startswith("/v2/"):
+        return JSONResponse({"error": message}, status_code=status)
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(TranscriberError)
-    async def _domain(_: Request, e: TranscriberError) -> JSONResponse:
-        resp = error_response(e.http_status, e.code, e.message)
+    async def _domain(request: Request, e: TranscriberError) -> JSONResponse:
+        resp = error_response(e.http_status, e.code, e.message, request)
         if isinstance(e, QueueFullError):
             resp.headers["Retry-After"] = str(e.retry_after)
         if e.http_status == 401:
@@ -30,26 +38,26 @@ def install(app: FastAPI) -> None:
         return resp
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, e: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, e: RequestValidationError) -> JSONResponse:
         parts = []
         for err in e.errors():
             where = ".".join(str(x) for x in err.get("loc", ()) if x not in ("body", "query"))
             parts.append(f"{where}: {err.get('msg')}")
-        return error_response(422, "invalid_request", "; ".join(parts) or "invalid request")
+        message = "; ".join(parts) or "invalid request"
+        return error_response(422, "invalid_request", message, request)
 
     @app.exception_handler(HTTPException)
-    async def _http(_: Request, e: HTTPException) -> JSONResponse:
+    async def _http(request: Request, e: HTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(e.status_code, "http_error")
-        return error_response(e.status_code, code, str(e.detail))
+        return error_response(e.status_code, code, str(e.detail), request)
 
     @app.exception_handler(OperationalError)
-    async def _database(_: Request, e: OperationalError) -> JSONResponse:
+    async def _database(request: Request, e: OperationalError) -> JSONResponse:
         log.error("job database unavailable: %s", " ".join(str(e.orig).split()))
-        return error_response(
-            503, "unavailable", "the job database is unavailable; try again shortly"
-        )
+        message = "the job database is unavailable; try again shortly"
+        return error_response(503, "unavailable", message, request)
 
     @app.exception_handler(Exception)
-    async def _crash(_: Request, e: Exception) -> JSONResponse:
+    async def _crash(request: Request, e: Exception) -> JSONResponse:
         log.exception("unhandled error")
-        return error_response(500, "internal_error", "internal error; see the server log")
+        return error_response(500, "internal_error", "internal error; see the server log", request)

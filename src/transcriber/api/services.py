@@ -15,7 +15,8 @@ from transcriber.jobs.queue.base import JobQueue
 from transcriber.jobs.queue.celery import CeleryQueue
 from transcriber.jobs.queue.embedded import EmbeddedQueue
 from transcriber.jobs.store import SqlJobStore
-from transcriber.jobs.worker import Worker
+from transcriber.jobs.webhooks import WebhookSender
+from transcriber.jobs.worker import FetchPolicy, Worker
 from transcriber.pipeline import Pipeline
 from transcriber.storage import Store, from_url
 
@@ -31,6 +32,7 @@ class Services:
     metrics: Metrics
     queue: JobQueue
     worker: Worker
+    webhooks: WebhookSender
 
     @classmethod
     def build(cls, settings: Settings, listen: bool = True) -> Services:
@@ -51,15 +53,22 @@ class Services:
                 " use embedded:// or redis://host:6379/0 (Celery)"
             )
         events = EventBus() if embedded else RedisEventBus(settings.queue_url, listen=listen)
-        worker = Worker(jobs, store, pipeline, events, metrics)
+        webhooks = WebhookSender(jobs.get, jobs.set_webhook_status, settings.allow_private_urls)
+        fetch = FetchPolicy(
+            int(settings.max_upload_mb * 1e6), settings.max_duration_s, settings.allow_private_urls
+        )
+        worker = Worker(jobs, store, pipeline, events, metrics, webhooks, fetch)
         queue: JobQueue = (
             EmbeddedQueue(jobs, worker, settings.workers)
             if embedded
             else CeleryQueue(settings.queue_url)
         )
-        return cls(settings, jobs, store, engines, pipeline, events, metrics, queue, worker)
+        return cls(
+            settings, jobs, store, engines, pipeline, events, metrics, queue, worker, webhooks
+        )
 
     def close(self) -> None:
         self.queue.stop()
+        self.webhooks.drain(timeout_s=10.0)
         self.events.close()
         self.jobs.close()

@@ -46,6 +46,18 @@ def _probe(services: Services, key: str, filename: str) -> MediaInfo:
         return probe(path)
 
 
+def check_room(request: Request, services: Services) -> int:
+    """Refuse early what the limits refuse anyway; the upload limit in bytes."""
+    s = services.settings
+    limit = int(s.max_upload_mb * 1e6)
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
+        raise UploadTooLargeError(f"upload is larger than the limit of {s.max_upload_mb:.0f} MB")
+    if services.jobs.counts().get(TaskStatus.queued.value, 0) >= s.max_queue:
+        raise QueueFullError(f"the queue is full ({s.max_queue} tasks); try again later")
+    return limit
+
+
 async def submit(
     request: Request,
     services: Services,
@@ -54,20 +66,30 @@ async def submit(
     options: TranscriptionOptions,
     extra: dict[str, Any],
 ) -> TaskRecord:
-    """Store and probe the upload, then queue it; on any refusal nothing is left behind."""
+    """Store and probe a multipart upload, then queue it."""
+    name = upload.filename or "upload"
+    return await submit_stream(request, services, owner, name, _chunks(upload), options, extra)
+
+
+async def submit_stream(
+    request: Request,
+    services: Services,
+    owner: str,
+    filename: str,
+    chunks: AsyncIterator[bytes],
+    options: TranscriptionOptions,
+    extra: dict[str, Any],
+) -> TaskRecord:
+    """Store and probe the media in `chunks`, then queue it; on any refusal nothing is
+    left behind."""
     s = services.settings
-    limit = int(s.max_upload_mb * 1e6)
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
-        raise UploadTooLargeError(f"upload is larger than the limit of {s.max_upload_mb:.0f} MB")
-    if services.jobs.counts().get(TaskStatus.queued.value, 0) >= s.max_queue:
-        raise QueueFullError(f"the queue is full ({s.max_queue} tasks); try again later")
+    limit = check_room(request, services)
     task_id = str(uuid.uuid4())
     key = f"{task_id}/input"
     try:
-        await services.store.put_stream(key, _chunks(upload), limit)
+        await services.store.put_stream(key, chunks, limit)
         # From S3 this downloads the upload again: off the event loop.
-        info = await asyncio.to_thread(_probe, services, key, upload.filename or "upload")
+        info = await asyncio.to_thread(_probe, services, key, filename)
         if info.duration is not None and info.duration > s.max_duration_s:
             raise UploadTooLargeError(
                 f"media is {info.duration:.0f} s long; the limit is {s.max_duration_s:.0f} s"
@@ -75,7 +97,7 @@ async def submit(
     except BaseException:
         services.store.delete_prefix(task_id)
         raise
-    filename = (upload.filename or "upload").replace("/", "_").replace("\\", "_")[:200]
+    filename = filename.replace("/", "_").replace("\\", "_")[:200]
     stored = options_to_dict(options) | extra
     task = services.jobs.create(owner, filename, key, stored, info.duration, task_id=task_id)
     services.queue.notify(task.id)

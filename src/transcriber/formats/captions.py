@@ -44,12 +44,14 @@ def timestamp(ms: int, sep: str) -> str:
 
 
 def build_cues(
-    segments: Iterable[Segment], label_width: Callable[[str], int] | None = None
+    segments: Iterable[Segment],
+    label_width: Callable[[str], int] | None = None,
+    max_chars: int = MAX_CHARS,
 ) -> list[Cue]:
     """Cues for `segments`, ordered, non-overlapping, each at least 1 ms long.
 
     `label_width(speaker)` is how many characters of the first line a writer will spend on
-    a visible speaker label, so that the label still fits within MAX_CHARS.
+    a visible speaker label, so that the label still fits within `max_chars` per line.
     """
     cues: list[Cue] = []
     for seg in segments:
@@ -57,7 +59,7 @@ def build_cues(
         timed = bool(tokens)
         tokens = tokens or _text_tokens(seg)
         reserve = label_width(seg.speaker) if seg.speaker and label_width else 0
-        for group in _group(tokens, max(MAX_CHARS - reserve, 1), timed):
+        for group in _group(tokens, max(max_chars - reserve, 1), max_chars, timed):
             lines = tuple(" ".join(t.text for t in line) for line in group)
             cues.append(Cue(_ms(group[0][0].start), _ms(group[-1][-1].end), lines, seg.speaker))
     return _settle(cues)
@@ -104,18 +106,20 @@ def _text_tokens(seg: Segment) -> list[_Token]:
     return tokens
 
 
-def _group(tokens: list[_Token], first_width: int, timed: bool) -> list[list[list[_Token]]]:
+def _group(
+    tokens: list[_Token], first_width: int, width_rest: int, timed: bool
+) -> list[list[list[_Token]]]:
     """Greedy fill: tokens → lines → cues. A token never splits; an over-long one sits alone."""
     cues: list[list[list[_Token]]] = []
     lines: list[list[_Token]] = []
     for tok in tokens:
-        if lines and _starts_new_cue(lines, tok, timed):
+        if lines and _starts_new_cue(lines, tok, timed, width_rest):
             cues.append(lines)
             lines = []
         if not lines:
             lines = [[tok]]
             continue
-        width = first_width if len(lines) == 1 else MAX_CHARS
+        width = first_width if len(lines) == 1 else width_rest
         if _width(lines[-1]) + 1 + len(tok.text) <= width:
             lines[-1].append(tok)
         elif len(lines) < MAX_LINES:
@@ -128,12 +132,12 @@ def _group(tokens: list[_Token], first_width: int, timed: bool) -> list[list[lis
     return cues
 
 
-def _starts_new_cue(lines: list[list[_Token]], tok: _Token, timed: bool) -> bool:
+def _starts_new_cue(lines: list[list[_Token]], tok: _Token, timed: bool, width: int) -> bool:
     prev = lines[-1][-1]
     if timed and tok.start - prev.end > MAX_PAUSE_S:
         return True
     # Once a cue holds a full line, a new sentence reads better starting on a fresh cue.
-    return prev.text.endswith(_SENTENCE_END) and sum(_width(line) for line in lines) >= MAX_CHARS
+    return prev.text.endswith(_SENTENCE_END) and sum(_width(line) for line in lines) >= width
 
 
 def _width(line: list[_Token]) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from transcriber.domain import Transcript
-from transcriber.formats.captions import Cue, build_cues, timestamp
+from transcriber.formats.captions import MAX_CHARS, Cue, build_cues, timestamp
 
 
 def speaker_label(speaker: str) -> str:
@@ -19,8 +19,9 @@ def _block(number: int, cue: Cue) -> str:
     return "\n".join([str(number), times, *lines])
 
 
-def render(transcript: Transcript) -> bytes:
-    cues = build_cues(transcript.segments, label_width=lambda s: len(speaker_label(s)))
+def render(transcript: Transcript, max_chars: int = MAX_CHARS) -> bytes:
+    """`max_chars`: the longest caption line (AssemblyAI's `chars_per_caption`)."""
+    cues = build_cues(transcript.segments, lambda s: len(speaker_label(s)), max_chars)
     if not cues:
         return b""
     # Numbering starts at 1: some players silently drop a cue numbered 0.

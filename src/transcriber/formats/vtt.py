@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from transcriber.domain import Transcript
-from transcriber.formats.captions import Cue, build_cues, timestamp
+from transcriber.formats.captions import MAX_CHARS, Cue, build_cues, timestamp
 
 
 def _escape(text: str) -> str:
@@ -20,7 +20,7 @@ def _block(cue: Cue) -> str:
     return "\n".join([times, *lines])
 
 
-def render(transcript: Transcript) -> bytes:
+def render(transcript: Transcript, max_chars: int = MAX_CHARS) -> bytes:
     # The voice tag is not displayed, so the speaker costs no line width here.
-    cues = build_cues(transcript.segments)
+    cues = build_cues(transcript.segments, max_chars=max_chars)
     return "\n\n".join(["WEBVTT", *(_block(cue) for cue in cues)]).encode() + b"\n"

@@ -33,3 +33,6 @@ class TaskRecord:
     finished_at: datetime | None
     heartbeat_at: datetime | None = None
     """Last sign of life from the worker holding the task (claim, progress, heartbeat)."""
+    webhook_status: int | None = None
+    """What the client's webhook answered the last delivery: an HTTP status, 0 when it
+    could not be reached, None before any delivery."""

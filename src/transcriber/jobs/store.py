@@ -101,13 +101,24 @@ class SqlJobStore:
             return _record(row)
 
     def list_tasks(
-        self, owner: str | None, status: TaskStatus | None, limit: int, offset: int
+        self,
+        owner: str | None,
+        status: TaskStatus | None,
+        limit: int,
+        offset: int,
+        created_before: datetime | None = None,
+        created_after: datetime | None = None,
     ) -> tuple[list[TaskRecord], int]:
+        """A page of tasks, newest first, and how many match in all."""
         q = select(TaskRow)
         if owner is not None:
             q = q.where(TaskRow.owner == owner)
         if status is not None:
             q = q.where(TaskRow.status == status.value)
+        if created_before is not None:
+            q = q.where(TaskRow.created_at < created_before)
+        if created_after is not None:
+            q = q.where(TaskRow.created_at > created_after)
         with self._session() as s:
             total = s.scalar(select(func.count()).select_from(q.subquery())) or 0
             rows = s.scalars(q.order_by(TaskRow.created_at.desc()).limit(limit).offset(offset))
@@ -289,6 +300,11 @@ class SqlJobStore:
                 )
             )
             return rowcount(res) == 1
+
+    def set_webhook_status(self, task_id: str, status: int) -> None:
+        """Record what the task's webhook answered (0: it could not be reached)."""
+        with self._session.begin() as s:
+            s.execute(update(TaskRow).where(TaskRow.id == task_id).values(webhook_status=status))
 
     def delete(self, task_id: str) -> None:
         with self._session.begin() as s:

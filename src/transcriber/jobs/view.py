@@ -34,7 +34,16 @@ def public(task: TaskRecord, queue_position: int | None = None) -> dict[str, Any
         "filename": task.filename,
         "duration": task.duration,
         "language": task.language,
-        "options": task.options,
+        "options": redacted(task.options),
         "attempts": task.attempts,
         "processing_time": task.processing_time,
+        "webhook_status": task.webhook_status,
     }
+
+
+def redacted(options: dict[str, Any]) -> dict[str, Any]:
+    """Task options fit to show: a webhook's secret header value is hidden."""
+    raw = options.get("webhook")
+    if isinstance(raw, dict) and raw.get("header_value") is not None:
+        return {**options, "webhook": {**raw, "header_value": "***"}}
+    return options

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from transcriber.domain import Progress
-from transcriber.errors import CancelledError, TranscriberError, naming
+from transcriber.errors import CancelledError, TranscriberError, UploadTooLargeError, naming
 from transcriber.formats import render
 from transcriber.jobs.codec import checkpoint_from_dict, checkpoint_to_dict, options_from_dict
 from transcriber.jobs.events import EventBus, TaskEvent
@@ -16,6 +18,9 @@ from transcriber.jobs.metrics import Metrics
 from transcriber.jobs.record import TaskRecord
 from transcriber.jobs.store import SqlJobStore
 from transcriber.jobs.view import public
+from transcriber.jobs.webhooks import WebhookSender
+from transcriber.media import probe
+from transcriber.outbound import download
 from transcriber.pipeline import Checkpoint, Pipeline
 from transcriber.storage import Store
 
@@ -25,6 +30,15 @@ PROGRESS_EVERY_S = 0.5
 
 class ShutdownRequested(Exception):
     """The process is stopping; the task goes back to the queue."""
+
+
+@dataclass(frozen=True, slots=True)
+class FetchPolicy:
+    """Limits for media that a task names by URL and the worker downloads."""
+
+    limit_bytes: int = int(2048e6)
+    max_duration_s: float = 6 * 3600.0
+    allow_private: bool = False
 
 
 @dataclass
@@ -45,9 +59,13 @@ class Worker:
         pipeline: Pipeline,
         events: EventBus,
         metrics: Metrics | None = None,
+        webhooks: WebhookSender | None = None,
+        fetch: FetchPolicy | None = None,
     ) -> None:
         self.jobs, self.store, self.pipeline, self.events = jobs, store, pipeline, events
         self.metrics = metrics
+        self.webhooks = webhooks
+        self.fetch = fetch or FetchPolicy()
 
     def publish(self, task_id: str, kind: str) -> None:
         task = self.jobs.get(task_id)
@@ -81,11 +99,16 @@ class Worker:
 
         started = time.perf_counter()
         try:
+            source = task.options.get("source_url")
+            fetched = bool(source) and not self.store.exists(task.input_key)
+            if fetched:
+                self._download(task, claim, str(source))
             with (
                 naming(task.input_key, task.filename),
                 self.store.local_path(task.input_key) as path,
                 naming(path, task.filename),
             ):
+                self._check_duration(path, task.filename)  # media not probed on upload
                 transcript = self.pipeline.run(
                     path,
                     options_from_dict(task.options),
@@ -99,6 +122,7 @@ class Worker:
                 if self.metrics:
                     self.metrics.observe_transcript(transcript)
                 self.publish(task.id, "completed")
+                self._tell(task.id)
         except ShutdownRequested:
             self.jobs.requeue(task.id, claim)
             log.info("task %s returned to the queue at shutdown", task.id)
@@ -110,6 +134,27 @@ class Worker:
             log.exception("task %s crashed", task.id)
             self._fail(task, claim, f"internal error: {type(e).__name__}: {e}")
 
+    def _download(self, task: TaskRecord, claim: str, url: str) -> None:
+        """Media named by URL (AssemblyAI's `audio_url`) is fetched into the store first."""
+        if self.jobs.progress(task.id, claim, "downloading", 0.0, 0.0):
+            self.publish(task.id, "progress")
+        limit = self.fetch.limit_bytes
+        chunks = download(url, limit, self.fetch.allow_private)
+        asyncio.run(self.store.put_stream(task.input_key, chunks, limit))
+
+    def _check_duration(self, path: Path, filename: str) -> None:
+        info = probe(path)
+        if info.duration is not None and info.duration > self.fetch.max_duration_s:
+            raise UploadTooLargeError(
+                f"{filename}: media is {info.duration:.0f} s long;"
+                f" the limit is {self.fetch.max_duration_s:.0f} s"
+            )
+
     def _fail(self, task: TaskRecord, claim: str, reason: str) -> None:
         if self.jobs.fail(task.id, claim, reason):
             self.publish(task.id, "failed")
+            self._tell(task.id)
+
+    def _tell(self, task_id: str) -> None:
+        if self.webhooks is not None:
+            self.webhooks.task_finished(task_id)

@@ -21,6 +21,7 @@ from transcriber.jobs.events import TaskEvent
 from transcriber.jobs.record import TaskRecord
 from transcriber.jobs.status import TERMINAL_STATUSES, TaskStatus
 from transcriber.jobs.view import public
+from transcriber.jobs.webhooks import make_webhook
 from transcriber.options import request_options
 
 router = APIRouter(prefix="/api", tags=["tasks"])
@@ -53,7 +54,9 @@ async def create_task(
     beam_size: Annotated[int | None, Form(ge=1, le=10)] = None,
     word_timestamps: Annotated[bool, Form()] = False,
     channels: Annotated[ChannelMode, Form()] = ChannelMode.mix,
-    webhook: Annotated[str | None, Form(description="Reserved: called when done")] = None,
+    webhook: Annotated[
+        str | None, Form(description="URL that gets the task as JSON (POST) when it ends")
+    ] = None,
 ) -> JSONResponse:
     options = request_options(
         services.settings,
@@ -68,7 +71,8 @@ async def create_task(
         max_speakers=max_speakers,
         model_paths=False,
     )
-    extra = {"formats": parse_formats(formats), "webhook": webhook}
+    hook = make_webhook(webhook, services.settings.allow_private_urls)
+    extra = {"formats": parse_formats(formats), "webhook": hook.to_dict() if hook else None}
     task = await submit(request, services, owner, file, options, extra)
     return JSONResponse(_view(services, task), status_code=202)
 

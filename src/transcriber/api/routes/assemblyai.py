@@ -1,0 +1,338 @@
+"""AssemblyAI's `/v2` API, for clients written against the hosted service.
+
+Point AssemblyAI's SDK (`aai.settings.base_url`) or plain HTTP code, such as a Lambda
+that posts S3 presigned URLs, at this service and it works unchanged: upload, create
+a transcript with speaker labels and a webhook, poll it, export captions, sentences
+and paragraphs, search words, list and delete. Underneath, each transcript is an
+ordinary task (same limits, queue, recovery and task list). Features this service
+does not have (summaries, PII redaction, …) are refused by name rather than ignored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+from urllib.parse import urlencode, urlsplit
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from transcriber.api import assemblyai as aai
+from transcriber.api.deps import CurrentOwner, ServicesDep
+from transcriber.api.services import Services
+from transcriber.api.submit import cancel, check_room
+from transcriber.domain import ChannelMode, Transcript
+from transcriber.errors import ConflictError, FetchError, NotFoundError, OptionError
+from transcriber.formats import from_dict, srt, vtt
+from transcriber.jobs.codec import options_to_dict
+from transcriber.jobs.events import TaskEvent
+from transcriber.jobs.record import TaskRecord
+from transcriber.jobs.status import TERMINAL_STATUSES, TaskStatus
+from transcriber.jobs.webhooks import make_webhook
+from transcriber.options import request_options
+from transcriber.outbound import check_url, filename_of
+
+router = APIRouter(prefix="/v2", tags=["AssemblyAI-compatible"])
+
+UPLOAD_PATH = re.compile(r"/v2/upload/([0-9a-f]{32})$")
+LIST_STATUS = {
+    "queued": TaskStatus.queued,
+    "processing": TaskStatus.processing,
+    "completed": TaskStatus.completed,
+    "error": TaskStatus.failed,
+}
+
+
+class SpeakerOptions(BaseModel):
+    min_speakers_expected: int | None = Field(None, ge=1, le=32)
+    max_speakers_expected: int | None = Field(None, ge=1, le=32)
+
+
+class TranscriptRequest(BaseModel):
+    """The fields this service acts on; any other field set to a true value is refused."""
+
+    model_config = ConfigDict(extra="allow")
+
+    audio_url: str
+    language_code: str | None = None
+    language_detection: bool | None = None
+    speaker_labels: bool | None = None
+    speakers_expected: int | None = Field(None, ge=1, le=32)
+    speaker_options: SpeakerOptions | None = None
+    multichannel: bool | None = None
+    dual_channel: bool | None = None
+    webhook_url: str | None = None
+    webhook_auth_header_name: str | None = None
+    webhook_auth_header_value: str | None = None
+    prompt: str | None = None
+    word_boost: list[str] | None = None
+    keyterms_prompt: list[str] | None = None
+    boost_param: str | None = None
+    speech_model: str | None = None
+    speech_models: list[str] | None = None
+    punctuate: bool | None = None
+    format_text: bool | None = None
+    audio_channels: int | None = None
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def _upload_key(owner: str, upload_id: str) -> str:
+    return f"uploads/{owner or '_open'}/{upload_id}"
+
+
+def _language(body: TranscriptRequest) -> str:
+    """AssemblyAI's codes (`en_us`, `ru`) → Whisper's; no code at all detects."""
+    if body.language_detection or not body.language_code:
+        return "auto"
+    return body.language_code.strip().lower().replace("-", "_").split("_")[0]
+
+
+def _prompt(body: TranscriptRequest) -> str | None:
+    if body.prompt:
+        return body.prompt
+    terms = [*(body.word_boost or ()), *(body.keyterms_prompt or ())]
+    return ", ".join(t.strip() for t in terms if t.strip()) or None
+
+
+def _refuse_unoffered(body: TranscriptRequest) -> None:
+    asked = sorted(k for k, v in (body.model_extra or {}).items() if v not in (None, False, ""))
+    if asked:
+        raise OptionError(
+            f"this service does not offer {', '.join(asked)}; it transcribes with timestamps,"
+            " speaker labels and channels (see docs/api.md, AssemblyAI-compatible API)"
+        )
+    if body.punctuate is False or body.format_text is False:
+        raise OptionError("punctuate and format_text cannot be turned off here")
+
+
+async def _stored(services: Services, key: str) -> AsyncIterator[bytes]:
+    blocks = iter(services.store.read_range(key, 0, services.store.size(key)))
+    while (block := await asyncio.to_thread(next, blocks, None)) is not None:
+        yield block
+
+
+def _task(services: Services, owner: str, transcript_id: str) -> TaskRecord:
+    task = services.jobs.get(transcript_id, owner=owner)
+    if task is None:
+        raise NotFoundError(f"transcript {transcript_id} not found")
+    return task
+
+
+def _transcript(services: Services, task: TaskRecord) -> Transcript | None:
+    if task.status != TaskStatus.completed or not task.result_key:
+        return None
+    return from_dict(json.loads(services.store.get_bytes(task.result_key)))
+
+
+def _completed(services: Services, owner: str, transcript_id: str) -> Transcript:
+    task = _task(services, owner, transcript_id)
+    transcript = _transcript(services, task)
+    if transcript is None:
+        status = aai.STATUS[task.status]
+        raise ConflictError(f"transcript {transcript_id} is {status}, not completed")
+    return transcript
+
+
+def _body(request: Request, services: Services, task: TaskRecord) -> dict[str, Any]:
+    model = str(task.options.get("model") or services.settings.model)
+    return aai.transcript_body(task, _transcript(services, task), _base(request), model)
+
+
+@router.post("/upload")
+async def upload(request: Request, services: ServicesDep, owner: CurrentOwner) -> dict[str, str]:
+    """The request body is the file; the answer's `upload_url` goes in `audio_url`."""
+    limit = check_room(request, services)
+    upload_id = uuid.uuid4().hex
+    await services.store.put_stream(_upload_key(owner, upload_id), request.stream(), limit)
+    return {"upload_url": f"{_base(request)}/v2/upload/{upload_id}"}
+
+
+@router.post("/transcript")
+async def create_transcript(
+    request: Request, services: ServicesDep, owner: CurrentOwner, body: TranscriptRequest
+) -> dict[str, Any]:
+    _refuse_unoffered(body)
+    s = services.settings
+    speakers = body.speaker_options or SpeakerOptions.model_validate({})
+    options = request_options(
+        s,
+        language=_language(body),
+        word_timestamps=True,
+        channels=ChannelMode.split if body.multichannel or body.dual_channel else ChannelMode.mix,
+        diarize=bool(body.speaker_labels),
+        speakers=body.speakers_expected if body.speaker_labels else None,
+        min_speakers=speakers.min_speakers_expected if body.speaker_labels else None,
+        max_speakers=speakers.max_speakers_expected if body.speaker_labels else None,
+        initial_prompt=_prompt(body),
+        model_paths=False,
+    )
+    hook = make_webhook(
+        body.webhook_url,
+        s.allow_private_urls,
+        body.webhook_auth_header_name,
+        body.webhook_auth_header_value,
+        dialect="assemblyai",
+    )
+    echo = {"audio_url": body.audio_url, "language_code": body.language_code,
+            "speech_model": body.speech_model}  # fmt: skip
+    extra = {"formats": ["json"], "webhook": hook.to_dict() if hook else None, "assemblyai": echo}
+    # As AssemblyAI does, the answer comes at once, queued; media that cannot be used
+    # makes the transcript fail with the reason, which the client sees when it polls.
+    check_room(request, services)
+    task_id = str(uuid.uuid4())
+    stored = options_to_dict(options) | extra
+    ours = UPLOAD_PATH.search(urlsplit(body.audio_url).path)
+    if ours:
+        key = _upload_key(owner, ours.group(1))
+        if not services.store.exists(key):
+            raise FetchError(
+                f"{body.audio_url}: no such upload for this API key (an upload is used once)"
+            )
+        limit = int(s.max_upload_mb * 1e6)
+        await services.store.put_stream(f"{task_id}/input", _stored(services, key), limit)
+        services.store.delete_prefix(key)
+        filename = "upload"
+    else:
+        await asyncio.to_thread(check_url, body.audio_url, s.allow_private_urls)
+        stored["source_url"] = body.audio_url  # the worker downloads it
+        filename = filename_of(body.audio_url)
+    task = services.jobs.create(owner, filename, f"{task_id}/input", stored, None, task_id=task_id)
+    services.queue.notify(task.id)
+    return _body(request, services, task)
+
+
+@router.get("/transcript/{transcript_id}")
+def get_transcript(
+    request: Request, transcript_id: str, services: ServicesDep, owner: CurrentOwner
+) -> dict[str, Any]:
+    return _body(request, services, _task(services, owner, transcript_id))
+
+
+@router.delete("/transcript/{transcript_id}")
+def delete_transcript(
+    request: Request, transcript_id: str, services: ServicesDep, owner: CurrentOwner
+) -> dict[str, Any]:
+    """Stops the transcript if it is running and deletes its media and text for good."""
+    task = _task(services, owner, transcript_id)
+    if task.status not in TERMINAL_STATUSES:
+        cancel(services, task)
+        task = _task(services, owner, transcript_id)
+    body = aai.transcript_body(task, None, _base(request), str(task.options.get("model")))
+    services.jobs.delete(task.id)
+    services.store.delete_prefix(task.id)
+    services.events.publish(TaskEvent(task.id, owner, "deleted", {"id": task.id}))
+    return body | {"text": "Deleted by user.", "words": [], "audio_url": "http://deleted_by_user"}
+
+
+@router.get("/transcript")
+def list_transcripts(
+    request: Request,
+    services: ServicesDep,
+    owner: CurrentOwner,
+    limit: Annotated[int, Query(ge=1, le=200)] = 10,
+    status: Annotated[str | None, Query(description="queued, processing, completed, error")] = None,
+    before_id: str | None = None,
+    after_id: str | None = None,
+    created_on: Annotated[str | None, Query(description="YYYY-MM-DD (UTC)")] = None,
+) -> dict[str, Any]:
+    if status is not None and status not in LIST_STATUS:
+        raise OptionError(f"status {status!r}; use {', '.join(LIST_STATUS)}")
+    before = _task(services, owner, before_id).created_at if before_id else None
+    after = _task(services, owner, after_id).created_at if after_id else None
+    if created_on:
+        try:
+            day = datetime.fromisoformat(created_on).replace(tzinfo=None)
+        except ValueError:
+            raise OptionError(f"created_on {created_on!r} is not a date (YYYY-MM-DD)") from None
+        start = day.replace(tzinfo=UTC) - timedelta(microseconds=1)
+        end = start + timedelta(days=1, microseconds=1)
+        after = max(after, start) if after else start
+        before = min(before, end) if before else end
+    wanted = LIST_STATUS[status] if status else None
+    if after is not None and before is None:
+        # The page just after `after_id`: the oldest of the newer ones, shown newest first.
+        newer, _ = services.jobs.list_tasks(owner, wanted, 100_000, 0, created_after=after)
+        items = newer[-limit:]
+    else:
+        items, _ = services.jobs.list_tasks(
+            owner, wanted, limit, 0, created_before=before, created_after=after
+        )
+    base = _base(request)
+    query = {k: v for k, v in request.query_params.items()}
+    page: dict[str, Any] = {
+        "limit": limit,
+        "result_count": len(items),
+        "current_url": f"{base}/v2/transcript?{urlencode(query)}",
+        "prev_url": None,
+        "next_url": None,
+    }
+    if items:
+        common = {"limit": limit, **({"status": status} if status else {})}
+        jobs = services.jobs
+        if jobs.list_tasks(owner, wanted, 1, 0, created_before=items[-1].created_at)[0]:
+            page["prev_url"] = (
+                f"{base}/v2/transcript?{urlencode(common | {'before_id': items[-1].id})}"
+            )
+        if jobs.list_tasks(owner, wanted, 1, 0, created_after=items[0].created_at)[0]:
+            page["next_url"] = (
+                f"{base}/v2/transcript?{urlencode(common | {'after_id': items[0].id})}"
+            )
+    return {"page_details": page, "transcripts": [aai.list_item(t, base) for t in items]}
+
+
+Chars = Annotated[int | None, Query(ge=1, le=1000, description="Longest caption line")]
+
+
+@router.get("/transcript/{transcript_id}/srt", response_class=PlainTextResponse)
+def export_srt(
+    transcript_id: str, services: ServicesDep, owner: CurrentOwner, chars_per_caption: Chars = None
+) -> PlainTextResponse:
+    t = _completed(services, owner, transcript_id)
+    body = srt.render(t, chars_per_caption) if chars_per_caption else srt.render(t)
+    return PlainTextResponse(body.decode())
+
+
+@router.get("/transcript/{transcript_id}/vtt", response_class=PlainTextResponse)
+def export_vtt(
+    transcript_id: str, services: ServicesDep, owner: CurrentOwner, chars_per_caption: Chars = None
+) -> PlainTextResponse:
+    t = _completed(services, owner, transcript_id)
+    body = vtt.render(t, chars_per_caption) if chars_per_caption else vtt.render(t)
+    return PlainTextResponse(body.decode(), media_type="text/vtt")
+
+
+@router.get("/transcript/{transcript_id}/sentences")
+def get_sentences(transcript_id: str, services: ServicesDep, owner: CurrentOwner) -> dict[str, Any]:
+    t = _completed(services, owner, transcript_id)
+    return aai.spans_body("sentences", aai.sentences(aai.words(t)), t, t.model)
+
+
+@router.get("/transcript/{transcript_id}/paragraphs")
+def get_paragraphs(
+    transcript_id: str, services: ServicesDep, owner: CurrentOwner
+) -> dict[str, Any]:
+    t = _completed(services, owner, transcript_id)
+    return aai.spans_body("paragraphs", aai.paragraphs(aai.words(t)), t, t.model)
+
+
+@router.get("/transcript/{transcript_id}/word-search")
+def word_search(
+    transcript_id: str,
+    services: ServicesDep,
+    owner: CurrentOwner,
+    words: Annotated[str, Query(description="Comma-separated words or phrases")],
+) -> dict[str, Any]:
+    terms = [w for w in words.split(",") if w.strip()]
+    if not terms:
+        raise OptionError("words: give at least one word to search for")
+    t = _completed(services, owner, transcript_id)
+    return aai.word_search(transcript_id, aai.words(t), terms)

@@ -1,0 +1,242 @@
+"""The AssemblyAI-compatible `/v2` API, driven by AssemblyAI's own Python SDK and by
+plain HTTP the way the seed's Lambda calls AssemblyAI: a presigned URL of a real S3
+server (SeaweedFS), speaker labels and a webhook to a real HTTP server."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import assemblyai as aai_sdk
+import httpx
+import pytest
+import srt
+import webvtt
+from fastapi.testclient import TestClient
+
+from tests.conftest import eval_rows
+from tests.integration.conftest import make_client
+from tests.integration.test_api import JFK
+from tests.integration.test_serve import Server
+from tests.servers.receiver import Receiver
+from tests.servers.s3 import S3Server
+from transcriber.evaluation.wer import corpus_wer
+
+pytestmark = pytest.mark.slow
+KEY = "aai-test-key"
+
+
+@pytest.fixture
+def server(tmp_path: Path, model_cache: Path) -> Iterator[Server]:
+    s = Server(tmp_path, model_cache)
+    # The media host and the webhook receiver of these tests live on 127.0.0.1.
+    s.env |= {"TRANSCRIBER_API_KEYS": KEY, "TRANSCRIBER_ALLOW_PRIVATE_URLS": "true"}
+    s.start()
+    yield s
+    if s.proc and s.proc.poll() is None:
+        s.proc.kill()
+        s.proc.wait()
+
+
+@pytest.fixture
+def sdk(server: Server) -> Iterator[aai_sdk.Transcriber]:
+    saved = (aai_sdk.settings.base_url, aai_sdk.settings.api_key,
+             aai_sdk.settings.polling_interval)  # fmt: skip
+    aai_sdk.settings.base_url = server.url
+    aai_sdk.settings.api_key = KEY  # sent bare, as AssemblyAI's clients send it
+    aai_sdk.settings.polling_interval = 0.2
+    yield aai_sdk.Transcriber()
+    (aai_sdk.settings.base_url, aai_sdk.settings.api_key,
+     aai_sdk.settings.polling_interval) = saved  # fmt: skip
+
+
+def test_sdk_transcribes_a_local_file_with_speakers(
+    sdk: aai_sdk.Transcriber, eval_root: Path
+) -> None:
+    config = aai_sdk.TranscriptionConfig(speaker_labels=True, language_code="en_us")
+    t = sdk.transcribe(str(eval_root / JFK), config=config)
+    assert t.status == aai_sdk.TranscriptStatus.completed, t.error
+    assert "ask not what your country can do for you" in (t.text or "").lower()
+    assert t.language_code == "en" and t.audio_duration == 11
+    words = t.words or []
+    assert [w.text.lower().strip(",.") for w in words][:3] == ["and", "so", "my"]
+    assert all(isinstance(w.start, int) and w.start <= w.end for w in words)
+    assert all(a.start <= b.start for a, b in itertools.pairwise(words))
+    assert 8000 < words[-1].end <= 11500 and 0.5 < (t.confidence or 0) <= 1
+    assert t.utterances and {u.speaker for u in t.utterances} == {"A"}
+    assert {w.speaker for w in words} == {"A"}
+
+    subs = list(srt.parse(t.export_subtitles_srt(chars_per_caption=20)))
+    assert subs and "country" in " ".join(s.content for s in subs)
+    for line in (x for s in subs for x in s.content.splitlines()):
+        assert len(line.removeprefix("[A] ")) <= 20 or " " not in line, line
+    assert webvtt.from_string(t.export_subtitles_vtt()).captions
+
+    sentences = t.get_sentences()
+    assert sentences[-1].text.endswith("country.") and sentences[0].words
+    assert len(t.get_paragraphs()) == 1
+    found = t.word_search(["country", "ask not"])
+    assert [(m.text, m.count) for m in found] == [("country", 2), ("ask not", 1)]
+
+    again = aai_sdk.Transcript.get_by_id(t.id)
+    assert again.text == t.text
+    gone = aai_sdk.Transcript.delete_by_id(t.id)
+    assert gone.text == "Deleted by user."
+    with pytest.raises(aai_sdk.types.TranscriptError, match="not found"):
+        aai_sdk.Transcript.get_by_id(t.id)
+
+
+def test_sdk_sees_bad_media_as_an_error_transcript_and_refusals_as_errors(
+    sdk: aai_sdk.Transcriber, tmp_path: Path, eval_root: Path
+) -> None:
+    fake = tmp_path / "отчёт.mp4"
+    fake.write_text("%PDF-1.4 not a video")
+    t = sdk.transcribe(str(fake))
+    assert t.status == aai_sdk.TranscriptStatus.error
+    assert t.error and "cannot be read as audio or video" in t.error
+
+    with pytest.raises(aai_sdk.types.TranscriptError, match="does not offer auto_highlights, summ"):
+        config = aai_sdk.TranscriptionConfig(summarization=True, auto_highlights=True)
+        sdk.transcribe(str(eval_root / JFK), config=config)
+    settings = aai_sdk.settings.model_copy(update={"api_key": "wrong"})
+    stranger = aai_sdk.Transcriber(client=aai_sdk.Client(settings=settings))
+    with pytest.raises(aai_sdk.types.TranscriptError, match="unknown API key"):
+        stranger.transcribe(str(eval_root / JFK))
+
+
+def test_sdk_lists_pages_of_transcripts(
+    sdk: aai_sdk.Transcriber, server: Server, eval_root: Path
+) -> None:
+    ids = [sdk.submit(str(eval_root / JFK)).id for _ in range(3)]
+    for i in ids:
+        _finished(server, i)
+    first = sdk.list_transcripts(aai_sdk.ListTranscriptParameters(limit=2))
+    assert [x.id for x in first.transcripts] == ids[::-1][:2]
+    assert first.page_details.result_count == 2 and first.page_details.next_url is None
+    before = first.page_details.before_id_of_prev_url
+    assert before == ids[1]
+    rest = sdk.list_transcripts(aai_sdk.ListTranscriptParameters(limit=2, before_id=before))
+    assert [x.id for x in rest.transcripts] == [ids[0]] and rest.page_details.prev_url is None
+    assert {x.status for x in rest.transcripts} == {aai_sdk.TranscriptStatus.completed}
+
+
+def test_the_lambda_way_presigned_s3_url_speakers_and_webhook(
+    server: Server, s3_server: S3Server, receiver: Receiver, eval_root: Path
+) -> None:
+    row = next(r for r in eval_rows("asr.jsonl") if r["lang"] == "ru" and r["duration_s"] > 5)
+    bucket = s3_server.bucket()
+    key = "transcription/123/abc-123.wav"
+    s3_server.client.upload_file(str(eval_root / row["path"]), bucket, key)
+    url = s3_server.client.generate_presigned_url(
+        "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=600
+    )
+    headers = {"authorization": KEY}
+    body = {"audio_url": url, "speaker_labels": True, "language_code": "ru",
+            "webhook_url": f"{receiver.url}/hooks/aai",
+            "webhook_auth_header_name": "X-Webhook-Secret",
+            "webhook_auth_header_value": "s3cr3t"}  # fmt: skip
+    created = httpx.post(f"{server.url}/v2/transcript", json=body, headers=headers)
+    assert created.status_code == 200, created.text
+    t = created.json()
+    assert t["status"] == "queued" and t["audio_url"] == url and t["webhook_auth"]
+    assert "s3cr3t" not in created.text
+
+    hook = receiver.wait_for(1, limit_s=120)[0]
+    assert hook.path == "/hooks/aai" and hook.headers["x-webhook-secret"] == "s3cr3t"
+    assert hook.body == {"transcript_id": t["id"], "status": "completed"}
+    deadline = time.monotonic() + 30
+    while (done := _get(server, t["id"]))["webhook_status_code"] is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert done["status"] == "completed" and done["webhook_status_code"] == 200
+    assert done["language_code"] == "ru" and done["utterances"][0]["speaker"] == "A"
+    assert corpus_wer([(row["text"], done["text"])], "ru") < 0.5
+    # The task list shows it too, named after the object, the secret hidden.
+    task = httpx.get(f"{server.url}/api/tasks/{t['id']}", headers=headers).json()
+    assert task["filename"] == "abc-123.wav" and "s3cr3t" not in str(task)
+
+
+def test_a_url_that_cannot_be_fetched_fails_the_transcript(
+    server: Server, receiver: Receiver
+) -> None:
+    headers = {"authorization": f"Bearer {KEY}"}
+    body = {"audio_url": f"{receiver.url}/missing.mp3?X-Amz-Signature=secret"}
+    t = httpx.post(f"{server.url}/v2/transcript", json=body, headers=headers).json()
+    now = _finished(server, t["id"])
+    assert now["status"] == "error"
+    assert now["error"] == f"{receiver.url}/missing.mp3 answered HTTP 404"
+
+
+def _get(server: Server, transcript_id: str) -> dict[str, Any]:
+    r = httpx.get(f"{server.url}/v2/transcript/{transcript_id}", headers={"authorization": KEY})
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def _finished(server: Server, transcript_id: str, limit_s: float = 120) -> dict[str, Any]:
+    deadline = time.monotonic() + limit_s
+    while (now := _get(server, transcript_id))["status"] in ("queued", "processing"):
+        assert time.monotonic() < deadline, now
+        time.sleep(0.1)
+    return now
+
+
+def flat_error(resp: Any, status: int, *parts: str) -> None:
+    """AssemblyAI's error shape: `{"error": "message"}`."""
+    assert resp.status_code == status, resp.text
+    message = resp.json()["error"]
+    assert isinstance(message, str)
+    for part in parts:
+        assert part in message, message
+
+
+@pytest.fixture
+def guarded(tmp_path: Path, model_cache: Path) -> Iterator[TestClient]:
+    """The default policy: client-given URLs may not reach private addresses."""
+    with make_client(tmp_path, model_cache, workers=0) as c:
+        yield c
+
+
+def test_refusals_name_the_problem(guarded: TestClient) -> None:
+    post = lambda **b: guarded.post("/v2/transcript", json=b)  # noqa: E731
+    local = post(audio_url="http://127.0.0.1:8086/api/tasks")
+    flat_error(local, 400, "private address (127.0.0.1)", "TRANSCRIBER_ALLOW_PRIVATE_URLS")
+    flat_error(post(audio_url="http://169.254.169.254/latest/meta-data"), 400, "private address")
+    flat_error(post(audio_url="s3://bucket/key.mp3"), 400, "not an http(s) URL")
+    flat_error(post(audio_url="https://example.invalid/a.mp3"), 400, "is not known")
+    flat_error(post(audio_url="http://10.0.0.1/v2/upload/" + "0" * 32), 400, "no such upload")
+    flat_error(post(audio_url="https://example.invalid/a.mp3", webhook_url="http://10.0.0.2/h"),
+               400, "private address (10.0.0.2)")  # fmt: skip
+    flat_error(post(audio_url="x", language_code="xx"), 422, "language 'xx'")
+    flat_error(post(audio_url="x", auto_chapters=True, sentiment_analysis=True), 422,
+               "does not offer auto_chapters, sentiment_analysis")  # fmt: skip
+    flat_error(post(audio_url="x", punctuate=False), 422, "cannot be turned off")
+    flat_error(post(language_code="ru"), 422, "audio_url")
+    flat_error(guarded.get("/v2/transcript/nope"), 404, "transcript nope not found")
+    flat_error(guarded.get("/v2/transcript?status=done"), 422, "status 'done'")
+    # Nothing was queued by any of them.
+    assert guarded.get("/api/tasks").json()["total"] == 0
+
+
+def test_api_tasks_webhook_is_delivered(
+    tmp_path: Path, model_cache: Path, eval_root: Path, receiver: Receiver
+) -> None:
+    with make_client(tmp_path, model_cache, workers=1, allow_private_urls=True) as c:
+        with (eval_root / JFK).open("rb") as f:
+            r = c.post("/api/tasks", files={"file": ("jfk.flac", f)},
+                       data={"webhook": f"{receiver.url}/done"})  # fmt: skip
+        assert r.status_code == 202, r.text
+        task_id = r.json()["id"]
+        hook = receiver.wait_for(1, limit_s=120)[0]
+        assert hook.path == "/done"
+        assert (hook.body["id"], hook.body["status"]) == (task_id, "completed")
+        c.app.state.services.webhooks.drain()
+        assert c.get(f"/api/tasks/{task_id}").json()["webhook_status"] == 200
+        with (eval_root / JFK).open("rb") as f:
+            refused = c.post("/api/tasks", files={"file": ("jfk.flac", f)},
+                             data={"webhook": "ftp://example.org/x"})  # fmt: skip
+        assert refused.status_code == 400 and "not an http(s) URL" in refused.text

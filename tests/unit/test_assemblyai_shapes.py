@@ -1,0 +1,120 @@
+"""AssemblyAI's transcript shapes made from this service's transcripts (no server)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from transcriber.api import assemblyai as aai
+from transcriber.domain import Segment, Transcript, Word
+from transcriber.jobs.record import TaskRecord
+from transcriber.jobs.status import TaskStatus
+
+
+def seg(i: int, words: list[tuple[float, float, str]], speaker: str | None = None) -> Segment:
+    ws = tuple(Word(a, b, f" {w}", 0.9, speaker) for a, b, w in words)
+    text = " ".join(w for _, _, w in words)
+    return Segment(i, words[0][0], words[-1][1], text, ws, speaker)
+
+
+TWO_SPEAKERS = Transcript(
+    segments=(
+        seg(
+            1,
+            [(0.0, 0.4, "Привет,"), (0.4, 0.9, "как"), (0.9, 1.3, "дела?"), (1.4, 2.0, "Ёлки!")],
+            "A",
+        ),
+        seg(2, [(2.5, 3.0, "Хорошо."), (3.1, 3.6, "Спасибо.")], "B"),
+        seg(3, [(8.0, 8.5, "Снова"), (8.5, 9.0, "я.")], "B"),
+    ),
+    language="ru",
+    language_probability=0.97,
+    duration=9.04,
+    model="base",
+)
+
+
+def test_words_are_milliseconds_with_speaker_letters() -> None:
+    ws = aai.words(TWO_SPEAKERS)
+    assert [w.text for w in ws][:3] == ["Привет,", "как", "дела?"]
+    assert (ws[0].start, ws[0].end, ws[0].speaker, ws[0].channel) == (0, 400, "A", None)
+    assert ws[-1].as_dict() == {"text": "я.", "start": 8500, "end": 9000, "confidence": 0.9,
+                                "speaker": "B", "channel": None}  # fmt: skip
+
+
+def test_utterances_follow_speaker_turns() -> None:
+    turns = aai.utterances(aai.words(TWO_SPEAKERS))
+    assert [(u["speaker"], u["start"], u["end"]) for u in turns] == [
+        ("A", 0, 2000),
+        ("B", 2500, 9000),
+    ]
+    assert turns[1]["text"] == "Хорошо. Спасибо. Снова я." and len(turns[1]["words"]) == 4
+
+
+def test_sentences_cut_at_punctuation_and_speaker_change() -> None:
+    texts = [" ".join(w.text for w in s) for s in aai.sentences(aai.words(TWO_SPEAKERS))]
+    assert texts == ["Привет, как дела?", "Ёлки!", "Хорошо.", "Спасибо.", "Снова я."]
+
+
+def test_paragraphs_break_at_speaker_change_and_long_pause() -> None:
+    paras = aai.paragraphs(aai.words(TWO_SPEAKERS))
+    assert [" ".join(w.text for w in p) for p in paras] == [
+        "Привет, как дела? Ёлки!", "Хорошо. Спасибо.", "Снова я.",
+    ]  # fmt: skip
+
+
+def test_word_search_finds_words_and_phrases_case_and_yo_blind() -> None:
+    found = aai.word_search("t1", aai.words(TWO_SPEAKERS), ["елки", "КАК ДЕЛА", "нет"])
+    assert found["total_count"] == 2
+    assert found["matches"] == [
+        {"text": "елки", "count": 1, "timestamps": [[1400, 2000]], "indexes": [3]},
+        {"text": "КАК ДЕЛА", "count": 1, "timestamps": [[400, 1300]], "indexes": [1]},
+    ]
+
+
+def test_split_channels_become_channel_and_speaker() -> None:
+    assert aai.speaker_and_channel("channel 2") == ("B", "2")
+    assert aai.speaker_and_channel("A") == ("A", None)
+    assert aai.speaker_and_channel(None) == (None, None)
+
+
+def test_segments_without_word_timings_still_give_timed_words() -> None:
+    t = Transcript((Segment(1, 10.0, 12.0, "один два", avg_logprob=-0.1),), "ru", 1.0, 12.0)
+    ws = aai.words(t)
+    assert [w.text for w in ws] == ["один", "два"]
+    assert ws[0].start == 10000 and ws[-1].end == 12000 and ws[0].end <= ws[1].start
+    assert 0.9 < ws[0].confidence < 0.91
+
+
+def record(status: TaskStatus, **options: object) -> TaskRecord:
+    t = datetime(2026, 11, 24, tzinfo=UTC)
+    return TaskRecord(
+        id="t1", owner="", status=status, stage=None, progress=0.0, audio_done=0.0,
+        filename="a.wav", input_key="t1/input", options=dict(options), duration=9.04,
+        language=None, error="a.wav: damaged" if status == TaskStatus.failed else None,
+        attempts=1, claim=None, checkpoint=None, result_key=None, processing_time=None,
+        created_at=t, started_at=None, finished_at=None, webhook_status=200,
+    )  # fmt: skip
+
+
+def test_transcript_body_states() -> None:
+    hook = {"url": "https://example.org/h", "header_name": "X-Key", "header_value": "s"}
+    queued = aai.transcript_body(
+        record(TaskStatus.queued, language=None, diarize=True, webhook=hook,
+               assemblyai={"audio_url": "https://media.example.org/a.wav"}),
+        None, "http://svc", "base",
+    )  # fmt: skip
+    assert queued["status"] == "queued" and queued["text"] is None
+    assert queued["audio_url"] == "https://media.example.org/a.wav"
+    assert queued["language_detection"] and queued["speaker_labels"]
+    assert queued["webhook_auth"] and queued["webhook_status_code"] == 200
+    assert "s" not in queued.values()  # the header's value is never shown
+    failed = aai.transcript_body(
+        record(TaskStatus.failed, language="ru"), None, "http://svc", "base"
+    )
+    assert (failed["status"], failed["error"]) == ("error", "a.wav: damaged")
+    assert failed["audio_url"] == "http://svc/api/tasks/t1/media"
+    done = aai.transcript_body(record(TaskStatus.completed, language=None, diarize=True),
+                               TWO_SPEAKERS, "http://svc", "base")  # fmt: skip
+    assert done["text"].startswith("Привет, как дела?") and done["language_code"] == "ru"
+    assert done["language_confidence"] == 0.97 and done["audio_duration"] == 9
+    assert len(done["utterances"]) == 2 and done["confidence"] == 0.9
