@@ -5,6 +5,7 @@ server (SeaweedFS), speaker labels and a webhook to a real HTTP server."""
 from __future__ import annotations
 
 import itertools
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -240,3 +241,23 @@ def test_api_tasks_webhook_is_delivered(
             refused = c.post("/api/tasks", files={"file": ("jfk.flac", f)},
                              data={"webhook": "ftp://example.org/x"})  # fmt: skip
         assert refused.status_code == 400 and "not an http(s) URL" in refused.text
+
+
+def test_uploads_are_used_once_and_unused_ones_expire(
+    guarded: TestClient, tmp_path: Path, eval_root: Path
+) -> None:
+    data = (eval_root / JFK).read_bytes()
+    first = guarded.post("/v2/upload", content=data).json()["upload_url"]
+    assert first.startswith("http://testserver/v2/upload/")
+    made = guarded.post("/v2/transcript", json={"audio_url": first})
+    assert made.status_code == 200 and made.json()["status"] == "queued"
+    flat_error(guarded.post("/v2/transcript", json={"audio_url": first}), 400, "no such upload")
+
+    stale = guarded.post("/v2/upload", content=data).json()["upload_url"]
+    blob = next((tmp_path / "store" / "uploads").rglob(stale.rsplit("/", 1)[1]))
+    day_ago = time.time() - 25 * 3600
+    os.utime(blob, (day_ago, day_ago))
+    guarded.app.state.uploads_swept = float("-inf")  # the next upload sweeps at once
+    fresh = guarded.post("/v2/upload", content=data).json()["upload_url"]
+    flat_error(guarded.post("/v2/transcript", json={"audio_url": stale}), 400, "no such upload")
+    assert guarded.post("/v2/transcript", json={"audio_url": fresh}).status_code == 200

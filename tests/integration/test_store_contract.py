@@ -7,6 +7,7 @@ bucket costs a volume), which also checks that stores sharing a bucket stay apar
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -179,6 +180,17 @@ def test_delete_prefix(store: Store) -> None:
     assert listing(store) == set(keep)  # t10 and t1x share the letters, not the folder
     store.delete_prefix("t2/input")  # a single blob
     assert listing(store) == {"t10/input", "t2/result.json", "t1x"}
+
+
+def test_delete_older_removes_only_old_blobs_under_the_prefix(store: Store) -> None:
+    for key in ["uploads/a/1", "uploads/b/2", "uploadsx/3", "t1/input"]:
+        store.put_bytes(key, b"x")
+    assert store.delete_older("uploads", 3600) == 0  # all written just now
+    assert store.delete_older("nothing-here", 0) == 0
+    time.sleep(2.1)  # S3 keeps LastModified in whole seconds
+    store.put_bytes("uploads/a/new", b"x")
+    assert store.delete_older("uploads", 1.0) == 2
+    assert listing(store) == {"uploads/a/new", "uploadsx/3", "t1/input"}
 
 
 def test_check_passes_and_leaves_nothing(store: Store) -> None:

@@ -46,6 +46,10 @@ class Store(Protocol):
         """Delete the blob `prefix` and every blob under `prefix/`."""
         ...
 
+    def delete_older(self, prefix: str, max_age_s: float) -> int:
+        """Delete the blobs under `prefix/` last written more than `max_age_s` ago; how many."""
+        ...
+
     def check(self) -> None:
         """Raise UnavailableError, naming the place, if the store cannot be written."""
         ...

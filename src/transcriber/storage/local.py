@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -82,6 +83,24 @@ class LocalStore:
             shutil.rmtree(path, ignore_errors=True)
         else:
             path.unlink(missing_ok=True)
+
+    def delete_older(self, prefix: str, max_age_s: float) -> int:
+        root = self._path(prefix)
+        if not root.is_dir():
+            return 0
+        cutoff, gone = time.time() - max_age_s, 0
+        for path in root.rglob("*"):
+            try:
+                if (
+                    path.is_file()
+                    and not path.name.startswith(".")
+                    and (path.stat().st_mtime < cutoff)
+                ):
+                    path.unlink()
+                    gone += 1
+            except FileNotFoundError:  # removed meanwhile by a request
+                continue
+        return gone
 
     def check(self) -> None:
         try:

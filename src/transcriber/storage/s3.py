@@ -12,6 +12,7 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -182,6 +183,22 @@ class S3Store:
                         f"storage {self.where}: cannot delete {first.get('Key')}: "
                         f"{first.get('Code')} {first.get('Message')}"
                     )
+
+    def delete_older(self, prefix: str, max_age_s: float) -> int:
+        name = self._key(prefix)
+        cutoff = datetime.now(UTC) - timedelta(seconds=max_age_s)
+        gone = 0
+        with self._errors(prefix):
+            pages = self.client.get_paginator("list_objects_v2")
+            for page in pages.paginate(Bucket=self.bucket, Prefix=f"{name}/"):
+                old = [{"Key": o["Key"]} for o in page.get("Contents", ())
+                       if o["LastModified"] < cutoff]  # fmt: skip
+                if old:
+                    self.client.delete_objects(
+                        Bucket=self.bucket, Delete={"Objects": old, "Quiet": True}
+                    )
+                    gone += len(old)
+        return gone
 
     def check(self) -> None:
         from botocore.exceptions import BotoCoreError, ClientError

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -40,6 +41,8 @@ from transcriber.outbound import check_url, filename_of
 
 router = APIRouter(prefix="/v2", tags=["AssemblyAI-compatible"])
 
+UPLOAD_TTL_S = 24 * 3600.0
+UPLOAD_SWEEP_S = 600.0
 UPLOAD_PATH = re.compile(r"/v2/upload/([0-9a-f]{32})$")
 LIST_STATUS = {
     "queued": TaskStatus.queued,
@@ -151,6 +154,10 @@ def _body(request: Request, services: Services, task: TaskRecord) -> dict[str, A
 async def upload(request: Request, services: ServicesDep, owner: CurrentOwner) -> dict[str, str]:
     """The request body is the file; the answer's `upload_url` goes in `audio_url`."""
     limit = check_room(request, services)
+    now = time.monotonic()
+    if now - getattr(request.app.state, "uploads_swept", -UPLOAD_SWEEP_S) >= UPLOAD_SWEEP_S:
+        request.app.state.uploads_swept = now  # uploads no transcript used expire
+        await asyncio.to_thread(services.store.delete_older, "uploads", UPLOAD_TTL_S)
     upload_id = uuid.uuid4().hex
     await services.store.put_stream(_upload_key(owner, upload_id), request.stream(), limit)
     return {"upload_url": f"{_base(request)}/v2/upload/{upload_id}"}
