@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -99,6 +99,29 @@ class Pipeline:
             processing_time=round(time.perf_counter() - started, 3),
             timings={k: round(v, 3) for k, v in state.timings.items()},
         )
+
+    def detect_language(
+        self, path: str | Path, model: str | None = None
+    ) -> tuple[str, float] | None:
+        """The language of the first window of speech (up to 30 s), with its probability;
+        None when the file holds no speech."""
+        info = probe(path)
+        engine = self.engines.get(model or self.settings.model)
+        builder = WindowBuilder(SpeechDetector(self.vad_params()), time_offset=info.start_offset)
+
+        def windows() -> Generator[SpeechWindow]:
+            for chunk in stream_audio(info.path):
+                yield from builder.feed(chunk)
+            yield from builder.finish()
+
+        found = windows()
+        try:
+            first = next(found, None)
+        finally:
+            found.close()  # the rest of the file is not read
+        if first is None:
+            return None
+        return engine.detect_language([first])
 
 
 def speaker_stats(segments: list[Segment]) -> tuple[SpeakerStat, ...]:

@@ -7,14 +7,16 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import srt
 import webvtt
 from fastapi.testclient import TestClient
 
+from tests.conftest import eval_rows
 from tests.integration.conftest import make_client
 from tests.integration.test_api import JFK, assert_error
-from tests.media_factory import write_hollow_wav
+from tests.media_factory import write_audio, write_hollow_wav
 
 pytestmark = pytest.mark.slow
 
@@ -116,3 +118,30 @@ def test_waiting_endpoints_need_a_worker_and_a_key(
         assert_error(c.get("/v1/models"), 401, "unauthorized")
         ok = openai(c, jfk, headers={"Authorization": "Bearer k1"}, language="en")
         assert ok.status_code == 200 and "country" in ok.json()["text"].lower()
+
+
+def detect(c: TestClient, path: Path) -> Any:
+    with path.open("rb") as f:
+        return c.post("/detect-language", files={"audio_file": (path.name, f)})
+
+
+def test_detect_language(client: TestClient, eval_root: Path, tmp_path: Path) -> None:
+    en = detect(client, eval_root / JFK)
+    assert en.status_code == 200, en.text
+    body = en.json()
+    assert (body["detected_language"], body["language_code"]) == ("english", "en")
+    assert 0.5 < body["confidence"] <= 1.0
+    ru_row = next(r for r in eval_rows("asr.jsonl") if r["lang"] == "ru")
+    ru = detect(client, eval_root / ru_row["path"]).json()
+    assert (ru["detected_language"], ru["language_code"]) == ("russian", "ru")
+
+    quiet = write_audio(tmp_path / "тишина.wav", np.zeros(16000 * 5, dtype=np.float32))
+    assert_error(detect(client, quiet), 422, "transcription_failed")
+    assert "тишина.wav: no speech found" in detect(client, quiet).text
+    fake = tmp_path / "notes.mp3"
+    fake.write_text("not audio at all")
+    refused = detect(client, fake)
+    assert_error(refused, 415, "not_media")
+    assert "notes.mp3" in refused.text and "/tmp" not in refused.text
+    # Detection is not a task: nothing shows in the task list.
+    assert client.get("/api/tasks").json()["total"] == 0

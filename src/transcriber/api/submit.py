@@ -36,7 +36,7 @@ from transcriber.media.decode import MediaInfo
 POLL_S = 0.25
 
 
-async def _chunks(upload: UploadFile) -> AsyncIterator[bytes]:
+async def chunks_of(upload: UploadFile) -> AsyncIterator[bytes]:
     while block := await upload.read(1 << 20):
         yield block
 
@@ -68,7 +68,7 @@ async def submit(
 ) -> TaskRecord:
     """Store and probe a multipart upload, then queue it."""
     name = upload.filename or "upload"
-    return await submit_stream(request, services, owner, name, _chunks(upload), options, extra)
+    return await submit_stream(request, services, owner, name, chunks_of(upload), options, extra)
 
 
 async def submit_stream(

@@ -8,6 +8,10 @@ a client that hangs up cancels it. Errors keep this service's one shape,
 
 from __future__ import annotations
 
+import asyncio
+import tempfile
+import threading
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
@@ -15,12 +19,14 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from transcriber.api.deps import CurrentOwner, ServicesDep
 from transcriber.api.routes.export import content_disposition
-from transcriber.api.submit import finished, require_worker, submit
+from transcriber.api.submit import check_room, chunks_of, finished, require_worker, submit
 from transcriber.domain import Transcript
-from transcriber.errors import OptionError
+from transcriber.errors import OptionError, TranscriptionFailedError, naming
 from transcriber.formats import FORMATS, render
+from transcriber.languages import language_name
 from transcriber.models.packs import PACKS
 from transcriber.options import request_options
+from transcriber.storage.base import spool
 
 router = APIRouter(tags=["compatible"])
 
@@ -158,3 +164,36 @@ async def asr_webservice(
         "Asr-Engine": "video-transcriber",
     }
     return Response(render(transcript, fmt), media_type=spec.content_type, headers=headers)
+
+
+# One detection at a time: each is a second of the model's time, not queued as a task.
+_detecting = threading.Lock()
+
+
+@router.post("/detect-language")
+async def asr_detect_language(
+    request: Request,
+    services: ServicesDep,
+    _: CurrentOwner,
+    audio_file: Annotated[UploadFile, File(description="Video or audio file")],
+    encode: Annotated[bool, Query(description="Accepted; media is always decoded")] = True,
+) -> dict[str, Any]:
+    """whisper-asr-webservice's language detection: the first 30 s of speech decide."""
+    limit = check_room(request, services)
+    name = audio_file.filename or "upload"
+    suffix = Path(name).suffix[:16]
+    with tempfile.TemporaryDirectory(prefix="detect-") as folder:
+        path = Path(folder) / f"media{suffix}"
+        with path.open("wb") as out:
+            await spool(chunks_of(audio_file), out, limit)
+
+        def detect() -> tuple[str, float] | None:
+            with _detecting, naming(path, name):
+                return services.pipeline.detect_language(path)
+
+        found = await asyncio.to_thread(detect)
+    if found is None:
+        raise TranscriptionFailedError(f"{name}: no speech found, so no language to detect")
+    code, confidence = found
+    return {"detected_language": language_name(code), "language_code": code,
+            "confidence": round(confidence, 4)}  # fmt: skip
