@@ -245,6 +245,12 @@ def worker(
     threads: Annotated[
         int | None, typer.Option(help="Tasks run at once (default: TRANSCRIBER_WORKERS, 1).")
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Serve Prometheus metrics on this port (TRANSCRIBER_WORKER_METRICS_PORT)."
+        ),
+    ] = None,
 ) -> None:
     """Run a Celery worker for the scale-out setup (TRANSCRIBER_QUEUE_URL=redis://...).
 
@@ -267,6 +273,12 @@ def worker(
             " runs its workers inside `transcriber serve`)"
         )
         raise typer.Exit(2)
+    port = metrics_port if metrics_port is not None else settings.worker_metrics_port
+    if port:
+        from prometheus_client import start_http_server
+
+        start_http_server(port, addr=settings.bind_host(), registry=services.metrics.registry)
+        logging.getLogger("transcriber").info("worker metrics on port %d", port)
     node = WorkerNode(
         services.jobs,
         services.worker,

@@ -99,6 +99,11 @@ class Settings(BaseSettings):
     """With the Celery queue: a running task whose worker has not renewed its lease for
     this long (the process died) goes back to the queue and resumes from its checkpoint."""
 
+    worker_metrics_port: int = Field(default=0, ge=0, le=65535)
+    """`transcriber worker` serves Prometheus metrics (audio seconds, real-time factor,
+    stage times of the tasks it ran) on this port, at the service's bind address; 0: off.
+    An API node's `/metrics` counts only the work done in its own process."""
+
     api_keys: str = ""
     """Comma-separated API keys accepted as `Authorization: Bearer KEY` (plus keys made
     with `transcriber keys create`). Empty and no stored keys: no authentication."""

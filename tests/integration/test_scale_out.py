@@ -107,7 +107,9 @@ def test_two_api_nodes_one_worker(cluster: dict[str, Any], eval_root: Path, tmp_
     api1, api2 = cluster["node"]("api1").start(), cluster["node"]("api2").start()
     ready = httpx.get(f"{api1.url}/ready").json()
     assert ready["checks"]["queue"] == "ok" and ready["status"] == "ok", ready
-    worker = cluster["node"]("worker", "worker").start()
+    worker = cluster["node"]("worker", "worker")
+    worker.env["TRANSCRIBER_WORKER_METRICS_PORT"] = str(worker.port)
+    worker.start()
 
     task = api1.upload(eval_root / JFK, language="en")
     # The worker's progress reaches a WebSocket on the *other* node, through Redis.
@@ -120,6 +122,11 @@ def test_two_api_nodes_one_worker(cluster: dict[str, Any], eval_root: Path, tmp_
     srt = httpx.get(f"{api2.url}/api/tasks/{task['id']}/result", params={"format": "srt"})
     assert srt.status_code == 200 and "country" in srt.text
     assert api1.task(task["id"])["status"] == "completed"
+    # The worker's own metrics count the audio it transcribed.
+    scraped = httpx.get(f"http://127.0.0.1:{worker.port}/metrics").text
+    audio = next(x for x in scraped.splitlines() if x.startswith("transcriber_audio_seconds_total"))
+    assert 10.5 < float(audio.split()[-1]) < 11.5, audio
+    assert "transcriber_real_time_factor_count 1.0" in scraped
 
     # The drop-in endpoints wait on a remote worker just as on a local one.
     with (eval_root / JFK).open("rb") as f:
