@@ -15,7 +15,12 @@ from pathlib import Path
 import pytest
 
 from tests.servers.s3 import S3Server
-from transcriber.errors import FileMissingError, UnavailableError, UploadTooLargeError
+from transcriber.errors import (
+    FileMissingError,
+    NotMediaError,
+    UnavailableError,
+    UploadTooLargeError,
+)
 from transcriber.storage import LocalStore, Store
 from transcriber.storage.base import CHUNK
 from transcriber.storage.s3 import S3Store
@@ -53,12 +58,13 @@ def listing(store: Store) -> set[str]:
     return found
 
 
-def put_stream(store: Store, key: str, blocks: list[bytes], limit: int) -> int:
-    async def chunks() -> AsyncIterator[bytes]:
-        for block in blocks:
-            yield block
+async def chunks(blocks: list[bytes]) -> AsyncIterator[bytes]:
+    for block in blocks:
+        yield block
 
-    return asyncio.run(store.put_stream(key, chunks(), limit))
+
+def put_stream(store: Store, key: str, blocks: list[bytes], limit: int) -> int:
+    return asyncio.run(store.put_stream(key, chunks(blocks), limit))
 
 
 def pattern(size: int) -> bytes:
@@ -81,6 +87,22 @@ def test_put_stream_stores_every_chunk(store: Store) -> None:
     assert put_stream(store, "t1/input", blocks, limit=1007) == 1007  # exactly at the limit
     assert store.get_bytes("t1/input") == b"".join(blocks)
     assert listing(store) == {"t1/input"}
+
+
+def test_put_stream_checks_a_local_copy_before_storing(store: Store) -> None:
+    seen: list[tuple[str, bytes]] = []
+
+    def look(path: Path) -> None:
+        seen.append((path.suffix, path.read_bytes()))
+
+    def refuse(path: Path) -> None:
+        raise NotMediaError(f"{path}: not media")
+
+    assert asyncio.run(store.put_stream("t1/input.mp4", chunks([b"ab", b"cd"]), 10, look)) == 4
+    assert seen == [(".mp4", b"abcd")] and store.get_bytes("t1/input.mp4") == b"abcd"
+    with pytest.raises(NotMediaError):
+        asyncio.run(store.put_stream("t2/input", chunks([b"zz"]), 10, refuse))
+    assert listing(store) == {"t1/input.mp4"}  # the refused one left nothing behind
 
 
 def test_put_stream_over_the_limit_stores_nothing(store: Store) -> None:

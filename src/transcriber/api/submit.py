@@ -11,6 +11,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from fastapi import Request, UploadFile
@@ -39,11 +40,6 @@ POLL_S = 0.25
 async def chunks_of(upload: UploadFile) -> AsyncIterator[bytes]:
     while block := await upload.read(1 << 20):
         yield block
-
-
-def _probe(services: Services, key: str, filename: str) -> MediaInfo:
-    with services.store.local_path(key) as path, naming(path, filename):
-        return probe(path)
 
 
 def check_room(request: Request, services: Services) -> int:
@@ -86,17 +82,23 @@ async def submit_stream(
     limit = check_room(request, services)
     task_id = str(uuid.uuid4())
     key = f"{task_id}/input"
-    try:
-        await services.store.put_stream(key, chunks, limit)
-        # From S3 this downloads the upload again: off the event loop.
-        info = await asyncio.to_thread(_probe, services, key, filename)
+    probed: list[MediaInfo] = []
+
+    def check(path: Path) -> None:  # on the spooled copy, before it is stored
+        with naming(path, filename):
+            info = probe(path)
         if info.duration is not None and info.duration > s.max_duration_s:
             raise UploadTooLargeError(
                 f"media is {info.duration:.0f} s long; the limit is {s.max_duration_s:.0f} s"
             )
+        probed.append(info)
+
+    try:
+        await services.store.put_stream(key, chunks, limit, check=check)
     except BaseException:
         services.store.delete_prefix(task_id)
         raise
+    info = probed[0]
     filename = filename.replace("/", "_").replace("\\", "_")[:200]
     stored = options_to_dict(options) | extra
     task = services.jobs.create(owner, filename, key, stored, info.duration, task_id=task_id)

@@ -7,10 +7,10 @@ never by clients. A missing key raises `FileMissingError` from every method but
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import IO, Protocol
 
 from transcriber.errors import UploadTooLargeError
 
@@ -19,8 +19,18 @@ CHUNK = 1 << 20
 
 
 class Store(Protocol):
-    async def put_stream(self, key: str, chunks: AsyncIterator[bytes], limit: int) -> int:
-        """Write chunks under `key`; past `limit` bytes raise UploadTooLarge and store nothing."""
+    async def put_stream(
+        self,
+        key: str,
+        chunks: AsyncIterator[bytes],
+        limit: int,
+        check: Callable[[Path], None] | None = None,
+    ) -> int:
+        """Write chunks under `key`; past `limit` bytes raise UploadTooLarge and store nothing.
+
+        `check`, if given, runs (in a thread) on a complete local copy whose name ends
+        with the key's suffix, before the blob is stored; if it raises, nothing is stored.
+        """
         ...
 
     def put_bytes(self, key: str, data: bytes) -> None: ...
@@ -68,7 +78,7 @@ def check_range(start: int, stop: int) -> None:
         raise ValueError(f"invalid byte range [{start}, {stop})")
 
 
-async def spool(chunks: AsyncIterator[bytes], out: BinaryIO, limit: int) -> int:
+async def spool(chunks: AsyncIterator[bytes], out: IO[bytes], limit: int) -> int:
     """Copy `chunks` into `out`; the byte count, or UploadTooLargeError past `limit`."""
     size = 0
     async for chunk in chunks:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -31,13 +32,21 @@ class LocalStore:
             raise FileMissingError(f"{key}: not in the store")
         return path
 
-    async def put_stream(self, key: str, chunks: AsyncIterator[bytes], limit: int) -> int:
+    async def put_stream(
+        self,
+        key: str,
+        chunks: AsyncIterator[bytes],
+        limit: int,
+        check: Callable[[Path], None] | None = None,
+    ) -> int:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+        tmp = path.with_name(f".{uuid.uuid4().hex}-{path.name}")  # keeps the suffix
         try:
             with tmp.open("wb") as f:
                 size = await spool(chunks, f, limit)
+            if check is not None:
+                await asyncio.to_thread(check, tmp)
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)

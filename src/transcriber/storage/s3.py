@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
@@ -99,11 +99,22 @@ class S3Store:
         except BotoCoreError as e:
             raise UnavailableError(f"storage {self.where}: {e}") from e
 
-    async def put_stream(self, key: str, chunks: AsyncIterator[bytes], limit: int) -> int:
+    async def put_stream(
+        self,
+        key: str,
+        chunks: AsyncIterator[bytes],
+        limit: int,
+        check: Callable[[Path], None] | None = None,
+    ) -> int:
         name = self._key(key)
-        # spooled to disk, so that an upload is never held in memory, then sent in parts
-        with tempfile.TemporaryFile(prefix="transcriber-upload-") as f:
-            size = await spool(chunks, f, limit)
+        # spooled to disk, so that an upload is never held in memory, checked there (no
+        # second download to probe it), then sent in parts
+        suffix = PurePosixPath(key).suffix
+        with tempfile.NamedTemporaryFile(prefix="transcriber-upload-", suffix=suffix) as f:
+            size = await spool(chunks, f.file, limit)
+            f.flush()
+            if check is not None:
+                await asyncio.to_thread(check, Path(f.name))
             f.seek(0)
             with self._errors(key):
                 await asyncio.to_thread(self.client.upload_fileobj, f, self.bucket, name)
