@@ -261,3 +261,36 @@ def test_uploads_are_used_once_and_unused_ones_expire(
     fresh = guarded.post("/v2/upload", content=data).json()["upload_url"]
     flat_error(guarded.post("/v2/transcript", json={"audio_url": stale}), 400, "no such upload")
     assert guarded.post("/v2/transcript", json={"audio_url": fresh}).status_code == 200
+
+
+def test_api_tasks_take_media_by_url(
+    tmp_path: Path, model_cache: Path, eval_root: Path, receiver: Receiver
+) -> None:
+    receiver.files["talks/jfk.flac"] = eval_root / JFK
+    with make_client(tmp_path, model_cache, workers=1, allow_private_urls=True) as c:
+        r = c.post("/api/tasks", data={"url": f"{receiver.url}/talks/jfk.flac?token=t"})
+        assert r.status_code == 202, r.text
+        task = r.json()
+        assert task["filename"] == "jfk.flac" and task["status"] == "queued"
+        deadline = time.monotonic() + 120
+        while (now := c.get(f"/api/tasks/{task['id']}").json())["status"] in (
+            "queued", "processing",
+        ):  # fmt: skip
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert now["status"] == "completed", now
+        text = c.get(f"/api/tasks/{task['id']}/result", params={"format": "txt"}).text
+        assert "ask not what your country can do for you" in text.lower()
+        # The media was fetched into the store: the player can seek in it.
+        media = c.get(f"/api/tasks/{task['id']}/media", headers={"Range": "bytes=0-3"})
+        assert media.status_code == 206 and media.content == b"fLaC"
+
+        for data, files in (
+            ({}, None),
+            ({"url": f"{receiver.url}/x.wav"}, {"file": ("a.wav", b"x")}),
+        ):
+            both_or_none = c.post("/api/tasks", data=data, files=files)
+            assert both_or_none.status_code == 422 and "one of the two" in both_or_none.text
+    with make_client(tmp_path / "guarded", model_cache, workers=0) as c:
+        refused = c.post("/api/tasks", data={"url": f"{receiver.url}/talks/jfk.flac"})
+        assert refused.status_code == 400 and "private address (127.0.0.1)" in refused.text

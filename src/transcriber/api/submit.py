@@ -33,6 +33,7 @@ from transcriber.jobs.status import TaskStatus
 from transcriber.jobs.view import public
 from transcriber.media import probe
 from transcriber.media.decode import MediaInfo
+from transcriber.outbound import check_url, filename_of
 
 POLL_S = 0.25
 
@@ -102,6 +103,27 @@ async def submit_stream(
     filename = filename.replace("/", "_").replace("\\", "_")[:200]
     stored = options_to_dict(options) | extra
     task = services.jobs.create(owner, filename, key, stored, info.duration, task_id=task_id)
+    services.queue.notify(task.id)
+    return task
+
+
+async def submit_url(
+    request: Request,
+    services: Services,
+    owner: str,
+    url: str,
+    options: TranscriptionOptions,
+    extra: dict[str, Any],
+) -> TaskRecord:
+    """Queue media named by an http(s) URL. The URL is checked against the outbound
+    policy now; the worker downloads it, so a large file does not hold the request,
+    and a download that fails makes the task fail with the reason."""
+    await asyncio.to_thread(check_url, url, services.settings.allow_private_urls)
+    check_room(request, services)
+    task_id = str(uuid.uuid4())
+    stored = options_to_dict(options) | extra | {"source_url": url}
+    filename = filename_of(url).replace("/", "_").replace("\\", "_")
+    task = services.jobs.create(owner, filename, f"{task_id}/input", stored, None, task_id=task_id)
     services.queue.notify(task.id)
     return task
 

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from transcriber.api import assemblyai as aai
 from transcriber.api.deps import CurrentOwner, ServicesDep
 from transcriber.api.services import Services
-from transcriber.api.submit import cancel, check_room
+from transcriber.api.submit import cancel, check_room, submit_url
 from transcriber.domain import ChannelMode, Transcript
 from transcriber.errors import ConflictError, FetchError, NotFoundError, OptionError
 from transcriber.formats import from_dict, srt, vtt
@@ -37,7 +37,6 @@ from transcriber.jobs.record import TaskRecord
 from transcriber.jobs.status import TERMINAL_STATUSES, TaskStatus
 from transcriber.jobs.webhooks import make_webhook
 from transcriber.options import request_options
-from transcriber.outbound import check_url, filename_of
 
 router = APIRouter(prefix="/v2", tags=["AssemblyAI-compatible"])
 
@@ -194,25 +193,22 @@ async def create_transcript(
     extra = {"formats": ["json"], "webhook": hook.to_dict() if hook else None, "assemblyai": echo}
     # As AssemblyAI does, the answer comes at once, queued; media that cannot be used
     # makes the transcript fail with the reason, which the client sees when it polls.
+    ours = UPLOAD_PATH.search(urlsplit(body.audio_url).path)
+    if not ours:
+        task = await submit_url(request, services, owner, body.audio_url, options, extra)
+        return _body(request, services, task)
+    key = _upload_key(owner, ours.group(1))
+    if not services.store.exists(key):
+        raise FetchError(
+            f"{body.audio_url}: no such upload for this API key (an upload is used once)"
+        )
     check_room(request, services)
     task_id = str(uuid.uuid4())
+    limit = int(s.max_upload_mb * 1e6)
+    await services.store.put_stream(f"{task_id}/input", _stored(services, key), limit)
+    services.store.delete_prefix(key)
     stored = options_to_dict(options) | extra
-    ours = UPLOAD_PATH.search(urlsplit(body.audio_url).path)
-    if ours:
-        key = _upload_key(owner, ours.group(1))
-        if not services.store.exists(key):
-            raise FetchError(
-                f"{body.audio_url}: no such upload for this API key (an upload is used once)"
-            )
-        limit = int(s.max_upload_mb * 1e6)
-        await services.store.put_stream(f"{task_id}/input", _stored(services, key), limit)
-        services.store.delete_prefix(key)
-        filename = "upload"
-    else:
-        await asyncio.to_thread(check_url, body.audio_url, s.allow_private_urls)
-        stored["source_url"] = body.audio_url  # the worker downloads it
-        filename = filename_of(body.audio_url)
-    task = services.jobs.create(owner, filename, f"{task_id}/input", stored, None, task_id=task_id)
+    task = services.jobs.create(owner, "upload", f"{task_id}/input", stored, None, task_id=task_id)
     services.queue.notify(task.id)
     return _body(request, services, task)
 

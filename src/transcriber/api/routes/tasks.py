@@ -12,7 +12,7 @@ from transcriber.api.deps import CurrentOwner, ServicesDep
 from transcriber.api.ranges import ranged_response
 from transcriber.api.routes.export import content_disposition
 from transcriber.api.services import Services
-from transcriber.api.submit import cancel, submit
+from transcriber.api.submit import cancel, submit, submit_url
 from transcriber.domain import ChannelMode
 from transcriber.errors import ConflictError, FileMissingError, NotFoundError, OptionError
 from transcriber.formats import FORMATS, parse_formats, render
@@ -43,7 +43,10 @@ async def create_task(
     request: Request,
     services: ServicesDep,
     owner: CurrentOwner,
-    file: Annotated[UploadFile, File(description="Video or audio file")],
+    file: Annotated[UploadFile | None, File(description="Video or audio file")] = None,
+    url: Annotated[
+        str | None, Form(description="Or an http(s) URL of the media, which the worker fetches")
+    ] = None,
     language: Annotated[str, Form(description="auto, ru, en, …")] = "auto",
     model: Annotated[str | None, Form()] = None,
     diarize: Annotated[bool, Form(description="Label speakers")] = False,
@@ -73,7 +76,13 @@ async def create_task(
     )
     hook = make_webhook(webhook, services.settings.allow_private_urls)
     extra = {"formats": parse_formats(formats), "webhook": hook.to_dict() if hook else None}
-    task = await submit(request, services, owner, file, options, extra)
+    if (file is None) == (not url):
+        raise OptionError("give the media as a file upload or as a url, one of the two")
+    if url:
+        task = await submit_url(request, services, owner, url, options, extra)
+    else:
+        assert file is not None
+        task = await submit(request, services, owner, file, options, extra)
     return JSONResponse(_view(services, task), status_code=202)
 
 
