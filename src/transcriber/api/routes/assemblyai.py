@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Query, Request
@@ -295,24 +295,6 @@ def list_transcripts(
 Chars = Annotated[int | None, Query(ge=1, le=1000, description="Longest caption line")]
 
 
-@router.get("/transcript/{transcript_id}/srt", response_class=PlainTextResponse)
-def export_srt(
-    transcript_id: str, services: ServicesDep, owner: CurrentOwner, chars_per_caption: Chars = None
-) -> PlainTextResponse:
-    t = _completed(services, owner, transcript_id)
-    body = srt.render(t, chars_per_caption) if chars_per_caption else srt.render(t)
-    return PlainTextResponse(body.decode())
-
-
-@router.get("/transcript/{transcript_id}/vtt", response_class=PlainTextResponse)
-def export_vtt(
-    transcript_id: str, services: ServicesDep, owner: CurrentOwner, chars_per_caption: Chars = None
-) -> PlainTextResponse:
-    t = _completed(services, owner, transcript_id)
-    body = vtt.render(t, chars_per_caption) if chars_per_caption else vtt.render(t)
-    return PlainTextResponse(body.decode(), media_type="text/vtt")
-
-
 @router.get("/transcript/{transcript_id}/sentences")
 def get_sentences(transcript_id: str, services: ServicesDep, owner: CurrentOwner) -> dict[str, Any]:
     t = _completed(services, owner, transcript_id)
@@ -339,3 +321,21 @@ def word_search(
         raise OptionError("words: give at least one word to search for")
     t = _completed(services, owner, transcript_id)
     return aai.word_search(transcript_id, aai.words(t), terms)
+
+
+CAPTIONS = {"srt": (srt.render, "text/plain"), "vtt": (vtt.render, "text/vtt")}
+
+
+@router.get("/transcript/{transcript_id}/{kind}", response_class=PlainTextResponse)
+def export_captions(
+    transcript_id: str,
+    kind: Literal["srt", "vtt"],
+    services: ServicesDep,
+    owner: CurrentOwner,
+    chars_per_caption: Chars = None,
+) -> PlainTextResponse:
+    """SRT or WebVTT captions; `chars_per_caption` sets the longest line."""
+    writer, media_type = CAPTIONS[kind]
+    t = _completed(services, owner, transcript_id)
+    body = writer(t, chars_per_caption) if chars_per_caption else writer(t)
+    return PlainTextResponse(body.decode(), media_type=media_type)
