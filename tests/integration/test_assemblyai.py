@@ -217,6 +217,7 @@ def test_refusals_name_the_problem(guarded: TestClient) -> None:
                "does not offer auto_chapters, sentiment_analysis")  # fmt: skip
     flat_error(post(audio_url="x", punctuate=False), 422, "cannot be turned off")
     flat_error(post(language_code="ru"), 422, "audio_url")
+    flat_error(post(audio_url="https://example.org/" + "a" * 9000), 422, "audio_url")
     flat_error(guarded.get("/v2/transcript/nope"), 404, "transcript nope not found")
     flat_error(guarded.get("/v2/transcript?status=done"), 422, "status 'done'")
     # Nothing was queued by any of them.

@@ -73,6 +73,8 @@ def test_webhook_fields_are_checked() -> None:
         make_webhook("http://127.0.0.1/hook", allow_private=False)
     with pytest.raises(OptionError, match="plain header name"):
         make_webhook("http://127.0.0.1/hook", True, "X Bad\n", "v")
+    with pytest.raises(OptionError, match="one line of text"):
+        make_webhook("http://127.0.0.1/hook", True, "X-Key", "a\r\nX-Evil: 1")
     with pytest.raises(OptionError, match="comes with webhook_auth_header_value"):
         make_webhook("http://127.0.0.1/hook", True, "X-Key", None)
 

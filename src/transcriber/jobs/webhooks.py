@@ -75,6 +75,8 @@ def make_webhook(
     if not url:
         return None
     check_url(url, allow_private)
+    if header_value is not None and any(c in header_value for c in "\r\n\x00"):
+        raise OptionError("webhook_auth_header_value must be one line of text")
     if header_name is not None and (
         not header_name or not set(header_name) <= HEADER_NAME_CHARS or header_value is None
     ):

@@ -61,7 +61,7 @@ class TranscriptRequest(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    audio_url: str
+    audio_url: str = Field(max_length=8192)
     language_code: str | None = None
     language_detection: bool | None = None
     speaker_labels: bool | None = None
@@ -69,9 +69,9 @@ class TranscriptRequest(BaseModel):
     speaker_options: SpeakerOptions | None = None
     multichannel: bool | None = None
     dual_channel: bool | None = None
-    webhook_url: str | None = None
-    webhook_auth_header_name: str | None = None
-    webhook_auth_header_value: str | None = None
+    webhook_url: str | None = Field(None, max_length=2048)
+    webhook_auth_header_name: str | None = Field(None, max_length=256)
+    webhook_auth_header_value: str | None = Field(None, max_length=4096)
     prompt: str | None = None
     word_boost: list[str] | None = None
     keyterms_prompt: list[str] | None = None

@@ -45,7 +45,10 @@ async def create_task(
     owner: CurrentOwner,
     file: Annotated[UploadFile | None, File(description="Video or audio file")] = None,
     url: Annotated[
-        str | None, Form(description="Or an http(s) URL of the media, which the worker fetches")
+        str | None,
+        Form(
+            max_length=8192, description="Or an http(s) URL of the media, which the worker fetches"
+        ),
     ] = None,
     language: Annotated[str, Form(description="auto, ru, en, …")] = "auto",
     model: Annotated[str | None, Form()] = None,
@@ -58,7 +61,8 @@ async def create_task(
     word_timestamps: Annotated[bool, Form()] = False,
     channels: Annotated[ChannelMode, Form()] = ChannelMode.mix,
     webhook: Annotated[
-        str | None, Form(description="URL that gets the task as JSON (POST) when it ends")
+        str | None,
+        Form(max_length=2048, description="URL that gets the task as JSON (POST) when it ends"),
     ] = None,
 ) -> JSONResponse:
     options = request_options(
