@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -65,7 +66,9 @@ def _main(
 
 @app.command()
 def transcribe(
-    files: Annotated[list[Path], typer.Argument(help="Video or audio files to transcribe.")],
+    files: Annotated[
+        list[str], typer.Argument(help="Video or audio files, or http(s) URLs, to transcribe.")
+    ],
     language: Annotated[
         Language, typer.Option("--language", "-l", help="Spoken language; auto detects it.")
     ] = Language.auto,
@@ -136,25 +139,70 @@ def transcribe(
     pipeline = Pipeline(settings)
     worst = 0
     with _progress() as bars:
-        for path in files:
-            task = bars.add_task(path.name, total=None, audio="")
+        for source in files:
+            name = _source_name(source)
+            task = bars.add_task(name, total=None, audio="")
             try:
-                transcript = pipeline.run(path, options, on_progress=_updater(bars, task))
+                with _local(source, settings) as path:
+                    transcript = pipeline.run(path, options, on_progress=_updater(bars, task))
             except TranscriberError as e:
                 bars.update(task, visible=False)
                 _error(e.message)
                 worst = max(worst, 2 if isinstance(e, InputError) else 1)
                 continue
-            for name in formats:
-                out = output_dir / f"{path.stem}.{FORMATS[name].extension}"
-                out.write_bytes(render(transcript, name))
+            stem = Path(name).stem
+            for fmt_name in formats:
+                out = output_dir / f"{stem}.{FORMATS[fmt_name].extension}"
+                out.write_bytes(render(transcript, fmt_name))
             bars.update(task, completed=1, total=1)
             bars.console.print(
-                f"[green]done[/] {path} → {output_dir}/{path.stem}.{{{','.join(formats)}}}"
+                f"[green]done[/] {_shown(source)} → {output_dir}/{stem}.{{{','.join(formats)}}}"
                 f"  ({transcript.language or 'no speech'}, {transcript.duration:.1f} s audio"
                 f" in {transcript.processing_time:.1f} s)"
             )
     raise typer.Exit(worst)
+
+
+def _is_url(source: str) -> bool:
+    return source.startswith(("http://", "https://"))
+
+
+def _source_name(source: str) -> str:
+    """What a source is called in progress bars and output names."""
+    from transcriber.outbound import filename_of
+
+    if _is_url(source):
+        return filename_of(source).replace("/", "_").replace("\\", "_")
+    return Path(source).name
+
+
+def _shown(source: str) -> str:
+    from transcriber.outbound import shown
+
+    return shown(source) if _is_url(source) else source
+
+
+@contextmanager
+def _local(source: str, settings: Settings) -> Iterator[Path]:
+    """A local file for `source`: the path itself, or a URL downloaded to a temporary
+    folder (any address: the CLI's user is the machine's operator)."""
+    if not _is_url(source):
+        yield Path(source)
+        return
+    import asyncio
+    import tempfile
+
+    from transcriber.errors import naming
+    from transcriber.outbound import download
+    from transcriber.storage.base import spool
+
+    limit = int(settings.max_upload_mb * 1e6)
+    with tempfile.TemporaryDirectory(prefix="transcriber-url-") as folder:
+        path = Path(folder) / _source_name(source)
+        with path.open("wb") as out:
+            asyncio.run(spool(download(source, limit, allow_private=True), out, limit))
+        with naming(path, _shown(source)):
+            yield path
 
 
 def _error(message: str) -> None:

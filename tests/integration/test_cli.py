@@ -14,6 +14,7 @@ import webvtt
 
 from tests.conftest import eval_rows
 from tests.media_factory import write_silent_video
+from tests.servers.receiver import Receiver
 from transcriber.formats.json_schema import JSON_SCHEMA
 
 pytestmark = pytest.mark.slow
@@ -142,3 +143,27 @@ def test_unknown_model_names_offline_options(tmp_path: Path, eval_root: Path) ->
             "--output-dir", str(tmp_path), env_extra=env)  # fmt: skip
     assert r.returncode == 2
     assert "--model base" in r.stderr and "tiny.en" in r.stderr
+
+
+def test_urls_are_downloaded_and_fail_alone(
+    eval_root: Path, tmp_path: Path, env: dict[str, str], receiver: Receiver
+) -> None:
+    receiver.files["talks/jfk.flac"] = eval_root / "en/whisper/jfk.flac"
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not media")
+    receiver.files["notes.mp3"] = notes
+    out = tmp_path / "out"
+    r = cli(
+        "transcribe", f"{receiver.url}/talks/jfk.flac?sig=secret", f"{receiver.url}/gone.mp3",
+        f"{receiver.url}/notes.mp3?sig=secret", "--language", "en", "--format", "txt,srt",
+        "--output-dir", str(out),
+        env_extra=env,
+    )  # fmt: skip
+    assert r.returncode == 2, r.stderr
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert any(f"{receiver.url}/gone.mp3 answered HTTP 404" in e for e in errors), r.stderr
+    assert any(f"{receiver.url}/notes.mp3: cannot be read" in e for e in errors), r.stderr
+    assert "secret" not in r.stderr + r.stdout  # a presigned URL's signature stays private
+    assert not any("transcriber-url-" in e for e in errors)  # nor the temporary file
+    assert "fellow americans" in (out / "jfk.txt").read_text().lower()
+    assert sorted(p.name for p in out.iterdir()) == ["jfk.srt", "jfk.txt"]
