@@ -18,6 +18,7 @@ import pytest
 
 from tests.conftest import ROOT, eval_rows
 from tests.integration.test_serve import Server
+from tests.servers.receiver import Receiver
 
 pytestmark = pytest.mark.slow
 
@@ -60,6 +61,7 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -> Iterator[Server]:
     s = Server(tmp_path_factory.mktemp("web"), model_cache)
+    s.env["TRANSCRIBER_ALLOW_PRIVATE_URLS"] = "true"  # the links' host is 127.0.0.1
     s.start()
     yield s
     if s.proc and s.proc.poll() is None:
@@ -291,3 +293,25 @@ def test_language_choice_and_download_names() -> None:
     assert renamed["segments"][0]["speaker"] == "Анна"
     assert renamed["segments"][0]["words"][0]["speaker"] == "Анна"
     assert doc["segments"][0]["speaker"] == "A"
+
+
+def test_a_link_is_transcribed_and_a_broken_one_fails(
+    page: Page, eval_root: Path, receiver: Receiver
+) -> None:
+    receiver.files["talks/jfk.flac"] = eval_root / "en/whisper/jfk.flac"
+    page.fill("#url-input", f"{receiver.url}/talks/jfk.flac?sig=1")
+    page.press("#url-input", "Enter")
+    expect(page.locator("#url-input")).to_have_value("")
+    item = task_item(page, "jfk.flac")
+    expect(item).to_have_attribute("data-status", "completed", timeout=DONE_S)
+    open_transcript(page, item)  # the player plays the media the worker fetched
+    expect(page.locator("#viewer-body")).to_contain_text("country")
+
+    page.fill("#url-input", f"{receiver.url}/missing.mp3")
+    page.click("#url-button")
+    broken = task_item(page, "missing.mp3")
+    expect(broken).to_have_attribute("data-status", "failed", timeout=DONE_S)
+    expect(broken.locator(".task-error")).to_have_text(
+        f"{receiver.url}/missing.mp3 answered HTTP 404"
+    )
+    shot(page, "desktop-link")

@@ -286,6 +286,19 @@ def test_api_tasks_take_media_by_url(
         media = c.get(f"/api/tasks/{task['id']}/media", headers={"Range": "bytes=0-3"})
         assert media.status_code == 206 and media.content == b"fLaC"
 
+        # A link that failed can be retried once its host serves it.
+        gone = c.post("/api/tasks", data={"url": f"{receiver.url}/later.flac"}).json()
+        deadline = time.monotonic() + 120
+        while (now := c.get(f"/api/tasks/{gone['id']}").json())["status"] != "failed":
+            assert time.monotonic() < deadline, now
+            time.sleep(0.1)
+        assert now["error"].endswith("/later.flac answered HTTP 404")
+        receiver.files["later.flac"] = eval_root / JFK
+        assert c.post(f"/api/tasks/{gone['id']}/retry").status_code == 202
+        while (now := c.get(f"/api/tasks/{gone['id']}").json())["status"] != "completed":
+            assert time.monotonic() < deadline and now["status"] != "failed", now
+            time.sleep(0.1)
+
         for data, files in (
             ({}, None),
             ({"url": f"{receiver.url}/x.wav"}, {"file": ("a.wav", b"x")}),

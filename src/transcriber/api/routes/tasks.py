@@ -167,7 +167,8 @@ def delete_task(task_id: str, services: ServicesDep, owner: CurrentOwner) -> Res
 @router.post("/tasks/{task_id}/retry", status_code=202)
 def retry_task(task_id: str, services: ServicesDep, owner: CurrentOwner) -> dict[str, Any]:
     task = _task(services, owner, task_id)
-    if not services.store.exists(task.input_key):
+    fetched_again = bool(task.options.get("source_url"))  # the worker downloads it anew
+    if not fetched_again and not services.store.exists(task.input_key):
         raise ConflictError(f"task {task_id} has no input any more; upload the file again")
     if not services.jobs.retry(task_id):
         raise ConflictError(f"task {task_id} is {task.status.value}; only failed tasks retry")

@@ -63,7 +63,8 @@ export async function request(path, { method = "GET", raw = false } = {}) {
   }
 }
 
-/** POST /api/tasks with upload progress. Returns {promise, abort}. */
+/** POST /api/tasks with upload progress; `file` null sends `fields.url` instead of a file.
+ * Returns {promise, abort}. */
 export function uploadFile(file, fields, onProgress) {
   let xhr = null;
   let aborted = false;
@@ -72,7 +73,8 @@ export function uploadFile(file, fields, onProgress) {
       xhr = new XMLHttpRequest();
       xhr.open("POST", "/api/tasks");
       for (const [k, v] of Object.entries(authHeaders())) xhr.setRequestHeader(k, v);
-      xhr.upload.onprogress = (e) => onProgress(e.loaded, e.lengthComputable ? e.total : file.size);
+      const size = file ? file.size : 0;
+      xhr.upload.onprogress = (e) => onProgress(e.loaded, e.lengthComputable ? e.total : size);
       xhr.onload = () => resolve({ status: xhr.status, text: xhr.responseText });
       xhr.onerror = () => reject(new ApiError(0, "network", ""));
       xhr.onabort = () => reject(new ApiError(0, "aborted", "aborted"));
@@ -80,7 +82,7 @@ export function uploadFile(file, fields, onProgress) {
       for (const [k, v] of Object.entries(fields)) {
         if (v !== null && v !== undefined && v !== "") form.append(k, String(v));
       }
-      form.append("file", file, file.name);
+      if (file) form.append("file", file, file.name);
       xhr.send(form);
     });
   const promise = (async () => {

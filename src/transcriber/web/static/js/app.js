@@ -66,6 +66,20 @@ function setupUpload(tasks) {
     send([...input.files]);
     input.value = "";
   });
+  const link = $("url-input");
+  const sendLink = () => {
+    const url = link.value.trim();
+    if (!url) return;
+    tasks.upload(null, { ...readOptions(), url });
+    link.value = "";
+  };
+  $("url-button").addEventListener("click", sendLink);
+  link.addEventListener("keydown", (e) => {
+    if (e.key === "Enter") {
+      e.preventDefault();
+      sendLink();
+    }
+  });
   let depth = 0;
   zone.addEventListener("dragenter", (e) => {
     e.preventDefault();

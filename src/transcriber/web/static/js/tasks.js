@@ -188,15 +188,16 @@ export class TaskList {
     if (item.task && item.task.id) this.onRemoved(item.task.id);
   }
 
-  /** Upload one file, then follow its task. */
+  /** Upload one file (or, with `file` null, send `fields.url`), then follow its task. */
   upload(file, fields) {
     const key = `upload-${++this.uploadSeq}`;
     const item = this.ensure(key, null, true);
-    item.upload = { file, state: "uploading", loaded: 0, total: file.size, error: "" };
+    const shown = file || { name: linkName(fields.url), size: 0 };
+    item.upload = { file: shown, state: "uploading", loaded: 0, total: shown.size, error: "" };
     this.render(item);
     const job = uploadFile(file, fields, (loaded, total) => {
       item.upload.loaded = loaded;
-      item.upload.total = total || file.size;
+      item.upload.total = total || shown.size;
       this.render(item);
     });
     item.upload.abort = job.abort;
@@ -344,5 +345,15 @@ export class TaskList {
     } finally {
       button.disabled = false;
     }
+  }
+}
+
+/** The name a link's task will get: the last part of its path, as the server names it. */
+function linkName(url) {
+  try {
+    const part = new URL(url).pathname.split("/").pop();
+    return decodeURIComponent(part || "") || "download";
+  } catch {
+    return url;
   }
 }
