@@ -117,6 +117,8 @@ def test_sdk_lists_pages_of_transcripts(
     first = sdk.list_transcripts(aai_sdk.ListTranscriptParameters(limit=2))
     assert [x.id for x in first.transcripts] == ids[::-1][:2]
     assert first.page_details.result_count == 2 and first.page_details.next_url is None
+    newer = sdk.list_transcripts(aai_sdk.ListTranscriptParameters(limit=1, after_id=ids[0]))
+    assert [x.id for x in newer.transcripts] == [ids[1]] and newer.page_details.next_url
     before = first.page_details.before_id_of_prev_url
     assert before == ids[1]
     rest = sdk.list_transcripts(aai_sdk.ListTranscriptParameters(limit=2, before_id=before))

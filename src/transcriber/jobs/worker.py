@@ -108,7 +108,8 @@ class Worker:
                 self.store.local_path(task.input_key) as path,
                 naming(path, task.filename),
             ):
-                self._check_duration(path, task.filename)  # media not probed on upload
+                if task.duration is None:  # not probed when it was queued (URL, /v2)
+                    self._check_duration(path, task.filename)
                 transcript = self.pipeline.run(
                     path,
                     options_from_dict(task.options),

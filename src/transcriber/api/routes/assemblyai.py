@@ -263,8 +263,10 @@ def list_transcripts(
     wanted = LIST_STATUS[status] if status else None
     if after is not None and before is None:
         # The page just after `after_id`: the oldest of the newer ones, shown newest first.
-        newer, _ = services.jobs.list_tasks(owner, wanted, 100_000, 0, created_after=after)
-        items = newer[-limit:]
+        _, total = services.jobs.list_tasks(owner, wanted, 1, 0, created_after=after)
+        items, _ = services.jobs.list_tasks(
+            owner, wanted, limit, max(0, total - limit), created_after=after
+        )
     else:
         items, _ = services.jobs.list_tasks(
             owner, wanted, limit, 0, created_before=before, created_after=after
