@@ -1,20 +1,27 @@
 """Requests this service makes to URLs its clients name: media downloads and webhooks.
 
 A client-supplied URL must not turn the service into a proxy into its own network, so
-by default only public addresses are reached: every address the host name resolves to
-is checked, at each redirect too (`TRANSCRIBER_ALLOW_PRIVATE_URLS` lifts this for a
-private deployment whose media sits on an internal server). Messages show a URL without
-its query string, which for presigned S3 URLs holds the signature.
+by default only public addresses are reached (`TRANSCRIBER_ALLOW_PRIVATE_URLS` lifts
+this for a private deployment whose media sits on an internal server). Addresses are
+checked at connect time, on the address connected to: each new connection, redirects
+included, resolves the host once, is refused if any address is not public, and goes
+to the checked address itself, so a DNS answer that changes after a check (DNS
+rebinding) cannot reach a private one. `check_url` makes the same check early, when a
+URL is submitted, for a quick answer. Messages show a URL without its query string,
+which for presigned S3 URLs holds the signature.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from urllib.parse import unquote, urljoin, urlsplit
 
+import anyio.to_thread
+import httpcore
 import httpx
 
 from transcriber.errors import FetchError, UploadTooLargeError
@@ -22,6 +29,8 @@ from transcriber.errors import FetchError, UploadTooLargeError
 MAX_REDIRECTS = 5
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 CHUNK = 1 << 20
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 def shown(url: str) -> str:
@@ -37,7 +46,10 @@ def filename_of(url: str) -> str:
 
 
 def check_url(url: str, allow_private: bool) -> tuple[str, int]:
-    """Host and port of an http(s) URL the service may call; FetchError says why not."""
+    """Host and port of an http(s) URL the service may call; FetchError says why not.
+
+    An early answer only: the host may resolve differently when it is called, and the
+    connection itself is checked again (`_Backend`)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise FetchError(f"{shown(url) if parts.scheme else url[:80]!r} is not an http(s) URL")
@@ -46,27 +58,146 @@ def check_url(url: str, allow_private: bool) -> tuple[str, int]:
     except ValueError:
         raise FetchError(f"{shown(url)}: the port is not a valid number") from None
     if not allow_private:
-        _check_public(parts.hostname, port, url)
+        try:
+            addresses = _resolve(parts.hostname, port)
+        except OSError:
+            raise FetchError(f"{shown(url)}: the host {parts.hostname!r} is not known") from None
+        if (address := _first_private(addresses)) is not None:
+            raise _Private(parts.hostname, address).error(url)
     return parts.hostname, port
 
 
-def _check_public(host: str, port: int, url: str) -> None:
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError:
-        raise FetchError(f"{shown(url)}: the host {host!r} is not known") from None
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+def _resolve(host: str, port: int) -> list[str]:
+    """The addresses `host` resolves to for TCP, each once, in the resolver's order (an
+    IPv6 one with its zone, as in "fe80::1%2", where it has one)."""
+    addresses: dict[str, None] = {}
+    for *_, sockaddr in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
+        zone = sockaddr[3] if len(sockaddr) == 4 else 0
+        addresses[f"{sockaddr[0]}%{zone}" if zone else str(sockaddr[0])] = None
+    return list(addresses)
+
+
+def _first_private(addresses: Iterable[str]) -> IPAddress | None:
+    for text in addresses:
+        address = ipaddress.ip_address(text.split("%", 1)[0])
         if not address.is_global:
-            raise FetchError(
-                f"{shown(url)}: {host} is a private address ({address}), which this service"
-                " does not call; set TRANSCRIBER_ALLOW_PRIVATE_URLS=true to allow it"
-            )
+            return address
+    return None
+
+
+class _Private(Exception):
+    """A host resolved to a private address; the transports turn it into a FetchError
+    that names the URL (the backend sees only host and port)."""
+
+    def __init__(self, host: str, address: IPAddress) -> None:
+        super().__init__(host, address)
+        self.host, self.address = host, address
+
+    def error(self, url: str) -> FetchError:
+        return FetchError(
+            f"{shown(url)}: {self.host} is a private address ({self.address}), which this"
+            " service does not call; set TRANSCRIBER_ALLOW_PRIVATE_URLS=true to allow it"
+        )
+
+
+def _addresses_to_connect(host: str, port: int, allow_private: bool) -> list[str]:
+    """`host` resolved once; all of it public unless private addresses are allowed."""
+    try:
+        addresses = _resolve(host, port)
+    except OSError as e:  # as httpcore reports it, so it reads "could not be reached"
+        raise httpcore.ConnectError(str(e)) from e
+    if not allow_private and (address := _first_private(addresses)) is not None:
+        raise _Private(host, address)
+    return addresses
+
+
+# The backends connect to the checked address, never to the name, so nothing resolves it
+# again. TLS still verifies the certificate against the name: httpcore hands the URL's
+# host to `start_tls` as `server_hostname`, apart from the address given here. Like
+# `socket.create_connection`, each address is tried in turn until one answers.
+
+
+class _Backend(httpcore.SyncBackend):
+    def __init__(self, allow_private: bool) -> None:
+        self.allow_private = allow_private
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        *others, last = _addresses_to_connect(host, port, self.allow_private)
+        for address in others:
+            with contextlib.suppress(httpcore.ConnectError, httpcore.ConnectTimeout):
+                return super().connect_tcp(address, port, timeout, local_address, socket_options)
+        return super().connect_tcp(last, port, timeout, local_address, socket_options)
+
+
+class _AsyncBackend(httpcore.AnyIOBackend):
+    def __init__(self, allow_private: bool) -> None:
+        self.allow_private = allow_private
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        *others, last = await anyio.to_thread.run_sync(
+            _addresses_to_connect, host, port, self.allow_private, abandon_on_cancel=True
+        )
+        for address in others:
+            with contextlib.suppress(httpcore.ConnectError, httpcore.ConnectTimeout):
+                return await super().connect_tcp(
+                    address, port, timeout, local_address, socket_options
+                )
+        return await super().connect_tcp(last, port, timeout, local_address, socket_options)
+
+
+# httpx's transports take no network backend, so these replace the connection pool that
+# httpx would build (`_pool`, in httpx 0.27 and 0.28) with one that connects through the
+# backends above; httpx's request conversion and error mapping are kept as they are.
+
+
+class _Transport(httpx.HTTPTransport):
+    def __init__(self, allow_private: bool) -> None:
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(), network_backend=_Backend(allow_private)
+        )
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return super().handle_request(request)
+        except _Private as e:
+            raise e.error(str(request.url)) from None
+
+
+class _AsyncTransport(httpx.AsyncHTTPTransport):
+    def __init__(self, allow_private: bool) -> None:
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(), network_backend=_AsyncBackend(allow_private)
+        )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return await super().handle_async_request(request)
+        except _Private as e:
+            raise e.error(str(request.url)) from None
 
 
 async def download(url: str, limit: int, allow_private: bool) -> AsyncIterator[bytes]:
     """The body of `url` in chunks, following redirects; FetchError or UploadTooLargeError."""
-    async with httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False) as client:
+    # trust_env=False: a proxy from the environment would be what is connected to (and
+    # checked), not the URL's host, so HTTP(S)_PROXY / ALL_PROXY are not used; nor .netrc.
+    transport = _AsyncTransport(allow_private)
+    async with httpx.AsyncClient(
+        transport=transport, trust_env=False, timeout=TIMEOUT, follow_redirects=False
+    ) as client:
         for _ in range(MAX_REDIRECTS + 1):
             await asyncio.to_thread(check_url, url, allow_private)
             try:
@@ -96,7 +227,11 @@ def post_json(
     """POST `body` as JSON without following redirects; the HTTP status, 0 if unreachable."""
     try:
         check_url(url, allow_private)
-        r = httpx.post(url, json=body, headers=headers, timeout=timeout, follow_redirects=False)
+        # trust_env=False: no proxy from the environment, as in `download`.
+        with httpx.Client(
+            transport=_Transport(allow_private), trust_env=False, timeout=timeout
+        ) as client:
+            r = client.post(url, json=body, headers=headers, follow_redirects=False)
     except (FetchError, httpx.HTTPError):
         return 0
     return r.status_code

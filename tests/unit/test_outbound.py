@@ -4,17 +4,23 @@ against a real HTTP server on 127.0.0.1."""
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.servers.receiver import Receiver
-from tests.unit.test_assemblyai_shapes import record
 from transcriber.errors import FetchError, OptionError, UploadTooLargeError
-from transcriber.jobs.record import TaskRecord
-from transcriber.jobs.status import TaskStatus
-from transcriber.jobs.webhooks import Webhook, WebhookSender, make_webhook
-from transcriber.outbound import check_url, download, filename_of, shown
+from transcriber.jobs.webhooks import make_webhook
+from transcriber.outbound import check_url, download, filename_of, post_json, shown
 
 
 def test_urls_are_shown_without_their_query() -> None:
@@ -67,6 +73,125 @@ def test_download_streams_and_enforces_limit_and_status(receiver: Receiver, tmp_
         asyncio.run(anext(download(f"{receiver.url}/m.bin", 10, allow_private=False)))
 
 
+class FakeDNS:
+    """`socket.getaddrinfo` answering some names itself: each resolution of a name takes
+    the next answer of its list (the last one stays); other names resolve as usual."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.answers: dict[str, list[list[str]]] = {}
+        self.asked: list[str] = []
+        self._real = socket.getaddrinfo
+        monkeypatch.setattr(socket, "getaddrinfo", self.getaddrinfo)
+
+    def getaddrinfo(self, host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        name = host.decode() if isinstance(host, bytes) else host
+        if name not in self.answers:
+            return self._real(host, port, *args, **kwargs)
+        self.asked.append(name)
+        script = self.answers[name]
+        addresses = script.pop(0) if len(script) > 1 else script[0]
+        return [
+            (socket.AF_INET6, socket.SOCK_STREAM, 6, "", (a, int(port), 0, 0))
+            if ":" in a
+            else (socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, int(port)))
+            for a in addresses
+        ]
+
+
+@pytest.fixture
+def dns(monkeypatch: pytest.MonkeyPatch) -> FakeDNS:
+    return FakeDNS(monkeypatch)
+
+
+def test_a_name_rebound_to_a_private_address_after_the_check_is_refused(
+    receiver: Receiver, dns: FakeDNS, tmp_path: Path
+) -> None:
+    """DNS rebinding: the early check sees a public address, the connection would get
+    the local server. The connection is checked itself, so it never gets there."""
+    media = tmp_path / "m.bin"
+    media.write_bytes(b"secret")
+    receiver.files["m.bin"] = media
+    port = receiver.url.rsplit(":", 1)[1]
+    refused = r"rebind\.test is a private address \(127\.0\.0\.1\), which this service"
+
+    dns.answers["rebind.test"] = [["93.184.216.34"], ["127.0.0.1"]]
+    chunks = download(f"http://rebind.test:{port}/m.bin?sig=x", 100, allow_private=False)
+    with pytest.raises(FetchError, match=rf"^http://rebind\.test:{port}/m\.bin: {refused}"):
+        asyncio.run(anext(chunks))
+    assert dns.asked == ["rebind.test"] * 2  # the early check, then the connection
+
+    dns.answers["rebind.test"] = [["93.184.216.34"], ["93.184.216.34", "127.0.0.1"]]
+    url = f"http://rebind.test:{port}/hook"
+    assert post_json(url, {"a": 1}, {}, allow_private=False) == 0
+    assert receiver.received == []
+
+
+def test_a_name_is_called_at_the_address_it_resolved_to_when_private_is_allowed(
+    receiver: Receiver, dns: FakeDNS, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # not used: nothing answers there
+    media = tmp_path / "m.bin"
+    media.write_bytes(b"media")
+    receiver.files["m.bin"] = media
+    port = receiver.url.rsplit(":", 1)[1]
+    # ::1 does not answer (the server is on 127.0.0.1 only), so the next address is tried
+    dns.answers["media.test"] = [["::1", "127.0.0.1"]]
+    assert asyncio.run(_collect(f"http://media.test:{port}/m.bin", 100)) == b"media"
+    assert post_json(f"http://media.test:{port}/hook", {"a": 1}, {}, allow_private=True) == 200
+    assert receiver.received[0].headers["host"] == f"media.test:{port}"
+    assert dns.asked == ["media.test"] * 2  # once for each connection, by the service
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
+    """An HTTPS server on 127.0.0.1 whose certificate names media.test (and is trusted
+    here through SSL_CERT_FILE); GET and POST answer b"tls". Its port."""
+    if shutil.which("openssl") is None:
+        if os.environ.get("CI"):
+            pytest.fail("openssl (apt install openssl) is missing in CI")
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", key, "-out", cert, "-subj", "/CN=media.test",
+         "-addext", "subjectAltName=DNS:media.test"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("content-length", "3")
+            self.end_headers()
+            self.wfile.write(b"tls")
+
+        do_POST = do_GET
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def test_tls_is_verified_against_the_name_not_the_address(tls_server: int, dns: FakeDNS) -> None:
+    dns.answers["media.test"] = [["127.0.0.1"]]
+    dns.answers["other.test"] = [["127.0.0.1"]]
+    assert asyncio.run(_collect(f"https://media.test:{tls_server}/a", 100)) == b"tls"
+    assert post_json(f"https://media.test:{tls_server}/h", {}, {}, allow_private=True) == 200
+    unverified = rf"^https://other\.test:{tls_server}/a could not be downloaded: the server"
+    with pytest.raises(FetchError, match=unverified):
+        asyncio.run(_collect(f"https://other.test:{tls_server}/a", 100))
+    assert post_json(f"https://other.test:{tls_server}/h", {}, {}, allow_private=True) == 0
+
+
 def test_webhook_fields_are_checked() -> None:
     assert make_webhook(None, False) is None
     with pytest.raises(FetchError, match="private address"):
@@ -77,54 +202,3 @@ def test_webhook_fields_are_checked() -> None:
         make_webhook("http://127.0.0.1/hook", True, "X-Key", "a\r\nX-Evil: 1")
     with pytest.raises(OptionError, match="comes with webhook_auth_header_value"):
         make_webhook("http://127.0.0.1/hook", True, "X-Key", None)
-
-
-class Tasks:
-    def __init__(self, task: TaskRecord) -> None:
-        self.task = task
-        self.recorded: list[tuple[str, int]] = []
-
-    def get(self, task_id: str) -> TaskRecord | None:
-        return self.task if task_id == self.task.id else None
-
-    def record(self, task_id: str, status: int) -> None:
-        self.recorded.append((task_id, status))
-
-
-def test_webhook_retries_server_errors_then_records_the_answer(receiver: Receiver) -> None:
-    hook = Webhook(f"{receiver.url}/hook", "X-Key", "s3cr3t", "assemblyai")
-    tasks = Tasks(record(TaskStatus.completed, webhook=hook.to_dict()))
-    receiver.statuses[:] = [503, 500]
-    sender = WebhookSender(tasks.get, tasks.record, allow_private=True, pause_s=0.01)
-    sender.task_finished("t1")
-    sender.drain()
-    got = receiver.wait_for(3)
-    assert [r.body for r in got] == [{"transcript_id": "t1", "status": "completed"}] * 3
-    assert {r.headers["x-key"] for r in got} == {"s3cr3t"}
-    assert tasks.recorded == [("t1", 200)]
-
-
-def test_webhook_gives_up_on_a_client_error_and_on_silence(receiver: Receiver) -> None:
-    tasks = Tasks(record(TaskStatus.failed, webhook={"url": f"{receiver.url}/h"}))
-    receiver.statuses[:] = [410]
-    sender = WebhookSender(tasks.get, tasks.record, allow_private=True, pause_s=0.01)
-    sender.task_finished("t1")
-    sender.drain()
-    body = receiver.wait_for(1)[0].body
-    assert (body["id"], body["status"], body["error"]) == ("t1", "failed", "a.wav: damaged")
-    assert tasks.recorded == [("t1", 410)] and len(receiver.received) == 1
-
-    dead = Tasks(record(TaskStatus.completed, webhook={"url": "http://127.0.0.1:9/h"}))
-    sender = WebhookSender(dead.get, dead.record, allow_private=True, pause_s=0.01)
-    sender.task_finished("t1")
-    sender.drain()
-    assert dead.recorded == [("t1", 0)]
-
-
-def test_tasks_without_a_webhook_send_nothing(receiver: Receiver) -> None:
-    tasks = Tasks(record(TaskStatus.completed))
-    sender = WebhookSender(tasks.get, tasks.record, allow_private=True)
-    sender.task_finished("t1")
-    sender.task_finished("unknown")
-    sender.drain()
-    assert tasks.recorded == [] and receiver.received == []
