@@ -9,6 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -230,6 +231,57 @@ def test_webhook_status_is_kept(store: SqlJobStore) -> None:
     again = store.get(task.id)
     assert again is not None and again.webhook_status == 200
     store.set_webhook_status("no-such-task", 200)  # a task deleted meanwhile: no error
+
+
+def test_a_finish_owes_a_webhook_that_one_sender_at_a_time_holds(
+    stores: Callable[[int], list[SqlJobStore]],
+) -> None:
+    a, b = stores(2)  # two processes
+    with_hook, without, failing = add(a), add(a), add(a)
+    for task, hook in ((with_hook, True), (without, False)):
+        held = claimed(a)
+        assert held.id == task.id
+        assert a.complete(task.id, held.claim or "", "r.json", "ru", 1.0, 1.0, webhook=hook)
+    held = claimed(a)
+    assert a.fail(failing.id, held.claim or "", "bad input", webhook=True)
+    assert a.webhooks_due() == [with_hook.id, failing.id]  # owed from the finish, oldest first
+    owed = a.get(with_hook.id)
+    assert owed is not None and just_now(owed.webhook_due_at) and owed.webhook_status is None
+
+    assert a.claim_webhook(with_hook.id, lease_s=60)
+    assert not b.claim_webhook(with_hook.id, lease_s=60)  # held by a live sender
+    assert not b.claim_webhook(without.id, lease_s=60)  # nothing owed
+    assert b.webhooks_due() == [failing.id]
+
+    assert b.claim_webhook(failing.id, lease_s=0.3)
+    assert b.webhooks_due() == []
+    time.sleep(0.5)  # b died while posting: its lease lapses and the delivery is owed again
+    assert a.webhooks_due() == [failing.id]
+    assert a.claim_webhook(failing.id, lease_s=60)
+
+    a.set_webhook_status(with_hook.id, 200)
+    done = b.get(with_hook.id)
+    assert done is not None and (done.webhook_status, done.webhook_due_at) == (200, None)
+    assert not b.claim_webhook(with_hook.id, lease_s=60)  # delivered: never sent again
+
+
+def test_retry_drops_the_owed_webhook_of_the_failed_run(store: SqlJobStore) -> None:
+    task = add(store)
+    held = claimed(store)
+    assert store.fail(task.id, held.claim or "", "boom", webhook=True)
+    assert store.webhooks_due() == [task.id]
+    assert store.retry(task.id)
+    assert store.webhooks_due() == []
+
+
+def test_recover_releases_the_webhooks_a_dead_process_held(store: SqlJobStore) -> None:
+    task = add(store)
+    held = claimed(store)
+    assert store.complete(task.id, held.claim or "", "r.json", "ru", 1.0, 1.0, webhook=True)
+    assert store.claim_webhook(task.id, lease_s=600)
+    assert store.webhooks_due() == []
+    store.recover()  # the embedded queue's start: this process is the only sender
+    assert store.webhooks_due() == [task.id]
 
 
 def test_cancel_retry_delete(store: SqlJobStore) -> None:
@@ -493,10 +545,11 @@ def test_a_0001_database_is_migrated_with_its_rows(url: str) -> None:
     try:
         with store.engine.connect() as conn:
             assert conn.execute(text("SELECT version_num FROM alembic_version")).all() == [
-                ("0003",)
+                ("0004",)
             ]
         task = store.get("old-1")
         assert task is not None and task.heartbeat_at is None and task.webhook_status is None
+        assert task.webhook_due_at is None
         assert (task.status, task.filename, task.options) == (
             TaskStatus.processing, "старый.wav", {"language": "ru"},
         )  # fmt: skip

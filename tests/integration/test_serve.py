@@ -22,6 +22,7 @@ import websockets
 from tests.conftest import eval_rows
 from tests.integration.live_api import LiveApi
 from tests.media_factory import load, write_audio
+from tests.servers.receiver import Receiver
 
 pytestmark = pytest.mark.slow
 
@@ -168,3 +169,33 @@ def test_sigterm_puts_running_task_back(server: Server, eval_root: Path, tmp_pat
     events = asyncio.run(collect(f"ws://127.0.0.1:{server.port}/ws/tasks/{task['id']}"))
     assert events[-1]["event"] == "completed"
     assert server.task(task["id"])["attempts"] == 2
+
+
+def test_a_webhook_in_flight_at_sigkill_is_sent_after_restart(
+    tmp_path: Path, model_cache: Path, eval_root: Path, receiver: Receiver
+) -> None:
+    receiver.delays = [600.0]  # the first delivery hangs: the process dies while posting
+    s = Server(tmp_path, model_cache)
+    s.env["TRANSCRIBER_ALLOW_PRIVATE_URLS"] = "true"  # the receiver is on 127.0.0.1
+    s.start()
+    try:
+        ru = next(r for r in eval_rows("asr.jsonl") if r["lang"] == "ru")
+        task = s.upload(eval_root / ru["path"], language="ru", webhook=f"{receiver.url}/hook")
+        receiver.wait_for(1, limit_s=300)
+        assert s.task(task["id"])["webhook_status"] is None  # not answered yet
+        s.stop(signal.SIGKILL)
+
+        s.start()  # the delivery the dead process held is owed again at once
+        second = receiver.wait_for(2, limit_s=60)[1]
+        assert second.path == "/hook" and second.body["id"] == task["id"]
+        assert second.body["status"] == "completed"
+        deadline = time.monotonic() + 30
+        while s.task(task["id"])["webhook_status"] != 200:
+            assert time.monotonic() < deadline, s.task(task["id"])
+            time.sleep(0.1)
+        time.sleep(1.0)
+        assert len(receiver.received) == 2  # recorded as delivered: not sent again
+    finally:
+        if s.proc and s.proc.poll() is None:
+            s.proc.kill()
+            s.proc.wait()

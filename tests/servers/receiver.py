@@ -28,6 +28,8 @@ class Receiver:
     received: list[Received] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)
     """Answers to POSTs, first to last (then 200 for ever)."""
+    delays: list[float] = field(default_factory=list)
+    """Seconds each POST, first to last, waits before answering (then none)."""
     files: dict[str, Path] = field(default_factory=dict)
     """GET /<name> serves the file; any other GET is 404."""
 
@@ -49,6 +51,8 @@ def _handler(rx: Receiver) -> type[BaseHTTPRequestHandler]:
                 body = raw
             headers = {k.lower(): v for k, v in self.headers.items()}
             rx.received.append(Received(self.path, headers, body))
+            if rx.delays:
+                time.sleep(rx.delays.pop(0))
             status = rx.statuses.pop(0) if rx.statuses else 200
             self.send_response(status)
             self.send_header("content-length", "0")

@@ -53,7 +53,7 @@ class Services:
                 " use embedded:// or redis://host:6379/0 (Celery)"
             )
         events = EventBus() if embedded else RedisEventBus(settings.queue_url, listen=listen)
-        webhooks = WebhookSender(jobs.get, jobs.set_webhook_status, settings.allow_private_urls)
+        webhooks = WebhookSender(jobs, settings.allow_private_urls)
         fetch = FetchPolicy(
             int(settings.max_upload_mb * 1e6), settings.max_duration_s, settings.allow_private_urls
         )

@@ -37,6 +37,9 @@ class TaskRow(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     webhook_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    webhook_due_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True, index=True
+    )
 
 
 class ApiKeyRow(Base):

@@ -36,3 +36,6 @@ class TaskRecord:
     webhook_status: int | None = None
     """What the client's webhook answered the last delivery: an HTTP status, 0 when it
     could not be reached, None before any delivery."""
+    webhook_due_at: datetime | None = None
+    """When a webhook delivery is owed (None: nothing owed). Set when the task finishes,
+    pushed forward while a sender holds it, cleared when the answer is recorded."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -29,7 +29,7 @@ from transcriber.jobs.status import TaskStatus
 
 KEY_NAME_MAX = 100
 _FIELDS = [f.name for f in fields(TaskRecord)]
-_TIMES = ("created_at", "started_at", "finished_at", "heartbeat_at")
+_TIMES = ("created_at", "started_at", "finished_at", "heartbeat_at", "webhook_due_at")
 
 
 def utc(t: datetime) -> datetime:
@@ -218,7 +218,9 @@ class SqlJobStore:
         language: str | None,
         duration: float,
         processing_time: float,
+        webhook: bool = False,
     ) -> bool:
+        """Finish the task; with `webhook`, a delivery is owed from this very moment."""
         return self._update_claimed(
             task_id,
             claim,
@@ -231,23 +233,18 @@ class SqlJobStore:
                 duration=duration,
                 claim=None,
                 processing_time=processing_time,
-                finished_at=now(),
                 checkpoint=None,
+                **_finished(webhook),
             ),
         )
 
-    def fail(self, task_id: str, claim: str, error: str) -> bool:
+    def fail(self, task_id: str, claim: str, error: str, webhook: bool = False) -> bool:
         return self._update_claimed(
             task_id,
             claim,
-            dict(
-                status=TaskStatus.failed.value,
-                error=_text(error),
-                claim=None,
-                finished_at=now(),
-                stage=None,
-            ),
-        )
+            dict(status=TaskStatus.failed.value, error=_text(error), claim=None, stage=None,
+                 **_finished(webhook)),
+        )  # fmt: skip
 
     def requeue(self, task_id: str, claim: str) -> bool:
         """Give a running task back to the queue, keeping its checkpoint."""
@@ -257,9 +254,13 @@ class SqlJobStore:
         """At start-up: tasks left `processing` by a dead process go back to the queue.
 
         Only right when this process is the only worker (the embedded queue); with
-        several, use `requeue_stale`.
+        several, use `requeue_stale`. For the same reason, webhook deliveries held by a
+        sender are those of the dead process: they are owed again at once, not when the
+        lease lapses.
         """
         with self._session.begin() as s:
+            t = now()
+            s.execute(update(TaskRow).where(TaskRow.webhook_due_at > t).values(webhook_due_at=t))
             ids = list(s.scalars(select(TaskRow.id).where(TaskRow.status == _PROCESSING)))
             if ids:
                 s.execute(
@@ -297,14 +298,40 @@ class SqlJobStore:
                     finished_at=None,
                     checkpoint=None,
                     created_at=now(),
+                    webhook_due_at=None,  # the retried run's finish will owe its own
                 )
             )
             return rowcount(res) == 1
 
-    def set_webhook_status(self, task_id: str, status: int) -> None:
-        """Record what the task's webhook answered (0: it could not be reached)."""
+    # --- webhook deliveries -------------------------------------------------------
+    def webhooks_due(self, limit: int = 100) -> list[str]:
+        """Ids of tasks whose webhook is owed and not held by a live sender, oldest first."""
+        q = select(TaskRow.id).where(TaskRow.webhook_due_at <= now())
+        with self._session() as s:
+            return list(s.scalars(q.order_by(TaskRow.webhook_due_at).limit(limit)))
+
+    def claim_webhook(self, task_id: str, lease_s: float) -> bool:
+        """Take the owed delivery of this task for `lease_s` seconds; False if none is owed
+        or another sender holds it. A sender that dies lets the lease lapse, and the
+        delivery is owed again."""
+        t = now()
         with self._session.begin() as s:
-            s.execute(update(TaskRow).where(TaskRow.id == task_id).values(webhook_status=status))
+            res = s.execute(
+                update(TaskRow)
+                .where(TaskRow.id == task_id, TaskRow.webhook_due_at <= t)
+                .values(webhook_due_at=t + timedelta(seconds=lease_s))
+            )
+            return rowcount(res) == 1
+
+    def set_webhook_status(self, task_id: str, status: int) -> None:
+        """Record what the task's webhook answered (0: it could not be reached); the
+        delivery is no longer owed."""
+        with self._session.begin() as s:
+            s.execute(
+                update(TaskRow)
+                .where(TaskRow.id == task_id)
+                .values(webhook_status=status, webhook_due_at=None)
+            )
 
     def delete(self, task_id: str) -> None:
         with self._session.begin() as s:
@@ -331,6 +358,14 @@ class SqlJobStore:
         with self._session() as s:
             rows = s.execute(select(ApiKeyRow.id, ApiKeyRow.name, ApiKeyRow.created_at))
             return [(r[0], r[1], utc(r[2])) for r in rows]
+
+
+def _finished(webhook: bool) -> dict[str, Any]:
+    """The columns every finish sets: when, and whether a webhook delivery is now owed."""
+    t = now()
+    if not webhook:
+        return {"finished_at": t}
+    return {"finished_at": t, "webhook_due_at": t, "webhook_status": None}
 
 
 def _text(value: str) -> str:

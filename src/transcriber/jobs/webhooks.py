@@ -1,10 +1,15 @@
 """Webhooks: tell the client's server when a task has finished.
 
 A task's webhook is part of its stored options, so it survives restarts and travels
-to whichever worker runs the task. Delivery runs on its own thread, so a slow or dead
-receiver never holds up transcription; it is tried a few times with a growing pause,
-and what the receiver answered last is kept on the task (`webhook_status`). Delivery
-is at most once per finish: a worker that dies after finishing a task does not send it.
+to whichever worker runs the task. Delivery is at least once per finish: the UPDATE
+that finishes the task also records that a delivery is owed (`webhook_due_at`), a
+sender claims it for a lease before posting, and recording the answer clears it. A
+process that dies after finishing a task, or while posting, leaves the delivery owed,
+and the next sweep (any worker's, or the service's at its next start) sends it.
+
+Delivery runs on its own thread, so a slow or dead receiver never holds up
+transcription; it is tried a few times with a growing pause, and what the receiver
+answered last is kept on the task (`webhook_status`).
 """
 
 from __future__ import annotations
@@ -12,9 +17,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from transcriber.errors import OptionError
 from transcriber.jobs.record import TaskRecord
@@ -26,6 +30,9 @@ log = logging.getLogger(__name__)
 
 ATTEMPTS = 3
 FIRST_PAUSE_S = 2.0
+POST_TIMEOUT_S = 10.0
+# Long enough for every attempt of one delivery; a sender silent for longer is dead.
+LEASE_S = ATTEMPTS * POST_TIMEOUT_S + FIRST_PAUSE_S * 2**ATTEMPTS + 60.0
 HEADER_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
 
 
@@ -87,44 +94,66 @@ def make_webhook(
     return Webhook(url, header_name, header_value, dialect)
 
 
+class WebhookLedger(Protocol):
+    """Where owed deliveries are kept: the job store."""
+
+    def get(self, task_id: str, owner: str | None = None) -> TaskRecord | None: ...
+
+    def webhooks_due(self, limit: int = 100) -> list[str]: ...
+
+    def claim_webhook(self, task_id: str, lease_s: float) -> bool: ...
+
+    def set_webhook_status(self, task_id: str, status: int) -> None: ...
+
+
 class WebhookSender:
-    """Delivers webhooks on background threads and records the outcome on the task."""
+    """Delivers owed webhooks on background threads and records the outcome on the task."""
 
     def __init__(
-        self,
-        get_task: Callable[[str], TaskRecord | None],
-        record: Callable[[str, int], None],
-        allow_private: bool,
-        pause_s: float = FIRST_PAUSE_S,
+        self, ledger: WebhookLedger, allow_private: bool, pause_s: float = FIRST_PAUSE_S
     ) -> None:
-        self._get, self._record = get_task, record
+        self.ledger = ledger
         self.allow_private = allow_private
         self.pause_s = pause_s
         self._threads: set[threading.Thread] = set()
         self._lock = threading.Lock()
 
-    def task_finished(self, task_id: str) -> None:
-        task = self._get(task_id)
+    def task_finished(self, task_id: str) -> bool:
+        """Send the task's webhook if one is owed and no other sender holds it."""
+        if not self.ledger.claim_webhook(task_id, LEASE_S):
+            return False
+        task = self.ledger.get(task_id)
         hook = Webhook.of(task) if task is not None else None
-        if task is None or hook is None:
-            return
+        if task is None or hook is None:  # deleted meanwhile, or owed by mistake
+            self.ledger.set_webhook_status(task_id, 0)
+            return False
         t = threading.Thread(target=self._deliver, args=(task, hook), daemon=True,
                              name=f"webhook-{task_id[:8]}")  # fmt: skip
         with self._lock:
             self._threads.add(t)
         t.start()
+        return True
+
+    def sweep(self) -> int:
+        """Send every owed delivery that no live sender holds: those of a process that
+        died after finishing a task or while posting. How many were started."""
+        started = sum(self.task_finished(task_id) for task_id in self.ledger.webhooks_due())
+        if started:
+            log.info("sending %d owed webhook(s)", started)
+        return started
 
     def _deliver(self, task: TaskRecord, hook: Webhook) -> None:
         try:
             status, pause = 0, self.pause_s
             for attempt in range(1, ATTEMPTS + 1):
-                status = post_json(hook.url, hook.body(task), hook.headers(), self.allow_private)
+                status = post_json(hook.url, hook.body(task), hook.headers(), self.allow_private,
+                                   timeout=POST_TIMEOUT_S)  # fmt: skip
                 if 200 <= status < 300 or (400 <= status < 500 and status not in (408, 429)):
                     break  # delivered, or refused in a way a retry would not change
                 if attempt < ATTEMPTS:
                     time.sleep(pause)
                     pause *= 2
-            self._record(task.id, status)
+            self.ledger.set_webhook_status(task.id, status)
             level = logging.INFO if 200 <= status < 300 else logging.WARNING
             log.log(level, "webhook of task %s to %s: %s", task.id, shown(hook.url),
                     f"HTTP {status}" if status else "unreachable")  # fmt: skip

@@ -18,7 +18,7 @@ from transcriber.jobs.metrics import Metrics
 from transcriber.jobs.record import TaskRecord
 from transcriber.jobs.store import SqlJobStore
 from transcriber.jobs.view import public
-from transcriber.jobs.webhooks import WebhookSender
+from transcriber.jobs.webhooks import Webhook, WebhookSender
 from transcriber.media import probe
 from transcriber.outbound import download
 from transcriber.pipeline import Checkpoint, Pipeline
@@ -119,7 +119,8 @@ class Worker:
                 )
             self.store.put_bytes(result_key(task.id), render(transcript, "json"))
             if self.jobs.complete(task.id, claim, result_key(task.id), transcript.language,
-                                  transcript.duration, time.perf_counter() - started):  # fmt: skip
+                                  transcript.duration, time.perf_counter() - started,
+                                  webhook=self._owes_webhook(task)):  # fmt: skip
                 if self.metrics:
                     self.metrics.observe_transcript(transcript)
                 self.publish(task.id, "completed")
@@ -152,10 +153,18 @@ class Worker:
             )
 
     def _fail(self, task: TaskRecord, claim: str, reason: str) -> None:
-        if self.jobs.fail(task.id, claim, reason):
+        if self.jobs.fail(task.id, claim, reason, webhook=self._owes_webhook(task)):
             self.publish(task.id, "failed")
             self._tell(task.id)
+
+    def _owes_webhook(self, task: TaskRecord) -> bool:
+        return self.webhooks is not None and Webhook.of(task) is not None
 
     def _tell(self, task_id: str) -> None:
         if self.webhooks is not None:
             self.webhooks.task_finished(task_id)
+
+    def resend_owed_webhooks(self) -> None:
+        """Deliveries left owed by a process that stopped (see jobs/webhooks.py)."""
+        if self.webhooks is not None:
+            self.webhooks.sweep()

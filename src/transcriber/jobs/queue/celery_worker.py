@@ -76,7 +76,8 @@ class WorkerNode:
                 r.cancel.set()  # cancelled, deleted, or taken over after a stall
 
     def sweep(self) -> list[str]:
-        """Requeue tasks whose worker stopped renewing; re-send notices the broker lost."""
+        """Requeue tasks whose worker stopped renewing; re-send notices the broker lost
+        and webhooks that a stopped worker still owed."""
         stale = self.jobs.requeue_stale(self.lease_s)
         if stale:
             log.warning("requeued %d task(s) whose worker went silent: %s", len(stale), stale)
@@ -85,6 +86,7 @@ class WorkerNode:
         if not stale and self.queue.pending() == 0:  # the broker lost its notices (a restart)
             for task_id in self.jobs.queued_ids():
                 self.queue.notify(task_id)
+        self.worker.resend_owed_webhooks()
         return stale
 
     def _every(self, period: float, action: str) -> None:

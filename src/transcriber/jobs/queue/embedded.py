@@ -15,6 +15,7 @@ from transcriber.jobs.worker import Controls, Worker
 from transcriber.runtime import release_memory
 
 log = logging.getLogger(__name__)
+WEBHOOK_SWEEP_S = 60.0
 
 
 class EmbeddedQueue:
@@ -32,6 +33,10 @@ class EmbeddedQueue:
             log.warning("resuming %d interrupted task(s): %s", len(recovered), recovered)
         for i in range(self.n):
             t = threading.Thread(target=self._loop, name=f"worker-{i}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        if self.runs_tasks:
+            t = threading.Thread(target=self._resend_webhooks, name="webhooks", daemon=True)
             t.start()
             self._threads.append(t)
 
@@ -55,6 +60,17 @@ class EmbeddedQueue:
         self._wake_all()
         for t in self._threads:
             t.join(timeout=30)
+
+    def _resend_webhooks(self) -> None:
+        """At start and then every minute: webhooks owed since before a crash, or whose
+        sender died while posting (jobs/webhooks.py)."""
+        while True:
+            try:
+                self.worker.resend_owed_webhooks()
+            except Exception:  # the database is down: try again at the next round
+                log.exception("cannot look for owed webhooks")
+            if self._shutdown.wait(WEBHOOK_SWEEP_S):
+                return
 
     def _loop(self) -> None:
         while not self._shutdown.is_set():
