@@ -147,10 +147,12 @@ def require_worker(services: Services) -> None:
         )
 
 
-async def finished(request: Request, services: Services, task: TaskRecord) -> Transcript:
-    """Wait for `task`; its transcript, or the reason it failed as an error.
+async def states(
+    request: Request, services: Services, task: TaskRecord
+) -> AsyncIterator[TaskRecord]:
+    """`task` as it moves on, polled, ending with it completed; its failure as an error.
 
-    A client that hangs up stops waiting: its task is cancelled, so no CPU goes to
+    A client that hangs up stops the watch: its task is cancelled, so no CPU goes to
     a result that nobody will read.
     """
     while True:
@@ -159,9 +161,24 @@ async def finished(request: Request, services: Services, task: TaskRecord) -> Tr
             raise TranscriptionFailedError(f"{task.filename}: the task was cancelled")
         if now.status == TaskStatus.failed:
             raise TranscriptionFailedError(now.error or f"{task.filename}: transcription failed")
+        yield now
         if now.status == TaskStatus.completed and now.result_key:
-            return from_dict(json.loads(services.store.get_bytes(now.result_key)))
+            return
         if await request.is_disconnected():
             cancel(services, now)
             raise TranscriptionFailedError(f"{task.filename}: the client went away")
         await asyncio.sleep(POLL_S)
+
+
+def transcript_of(services: Services, task: TaskRecord) -> Transcript:
+    """The stored transcript of a completed task."""
+    if task.result_key is None:
+        raise TranscriptionFailedError(f"{task.filename}: the task has no result")
+    return from_dict(json.loads(services.store.get_bytes(task.result_key)))
+
+
+async def finished(request: Request, services: Services, task: TaskRecord) -> Transcript:
+    """Wait for `task`; its transcript, or the reason it failed as an error (`states`)."""
+    async for now in states(request, services, task):
+        task = now
+    return transcript_of(services, task)

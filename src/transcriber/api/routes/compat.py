@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
 from transcriber.api.deps import CurrentOwner, ServicesDep
+from transcriber.api.openai_stream import STREAM_FORMATS, diarized_json, transcript_events
 from transcriber.api.routes.export import content_disposition
 from transcriber.api.submit import check_room, chunks_of, finished, require_worker, submit
 from transcriber.domain import Transcript
@@ -31,8 +32,13 @@ from transcriber.storage.base import spool
 router = APIRouter(tags=["compatible"])
 
 # OpenAI's model names mean "the service's default model" here.
-OPENAI_MODELS = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe")
-OPENAI_FORMATS = ("json", "text", "srt", "verbose_json", "vtt")
+OPENAI_MODELS = (
+    "whisper-1",
+    "gpt-4o-transcribe",
+    "gpt-4o-mini-transcribe",
+    "gpt-4o-transcribe-diarize",
+)
+OPENAI_FORMATS = ("json", "text", "srt", "verbose_json", "vtt", "diarized_json")
 ASR_OUTPUTS = ("txt", "vtt", "srt", "tsv", "json")
 
 
@@ -61,6 +67,8 @@ async def openai_transcriptions(
     granularities: Annotated[
         list[str] | None, Form(alias="timestamp_granularities[]", description="word, segment")
     ] = None,
+    stream: Annotated[bool, Form(description="Server-sent events as text is transcribed")] = False,
+    chunking_strategy: Annotated[str | None, Form(description="Accepted; VAD is used")] = None,
 ) -> Response:
     fmt = response_format.lower()
     if fmt not in OPENAI_FORMATS:
@@ -68,17 +76,26 @@ async def openai_transcriptions(
     wanted = {g.lower() for g in granularities or ()}
     if wanted - {"word", "segment"}:
         raise OptionError("timestamp_granularities[] takes word and segment")
+    if stream and fmt not in STREAM_FORMATS:
+        raise OptionError(f"stream=true works with response_format {', '.join(STREAM_FORMATS)}")
     require_worker(services)
     options = request_options(
         services.settings,
         language=language or "auto",
         model=None if model in OPENAI_MODELS else model,
         word_timestamps="word" in wanted,
+        diarize=fmt == "diarized_json",
         initial_prompt=prompt,
         model_paths=False,
     )
     task = await submit(request, services, owner, file, options, {"formats": ["json"]})
+    if stream:
+        events = transcript_events(request, services, task, fmt)
+        return StreamingResponse(events, media_type="text/event-stream",
+                                 headers={"cache-control": "no-cache"})  # fmt: skip
     transcript = await finished(request, services, task)
+    if fmt == "diarized_json":
+        return JSONResponse(diarized_json(transcript))
     if fmt == "json":
         return JSONResponse({"text": transcript.text})
     if fmt == "text":

@@ -1,0 +1,83 @@
+"""OpenAI's transcription shapes beyond plain text: `diarized_json`, and `stream=true`.
+
+A streamed transcription is a server-sent event stream: `transcript.text.delta`
+events as text is transcribed, then one `transcript.text.done` with the whole text;
+for `diarized_json`, a `transcript.text.segment` event per segment (with its speaker)
+comes before the `done`. This service finishes a batch of speech windows at a time,
+so deltas come every few tens of seconds of audio, from the task's checkpoint. A
+failure after the stream has begun is an `{"error": {...}}` event, which OpenAI's
+SDK raises as an APIError.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import Request
+
+from transcriber.api.services import Services
+from transcriber.api.submit import cancel, states, transcript_of
+from transcriber.domain import Transcript
+from transcriber.errors import TranscriberError
+from transcriber.jobs.codec import checkpoint_from_dict
+from transcriber.jobs.record import TaskRecord
+from transcriber.jobs.status import TaskStatus
+
+STREAM_FORMATS = ("json", "text", "diarized_json")
+
+
+def diarized_json(t: Transcript) -> dict[str, Any]:
+    """OpenAI's `diarized_json`; speakers are this service's letters ("A", "B", …)."""
+    return {
+        "task": "transcribe",
+        "duration": t.duration,
+        "text": t.text,
+        "segments": [_segment(i, s.start, s.end, s.speaker, s.text) for i, s in
+                     enumerate(x for x in t.segments if x.text.strip())],
+        "usage": {"type": "duration", "seconds": t.duration},
+    }  # fmt: skip
+
+
+def _segment(i: int, start: float, end: float, speaker: str | None, text: str) -> dict[str, Any]:
+    return {"type": "transcript.text.segment", "id": f"seg_{i:03d}", "start": start,
+            "end": end, "speaker": speaker or "A", "text": text.strip()}  # fmt: skip
+
+
+def event(body: dict[str, Any]) -> bytes:
+    return f"data: {json.dumps(body, ensure_ascii=False)}\n\n".encode()
+
+
+async def transcript_events(
+    request: Request, services: Services, task: TaskRecord, fmt: str
+) -> AsyncIterator[bytes]:
+    """The stream for `task`, read from its checkpoints while it runs."""
+    count, streamed = 0, ""  # checkpoint segments seen, and the text streamed from them
+    try:
+        async for now in states(request, services, task):
+            task = now
+            checkpoint = checkpoint_from_dict(now.checkpoint) if now.checkpoint else None
+            segments = checkpoint.segments if checkpoint is not None else ()
+            for text in (s.text.strip() for s in segments[count:]):
+                if text:
+                    delta = f" {text}" if streamed else text
+                    yield event({"type": "transcript.text.delta", "delta": delta})
+                    streamed += delta
+            count = max(count, len(segments))
+        transcript = transcript_of(services, task)
+    except TranscriberError as e:
+        yield event({"error": {"code": e.code, "message": e.message}})
+        return
+    except BaseException:  # the client hung up and the response was cancelled
+        last = services.jobs.get(task.id)
+        if last is not None and last.status in (TaskStatus.queued, TaskStatus.processing):
+            cancel(services, last)
+        raise
+    text = transcript.text
+    if text.startswith(streamed) and len(text) > len(streamed):
+        yield event({"type": "transcript.text.delta", "delta": text[len(streamed) :]})
+    if fmt == "diarized_json":
+        for segment in diarized_json(transcript)["segments"]:
+            yield event(segment)
+    yield event({"type": "transcript.text.done", "text": text})
