@@ -37,9 +37,7 @@ def server(tmp_path: Path, model_cache: Path) -> Iterator[Server]:
     s.env |= {"TRANSCRIBER_API_KEYS": KEY, "TRANSCRIBER_ALLOW_PRIVATE_URLS": "true"}
     s.start()
     yield s
-    if s.proc and s.proc.poll() is None:
-        s.proc.kill()
-        s.proc.wait()
+    s.kill()
 
 
 @pytest.fixture

@@ -24,9 +24,7 @@ def server(tmp_path: Path, model_cache: Path) -> Iterator[Server]:
     s = Server(tmp_path, model_cache)  # batches of 2 windows: a checkpoint every minute
     s.start()
     yield s
-    if s.proc and s.proc.poll() is None:
-        s.proc.kill()
-        s.proc.wait()
+    s.kill()
 
 
 @pytest.fixture

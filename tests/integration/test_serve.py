@@ -67,15 +67,19 @@ class Server(LiveApi):
         self.proc.send_signal(sig)
         return self.proc.wait(timeout=60)
 
+    def kill(self) -> None:
+        """At the end of a test: gone, whatever state it is in."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
 
 @pytest.fixture
 def server(tmp_path: Path, model_cache: Path) -> Iterator[Server]:
     s = Server(tmp_path, model_cache)
     s.start()
     yield s
-    if s.proc and s.proc.poll() is None:
-        s.proc.kill()
-        s.proc.wait()
+    s.kill()
 
 
 async def collect(url: str, until: set[str] | None = None, limit_s: float = 300) -> list[Any]:
@@ -196,6 +200,4 @@ def test_a_webhook_in_flight_at_sigkill_is_sent_after_restart(
         time.sleep(1.0)
         assert len(receiver.received) == 2  # recorded as delivered: not sent again
     finally:
-        if s.proc and s.proc.poll() is None:
-            s.proc.kill()
-            s.proc.wait()
+        s.kill()
