@@ -24,6 +24,8 @@ import pytest
 from tests.integration.live_api import LiveApi
 from tests.integration.test_api import JFK
 from tests.integration.test_serve import collect, free_port, long_call
+from tests.servers.receiver import Receiver
+from transcriber.jobs.store import SqlJobStore
 
 pytestmark = pytest.mark.slow
 
@@ -251,3 +253,35 @@ def test_doctor_checks_the_scale_out_servers(
     assert "s3cret" not in r.stderr
     assert "ok" in lines["storage"] and "reachable" in lines["storage"], r.stderr
     assert "ok" in lines["queue"] and redis_url in lines["queue"], r.stderr
+
+
+def test_a_worker_sends_the_webhooks_a_dead_worker_owed(
+    cluster: dict[str, Any], receiver: Receiver
+) -> None:
+    api = cluster["node"]("api").start()  # creates the schema
+    jobs = SqlJobStore(api.env["TRANSCRIBER_DATABASE_URL"])
+    try:
+        ids = []
+        for name in ("died-after-finishing", "died-while-posting"):
+            hook = {"url": f"{receiver.url}/{name}"}
+            task = jobs.create("", f"{name}.wav", f"{name}/input", {"webhook": hook}, 1.0)
+            held = jobs.claim_next()
+            assert held is not None and held.claim
+            assert jobs.complete(task.id, held.claim, "r.json", "en", 1.0, 1.0, webhook=True)
+            ids.append(task.id)
+        assert jobs.claim_webhook(ids[1], lease_s=0.5)  # its sender is killed mid-post
+        time.sleep(0.6)
+
+        worker = cluster["node"]("worker", "worker")
+        worker.env["TRANSCRIBER_ALLOW_PRIVATE_URLS"] = "true"  # the receiver is on 127.0.0.1
+        worker.start()
+        got = receiver.wait_for(2, limit_s=120)
+        assert sorted(r.path for r in got) == ["/died-after-finishing", "/died-while-posting"]
+        assert {r.body["status"] for r in got} == {"completed"}
+        deadline = time.monotonic() + 30
+        while any((t := jobs.get(i)) is None or t.webhook_status != 200 for i in ids):
+            assert time.monotonic() < deadline, worker.tail()
+            time.sleep(0.2)
+        assert jobs.webhooks_due() == [] and len(receiver.received) == 2
+    finally:
+        jobs.close()
