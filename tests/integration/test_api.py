@@ -109,6 +109,7 @@ def test_bad_input_errors(client: TestClient, eval_root: Path, tmp_path: Path) -
     assert_error(upload(client, jfk, min_speakers=3, max_speakers=2), 422, "invalid_option")
     assert_error(upload(client, jfk, speakers=2, min_speakers=3), 422, "invalid_option")
     assert_error(client.post("/api/tasks", data={"language": "en"}), 422)
+    assert_error(client.get("/api/tasks", params={"offset": 10**20}), 422, "invalid_request")
     assert client.get("/api/tasks").json()["total"] == 0
     assert not [p for p in (tmp_path / "store").glob("*") if not p.name.startswith(".")]
 

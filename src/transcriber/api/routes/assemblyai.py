@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode, urlsplit
 
@@ -29,7 +30,13 @@ from transcriber.api.deps import CurrentOwner, ServicesDep
 from transcriber.api.services import Services
 from transcriber.api.submit import cancel, check_room, submit_url
 from transcriber.domain import ChannelMode, Transcript
-from transcriber.errors import ConflictError, FetchError, NotFoundError, OptionError
+from transcriber.errors import (
+    ConflictError,
+    EmptyFileError,
+    FetchError,
+    NotFoundError,
+    OptionError,
+)
 from transcriber.formats import from_dict, srt, vtt
 from transcriber.jobs.codec import options_to_dict
 from transcriber.jobs.events import TaskEvent
@@ -149,6 +156,11 @@ def _body(request: Request, services: Services, task: TaskRecord) -> dict[str, A
     return aai.transcript_body(task, _transcript(services, task), _base(request), model)
 
 
+def _not_empty(path: Path) -> None:
+    if path.stat().st_size == 0:
+        raise EmptyFileError("the upload is empty: the request body holds no bytes")
+
+
 @router.post("/upload")
 async def upload(request: Request, services: ServicesDep, owner: CurrentOwner) -> dict[str, str]:
     """The request body is the file; the answer's `upload_url` goes in `audio_url`."""
@@ -158,7 +170,8 @@ async def upload(request: Request, services: ServicesDep, owner: CurrentOwner) -
         request.app.state.uploads_swept = now  # uploads no transcript used expire
         await asyncio.to_thread(services.store.delete_older, "uploads", UPLOAD_TTL_S)
     upload_id = uuid.uuid4().hex
-    await services.store.put_stream(_upload_key(owner, upload_id), request.stream(), limit)
+    key = _upload_key(owner, upload_id)
+    await services.store.put_stream(key, request.stream(), limit, check=_not_empty)
     return {"upload_url": f"{_base(request)}/v2/upload/{upload_id}"}
 
 

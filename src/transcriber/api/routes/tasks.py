@@ -96,7 +96,7 @@ def list_tasks(
     owner: CurrentOwner,
     status: TaskStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**62)] = 0,  # a database integer
 ) -> dict[str, Any]:
     items, total = services.jobs.list_tasks(owner, status, limit, offset)
     return {"items": [_view(services, t) for t in items], "total": total,
