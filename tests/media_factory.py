@@ -146,3 +146,71 @@ def write_hollow_wav(path: Path, rate: int = 16000) -> Path:
         w.setsampwidth(2)
         w.setframerate(rate)
     return path
+
+
+def write_raw_wav(
+    path: Path, data: bytes, rate: int = 16000, channels: int = 1, bits: int = 16, tag: int = 1
+) -> Path:
+    """A WAV written by hand, header fields as given: any rate, channel count or format tag
+    (1 PCM, 3 IEEE float), with no channel mask, so channels beyond stereo have no order."""
+    import struct
+
+    block = channels * bits // 8
+    fmt = struct.pack("<HHIIHH", tag, channels, rate, rate * block, block, bits)
+    path.write_bytes(
+        b"RIFF" + struct.pack("<I", 4 + 8 + len(fmt) + 8 + len(data)) + b"WAVE"
+        + b"fmt " + struct.pack("<I", len(fmt)) + fmt
+        + b"data" + struct.pack("<I", len(data)) + data
+    )  # fmt: skip
+    return path
+
+
+def write_float_wav(path: Path, audio: np.ndarray, rate: int = 16000) -> Path:
+    """32-bit float samples stored as they are: NaN, infinities and values beyond ±1 too."""
+    return write_raw_wav(path, audio.astype("<f4").tobytes(), rate=rate, bits=32, tag=3)
+
+
+def write_timed(
+    path: Path, blocks: list[tuple[float, np.ndarray]], codec: str = "aac", rate: int = 48000
+) -> Path:
+    """Mono audio blocks (16 kHz float32) stamped at the given times in seconds: a gap
+    between blocks is a jump in the timestamps, a first time far from 0 a late start."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(codec, rate=rate, layout="mono")
+        stream.time_base = Fraction(1, rate)
+        size = stream.codec_context.frame_size or 1024
+        fmt = stream.codec_context.format.name
+        for at, audio in blocks:
+            audio = resample(audio, rate)
+            audio = np.pad(audio, (0, -len(audio) % size))
+            for i in range(0, len(audio), size):
+                block = np.ascontiguousarray(audio[None, i : i + size], dtype=np.float32)
+                frame = av.AudioFrame.from_ndarray(block, format="fltp", layout="mono")
+                frame.sample_rate = rate
+                for f in _convert(frame, fmt, "mono", rate):
+                    f.pts = round(at * rate) + i
+                    f.time_base = Fraction(1, rate)
+                    for packet in stream.encode(f):
+                        out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return path
+
+
+def write_silence(path: Path, seconds: float, codec: str = "flac", rate: int = 8000) -> Path:
+    """Long digital silence, encoded frame by frame: an hour of FLAC is well under 1 MB."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(codec, rate=rate, layout="mono")
+        size = stream.codec_context.frame_size or 4608
+        frame = av.AudioFrame(format=stream.codec_context.format.name, layout="mono", samples=size)
+        for plane in frame.planes:
+            plane.update(bytes(plane.buffer_size))
+        frame.sample_rate = rate
+        frame.time_base = Fraction(1, rate)
+        for i in range(int(seconds * rate) // size):
+            frame.pts = i * size
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return path

@@ -150,6 +150,12 @@ def transcribe(
                 _error(e.message)
                 worst = max(worst, 2 if isinstance(e, InputError) else 1)
                 continue
+            except Exception as e:  # a bug on one file must not lose the others
+                bars.update(task, visible=False)
+                logging.getLogger("transcriber").info("%s failed", source, exc_info=True)
+                _error(f"{_shown(source)}: internal error: {type(e).__name__}: {e}")
+                worst = max(worst, 1)
+                continue
             stem = Path(name).stem
             for fmt_name in formats:
                 out = output_dir / f"{stem}.{FORMATS[fmt_name].extension}"

@@ -186,7 +186,9 @@ class _Run:
         for result in self._timed_asr(results):
             self._accept(result, ch, key)
         self.regions = builder.regions
-        self.duration = max(self.duration, builder.samples_seen / SAMPLE_RATE)
+        # What was decoded, not what the header claimed: an mp3's length is estimated
+        # from its bitrate, and can be far off for VBR or concatenated files.
+        self.duration = builder.samples_seen / SAMPLE_RATE or self.duration
         self.audio_done[key] = self.info.start_offset + builder.samples_seen / SAMPLE_RATE
         self._report(Stage.transcribing, key)
 

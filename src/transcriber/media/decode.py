@@ -3,10 +3,17 @@
 PyAV runs ffmpeg in-process, so no system ffmpeg is needed. The whole file is
 never held in memory: frames are resampled as they are demuxed and handed on
 in chunks of a few seconds.
+
+Hostile input is expected: ffmpeg may only read the file itself (no demuxer that
+opens other files or URLs), a damaged packet is skipped as a player would skip
+it, a stream whose sample rate or layout changes midway is followed, a gap in the
+timestamps becomes silence, and the samples handed on are finite and within ±1.
 """
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +24,7 @@ import numpy as np
 from transcriber.errors import (
     EmptyFileError,
     FileMissingError,
+    MediaError,
     NoAudioStreamError,
     NotMediaError,
     TruncatedMediaError,
@@ -27,6 +35,23 @@ CHUNK_SECONDS = 5.0
 # Container formats whose declared duration is exact, so a short decode means truncation.
 # (mp3 and raw ADTS estimate duration from the bitrate and can be far off for VBR.)
 _EXACT_DURATION = {"wav", "flac", "mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "ogg", "w64", "aiff"}
+# Demuxers that open other files or network addresses named inside the input: a script
+# (`ffconcat`, a playlist, SDP) must not make the service read what it names.
+_REFUSED_FORMATS = {"concat", "hls", "dash", "sdp", "rtsp", "rtp", "rtp_mpegts", "sap"}
+_TS_DISCONT = 0x200  # AVFMT_TS_DISCONT: timestamps are a broadcast clock, not file time
+# Containers that stamp each packet with its time, so that a jump forward in the
+# timestamps is a real gap in the recording, filled with silence when longer than
+# _GAP_S. (Raw streams such as mp3 and ADTS only count samples; avi audio times are
+# unreliable.)
+_TIMED = {"matroska,webm", "mov,mp4,m4a,3gp,3g2,mj2", "ogg", "mpegts", "mpeg", "flv", "asf", "nut"}
+_GAP_S = 0.5
+# A DC offset beyond this blinds the speech detector; below it, the audio is left as it is
+# (well-recorded speech averages below 0.01, and its digital silence should stay zero).
+_DC_MAX = 0.05
+# Above any real audio (DSD is decoded at 352.8 kHz): a header that claims more is damaged.
+_MAX_RATE = 1_000_000
+# Too many packets that do not decode: the file is damaged, not just scratched.
+_BAD_PACKETS = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +64,19 @@ class MediaInfo:
     channels: int
     has_video: bool
     start_offset: float  # seconds of the first audio sample on the file's own time axis
+    exact: bool = False  # the duration is the stream's own, so a shorter decode is a loss
+
+
+@functools.cache
+def _demuxers() -> str:
+    names = []
+    for name in sorted(av.formats_available):
+        try:
+            if av.ContainerFormat(name).is_input and name not in _REFUSED_FORMATS:
+                names.append(name)
+        except ValueError:
+            continue
+    return ",".join(names)
 
 
 def _open(path: Path) -> av.container.InputContainer:
@@ -48,13 +86,34 @@ def _open(path: Path) -> av.container.InputContainer:
         raise NotMediaError(f"{path}: not a regular file")
     if path.stat().st_size == 0:
         raise EmptyFileError(f"{path}: file is empty (0 bytes)")
+    # "file:" keeps a name such as "pipe:0" or "concat:a|b" from being read as a protocol.
+    options = {"format_whitelist": _demuxers(), "protocol_whitelist": "file"}
     try:
-        return av.open(str(path), metadata_errors="ignore")
+        return av.open(f"file:{path}", options=options, metadata_errors="ignore")
     except av.FFmpegError as e:
+        kind = _sniff(path)
+        if kind is not None:
+            raise NotMediaError(f"{path}: cannot be read as audio or video: it is {kind}") from e
         raise NotMediaError(
             f"{path}: cannot be read as audio or video ({_reason(e)});"
             " it is not a media file, or it is damaged or truncated"
         ) from e
+
+
+def _sniff(path: Path) -> str | None:
+    """What a file that ffmpeg refused looks like, when it is plainly something else."""
+    with path.open("rb") as f:
+        head = f.read(1024)
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if text.startswith((b"ffconcat", b"#extm3u", b"v=0")):
+        return "a playlist that names other files, not a media file; give the media itself"
+    if text.startswith((b"<!doctype html", b"<html")) or b"<html" in text[:300]:
+        return "a web page (HTML), not a media file; was it an error page saved by a download?"
+    if head.startswith(b"%PDF"):
+        return "a PDF document, not a media file"
+    if head.startswith((b"PK\x03\x04", b"\x1f\x8b", b"7z\xbc\xaf", b"Rar!")):
+        return "an archive (zip, gzip, 7z or rar), not a media file; unpack it first"
+    return None
 
 
 def _reason(e: Exception) -> str:
@@ -79,30 +138,56 @@ def _info(path: Path, container: av.container.InputContainer) -> MediaInfo:
             kind = "no audio stream"
         raise NoAudioStreamError(f"{path}: {kind}; nothing to transcribe")
     stream = container.streams.audio[0]
+    ctx = stream.codec_context
+    if ctx is None:
+        raise MediaError(f"{path}: its audio is in a codec this service cannot decode")
+    if (ctx.sample_rate or 0) > _MAX_RATE:
+        rate = ctx.sample_rate
+        raise NotMediaError(f"{path}: the audio header is damaged: it claims {rate} Hz sampling")
+    fmt = container.format.name
     duration: float | None = None
-    start = 0.0
+    exact = fmt in _EXACT_DURATION
+    start = first = 0.0
     if stream.start_time is not None and stream.time_base is not None:
-        start = max(0.0, float(stream.start_time * stream.time_base))
+        first = float(stream.start_time * stream.time_base)
+        start = first
+        if container.format.flags & _TS_DISCONT and container.start_time is not None:
+            start -= container.start_time / av.time_base  # time since the file's first packet
+        start = max(0.0, start)
     if stream.duration is not None and stream.time_base is not None:
         duration = float(stream.duration * stream.time_base)
+        if fmt == "ogg" and 0 < first < duration:
+            duration -= first  # ffmpeg gives the last granule: the end time, not the length
     elif container.duration is not None:
         duration = container.duration / av.time_base
-        if "matroska" in container.format.name:
-            # Matroska's Duration runs from time 0, not from the first sample.
-            duration = max(0.0, duration - start)
-    ctx = stream.codec_context
-    if container.format.name == "wav":
+        if "matroska" in fmt:
+            # Matroska's Duration runs from time 0, not from the first sample, and covers
+            # every track; the track's own DURATION tag (its length or its end time, by
+            # the muxer) bounds this one.
+            tag = _clock_s(stream.metadata.get("DURATION"))
+            duration = max(0.0, min(duration - start, tag))
+            exact = tag < float("inf") or len(container.streams) == 1
+    if fmt == "wav":
         _check_wav_size(path)
     return MediaInfo(
         path=path,
-        format_name=container.format.name,
-        codec=ctx.name if ctx is not None else "unknown",
+        format_name=fmt,
+        codec=ctx.name,
         duration=duration,
         sample_rate=ctx.sample_rate or 0,
         channels=ctx.channels or 0,
         has_video=bool(container.streams.video),
         start_offset=start,
+        exact=exact,
     )
+
+
+def _clock_s(value: str | None) -> float:
+    """Seconds in an "HH:MM:SS.fraction" tag; infinity when there is none."""
+    m = re.fullmatch(r"(\d+):(\d\d):(\d\d(?:\.\d*)?)", (value or "").strip())
+    if m is None:
+        return float("inf")
+    return int(m[1]) * 3600 + int(m[2]) * 60 + float(m[3])
 
 
 def stream_audio(
@@ -111,7 +196,8 @@ def stream_audio(
     """Yield float32 chunks of 16 kHz audio: mixed to mono, or only `channel` (0-based).
 
     Raises TruncatedMediaError at the end when the stream stops well short of
-    the duration the container declares, or breaks off with a decode error.
+    the duration the container declares, breaks off with a read error, or too
+    many of its packets cannot be decoded.
     """
     path = Path(path)
     container = _open(path)
@@ -119,42 +205,179 @@ def stream_audio(
         info = _info(path, container)
         stream = container.streams.audio[0]
         stream.thread_type = "AUTO"  # type: ignore[attr-defined]
-        layout = "mono" if channel is None else None
         if channel is not None and channel >= max(1, info.channels):
             raise NoAudioStreamError(f"{path}: has no channel {channel + 1}")
-        resampler = av.AudioResampler(format="fltp", layout=layout, rate=SAMPLE_RATE)
-        row = 0 if channel is None else channel
-        target = int(chunk_seconds * SAMPLE_RATE)
-        pending: list[np.ndarray] = []
-        have = 0
-        decoded = 0
+        out = _Chunks(int(chunk_seconds * SAMPLE_RATE))
+        mixer = _Mixer(channel)
+        clock = _Clock(stream, info)
+        good = bad = 0
+        error: Exception | None = None
         try:
-            for frame in container.decode(stream):
-                for out in resampler.resample(frame):
-                    pending.append(out.to_ndarray()[row])
-                    have += out.samples
-                if have >= target:
-                    chunk = np.concatenate(pending).astype(np.float32, copy=False)
-                    pending, have = [], 0
-                    decoded += len(chunk)
-                    yield chunk
-            for out in resampler.resample(None):
-                pending.append(out.to_ndarray()[row])
+            for packet in container.demux(stream):
+                try:
+                    frames = packet.decode()
+                except av.FFmpegError as e:  # a damaged packet: skip it, as players do
+                    bad, error = bad + 1, e
+                    if bad >= _BAD_PACKETS and bad > good:
+                        break
+                    continue
+                good += 1
+                for frame in frames:
+                    gap = clock.gap(frame, out.samples)
+                    if gap:
+                        out.add(mixer.flush())
+                        out.silence(gap)
+                    out.add(mixer.convert(frame))
+                    yield from out.full()
+            out.add(mixer.flush())
         except av.FFmpegError as e:
-            seconds = (decoded + sum(len(p) for p in pending)) / SAMPLE_RATE
+            seconds = out.samples / SAMPLE_RATE
             if seconds == 0:
                 raise NotMediaError(f"{path}: audio could not be decoded ({_reason(e)})") from e
             raise TruncatedMediaError(
                 f"{path}: file is damaged or truncated; decoding broke off at {seconds:.1f} s"
                 f" ({_reason(e)})"
             ) from e
-        if pending:
-            chunk = np.concatenate(pending).astype(np.float32, copy=False)
-            decoded += len(chunk)
-            yield chunk
-        if decoded == 0:
+        if out.samples == 0 and error is not None:
+            raise NotMediaError(f"{path}: audio could not be decoded ({_reason(error)})")
+        if bad > max(1, (good + bad) // 10):
+            raise TruncatedMediaError(
+                f"{path}: file is damaged: {bad} of {good + bad} audio packets could not be"
+                f" decoded ({_reason(error or ValueError())})"
+            )
+        yield from out.rest()
+        if out.samples == 0:
             raise EmptyFileError(f"{path}: the audio stream holds no sound (0 samples)")
-        _check_complete(info, decoded / SAMPLE_RATE)
+        _check_complete(info, out.samples / SAMPLE_RATE)
+
+
+class _Mixer:
+    """Frames of any rate, sample format and layout → mono (or one channel) at 16 kHz.
+
+    The resampler is rebuilt when a frame's parameters change (concatenated files, a
+    stream that switches from mono to stereo). Output is packed: PyAV cannot hand over
+    planar audio of more than 8 channels. Channels of unknown order are averaged.
+    """
+
+    def __init__(self, channel: int | None) -> None:
+        self.channel = channel
+        self.key: tuple[str, str, int] | None = None
+        self.resampler: av.AudioResampler | None = None
+        self.average = False
+
+    def convert(self, frame: av.AudioFrame) -> list[np.ndarray]:
+        key = (frame.format.name, frame.layout.name, frame.sample_rate)
+        out = self.flush() if key != self.key else []
+        if self.resampler is None:
+            self.key = key
+            layout = frame.layout
+            known = len(layout.channels) <= 8 and all(c.name != "NONE" for c in layout.channels)
+            self.average = self.channel is None and not known
+            mono = self.channel is None and known
+            self.resampler = av.AudioResampler(
+                format="flt", layout="mono" if mono else None, rate=SAMPLE_RATE
+            )
+        out += [self._pick(f) for f in self.resampler.resample(frame)]
+        return out
+
+    def flush(self) -> list[np.ndarray]:
+        if self.resampler is None:
+            return []
+        out = [self._pick(f) for f in self.resampler.resample(None)]
+        self.resampler, self.key = None, None
+        return out
+
+    def _pick(self, frame: av.AudioFrame) -> np.ndarray:
+        n = len(frame.layout.channels)
+        samples = frame.to_ndarray().reshape(-1, n)
+        if n == 1:
+            return samples[:, 0]
+        if self.average:
+            mixed: np.ndarray = samples.mean(axis=1, dtype=np.float32)
+            return mixed
+        return samples[:, min(self.channel or 0, n - 1)]
+
+
+class _Clock:
+    """Where a frame belongs by its timestamp, to turn a jump in time into silence.
+
+    Only forward jumps within the declared duration are filled, so a wild timestamp
+    cannot make the decoder produce hours of silence that the file does not claim.
+    """
+
+    def __init__(self, stream: av.audio.AudioStream, info: MediaInfo) -> None:
+        self.origin: float | None = None
+        if stream.start_time is not None and stream.time_base is not None:
+            self.origin = float(stream.start_time * stream.time_base)
+        self.limit = int(((info.duration or 0.0) + 1.0) * SAMPLE_RATE)
+        self.enabled = info.format_name in _TIMED
+
+    def gap(self, frame: av.AudioFrame, at: int) -> int:
+        if not self.enabled or frame.pts is None or frame.time_base is None:
+            return 0
+        t = float(frame.pts * frame.time_base)
+        if self.origin is None:
+            self.origin = t
+        due = round((t - self.origin) * SAMPLE_RATE)
+        if due - at < _GAP_S * SAMPLE_RATE or due > self.limit:
+            return 0
+        return due - at
+
+
+class _Chunks:
+    """Decoded audio gathered into chunks of `size` samples, made safe for the models:
+    finite (NaN and infinities become silence), centred (no large DC offset) and within ±1
+    (audio far too loud, such as float samples written on the 16-bit scale, is scaled
+    down; a stray spike is clipped)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.parts: list[np.ndarray] = []
+        self.have = 0
+        self.samples = 0  # everything added so far
+        self.gain = 1.0
+
+    def add(self, parts: list[np.ndarray]) -> None:
+        for p in parts:
+            self.parts.append(p)
+            self.have += len(p)
+            self.samples += len(p)
+
+    def silence(self, n: int) -> None:
+        while n > 0:  # in chunk-sized pieces, however long the gap
+            step = min(n, self.size)
+            self.add([np.zeros(step, np.float32)])
+            n -= step
+
+    def full(self) -> Iterator[np.ndarray]:
+        while self.have >= self.size:
+            yield self._take()
+
+    def rest(self) -> Iterator[np.ndarray]:
+        yield from self.full()
+        if self.have:
+            yield self._take()
+
+    def _take(self) -> np.ndarray:
+        joined = np.concatenate(self.parts) if len(self.parts) > 1 else self.parts[0]
+        chunk, left = joined[: self.size], joined[self.size :]
+        self.parts = [left] if len(left) else []
+        self.have = len(left)
+        return self._clean(chunk)
+
+    def _clean(self, chunk: np.ndarray) -> np.ndarray:
+        x = chunk.astype(np.float64)  # float32 extremes cannot overflow here
+        if not np.isfinite(x).all():
+            x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+        offset = x.mean()
+        if abs(offset) > _DC_MAX:
+            x -= offset
+        if len(x) and float(np.abs(x).max()) > 1.0:
+            level = float(np.quantile(np.abs(x), 0.999))
+            if level > 1.0:
+                self.gain = min(self.gain, 1.0 / level)
+            x = np.clip(x * self.gain, -1.0, 1.0)
+        return x.astype(np.float32)
 
 
 def _check_wav_size(path: Path) -> None:
@@ -183,7 +406,7 @@ def _check_wav_size(path: Path) -> None:
 
 
 def _check_complete(info: MediaInfo, seconds: float) -> None:
-    if info.duration is None or info.format_name not in _EXACT_DURATION:
+    if info.duration is None or not info.exact:
         return
     if info.duration - seconds > max(1.0, 0.05 * info.duration):
         raise TruncatedMediaError(

@@ -1,0 +1,338 @@
+"""Hostile and unusual media: a correct transcript, or one clear error that names the file.
+
+Never a traceback, a crash of the process, a hang or memory that grows with the file.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tracemalloc
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.media_factory import (
+    load,
+    write_audio,
+    write_float_wav,
+    write_raw_wav,
+    write_silence,
+    write_streams,
+    write_timed,
+)
+from transcriber import errors
+from transcriber.domain import TranscriptionOptions
+from transcriber.evaluation.wer import corpus_wer
+from transcriber.media import probe, stream_audio
+from transcriber.pipeline import Pipeline
+
+RU = "ru/coqui_stt/ru.wav"
+RU_TEXT = "бедняга ребят на его месте должен быть я"
+SR = 16000
+
+
+def decoded(path: Path, channel: int | None = None) -> np.ndarray:
+    return np.concatenate(list(stream_audio(path, channel=channel)))
+
+
+def tone(seconds: float, freq: float = 440.0, gain: float = 0.3, rate: int = SR) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    return (gain * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+# --- samples no model was trained on: NaN, infinities, the wrong scale, a DC offset ---
+
+
+def _nan(a: np.ndarray) -> np.ndarray:
+    a = a.copy()
+    a[len(a) // 3 : len(a) // 3 + 50] = np.nan
+    return a
+
+
+def _inf(a: np.ndarray) -> np.ndarray:
+    a = a.copy()
+    a[1000:1010], a[2000:2010] = np.inf, -np.inf
+    return a
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("name", "spoil"),
+    [
+        ("nan", _nan),
+        ("inf", _inf),
+        ("int16_scale", lambda a: a * 32767),  # float WAV written with 16-bit values
+        ("dc_offset", lambda a: np.clip(a + 0.7, -1, 1)),
+    ],
+)
+def test_broken_float_samples_still_transcribe(
+    pipeline: Pipeline, eval_root: Path, tmp_path: Path, name: str, spoil: object
+) -> None:
+    assert callable(spoil)
+    path = write_float_wav(tmp_path / f"{name}.wav", spoil(load(eval_root / RU)))
+    chunks = list(stream_audio(path))
+    assert all(np.isfinite(c).all() and np.abs(c).max() <= 1.0 for c in chunks)
+    t = pipeline.run(path, TranscriptionOptions(language="ru"))
+    assert corpus_wer([(RU_TEXT, t.text)], "ru") < 0.4, t.text
+
+
+# --- streams that change, break or jump ---
+
+
+def test_damaged_packets_are_skipped_not_fatal(tmp_path: Path) -> None:
+    audio = tone(6.0, rate=44100)
+    whole = write_audio(tmp_path / "w.mp3", audio, rate=44100, codec="libmp3lame").read_bytes()
+    bad = bytearray(whole)
+    mid = len(bad) // 2
+    bad[mid : mid + 200] = np.random.default_rng(0).integers(0, 256, 200, np.uint8).tobytes()
+    scratched = tmp_path / "scratched.mp3"
+    scratched.write_bytes(bytes(bad))
+    assert 5.4 < len(decoded(scratched)) / SR < 6.1  # a few frames around the scratch lost
+    # Mostly garbage is not a scratch: it fails, naming the file.
+    ruined = bytearray(whole)
+    for at in range(1000, len(ruined) - 100, 400):
+        ruined[at : at + 100] = bytes(100)
+    (tmp_path / "ruined.mp3").write_bytes(bytes(ruined))
+    with pytest.raises(errors.TruncatedMediaError, match="damaged") as info:
+        decoded(tmp_path / "ruined.mp3")
+    assert str(tmp_path / "ruined.mp3") in info.value.message
+
+
+@pytest.mark.parametrize(("suffix", "codec", "fmt"), [(".mp3", "libmp3lame", None),
+                                                      (".aac", "aac", "adts")])  # fmt: skip
+def test_concatenated_files_with_different_rates(
+    tmp_path: Path, suffix: str, codec: str, fmt: str | None
+) -> None:
+    # `cat a.mp3 b.mp3`: the rate (and so the resampler) changes in the middle.
+    first = write_audio(tmp_path / f"a{suffix}", tone(3.0), rate=16000, codec=codec, fmt=fmt)
+    later = tone(4.0, rate=48000)
+    second = write_audio(tmp_path / f"b{suffix}", later, rate=48000, codec=codec, fmt=fmt)
+    both = tmp_path / f"both{suffix}"
+    both.write_bytes(first.read_bytes() + second.read_bytes())
+    assert abs(len(decoded(both)) / SR - 7.0) < 0.3
+
+
+@pytest.mark.parametrize("suffix", [".mkv", ".ts", ".mp4"])
+def test_gap_in_timestamps_becomes_silence(tmp_path: Path, suffix: str) -> None:
+    # A recorder that dropped a minute: the second block is stamped 61 s after the first.
+    path = write_timed(tmp_path / f"gap{suffix}", [(0.0, tone(1.0)), (62.0, tone(2.0, 880))])
+    audio = decoded(path)
+    assert abs(len(audio) / SR - 64.0) < 0.3
+    loud = np.flatnonzero(np.abs(audio) > 0.1) / SR
+    assert loud.min() < 0.1 and 0.9 < loud[loud < 30].max() < 1.1
+    assert 61.9 < loud[loud > 30].min() < 62.2
+
+
+@pytest.mark.slow
+def test_gap_keeps_later_speech_at_its_time(
+    pipeline: Pipeline, eval_root: Path, tmp_path: Path
+) -> None:
+    ru = load(eval_root / RU)
+    jfk = load(eval_root / "en/whisper/jfk.flac")
+    path = write_timed(tmp_path / "dropout.mkv", [(0.0, ru), (90.0, jfk)])
+    t = pipeline.run(path, TranscriptionOptions(language="en", word_timestamps=True))
+    fellow = [w for s in t.segments for w in s.words if "fellow" in w.word.lower()]
+    assert fellow and all(90.0 < w.start < 101.0 for w in fellow), t.segments
+    assert t.duration == pytest.approx(101.0, abs=0.3)
+
+
+def test_broadcast_and_radio_timestamps_start_at_zero(tmp_path: Path) -> None:
+    # A TV capture's clock or an internet radio's granule count starts hours in; players
+    # show such a file from 0:00, and its length is what it holds, not where it ends.
+    for suffix, codec in ((".ts", "aac"), (".ogg", "libopus")):
+        path = write_timed(tmp_path / f"late{suffix}", [(36000.0, tone(3.0))], codec=codec)
+        info = probe(path)
+        assert info.start_offset == pytest.approx(0.0, abs=0.05)
+        assert info.duration == pytest.approx(3.0, abs=0.1)
+        assert abs(len(decoded(path)) / SR - 3.0) < 0.1
+
+
+def test_first_audio_track_shorter_than_the_file(tmp_path: Path) -> None:
+    # Matroska's duration covers every track; a short first track is not a truncated file.
+    path = write_streams(tmp_path / "tracks.mkv", [tone(3.0), tone(9.0, 880)], rate=16000)
+    assert probe(path).duration == pytest.approx(3.0, abs=0.1)
+    assert abs(len(decoded(path)) / SR - 3.0) < 0.1
+
+
+# --- headers that lie or name what the service cannot do ---
+
+
+def test_many_channels_of_unknown_order(tmp_path: Path) -> None:
+    voice = tone(2.0)
+    pcm = (voice * 32767).astype("<i2")
+    for n in (9, 16):
+        path = write_raw_wav(tmp_path / f"ch{n}.wav", np.repeat(pcm[:, None], n, 1).tobytes(),
+                             channels=n)  # fmt: skip
+        mixed = decoded(path)
+        assert abs(len(mixed) / SR - 2.0) < 0.05
+        assert np.abs(mixed).max() == pytest.approx(0.3, abs=0.02)
+    # One channel of nine: PyAV crashes the process on planar audio of more than eight
+    # channels, so this runs in a child that must exit cleanly.
+    planes = np.zeros((2 * SR, 9), "<i2")
+    planes[:, 8] = pcm
+    path = write_raw_wav(tmp_path / "ninth.wav", planes.tobytes(), channels=9)
+    code = (
+        "import sys, numpy as np; from transcriber.media import stream_audio;"
+        " a = [np.abs(np.concatenate(list(stream_audio(sys.argv[1], channel=c)))).max()"
+        " for c in (0, 8)]; print(round(float(a[0]), 2), round(float(a[1]), 2))"
+    )
+    r = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True,
+                       timeout=120)  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.split() == ["0.0", "0.3"]
+
+
+def test_unknown_codec_and_impossible_rate_are_named(tmp_path: Path) -> None:
+    pcm = (tone(1.0) * 32767).astype("<i2").tobytes()
+    odd = write_raw_wav(tmp_path / "odd codec.wav", pcm, tag=0x7777)
+    with pytest.raises(errors.MediaError, match="codec this service cannot decode") as info:
+        probe(odd)
+    assert str(odd) in info.value.message
+    fast = write_raw_wav(tmp_path / "fast.wav", pcm, rate=2**31 - 1)
+    with pytest.raises(errors.NotMediaError, match="2147483647 Hz") as info:
+        list(stream_audio(fast))
+    assert str(fast) in info.value.message
+
+
+def test_scripts_naming_other_files_are_not_followed(tmp_path: Path) -> None:
+    # ffmpeg would read what such a file names: a sibling upload, itself (until it runs out
+    # of file handles), a local path or a URL. The service must read only the file given.
+    write_audio(tmp_path / "input", tone(2.0), fmt="wav")
+    scripts = {
+        "list.mp3": "ffconcat version 1.0\nfile input\nfile input\n",
+        "self.mp3": "ffconcat version 1.0\nfile self.mp3\n",
+        "feed.m3u8": "#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\ninput\n#EXT-X-ENDLIST\n",
+    }
+    for name, text in scripts.items():
+        path = tmp_path / name
+        path.write_text(text)
+        with pytest.raises(errors.NotMediaError, match="a playlist that names other files") as e:
+            list(stream_audio(path))
+        assert str(path) in e.value.message
+
+
+def test_file_names_that_look_like_protocols(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # ffmpeg reads "pipe:0" as standard input and "concat:a|b" as two files joined.
+    monkeypatch.chdir(tmp_path)
+    write_audio(tmp_path / "a.wav", tone(0.25))
+    for name in ("pipe:0", "concat:a.wav|a.wav"):
+        write_audio(tmp_path / name, tone(1.0), fmt="wav")
+        assert abs(len(decoded(Path(name))) / SR - 1.0) < 0.01
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "words"),
+    [
+        ("page.mp4", b"<!DOCTYPE html><html><title>404 Not Found</title></html>\n", "web page"),
+        ("talk.mp3.gz", b"\x1f\x8b\x08\x00" + bytes(500), "archive"),
+        ("paper.m4a", b"%PDF-1.4\n" + b"1 0 obj << >> endobj\n" * 20, "PDF document"),
+        ("notes.wav", b"just text\n" * 100, "not a media file"),
+    ],
+)
+def test_other_kinds_of_file_are_named(
+    tmp_path: Path, name: str, content: bytes, words: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(errors.NotMediaError) as info:
+        probe(path)
+    assert info.value.message.startswith(f"{path}: cannot be read as audio or video")
+    assert words in info.value.message and "not a media file" in info.value.message
+
+
+def test_containers_with_an_empty_audio_stream(tmp_path: Path) -> None:
+    cases = {".wav": errors.EmptyFileError, ".flac": errors.EmptyFileError,
+             ".mkv": errors.NotMediaError, ".ogg": errors.NotMediaError}  # fmt: skip
+    for suffix, cls in cases.items():
+        path = tmp_path / f"hollow{suffix}"
+        codec = {".wav": "pcm_s16le", ".ogg": "libopus"}.get(suffix, "flac")
+        with av.open(str(path), "w") as out:
+            out.add_stream(codec, rate=48000, layout="mono")
+            out.start_encoding()
+        with pytest.raises(cls) as info:
+            list(stream_audio(path))
+        assert str(path) in info.value.message
+
+
+# --- tiny and huge ---
+
+
+@pytest.mark.slow
+def test_tiny_inputs_give_an_empty_transcript(pipeline: Pipeline, tmp_path: Path) -> None:
+    for name, n in (("one_sample", 1), ("ten_ms", 160), ("third_second", 5333)):
+        path = write_audio(tmp_path / f"{name}.wav", tone(1.0)[:n])
+        t = pipeline.run(path, TranscriptionOptions(language="ru"))
+        assert t.segments == () and t.duration == pytest.approx(n / SR, abs=0.002)
+
+
+@pytest.mark.slow
+def test_half_an_hour_of_silence_in_a_small_file(pipeline: Pipeline, tmp_path: Path) -> None:
+    path = write_silence(tmp_path / "quiet.flac", 1800.0)
+    assert path.stat().st_size < 1_000_000  # 30 minutes: a decompression bomb in miniature
+    tracemalloc.start()
+    try:
+        t = pipeline.run(path, TranscriptionOptions(language="ru"))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert t.segments == () and t.duration == pytest.approx(1800.0, abs=1.0)
+    assert peak < 64e6, f"{peak / 1e6:.0f} MB held while decoding 30 min of silence"
+
+
+# --- as a user meets them: the CLI and the API ---
+
+
+@pytest.mark.slow
+def test_cli_names_each_bad_file_and_finishes_the_rest(
+    eval_root: Path, tmp_path: Path, model_cache: Path
+) -> None:
+    pcm = (tone(1.0) * 32767).astype("<i2").tobytes()
+    odd = write_raw_wav(tmp_path / "odd.wav", pcm, tag=0x7777)
+    page = tmp_path / "video.mp4"
+    page.write_text("<html><body>404 Not Found</body></html>")
+    folder = tmp_path / "folder.mp3"
+    folder.mkdir()
+    loud = write_float_wav(tmp_path / "Запись 1.wav", load(eval_root / RU) * 32767)
+    out = tmp_path / "out"
+    r = subprocess.run(
+        [sys.executable, "-m", "transcriber", "transcribe", str(odd), str(page), str(folder),
+         str(loud), "--language", "ru", "--format", "txt", "--output-dir", str(out)],
+        capture_output=True, text=True, timeout=600,
+        env={**os.environ, "TRANSCRIBER_MODEL_DIR": str(model_cache), "COLUMNS": "200"},
+    )  # fmt: skip
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr
+    errors_ = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    expected = {odd: "codec", page: "web page", folder: "not a regular file"}
+    for path, words in expected.items():
+        assert any(str(path) in e and words in e for e in errors_), (path, r.stderr)
+    assert len(errors_) == 3
+    text = (out / "Запись 1.txt").read_text()
+    assert corpus_wer([(RU_TEXT, text)], "ru") < 0.4, text
+
+
+@pytest.mark.slow
+def test_api_refuses_what_it_cannot_decode_at_upload(client: TestClient, tmp_path: Path) -> None:
+    pcm = (tone(1.0) * 32767).astype("<i2").tobytes()
+    cases = [
+        (write_raw_wav(tmp_path / "odd.wav", pcm, tag=0x7777), "unsupported_media", "codec"),
+        (write_raw_wav(tmp_path / "fast.wav", pcm, rate=2**31 - 1), "not_media", "Hz"),
+    ]
+    playlist = tmp_path / "show.mp3"
+    playlist.write_text("ffconcat version 1.0\nfile input\n")
+    cases.append((playlist, "not_media", "playlist"))
+    for path, code, words in cases:
+        with path.open("rb") as f:
+            resp = client.post("/api/tasks", files={"file": (path.name, f)})
+        assert resp.status_code == 415, resp.text
+        error = resp.json()["error"]
+        assert error["code"] == code
+        assert error["message"].startswith(f"{path.name}: ") and words in error["message"]
+    assert client.get("/api/tasks").json()["total"] == 0
