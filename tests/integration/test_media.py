@@ -131,3 +131,22 @@ def test_first_audio_stream_and_container_start_offset(
     assert t.segments[0].start >= 12.4
     assert t.segments[-1].end <= 12.5 + 11.2
     assert all(w.start >= 12.4 for s in t.segments for w in s.words)
+
+
+def test_no_segment_or_word_spans_a_long_silence(
+    pipeline: Pipeline, eval_root: Path, tmp_path: Path
+) -> None:
+    # Two utterances three minutes apart share one window once the silence is cut out;
+    # the text after the cut must be placed after the silence, not stretched across it.
+    rows = [r for r in eval_rows("asr.jsonl") if r["lang"] == "ru"][:2]
+    first, second = (load(eval_root / r["path"]) for r in rows)
+    quiet_from, quiet_to = len(first) / 16000, len(first) / 16000 + 180.0
+    audio = np.concatenate([first, np.zeros(16000 * 180, np.float32), second])
+    path = write_audio(tmp_path / "apart.wav", audio)
+    t = pipeline.run(path, TranscriptionOptions(language="ru"))
+    words = [w for s in t.segments for w in s.words]
+    spans = [(s.start, s.end) for s in t.segments] + [(w.start, w.end) for w in words]
+    assert spans and all(a <= b for a, b in spans)
+    across = [(a, b) for a, b in spans if a < quiet_from + 1.0 and b > quiet_to - 1.0]
+    assert not across, across
+    assert any(a >= quiet_to - 1.0 for a, _ in spans)  # the second utterance is there

@@ -151,3 +151,18 @@ def test_resume_inside_a_cut_region_gives_the_same_windows(eval_root: Path) -> N
     for a, b in zip(full[i + 1 :], resumed, strict=True):
         assert a.pieces == b.pieces
         assert np.array_equal(a.audio, b.audio)
+
+
+def test_a_word_maps_into_the_piece_that_holds_most_of_it() -> None:
+    # 6 s of speech, then (after 180 s cut out as silence) speech again at 186 s.
+    w = SpeechWindow(np.zeros(16000 * 10, np.float32), ((0.0, 0.0), (6.0, 186.0)), 190.0)
+    assert w.span_to_file_time(1.0, 1.5) == (1.0, 1.5)
+    assert w.span_to_file_time(7.0, 7.5) == (187.0, 187.5)
+    # Begins a little before the cut by its estimated time: it was spoken after it.
+    assert w.span_to_file_time(5.9, 6.6) == (186.0, 186.6)
+    # Ends a little after the cut: it was spoken before it.
+    assert w.span_to_file_time(5.5, 6.1) == (5.5, 6.0)
+    # Never a span across the silence, whatever the word's times.
+    for a, b in ((5.99, 6.01), (0.0, 10.0), (5.0, 7.0)):
+        start, end = w.span_to_file_time(a, b)
+        assert 0 <= end - start <= b - a

@@ -153,15 +153,13 @@ class WhisperEngine:
             # its own: it may be noise or music that the VAD let through.
             if strict and not is_confident(s):
                 continue
-            words = [
-                Word(
-                    start=window.to_file_time(min(w["start"], window.duration)),
-                    end=window.to_file_time(min(w["end"], window.duration), is_end=True),
-                    word=w["word"],
-                    probability=round(float(w["probability"]), 4),
+            words = []
+            for w in s.get("words") or ():
+                start, end = window.span_to_file_time(
+                    min(w["start"], window.duration), min(w["end"], window.duration)
                 )
-                for w in s.get("words") or ()
-            ]
+                words.append(Word(start=start, end=end, word=w["word"],
+                                  probability=round(float(w["probability"]), 4)))  # fmt: skip
             yield from segments_from_words(
                 words,
                 avg_logprob=round(float(s["avg_logprob"]), 4),

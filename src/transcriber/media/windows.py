@@ -51,6 +51,20 @@ class SpeechWindow:
         off, at = self.pieces[i]
         return round(at + (t - off), 3)
 
+    def span_to_file_time(self, start: float, end: float) -> tuple[float, float]:
+        """Map a word's (start, end) in the window to the file's time axis, both within
+        the one piece that holds the middle of the word. Word times are estimates, so a
+        word may seem to begin just before the piece it was spoken in; mapped edge by
+        edge, it would then reach back across the silence cut out between the pieces."""
+        offsets = [p[0] for p in self.pieces]
+        i = max(0, bisect.bisect_right(offsets, (start + end) / 2) - 1)
+        low = offsets[i]
+        high = offsets[i + 1] if i + 1 < len(offsets) else max(end, low)
+        start = min(max(start, low), high)
+        end = min(max(end, start), high)
+        at = self.pieces[i][1]
+        return round(at + (start - low), 3), round(at + (end - low), 3)
+
     def slice(self, start: float, end: float) -> SpeechWindow:
         """The part between two window times, still mapped to the file's time axis."""
         a = max(0, int(start * SAMPLE_RATE))
