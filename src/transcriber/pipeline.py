@@ -25,7 +25,7 @@ from transcriber.domain import (
 from transcriber.domain import TranscriptionOptions as Options
 from transcriber.engines.base import DecodeOptions, Engine, WindowResult
 from transcriber.engines.registry import EngineManager
-from transcriber.errors import OptionError
+from transcriber.errors import OptionError, UploadTooLargeError
 from transcriber.media.decode import SAMPLE_RATE, MediaInfo, probe, stream_audio
 from transcriber.media.vad import Region, SpeechDetector, VadParams
 from transcriber.media.windows import SpeechWindow, WindowBuilder
@@ -64,7 +64,10 @@ class Pipeline:
         on_progress: ProgressFn | None = None,
         checkpoint: Checkpoint | None = None,
         on_checkpoint: CheckpointFn | None = None,
+        max_duration_s: float | None = None,
     ) -> Transcript:
+        """Transcribe `path`. `max_duration_s` stops a file whose audio runs longer, which
+        its header may not say (a service's limit; the CLI has none)."""
         started = time.perf_counter()
         info = probe(path)
         engine = self.engines.get(options.model)
@@ -74,6 +77,7 @@ class Pipeline:
                 f" {options.language!r}; use --model base"
             )
         state = _Run(self, info, engine, options, on_progress, on_checkpoint, checkpoint)
+        state.max_duration_s = max_duration_s
         channels: list[int | None] = [None]
         if options.channels == ChannelMode.split and info.channels >= 2:
             channels = list(range(info.channels))
@@ -101,10 +105,10 @@ class Pipeline:
         )
 
     def detect_language(
-        self, path: str | Path, model: str | None = None
+        self, path: str | Path, model: str | None = None, max_duration_s: float | None = None
     ) -> tuple[str, float] | None:
         """The language of the first window of speech (up to 30 s), with its probability;
-        None when the file holds no speech."""
+        None when the file holds no speech (within `max_duration_s` of audio)."""
         info = probe(path)
         engine = self.engines.get(model or self.settings.model)
         builder = WindowBuilder(SpeechDetector(self.vad_params()), time_offset=info.start_offset)
@@ -112,6 +116,8 @@ class Pipeline:
         def windows() -> Generator[SpeechWindow]:
             for chunk in stream_audio(info.path):
                 yield from builder.feed(chunk)
+                if check_length(builder, max_duration_s):
+                    return
             yield from builder.finish()
 
         found = windows()
@@ -122,6 +128,11 @@ class Pipeline:
         if first is None:
             return None
         return engine.detect_language([first])
+
+
+def check_length(builder: WindowBuilder, limit_s: float | None) -> bool:
+    """True once the audio decoded exceeds `limit_s` (None: no limit)."""
+    return limit_s is not None and builder.samples_seen / SAMPLE_RATE > limit_s
 
 
 def speaker_stats(segments: list[Segment]) -> tuple[SpeakerStat, ...]:
@@ -158,6 +169,8 @@ class _Run:
         self.language = options.language or cp.language
         self.language_probability = 1.0 if options.language else cp.language_probability
         self.duration = info.duration or 0.0
+        self.max_duration_s: float | None = None
+        self.stage = Stage.decoding
         self.timings = {"decode_vad": 0.0, "asr": 0.0, "language": 0.0}
         self.n_channels = 1
         self.regions: list[Region] = []
@@ -211,8 +224,17 @@ class _Run:
         return list(labelled), tuple(SpeakerStat(s.label, s.seconds) for s in summary)
 
     def _windows(self, builder: WindowBuilder, ch: int | None) -> Iterator[SpeechWindow]:
+        key = ch if ch is not None else 0
         for chunk in stream_audio(self.info.path, channel=ch):
             yield from builder.feed(chunk)
+            if check_length(builder, self.max_duration_s):
+                raise UploadTooLargeError(
+                    f"{self.info.path}: the audio runs past the limit of"
+                    f" {self.max_duration_s:.0f} s (its header did not say how long it is)"
+                )
+            # Long silence yields no windows, so no progress: let the caller see that this
+            # run is alive and still wanted (cancel, shutdown) between chunks anyway.
+            self._report(self.stage, key)
         yield from builder.finish()
 
     def _timed(self, it: Iterator[SpeechWindow]) -> Iterator[SpeechWindow]:
@@ -261,6 +283,7 @@ class _Run:
         self._report(Stage.transcribing, key)
 
     def _report(self, stage: Stage, key: int) -> None:
+        self.stage = stage
         if self.on_progress is None:
             return
         total = self.duration or 0.0

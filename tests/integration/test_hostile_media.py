@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import tracemalloc
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.conftest import eval_rows
 from tests.media_factory import (
     load,
     write_audio,
@@ -336,3 +338,82 @@ def test_api_refuses_what_it_cannot_decode_at_upload(client: TestClient, tmp_pat
         assert error["code"] == code
         assert error["message"].startswith(f"{path.name}: ") and words in error["message"]
     assert client.get("/api/tasks").json()["total"] == 0
+
+
+def write_live_mkv(path: Path, audio: np.ndarray) -> Path:
+    """Opus in Matroska as a live recorder writes it: no duration anywhere in the header."""
+    with av.open(str(path), "w", format="matroska", options={"live": "1"}) as out:
+        stream = out.add_stream("libopus", rate=48000, layout="mono")
+        frame = av.AudioFrame.from_ndarray(audio[None, :].astype(np.float32), format="fltp",
+                                           layout="mono")  # fmt: skip
+        frame.sample_rate = 16000
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=48000)
+        for f in [*resampler.resample(frame), *resampler.resample(None)]:
+            f.pts = None
+            for packet in stream.encode(f):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return path
+
+
+@pytest.mark.slow
+def test_audio_longer_than_the_limit_fails_even_when_the_header_hides_it(
+    tmp_path: Path, model_cache: Path
+) -> None:
+    from tests.integration.conftest import make_client
+
+    path = write_live_mkv(tmp_path / "live.mkv", tone(20.0) * 0.3)
+    assert probe(path).duration is None  # so the upload check cannot know
+    with make_client(tmp_path, model_cache, workers=1, max_duration_s=5) as c:
+        with path.open("rb") as f:
+            resp = c.post("/api/tasks", files={"file": (path.name, f)})
+        assert resp.status_code == 202, resp.text
+        task = resp.json()
+        for _ in range(600):
+            task = c.get(f"/api/tasks/{task['id']}").json()
+            if task["status"] not in ("queued", "processing"):
+                break
+            time.sleep(0.1)
+        assert task["status"] == "failed"
+        assert task["error"].startswith("live.mkv: the audio runs past the limit of 5 s")
+
+
+@pytest.mark.slow
+def test_language_detection_reads_no_further_than_its_limit(
+    client: TestClient, tmp_path: Path, eval_root: Path
+) -> None:
+    # Speech, but only after 10.5 minutes of silence: past what detection reads.
+    speech = load(eval_root / next(r for r in eval_rows("asr.jsonl") if r["lang"] == "ru")["path"])
+    audio = np.concatenate([np.zeros(int(SR * 630), np.float32), speech])
+    late = write_audio(tmp_path / "late.flac", audio, codec="flac")
+    with late.open("rb") as f:
+        resp = client.post("/detect-language", files={"audio_file": (late.name, f)})
+    assert resp.status_code == 422, resp.text
+    assert "no speech found in its first 10 minutes" in resp.json()["error"]["message"]
+
+
+@pytest.mark.slow
+def test_a_long_silence_can_be_cancelled_while_it_is_decoded(
+    tmp_path: Path, model_cache: Path
+) -> None:
+    from tests.integration.conftest import make_client
+
+    # Hours of silence give no speech windows and so no progress; the worker must still
+    # see the cancellation between chunks instead of decoding to the end (about a minute
+    # here), and be free for the next task at once.
+    quiet = write_silence(tmp_path / "quiet.flac", 16 * 3600.0)
+    short = write_audio(tmp_path / "short.wav", tone(1.0))
+    with make_client(tmp_path, model_cache, workers=1, max_duration_s=86400) as c:
+        with quiet.open("rb") as f:
+            long_task = c.post("/api/tasks", files={"file": (quiet.name, f)}).json()
+        while c.get(f"/api/tasks/{long_task['id']}").json()["status"] != "processing":
+            time.sleep(0.05)
+        time.sleep(1.0)  # well into the silence
+        assert c.delete(f"/api/tasks/{long_task['id']}").json()["status"] == "cancelled"
+        cancelled_at = time.monotonic()
+        with short.open("rb") as f:
+            next_task = c.post("/api/tasks", files={"file": (short.name, f)}).json()
+        while c.get(f"/api/tasks/{next_task['id']}").json()["status"] == "queued":
+            assert time.monotonic() - cancelled_at < 10.0, "the worker decoded on"
+            time.sleep(0.05)

@@ -116,6 +116,7 @@ class Worker:
                     on_progress=on_progress,
                     checkpoint=checkpoint_from_dict(task.checkpoint),
                     on_checkpoint=on_checkpoint,
+                    max_duration_s=self.fetch.max_duration_s,
                 )
             self.store.put_bytes(result_key(task.id), render(transcript, "json"))
             if self.jobs.complete(task.id, claim, result_key(task.id), transcript.language,
@@ -134,7 +135,7 @@ class Worker:
             self._fail(task, claim, e.message)
         except Exception as e:  # a bug must fail the task, not kill the worker thread
             log.exception("task %s crashed", task.id)
-            self._fail(task, claim, f"internal error: {type(e).__name__}: {e}")
+            self._fail(task, claim, f"{task.filename}: internal error: {type(e).__name__}: {e}")
 
     def _download(self, task: TaskRecord, claim: str, url: str) -> None:
         """Media named by URL (AssemblyAI's `audio_url`) is fetched into the store first."""

@@ -40,6 +40,9 @@ OPENAI_MODELS = (
 )
 OPENAI_FORMATS = ("json", "text", "srt", "verbose_json", "vtt", "diarized_json")
 ASR_OUTPUTS = ("txt", "vtt", "srt", "tsv", "json")
+# Language detection reads until the first speech, but no further than this: a long
+# silent file (or one whose header hides its length) must not hold the endpoint.
+DETECT_SCAN_S = 600.0
 
 
 @router.get("/v1/models")
@@ -206,11 +209,14 @@ async def asr_detect_language(
 
         def detect() -> tuple[str, float] | None:
             with _detecting, naming(path, name):
-                return services.pipeline.detect_language(path)
+                return services.pipeline.detect_language(path, max_duration_s=DETECT_SCAN_S)
 
         found = await asyncio.to_thread(detect)
     if found is None:
-        raise TranscriptionFailedError(f"{name}: no speech found, so no language to detect")
+        raise TranscriptionFailedError(
+            f"{name}: no speech found in its first {DETECT_SCAN_S / 60:.0f} minutes,"
+            " so no language to detect"
+        )
     code, confidence = found
     return {"detected_language": language_name(code), "language_code": code,
             "confidence": round(confidence, 4)}  # fmt: skip
