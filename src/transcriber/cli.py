@@ -6,7 +6,6 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -37,12 +36,6 @@ app.add_typer(models_app, name="models")
 err = Console(stderr=True)
 
 
-class Language(str, Enum):
-    auto = "auto"
-    ru = "ru"
-    en = "en"
-
-
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"transcriber {__version__}")
@@ -70,8 +63,9 @@ def transcribe(
         list[str], typer.Argument(help="Video or audio files, or http(s) URLs, to transcribe.")
     ],
     language: Annotated[
-        Language, typer.Option("--language", "-l", help="Spoken language; auto detects it.")
-    ] = Language.auto,
+        str,
+        typer.Option("--language", "-l", help="auto (detect), ru, en or another Whisper code."),
+    ] = "auto",
     fmt: Annotated[
         str,
         typer.Option("--format", "-f", help="Comma-separated: txt,srt,vtt,tsv,json,docx,rttm."),
@@ -110,6 +104,10 @@ def transcribe(
     max_speakers: Annotated[
         int | None, typer.Option("--max-speakers", min=1, max=32, help="At most this many.")
     ] = None,
+    prompt: Annotated[
+        str | None,
+        typer.Option("--prompt", help="Text that steers spelling and style: names, terms."),
+    ] = None,
 ) -> None:
     """Transcribe FILES and write one output per format next to each other in --output-dir."""
     from transcriber.formats import FORMATS, parse_formats, render
@@ -121,7 +119,7 @@ def transcribe(
         formats = parse_formats(fmt)
         options = request_options(
             settings,
-            language=language.value,
+            language=language,
             model=model,
             beam_size=beam_size,
             word_timestamps=word_timestamps,
@@ -131,6 +129,7 @@ def transcribe(
             speakers=speakers,
             min_speakers=min_speakers,
             max_speakers=max_speakers,
+            initial_prompt=prompt,
         )
     except InputError as e:
         _error(e.message)

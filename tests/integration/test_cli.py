@@ -103,9 +103,11 @@ def test_bad_inputs_fail_alone(eval_root: Path, tmp_path: Path, env: dict[str, s
 def test_bad_format_and_help(env: dict[str, str]) -> None:
     r = cli("transcribe", "x.wav", "--format", "srt,pdf", env_extra=env)
     assert r.returncode == 2 and "pdf" in r.stderr
+    r = cli("transcribe", "x.wav", "--language", "klingon", env_extra=env)
+    assert r.returncode == 2 and "language 'klingon' is not one Whisper knows" in r.stderr
     help_text = cli("transcribe", "--help").stdout
     for flag in ["--language", "--format", "--output-dir", "--model", "--beam-size",
-                 "--word-timestamps", "--vad", "--no-vad", "--channels"]:  # fmt: skip
+                 "--word-timestamps", "--vad", "--no-vad", "--channels", "--prompt"]:  # fmt: skip
         assert flag in help_text
 
 
