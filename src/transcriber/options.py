@@ -27,6 +27,10 @@ def whisper_languages() -> frozenset[str]:
     return frozenset(_LANGUAGE_CODES)
 
 
+# A prompt steers spelling with names and terms; Whisper keeps only its last 223 tokens.
+MAX_PROMPT_CHARS = 4000
+
+
 def request_options(
     settings: Settings,
     *,
@@ -54,6 +58,11 @@ def request_options(
         raise OptionError(
             f"model {model!r} is not a model name; a request can name an installed model"
             " (see `transcriber models list`), not a folder on the server"
+        )
+    if initial_prompt is not None and len(initial_prompt) > MAX_PROMPT_CHARS:
+        raise OptionError(
+            f"the prompt is {len(initial_prompt)} characters; at most {MAX_PROMPT_CHARS}"
+            " (Whisper reads only its last 223 tokens)"
         )
     return TranscriptionOptions(
         language=None if language == "auto" else language,

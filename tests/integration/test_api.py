@@ -42,9 +42,11 @@ def assert_error(resp: Any, status: int, code: str | None = None) -> None:
 
 
 def test_task_lifecycle(client: TestClient, eval_root: Path, tmp_path: Path) -> None:
-    r = upload(client, eval_root / JFK, language="en", formats="srt,json")
+    r = upload(client, eval_root / JFK, language="en", formats="srt,json",
+               prompt="Kennedy, fellow Americans")  # fmt: skip
     assert r.status_code == 202, r.text
     task = r.json()
+    assert task["options"]["initial_prompt"] == "Kennedy, fellow Americans"
     assert task["status"] in ("queued", "processing") and task["duration"] == pytest.approx(11.0)
     events = []
     with client.websocket_connect(f"/ws/tasks/{task['id']}") as ws:
@@ -110,6 +112,9 @@ def test_bad_input_errors(client: TestClient, eval_root: Path, tmp_path: Path) -
     assert_error(upload(client, jfk, speakers=2, min_speakers=3), 422, "invalid_option")
     assert_error(client.post("/api/tasks", data={"language": "en"}), 422)
     assert_error(client.get("/api/tasks", params={"offset": 10**20}), 422, "invalid_request")
+    long_prompt = upload(client, eval_root / JFK, prompt="слово " * 1000)
+    assert_error(long_prompt, 422, "invalid_option")
+    assert "the prompt is 6000 characters; at most 4000" in long_prompt.json()["error"]["message"]
     assert client.get("/api/tasks").json()["total"] == 0
     assert not [p for p in (tmp_path / "store").glob("*") if not p.name.startswith(".")]
 

@@ -64,6 +64,9 @@ async def create_task(
         str | None,
         Form(max_length=2048, description="URL that gets the task as JSON (POST) when it ends"),
     ] = None,
+    prompt: Annotated[
+        str | None, Form(description="Names and terms to spell as you do (Whisper's prompt)")
+    ] = None,
 ) -> JSONResponse:
     options = request_options(
         services.settings,
@@ -76,6 +79,7 @@ async def create_task(
         speakers=speakers,
         min_speakers=min_speakers,
         max_speakers=max_speakers,
+        initial_prompt=prompt,
         model_paths=False,
     )
     hook = make_webhook(webhook, services.settings.allow_private_urls)

@@ -52,6 +52,8 @@ function readOptions() {
     if (speakers) fields.speakers = speakers;
   }
   if ($("opt-split").checked) fields.channels = "split";
+  const prompt = $("opt-prompt").value.trim();
+  if (prompt) fields.prompt = prompt;
   return fields;
 }
 
