@@ -70,6 +70,11 @@ class Pipeline:
         its header may not say (a service's limit; the CLI has none)."""
         started = time.perf_counter()
         info = probe(path)
+        if max_duration_s is not None and (info.duration or 0.0) > max_duration_s:
+            raise UploadTooLargeError(
+                f"{info.path}: media is {info.duration:.0f} s long;"
+                f" the limit is {max_duration_s:.0f} s"
+            )
         engine = self.engines.get(options.model)
         if options.language and options.language != "en" and not engine.multilingual:
             raise OptionError(

@@ -142,7 +142,9 @@ class Worker:
             local = Path(tmp) / f"media{suffix}"
             self._download(job, local)
             with naming(local, f"s3://{job.bucket}/{job.key}"):
-                transcript = self.pipeline.run(local, options)
+                transcript = self.pipeline.run(
+                    local, options, max_duration_s=self.settings.max_duration_s
+                )
         return to_dict(transcript)
 
     def _options(self, job: Job) -> TranscriptionOptions:

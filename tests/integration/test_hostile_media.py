@@ -27,6 +27,7 @@ from tests.media_factory import (
     write_streams,
     write_timed,
 )
+from tests.servers.receiver import Receiver
 from transcriber import errors
 from transcriber.domain import TranscriptionOptions
 from transcriber.evaluation.wer import corpus_wer
@@ -359,24 +360,32 @@ def write_live_mkv(path: Path, audio: np.ndarray) -> Path:
 
 @pytest.mark.slow
 def test_audio_longer_than_the_limit_fails_even_when_the_header_hides_it(
-    tmp_path: Path, model_cache: Path
+    tmp_path: Path, model_cache: Path, receiver: Receiver
 ) -> None:
     from tests.integration.conftest import make_client
 
     path = write_live_mkv(tmp_path / "live.mkv", tone(20.0) * 0.3)
     assert probe(path).duration is None  # so the upload check cannot know
-    with make_client(tmp_path, model_cache, workers=1, max_duration_s=5) as c:
+    # Media named by URL is probed only once the worker has fetched it.
+    receiver.files["long.wav"] = write_audio(tmp_path / "long.wav", tone(20.0) * 0.3)
+    settings = {"max_duration_s": 5, "allow_private_urls": True}  # the host is 127.0.0.1
+    with make_client(tmp_path, model_cache, workers=1, **settings) as c:
         with path.open("rb") as f:
-            resp = c.post("/api/tasks", files={"file": (path.name, f)})
-        assert resp.status_code == 202, resp.text
-        task = resp.json()
-        for _ in range(600):
-            task = c.get(f"/api/tasks/{task['id']}").json()
-            if task["status"] not in ("queued", "processing"):
-                break
-            time.sleep(0.1)
-        assert task["status"] == "failed"
-        assert task["error"].startswith("live.mkv: the audio runs past the limit of 5 s")
+            hidden = c.post("/api/tasks", files={"file": (path.name, f)})
+        by_url = c.post("/api/tasks", data={"url": f"{receiver.url}/long.wav"})
+        reasons = []
+        for resp in (hidden, by_url):
+            assert resp.status_code == 202, resp.text
+            task = resp.json()
+            for _ in range(600):
+                task = c.get(f"/api/tasks/{task['id']}").json()
+                if task["status"] not in ("queued", "processing"):
+                    break
+                time.sleep(0.1)
+            assert task["status"] == "failed"
+            reasons.append(task["error"])
+        assert reasons[0].startswith("live.mkv: the audio runs past the limit of 5 s")
+        assert reasons[1] == "long.wav: media is 20 s long; the limit is 5 s"
 
 
 @pytest.mark.slow

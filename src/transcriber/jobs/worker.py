@@ -7,10 +7,9 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from transcriber.domain import Progress
-from transcriber.errors import CancelledError, TranscriberError, UploadTooLargeError, naming
+from transcriber.errors import CancelledError, TranscriberError, naming
 from transcriber.formats import render
 from transcriber.jobs.codec import checkpoint_from_dict, checkpoint_to_dict, options_from_dict
 from transcriber.jobs.events import EventBus, TaskEvent
@@ -19,7 +18,6 @@ from transcriber.jobs.record import TaskRecord
 from transcriber.jobs.store import SqlJobStore
 from transcriber.jobs.view import public
 from transcriber.jobs.webhooks import Webhook, WebhookSender
-from transcriber.media import probe
 from transcriber.outbound import download
 from transcriber.pipeline import Checkpoint, Pipeline
 from transcriber.storage import Store
@@ -108,8 +106,6 @@ class Worker:
                 self.store.local_path(task.input_key) as path,
                 naming(path, task.filename),
             ):
-                if task.duration is None:  # not probed when it was queued (URL, /v2)
-                    self._check_duration(path, task.filename)
                 transcript = self.pipeline.run(
                     path,
                     options_from_dict(task.options),
@@ -144,14 +140,6 @@ class Worker:
         limit = self.fetch.limit_bytes
         chunks = download(url, limit, self.fetch.allow_private)
         asyncio.run(self.store.put_stream(task.input_key, chunks, limit))
-
-    def _check_duration(self, path: Path, filename: str) -> None:
-        info = probe(path)
-        if info.duration is not None and info.duration > self.fetch.max_duration_s:
-            raise UploadTooLargeError(
-                f"{filename}: media is {info.duration:.0f} s long;"
-                f" the limit is {self.fetch.max_duration_s:.0f} s"
-            )
 
     def _fail(self, task: TaskRecord, claim: str, reason: str) -> None:
         if self.jobs.fail(task.id, claim, reason, webhook=self._owes_webhook(task)):
