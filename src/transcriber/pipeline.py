@@ -26,7 +26,8 @@ from transcriber.domain import TranscriptionOptions as Options
 from transcriber.engines.base import DecodeOptions, Engine, WindowResult
 from transcriber.engines.registry import EngineManager
 from transcriber.errors import OptionError, UploadTooLargeError
-from transcriber.media.decode import SAMPLE_RATE, MediaInfo, probe, stream_audio
+from transcriber.media.decode import MediaInfo, probe, stream_audio
+from transcriber.media.frames import SAMPLE_RATE
 from transcriber.media.vad import Region, SpeechDetector, VadParams
 from transcriber.media.windows import SpeechWindow, WindowBuilder
 

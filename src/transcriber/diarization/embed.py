@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from transcriber.diarization import encoder, features
-from transcriber.media.decode import SAMPLE_RATE
+from transcriber.media.frames import SAMPLE_RATE
 from transcriber.media.vad import Region
 from transcriber.media.windows import SpeechWindow
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from transcriber.media.decode import SAMPLE_RATE
+from transcriber.media.frames import SAMPLE_RATE
 
 FRAME = 512  # samples per VAD frame at 16 kHz (32 ms)
 CONTEXT = 64  # samples of the previous frame the model sees

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from transcriber.media.decode import SAMPLE_RATE
+from transcriber.media.frames import SAMPLE_RATE
 from transcriber.media.vad import FRAME, Pause, Region, SpeechDetector
 
 WINDOW_S = 30.0

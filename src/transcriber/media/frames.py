@@ -1,0 +1,156 @@
+"""Decoded audio frames → the 16 kHz mono float32 chunks the rest of the code reads.
+
+`Mixer` converts frames of any rate, format and layout; `Clock` turns a jump in the
+timestamps into silence; `Chunks` gathers samples into fixed-size chunks and makes
+them safe for the models (finite, centred, within ±1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import av
+import numpy as np
+
+SAMPLE_RATE = 16_000
+
+# Containers that stamp each packet with its time, so that a jump forward in the
+# timestamps is a real gap in the recording, filled with silence when longer than
+# _GAP_S. (Raw streams such as mp3 and ADTS only count samples; avi audio times are
+# unreliable.)
+_TIMED = {"matroska,webm", "mov,mp4,m4a,3gp,3g2,mj2", "ogg", "mpegts", "mpeg", "flv", "asf", "nut"}
+_GAP_S = 0.5
+# A DC offset beyond this blinds the speech detector; below it, the audio is left as it is
+# (well-recorded speech averages below 0.01, and its digital silence should stay zero).
+_DC_MAX = 0.05
+
+
+class Mixer:
+    """Frames of any rate, sample format and layout → mono (or one channel) at 16 kHz.
+
+    The resampler is rebuilt when a frame's parameters change (concatenated files, a
+    stream that switches from mono to stereo). Output is packed: PyAV cannot hand over
+    planar audio of more than 8 channels. Channels of unknown order are averaged.
+    """
+
+    def __init__(self, channel: int | None) -> None:
+        self.channel = channel
+        self.key: tuple[str, str, int] | None = None
+        self.resampler: av.AudioResampler | None = None
+        self.average = False
+
+    def convert(self, frame: av.AudioFrame) -> list[np.ndarray]:
+        key = (frame.format.name, frame.layout.name, frame.sample_rate)
+        out = self.flush() if key != self.key else []
+        if self.resampler is None:
+            self.key = key
+            layout = frame.layout
+            known = len(layout.channels) <= 8 and all(c.name != "NONE" for c in layout.channels)
+            self.average = self.channel is None and not known
+            mono = self.channel is None and known
+            self.resampler = av.AudioResampler(
+                format="flt", layout="mono" if mono else None, rate=SAMPLE_RATE
+            )
+        out += [self._pick(f) for f in self.resampler.resample(frame)]
+        return out
+
+    def flush(self) -> list[np.ndarray]:
+        if self.resampler is None:
+            return []
+        out = [self._pick(f) for f in self.resampler.resample(None)]
+        self.resampler, self.key = None, None
+        return out
+
+    def _pick(self, frame: av.AudioFrame) -> np.ndarray:
+        n = len(frame.layout.channels)
+        samples = frame.to_ndarray().reshape(-1, n)
+        if n == 1:
+            return samples[:, 0]
+        if self.average:
+            mixed: np.ndarray = samples.mean(axis=1, dtype=np.float32)
+            return mixed
+        return samples[:, min(self.channel or 0, n - 1)]
+
+
+class Clock:
+    """Where a frame belongs by its timestamp, to turn a jump in time into silence.
+
+    Only forward jumps within the declared duration are filled, so a wild timestamp
+    cannot make the decoder produce hours of silence that the file does not claim.
+    """
+
+    def __init__(
+        self, stream: av.audio.AudioStream, format_name: str, duration: float | None
+    ) -> None:
+        self.origin: float | None = None
+        if stream.start_time is not None and stream.time_base is not None:
+            self.origin = float(stream.start_time * stream.time_base)
+        self.limit = int(((duration or 0.0) + 1.0) * SAMPLE_RATE)
+        self.enabled = format_name in _TIMED
+
+    def gap(self, frame: av.AudioFrame, at: int) -> int:
+        if not self.enabled or frame.pts is None or frame.time_base is None:
+            return 0
+        t = float(frame.pts * frame.time_base)
+        if self.origin is None:
+            self.origin = t
+        due = round((t - self.origin) * SAMPLE_RATE)
+        if due - at < _GAP_S * SAMPLE_RATE or due > self.limit:
+            return 0
+        return due - at
+
+
+class Chunks:
+    """Decoded audio gathered into chunks of `size` samples, made safe for the models:
+    finite (NaN and infinities become silence), centred (no large DC offset) and within ±1
+    (audio far too loud, such as float samples written on the 16-bit scale, is scaled
+    down; a stray spike is clipped)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.parts: list[np.ndarray] = []
+        self.have = 0
+        self.samples = 0  # everything added so far
+        self.gain = 1.0
+
+    def add(self, parts: list[np.ndarray]) -> None:
+        for p in parts:
+            self.parts.append(p)
+            self.have += len(p)
+            self.samples += len(p)
+
+    def silence(self, n: int) -> None:
+        while n > 0:  # in chunk-sized pieces, however long the gap
+            step = min(n, self.size)
+            self.add([np.zeros(step, np.float32)])
+            n -= step
+
+    def full(self) -> Iterator[np.ndarray]:
+        while self.have >= self.size:
+            yield self._take()
+
+    def rest(self) -> Iterator[np.ndarray]:
+        yield from self.full()
+        if self.have:
+            yield self._take()
+
+    def _take(self) -> np.ndarray:
+        joined = np.concatenate(self.parts) if len(self.parts) > 1 else self.parts[0]
+        chunk, left = joined[: self.size], joined[self.size :]
+        self.parts = [left] if len(left) else []
+        self.have = len(left)
+        return self._clean(chunk)
+
+    def _clean(self, chunk: np.ndarray) -> np.ndarray:
+        x = chunk.astype(np.float64)  # float32 extremes cannot overflow here
+        if not np.isfinite(x).all():
+            x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+        offset = x.mean()
+        if abs(offset) > _DC_MAX:
+            x -= offset
+        if len(x) and float(np.abs(x).max()) > 1.0:
+            level = float(np.quantile(np.abs(x), 0.999))
+            if level > 1.0:
+                self.gain = min(self.gain, 1.0 / level)
+            x = np.clip(x * self.gain, -1.0, 1.0)
+        return x.astype(np.float32)
