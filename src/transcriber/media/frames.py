@@ -142,6 +142,9 @@ class Chunks:
         return self._clean(chunk)
 
     def _clean(self, chunk: np.ndarray) -> np.ndarray:
+        peak = float(np.abs(chunk).max())  # NaN if any sample is NaN: not "<= 1"
+        if peak <= 1.0 and abs(float(chunk.mean(dtype=np.float64))) <= _DC_MAX:
+            return chunk.astype(np.float32, copy=False)  # ordinary audio, as it is
         x = chunk.astype(np.float64)  # float32 extremes cannot overflow here
         if not np.isfinite(x).all():
             x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
