@@ -82,8 +82,9 @@ class Pipeline:
                 f"model {engine.model_name!r} is English-only and cannot transcribe"
                 f" {options.language!r}; use --model base"
             )
-        state = _Run(self, info, engine, options, on_progress, on_checkpoint, checkpoint)
-        state.max_duration_s = max_duration_s
+        state = _Run(
+            self, info, engine, options, on_progress, on_checkpoint, checkpoint, max_duration_s
+        )
         channels: list[int | None] = [None]
         if options.channels == ChannelMode.split and info.channels >= 2:
             channels = list(range(info.channels))
@@ -162,6 +163,7 @@ class _Run:
         on_progress: ProgressFn | None,
         on_checkpoint: CheckpointFn | None,
         checkpoint: Checkpoint | None,
+        max_duration_s: float | None,
     ) -> None:
         self.p = pipeline
         self.info = info
@@ -175,7 +177,7 @@ class _Run:
         self.language = options.language or cp.language
         self.language_probability = 1.0 if options.language else cp.language_probability
         self.duration = info.duration or 0.0
-        self.max_duration_s: float | None = None
+        self.max_duration_s = max_duration_s
         self.stage = Stage.decoding
         self.timings = {"decode_vad": 0.0, "asr": 0.0, "language": 0.0}
         self.n_channels = 1

@@ -8,7 +8,6 @@ so they get the same limits, persistence and recovery.
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,7 +24,7 @@ from transcriber.errors import (
     UploadTooLargeError,
     naming,
 )
-from transcriber.formats.json_doc import from_dict
+from transcriber.formats.json_doc import parse
 from transcriber.jobs.codec import options_to_dict
 from transcriber.jobs.events import TaskEvent
 from transcriber.jobs.record import TaskRecord
@@ -174,7 +173,7 @@ def transcript_of(services: Services, task: TaskRecord) -> Transcript:
     """The stored transcript of a completed task."""
     if task.result_key is None:
         raise TranscriptionFailedError(f"{task.filename}: the task has no result")
-    return from_dict(json.loads(services.store.get_bytes(task.result_key)))
+    return parse(services.store.get_bytes(task.result_key))
 
 
 async def finished(request: Request, services: Services, task: TaskRecord) -> Transcript:

@@ -11,7 +11,6 @@ does not have (summaries, PII redaction, …) are refused by name rather than ig
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import time
 import uuid
@@ -28,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from transcriber.api import assemblyai as aai
 from transcriber.api.deps import CurrentOwner, ServicesDep
 from transcriber.api.services import Services
-from transcriber.api.submit import cancel, check_room, submit_url
+from transcriber.api.submit import cancel, check_room, submit_url, transcript_of
 from transcriber.domain import ChannelMode, Transcript
 from transcriber.errors import (
     ConflictError,
@@ -37,7 +36,7 @@ from transcriber.errors import (
     NotFoundError,
     OptionError,
 )
-from transcriber.formats import from_dict, srt, vtt
+from transcriber.formats import srt, vtt
 from transcriber.jobs.codec import options_to_dict
 from transcriber.jobs.events import TaskEvent
 from transcriber.jobs.record import TaskRecord
@@ -139,7 +138,7 @@ def _task(services: Services, owner: str, transcript_id: str) -> TaskRecord:
 def _transcript(services: Services, task: TaskRecord) -> Transcript | None:
     if task.status != TaskStatus.completed or not task.result_key:
         return None
-    return from_dict(json.loads(services.store.get_bytes(task.result_key)))
+    return transcript_of(services, task)
 
 
 def _completed(services: Services, owner: str, transcript_id: str) -> Transcript:
