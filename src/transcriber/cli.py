@@ -108,10 +108,18 @@ def transcribe(
         str | None,
         typer.Option("--prompt", help="Text that steers spelling and style: names, terms."),
     ] = None,
+    start: Annotated[
+        str | None,
+        typer.Option("--start", help="Transcribe from this time: seconds or [h:]mm:ss."),
+    ] = None,
+    end: Annotated[
+        str | None,
+        typer.Option("--end", help="Transcribe up to this time: seconds or [h:]mm:ss."),
+    ] = None,
 ) -> None:
     """Transcribe FILES and write one output per format next to each other in --output-dir."""
     from transcriber.formats import FORMATS, parse_formats, render
-    from transcriber.options import request_options
+    from transcriber.options import parse_time, request_options
     from transcriber.pipeline import Pipeline
 
     settings = Settings()
@@ -130,6 +138,8 @@ def transcribe(
             min_speakers=min_speakers,
             max_speakers=max_speakers,
             initial_prompt=prompt,
+            start=None if start is None else parse_time(start),
+            end=None if end is None else parse_time(end),
         )
     except InputError as e:
         _error(e.message)

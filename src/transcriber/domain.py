@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -89,6 +90,40 @@ class SpeakerCount:
         return SpeakerCount(min_speakers or 1, max_speakers)
 
 
+# Longer than any recording a service would take (a week); beyond it a time is a typo.
+MAX_CLIP_S = 7 * 24 * 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Clip:
+    """The part of a file to transcribe: seconds from the start of its audio, `end` None
+    meaning to the end. Timestamps in the result stay those of the whole file."""
+
+    start: float = 0.0
+    end: float | None = None
+
+    def __post_init__(self) -> None:
+        for name, value in (("start", self.start), ("end", self.end)):
+            if value is not None and not (math.isfinite(value) and 0 <= value <= MAX_CLIP_S):
+                raise OptionError(
+                    f"the clip's {name} must be a number of seconds from 0 to {MAX_CLIP_S:.0f},"
+                    f" got {value}"
+                )
+        if self.end is not None and self.end <= self.start:
+            raise OptionError(
+                f"the clip's end ({self.end:g} s) must come after its start ({self.start:g} s)"
+            )
+
+    @property
+    def whole(self) -> bool:
+        return self.start == 0 and self.end is None
+
+    def length(self, duration: float | None) -> float | None:
+        """Seconds of audio in the clip of a file `duration` long (None: unknown)."""
+        end = self.end if duration is None else min(duration, self.end or duration)
+        return None if end is None else max(0.0, end - self.start)
+
+
 @dataclass(frozen=True, slots=True)
 class TranscriptionOptions:
     """What the user asked for; every front end (CLI, API, worker) builds one of these."""
@@ -104,6 +139,7 @@ class TranscriptionOptions:
     num_speakers: int | None = None
     min_speakers: int | None = None
     max_speakers: int | None = None
+    clip: Clip = Clip()
 
     def __post_init__(self) -> None:
         self.speaker_count()  # refuse impossible bounds wherever options are made

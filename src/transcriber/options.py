@@ -12,7 +12,7 @@ import functools
 import re
 
 from transcriber.config import Settings
-from transcriber.domain import ChannelMode, TranscriptionOptions
+from transcriber.domain import ChannelMode, Clip, TranscriptionOptions
 from transcriber.errors import OptionError
 
 # A model a remote request may name: a catalogue or hub name, never a folder path.
@@ -45,9 +45,12 @@ def request_options(
     min_speakers: int | None = None,
     max_speakers: int | None = None,
     initial_prompt: str | None = None,
+    start: float | None = None,
+    end: float | None = None,
     model_paths: bool = True,
 ) -> TranscriptionOptions:
-    """`model_paths=False` (remote requests) refuses a model given as a folder path."""
+    """`model_paths=False` (remote requests) refuses a model given as a folder path.
+    `start` and `end` (seconds of the file) transcribe only that part of it."""
     language = language.strip().lower()
     if language != "auto" and language not in whisper_languages():
         raise OptionError(
@@ -76,4 +79,19 @@ def request_options(
         min_speakers=min_speakers,
         max_speakers=max_speakers,
         initial_prompt=(initial_prompt or "").strip() or None,
+        clip=Clip(start or 0.0, end),
     )
+
+
+_CLOCK = re.compile(r"^(?:(?:(\d+):)?(\d{1,2}):)?(\d+(?:\.\d*)?)$")
+
+
+def parse_time(text: str) -> float:
+    """Seconds from `90`, `1:30`, `01:02:03.5` (hours:minutes:seconds); OptionError if not."""
+    m = _CLOCK.match(text.strip())
+    if not m:
+        raise OptionError(f"{text!r} is not a time; write seconds (90) or [h:]mm:ss (1:30)")
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in m.groups())
+    if (m.group(2) is not None and seconds >= 60) or (m.group(1) is not None and minutes >= 60):
+        raise OptionError(f"{text!r} is not a time: minutes and seconds run from 0 to 59")
+    return hours * 3600 + minutes * 60 + seconds

@@ -71,11 +71,7 @@ class Pipeline:
         its header may not say (a service's limit; the CLI has none)."""
         started = time.perf_counter()
         info = probe(path)
-        if max_duration_s is not None and (info.duration or 0.0) > max_duration_s:
-            raise UploadTooLargeError(
-                f"{info.path}: media is {info.duration:.0f} s long;"
-                f" the limit is {max_duration_s:.0f} s"
-            )
+        info.check(options.clip, max_duration_s)
         engine = self.engines.get(options.model)
         if options.language and options.language != "en" and not engine.multilingual:
             raise OptionError(
@@ -176,7 +172,9 @@ class _Run:
         self.audio_done = dict(cp.audio_done)
         self.language = options.language or cp.language
         self.language_probability = 1.0 if options.language else cp.language_probability
-        self.duration = info.duration or 0.0
+        # File time of the first sample transcribed, and how much is to be transcribed.
+        self.origin = info.start_offset + options.clip.start
+        self.duration = options.clip.length(info.duration) or 0.0
         self.max_duration_s = max_duration_s
         self.stage = Stage.decoding
         self.timings = {"decode_vad": 0.0, "asr": 0.0, "language": 0.0}
@@ -189,7 +187,7 @@ class _Run:
             self.n_channels = max(self.n_channels, self.info.channels)
         detector = SpeechDetector(self.p.vad_params()) if self.options.vad else None
         builder = WindowBuilder(
-            detector, time_offset=self.info.start_offset, skip_until=self.audio_done.get(key, 0.0)
+            detector, time_offset=self.origin, skip_until=self.audio_done.get(key, 0.0)
         )
         windows = self._timed(self._windows(builder, ch))
         first = list(itertools.islice(windows, self.p.settings.batch_size))
@@ -210,7 +208,7 @@ class _Run:
         # What was decoded, not what the header claimed: an mp3's length is estimated
         # from its bitrate, and can be far off for VBR or concatenated files.
         self.duration = builder.samples_seen / SAMPLE_RATE or self.duration
-        self.audio_done[key] = self.info.start_offset + builder.samples_seen / SAMPLE_RATE
+        self.audio_done[key] = self.origin + builder.samples_seen / SAMPLE_RATE
         self._report(Stage.transcribing, key)
 
     def diarize(self, segments: list[Segment]) -> tuple[list[Segment], tuple[SpeakerStat, ...]]:
@@ -222,7 +220,8 @@ class _Run:
         turns = diarize(
             self.info.path,
             self.regions,
-            time_offset=self.info.start_offset,
+            time_offset=self.origin,
+            clip=o.clip,
             num_speakers=o.num_speakers,
             min_speakers=o.min_speakers,
             max_speakers=o.max_speakers,
@@ -233,7 +232,7 @@ class _Run:
 
     def _windows(self, builder: WindowBuilder, ch: int | None) -> Iterator[SpeechWindow]:
         key = ch if ch is not None else 0
-        for chunk in stream_audio(self.info.path, channel=ch):
+        for chunk in stream_audio(self.info.path, channel=ch, clip=self.options.clip):
             yield from builder.feed(chunk)
             if check_length(builder, self.max_duration_s):
                 raise UploadTooLargeError(
@@ -295,7 +294,7 @@ class _Run:
         if self.on_progress is None:
             return
         total = self.duration or 0.0
-        done = min(self.audio_done.get(key, 0.0) - self.info.start_offset, total)
+        done = min(self.audio_done.get(key, 0.0) - self.origin, total)
         done = max(done, 0.0)
         channels_before = key if self.n_channels > 1 else 0
         fraction = (channels_before + (done / total if total else 0.0)) / self.n_channels

@@ -117,11 +117,14 @@ def test_upload_progress_transcript_and_seek(page: Page, eval_root: Path) -> Non
     item = upload_and_wait(page, video)
     page.select_option("#opt-language", "ru")
     page.fill("#opt-prompt", "Анна Петрова, Kubernetes")  # sent as Whisper's prompt
+    page.fill("#opt-start", "0:00.5")  # only this part of the file is transcribed
     ru_item = upload_and_wait(page, ru)
     page.fill("#opt-prompt", "")
+    page.fill("#opt-start", "")
     listed = page.evaluate("() => fetch('/api/tasks').then(r => r.json())")
     sent = next(t for t in listed["items"] if t["filename"] == ru.name)["options"]
     assert sent["initial_prompt"] == "Анна Петрова, Kubernetes" and sent["language"] == "ru"
+    assert sent["clip"] == {"start": 0.5, "end": None}
     assert "0:42" in (item.locator(".task-meta").text_content() or "")
     assert "RU" in (ru_item.locator(".task-meta").text_content() or "")
 

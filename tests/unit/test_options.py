@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from transcriber.config import Settings
-from transcriber.domain import ChannelMode, TranscriptionOptions
+from transcriber.domain import ChannelMode, Clip, TranscriptionOptions
 from transcriber.errors import OptionError
-from transcriber.options import request_options
+from transcriber.jobs.codec import options_from_dict, options_to_dict
+from transcriber.options import parse_time, request_options
 
 
 @pytest.fixture
@@ -64,3 +65,35 @@ def test_language_is_read_leniently_and_paths_only_from_local_users(settings: Se
     assert request_options(settings, model="/srv/models/x").model == "/srv/models/x"
     named = request_options(settings, model="large-v3", model_paths=False)
     assert named.model == "large-v3"
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90", 90.0), ("2.5", 2.5), ("1:30", 90.0), ("01:02:03.5", 3723.5), ("0:09", 9.0),
+     (" 12:00 ", 720.0), ("100:00:00", 360000.0)],
+)  # fmt: skip
+def test_times_are_seconds_or_a_clock(text: str, seconds: float) -> None:
+    assert parse_time(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "soon", "-5", "1:75", "1:60:00", "1::2", "1e3", "nan"])
+def test_bad_times_are_refused(text: str) -> None:
+    with pytest.raises(OptionError, match="not a time"):
+        parse_time(text)
+
+
+def test_a_clip_checks_itself_and_survives_the_job_store(settings: Settings) -> None:
+    o = request_options(settings, start=12.5, end=60)
+    assert o.clip == Clip(12.5, 60.0) and not o.clip.whole
+    assert request_options(settings).clip.whole
+    assert Clip(10.0).length(25.0) == 15.0 and Clip(10.0).length(None) is None
+    assert Clip(10.0, 20.0).length(None) == 10.0 and Clip(10.0, 20.0).length(15.0) == 5.0
+    refused = [(5, 5, "must come after"), (-1, None, "from 0 to"),
+               (0, float("inf"), "from 0 to"), (float("nan"), 3, "from 0")]  # fmt: skip
+    for start, end, message in refused:
+        with pytest.raises(OptionError, match=message):
+            request_options(settings, start=start, end=end)
+    assert options_from_dict(options_to_dict(o)) == o
+    old = options_to_dict(request_options(settings))
+    del old["clip"]  # a task stored before clips existed
+    assert options_from_dict(old).clip.whole

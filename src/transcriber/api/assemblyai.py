@@ -189,6 +189,7 @@ def transcript_body(
     o = task.options
     aai: dict[str, Any] = o.get("assemblyai") or {}
     hook = o.get("webhook") if isinstance(o.get("webhook"), dict) else None
+    clip = o.get("clip") or {}
     status = STATUS[task.status]
     error = None
     if status == "error":
@@ -206,6 +207,8 @@ def transcript_body(
         "multichannel": o.get("channels") == "split",
         "punctuate": True,
         "format_text": True,
+        "audio_start_from": _ms(clip.get("start") or None),
+        "audio_end_at": _ms(clip.get("end")),
         "speech_model": aai.get("speech_model"),
         "speech_model_used": model,
         "webhook_url": hook["url"] if hook else None,
@@ -232,6 +235,10 @@ def transcript_body(
         if body["language_detection"]:
             body["language_confidence"] = transcript.language_probability
     return body
+
+
+def _ms(seconds: float | None) -> int | None:
+    return None if seconds is None else round(seconds * 1000)
 
 
 def list_item(task: TaskRecord, base_url: str) -> dict[str, Any]:

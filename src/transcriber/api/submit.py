@@ -87,10 +87,7 @@ async def submit_stream(
     def check(path: Path) -> None:  # on the spooled copy, before it is stored
         with naming(path, filename):
             info = probe(path)
-        if info.duration is not None and info.duration > s.max_duration_s:
-            raise UploadTooLargeError(
-                f"media is {info.duration:.0f} s long; the limit is {s.max_duration_s:.0f} s"
-            )
+            info.check(options.clip, s.max_duration_s)
         probed.append(info)
 
     try:

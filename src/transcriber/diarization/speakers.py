@@ -8,7 +8,7 @@ from pathlib import Path
 from transcriber.diarization.cluster import DEFAULT_MAX_SPEAKERS, cluster
 from transcriber.diarization.embed import Embeddings, SpeakerEmbedder
 from transcriber.diarization.timeline import Turn, make_turns, smooth
-from transcriber.domain import SpeakerCount
+from transcriber.domain import Clip, SpeakerCount
 from transcriber.media.decode import stream_audio
 from transcriber.media.vad import Region
 
@@ -18,11 +18,13 @@ def embed_regions(
     regions: Sequence[Region],
     channel: int | None = None,
     time_offset: float = 0.0,
+    clip: Clip | None = None,
 ) -> Embeddings:
-    """Decode `path` again and embed the speech in `regions` (samples of its 16 kHz stream)."""
+    """Decode `path` again and embed the speech in `regions` (samples of its 16 kHz stream,
+    or of the part of it in `clip`)."""
     embedder = SpeakerEmbedder(time_offset)
     todo = sorted(regions, key=lambda r: r.start)
-    for chunk in stream_audio(path, channel=channel):
+    for chunk in stream_audio(path, channel=channel, clip=clip):
         embedder.feed(chunk, todo)
         todo = []
     return embedder.finish()
@@ -46,6 +48,7 @@ def diarize(
     min_speakers: int | None = None,
     max_speakers: int | None = None,
     channel: int | None = None,
+    clip: Clip | None = None,
 ) -> list[Turn]:
     """Speaker turns (file seconds) for the speech `regions` (samples of the 16 kHz stream).
 
@@ -56,4 +59,4 @@ def diarize(
     from transcriber.diarization.encoder import default_weights
 
     default_weights()  # fail early, before decoding, if the weights are missing
-    return turns_from_embeddings(embed_regions(path, regions, channel, time_offset), count)
+    return turns_from_embeddings(embed_regions(path, regions, channel, time_offset, clip), count)

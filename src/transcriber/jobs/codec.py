@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, fields
 from typing import Any
 
-from transcriber.domain import ChannelMode, Segment, TranscriptionOptions, Word
+from transcriber.domain import ChannelMode, Clip, Segment, TranscriptionOptions, Word
 from transcriber.pipeline import Checkpoint
 
 
@@ -19,6 +19,7 @@ def options_from_dict(d: dict[str, Any]) -> TranscriptionOptions:
     known = {f.name for f in fields(TranscriptionOptions)}
     values = {k: v for k, v in d.items() if k in known}
     values["channels"] = ChannelMode(values.get("channels", "mix"))
+    values["clip"] = Clip(**values.get("clip") or {})  # tasks stored before clips: whole
     return TranscriptionOptions(**values)
 
 

@@ -14,20 +14,23 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import av
 import numpy as np
 
+from transcriber.domain import Clip
 from transcriber.errors import (
     EmptyFileError,
     FileMissingError,
     MediaError,
     NoAudioStreamError,
     NotMediaError,
+    OptionError,
     TruncatedMediaError,
+    UploadTooLargeError,
 )
 from transcriber.media.frames import SAMPLE_RATE, Chunks, Clock, Mixer
 
@@ -56,6 +59,21 @@ class MediaInfo:
     has_video: bool
     start_offset: float  # seconds of the first audio sample on the file's own time axis
     exact: bool = False  # the duration is the stream's own, so a shorter decode is a loss
+
+    def check(self, clip: Clip, limit_s: float | None) -> None:
+        """Refuse before any work a clip that starts after the audio ends, and audio to
+        transcribe longer than `limit_s` (None: no limit), as far as the header tells."""
+        if self.exact and self.duration is not None and clip.start >= self.duration:
+            raise OptionError(
+                f"{self.path}: the clip starts at {clip.start:g} s, but the audio is only"
+                f" {self.duration:.1f} s long"
+            )
+        length = clip.length(self.duration)
+        if limit_s is not None and length is not None and length > limit_s:
+            what = "media is" if clip.whole else "the clip is"
+            raise UploadTooLargeError(
+                f"{self.path}: {what} {length:.0f} s long; the limit is {limit_s:.0f} s"
+            )
 
 
 @functools.cache
@@ -182,15 +200,44 @@ def _clock_s(value: str | None) -> float:
 
 
 def stream_audio(
-    path: str | Path, channel: int | None = None, chunk_seconds: float = CHUNK_SECONDS
+    path: str | Path,
+    channel: int | None = None,
+    chunk_seconds: float = CHUNK_SECONDS,
+    clip: Clip | None = None,
 ) -> Iterator[np.ndarray]:
-    """Yield float32 chunks of 16 kHz audio: mixed to mono, or only `channel` (0-based).
+    """Yield float32 chunks of 16 kHz audio: mixed to mono, or only `channel` (0-based),
+    and only the part in `clip` when one is given (then decoding stops at its end).
 
     Raises TruncatedMediaError at the end when the stream stops well short of
     the duration the container declares, breaks off with a read error, or too
-    many of its packets cannot be decoded.
+    many of its packets cannot be decoded; OptionError when the audio ends before
+    the clip starts.
     """
-    path = Path(path)
+    chunks = _stream(Path(path), channel, chunk_seconds)
+    if clip is None or clip.whole:
+        yield from chunks
+        return
+    first = round(clip.start * SAMPLE_RATE)
+    stop = None if clip.end is None else round(clip.end * SAMPLE_RATE)
+    at = 0  # samples of the whole stream seen so far
+    try:
+        for chunk in chunks:
+            a, b = max(first - at, 0), len(chunk) if stop is None else min(stop - at, len(chunk))
+            at += len(chunk)
+            if b > a:
+                yield chunk[a:b]
+            if stop is not None and at >= stop:
+                return  # the rest of the file is not decoded
+    finally:
+        chunks.close()
+    if at <= first:
+        raise OptionError(
+            f"{path}: the clip starts at {clip.start:g} s, but the audio ends at"
+            f" {at / SAMPLE_RATE:.1f} s"
+        )
+
+
+def _stream(path: Path, channel: int | None, chunk_seconds: float) -> Generator[np.ndarray]:
     container = _open(path)
     with container:
         info = _info(path, container)

@@ -87,6 +87,8 @@ class TranscriptRequest(BaseModel):
     punctuate: bool | None = None
     format_text: bool | None = None
     audio_channels: int | None = None
+    audio_start_from: int | None = Field(None, ge=0)  # milliseconds
+    audio_end_at: int | None = Field(None, ge=0)
 
 
 def _base(request: Request) -> str:
@@ -191,6 +193,8 @@ async def create_transcript(
         min_speakers=speakers.min_speakers_expected if body.speaker_labels else None,
         max_speakers=speakers.max_speakers_expected if body.speaker_labels else None,
         initial_prompt=_prompt(body),
+        start=None if body.audio_start_from is None else body.audio_start_from / 1000,
+        end=None if body.audio_end_at is None else body.audio_end_at / 1000,
         model_paths=False,
     )
     hook = make_webhook(

@@ -22,7 +22,7 @@ from transcriber.jobs.record import TaskRecord
 from transcriber.jobs.status import TERMINAL_STATUSES, TaskStatus
 from transcriber.jobs.view import public
 from transcriber.jobs.webhooks import make_webhook
-from transcriber.options import request_options
+from transcriber.options import parse_time, request_options
 
 router = APIRouter(prefix="/api", tags=["tasks"])
 
@@ -67,6 +67,12 @@ async def create_task(
     prompt: Annotated[
         str | None, Form(description="Names and terms to spell as you do (Whisper's prompt)")
     ] = None,
+    start: Annotated[
+        str | None, Form(max_length=32, description="Transcribe from: seconds or [h:]mm:ss")
+    ] = None,
+    end: Annotated[
+        str | None, Form(max_length=32, description="Transcribe up to: seconds or [h:]mm:ss")
+    ] = None,
 ) -> JSONResponse:
     options = request_options(
         services.settings,
@@ -80,6 +86,8 @@ async def create_task(
         min_speakers=min_speakers,
         max_speakers=max_speakers,
         initial_prompt=prompt,
+        start=parse_time(start) if start else None,
+        end=parse_time(end) if end else None,
         model_paths=False,
     )
     hook = make_webhook(webhook, services.settings.allow_private_urls)

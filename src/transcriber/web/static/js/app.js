@@ -54,6 +54,10 @@ function readOptions() {
   if ($("opt-split").checked) fields.channels = "split";
   const prompt = $("opt-prompt").value.trim();
   if (prompt) fields.prompt = prompt;
+  for (const edge of ["start", "end"]) {
+    const at = $(`opt-${edge}`).value.trim();  // seconds or [h:]mm:ss, read by the server
+    if (at) fields[edge] = at;
+  }
   return fields;
 }
 
