@@ -51,17 +51,31 @@ class Job:
 
 
 def jobs_from_event(event: dict[str, Any]) -> list[Job]:
-    """Every object an event names, whichever of the three shapes it has."""
+    """Every object an event names, whichever of the three shapes it has; InputError,
+    naming the problem, for an event of none of them."""
+    try:
+        return _jobs(event)
+    except (KeyError, TypeError, ValueError, AttributeError) as e:  # JSONDecodeError too
+        detail = f"no {e}" if isinstance(e, KeyError) else str(e)
+        raise InputError(f"event is malformed ({type(e).__name__}: {detail})") from e
+
+
+def _jobs(event: dict[str, Any]) -> list[Job]:
+    if not isinstance(event, dict):
+        raise TypeError(f"an event is a JSON object, not {type(event).__name__}")
     if "s3_key" in event:
         return [_direct(event)]
     jobs: list[Job] = []
-    for record in event.get("Records") or ():
+    records = event.get("Records") or []
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise TypeError("Records must be a list of JSON objects")
+    for record in records:
         if "s3" in record:
             s3 = record["s3"]
             key = unquote_plus(s3["object"]["key"])  # S3 notifications encode keys
             jobs.append(Job(s3["bucket"]["name"], key, _stem(key)))
         elif "body" in record:  # SQS: the body is one of the other shapes, as JSON
-            jobs += jobs_from_event(json.loads(record["body"]))
+            jobs += _jobs(json.loads(record["body"]))
     if not jobs and not event.get("Records"):
         raise InputError("event names no object: expected s3_key and bucket, or S3 Records")
     return jobs
@@ -80,8 +94,16 @@ def _direct(event: dict[str, Any]) -> Job:
         user_id=event.get("user_id"),
         language=str(event.get("language") or "auto"),
         diarize=event.get("diarize"),
-        speakers=int(speakers) if speakers is not None else None,
+        speakers=_count(speakers),
     )
+
+
+def _count(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not str(value).isdigit():
+        raise InputError(f"speakers must be a whole number, got {value!r}")
+    return int(value)
 
 
 def _stem(key: str) -> str:

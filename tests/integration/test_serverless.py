@@ -90,3 +90,13 @@ def test_events_that_name_nothing_are_refused() -> None:
         jobs_from_event({"detail": "hello"})
     with pytest.raises(InputError, match="lacks bucket"):
         jobs_from_event({"s3_key": "a.mp3"})
+    for event, detail in [
+        ({"Records": [{"s3": {"bucket": {}}}]}, "KeyError: no 'object'"),
+        ({"Records": [{"body": "not json"}]}, "JSONDecodeError"),
+        ({"Records": [{"body": "[1, 2]"}]}, "TypeError: an event is a JSON object, not list"),
+        ({"Records": "abc"}, "TypeError: Records must be a list of JSON objects"),
+    ]:
+        with pytest.raises(InputError, match=f"event is malformed \\({detail}"):
+            jobs_from_event(event)
+    with pytest.raises(InputError, match="speakers must be a whole number, got 'two'"):
+        jobs_from_event({"bucket": "b", "s3_key": "a.mp3", "speakers": "two"})
