@@ -190,6 +190,28 @@ def test_many_channels_of_unknown_order(tmp_path: Path) -> None:
     assert r.stdout.split() == ["0.0", "0.3"]
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(("suffix", "codec"), [(".wav", "pcm_s16le"), (".m4a", "aac")])
+def test_channels_in_opposite_phase_are_not_mixed_into_silence(
+    pipeline: Pipeline, eval_root: Path, tmp_path: Path, suffix: str, codec: str
+) -> None:
+    """Right = −left (a wiring fault): the mono mix is silence. One channel is taken
+    instead; ordinary stereo is still mixed."""
+    voice = load(eval_root / RU)
+    path = write_audio(tmp_path / f"inverted{suffix}", np.stack([voice, -voice]), codec=codec,
+                       layout="stereo")  # fmt: skip
+    assert np.array_equal(decoded(path), decoded(path, channel=0))
+    t = pipeline.run(path, TranscriptionOptions(language="ru"))
+    assert corpus_wer([(RU_TEXT, t.text)], "ru") < 0.4, t.text
+    # A silent channel, or a voice and a tone, are still mixed (ffmpeg's gains differ by
+    # layout, so the mix is compared by its shape, not its level).
+    for name, right in [("one", np.zeros_like(voice)), ("two", tone(len(voice) / SR))]:
+        path = write_audio(tmp_path / f"{name}{suffix}", np.stack([voice, right]), codec=codec,
+                           layout="stereo")  # fmt: skip
+        mixed, both = decoded(path), decoded(path, channel=0) + decoded(path, channel=1)
+        assert np.corrcoef(mixed, both)[0, 1] > 0.999
+
+
 def test_unknown_codec_and_impossible_rate_are_named(tmp_path: Path) -> None:
     pcm = (tone(1.0) * 32767).astype("<i2").tobytes()
     odd = write_raw_wav(tmp_path / "odd codec.wav", pcm, tag=0x7777)
@@ -286,6 +308,8 @@ def test_half_an_hour_of_silence_in_a_small_file(pipeline: Pipeline, tmp_path: P
     finally:
         tracemalloc.stop()
     assert t.segments == () and t.duration == pytest.approx(1800.0, abs=1.0)
+    # All of it was decoding: none of that time is taken off the (empty) recognition.
+    assert t.timings["decode_vad"] > 0 and 0 <= t.timings["asr"] < 0.5, t.timings
     assert peak < 64e6, f"{peak / 1e6:.0f} MB held while decoding 30 min of silence"
 
 

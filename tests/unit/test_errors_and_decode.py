@@ -10,6 +10,7 @@ import pytest
 from tests.media_factory import write_audio, write_hollow_wav, write_silent_video
 from transcriber import errors
 from transcriber.media import probe, stream_audio
+from transcriber.media.frames import Cancellation
 
 
 def test_bad_inputs(tmp_path: Path) -> None:
@@ -86,3 +87,24 @@ def test_decode_resamples_and_selects_channel(tmp_path: Path) -> None:
     assert np.abs(ch1).max() < 1e-3 < np.abs(ch0).max()
     with pytest.raises(errors.NoAudioStreamError):
         list(stream_audio(path, channel=2))
+
+
+def test_cancelling_channels_are_told_from_ordinary_stereo() -> None:
+    rng = np.random.default_rng(3)
+    left = (0.1 * rng.standard_normal(16000 * 3)).astype(np.float32)
+
+    def verdict(right: np.ndarray, scale: float = 1.0) -> int | None:
+        check = Cancellation()
+        both = np.stack([left, right], axis=1) * scale
+        for block in np.array_split(both, 30):
+            check.feed(block.mean(axis=1), block, 16000)
+        return check.channel()
+
+    assert verdict(-left) == 0 and verdict(-0.95 * left) == 0  # 40 / 26 dB quieter mixed
+    assert verdict(-0.5 * left) is None  # 6 dB: a mix, not a fault
+    assert verdict(left) is None and verdict(np.zeros_like(left)) is None
+    assert verdict((0.1 * rng.standard_normal(len(left))).astype(np.float32)) is None
+    assert verdict(-left, scale=1e-4) is None  # nothing audible to judge by
+    check = Cancellation()
+    check.feed(np.zeros(16000, np.float32), np.stack([left[:16000], -left[:16000]], 1), 16000)
+    assert not check.settled and check.audible == pytest.approx(1.0)

@@ -13,6 +13,7 @@ timestamps becomes silence, and the samples handed on are finite and within ±1.
 from __future__ import annotations
 
 import functools
+import logging
 import re
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
@@ -32,7 +33,9 @@ from transcriber.errors import (
     TruncatedMediaError,
     UploadTooLargeError,
 )
-from transcriber.media.frames import SAMPLE_RATE, Chunks, Clock, Mixer
+from transcriber.media.frames import SAMPLE_RATE, Cancellation, Chunks, Clock, Mixer
+
+log = logging.getLogger(__name__)
 
 CHUNK_SECONDS = 5.0
 # Container formats whose declared duration is exact, so a short decode means truncation.
@@ -46,6 +49,8 @@ _TS_DISCONT = 0x200  # AVFMT_TS_DISCONT: timestamps are a broadcast clock, not f
 _MAX_RATE = 1_000_000
 # Too many packets that do not decode: the file is damaged, not just scratched.
 _BAD_PACKETS = 50
+# How far into a stream to look for audible audio to judge whether its channels cancel.
+_CANCEL_SCAN_S = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +250,8 @@ def _stream(path: Path, channel: int | None, chunk_seconds: float) -> Generator[
         stream.thread_type = "AUTO"  # type: ignore[attr-defined]
         if channel is not None and channel >= max(1, info.channels):
             raise NoAudioStreamError(f"{path}: has no channel {channel + 1}")
+        if channel is None and info.channels >= 2:
+            channel = _instead_of_mix(path)
         out = Chunks(int(chunk_seconds * SAMPLE_RATE))
         mixer = Mixer(channel)
         clock = Clock(stream, info.format_name, info.duration)
@@ -287,6 +294,38 @@ def _stream(path: Path, channel: int | None, chunk_seconds: float) -> Generator[
         if out.samples == 0:
             raise EmptyFileError(f"{path}: the audio stream holds no sound (0 samples)")
         _check_complete(info, out.samples / SAMPLE_RATE)
+
+
+def _instead_of_mix(path: Path) -> int | None:
+    """The channel to take when a stream's channels cancel in the mono mix (see
+    Cancellation), else None. Reads the start of the stream in a pass of its own."""
+    check = Cancellation()
+    with _open(path) as container:
+        stream = container.streams.audio[0]
+        packed = av.AudioResampler(format="flt")  # same rate and layout, as float
+        seen = 0.0
+        try:
+            for packet in container.demux(stream):
+                for frame in packet.decode():
+                    n = len(frame.layout.channels)
+                    for block in packed.resample(frame):
+                        each = block.to_ndarray().reshape(-1, n)
+                        # The mean stands in for the mix: the same up to a gain, for stereo.
+                        check.feed(each.mean(axis=1), each, frame.sample_rate)
+                    seen += frame.samples / frame.sample_rate
+                if check.settled or seen >= _CANCEL_SCAN_S:
+                    break
+        except (av.FFmpegError, ValueError):  # damage is the main pass's to report
+            pass
+    pick = check.channel()
+    if pick is not None:
+        log.warning(
+            "%s: its channels cancel out when mixed to mono (one is the other inverted);"
+            " transcribing channel %d alone",
+            path,
+            pick + 1,
+        )
+    return pick
 
 
 def _check_wav_size(path: Path) -> None:

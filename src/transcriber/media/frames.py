@@ -1,6 +1,7 @@
 """Decoded audio frames → the 16 kHz mono float32 chunks the rest of the code reads.
 
-`Mixer` converts frames of any rate, format and layout; `Clock` turns a jump in the
+`Mixer` converts frames of any rate, format and layout; `Cancellation` tells when a
+stream's channels cancel each other in the mono mix; `Clock` turns a jump in the
 timestamps into silence; `Chunks` gathers samples into fixed-size chunks and makes
 them safe for the models (finite, centred, within ±1).
 """
@@ -70,6 +71,52 @@ class Mixer:
             mixed: np.ndarray = samples.mean(axis=1, dtype=np.float32)
             return mixed
         return samples[:, min(self.channel or 0, n - 1)]
+
+
+class Cancellation:
+    """Whether mixing a stream's channels to mono cancels them out.
+
+    A recording whose channels are wired in opposite phase (one is the other inverted)
+    mixes to near silence: no speech is found and the transcript is empty. This
+    compares the energy of the mix with that of the loudest channel over the audible
+    part of the stream's start; a mix far quieter than its loudest channel means the
+    channels cancel, and that channel alone is the better signal. Channels that are
+    independent, identical or partly silent never mix more than about 6 dB below it.
+    """
+
+    AUDIBLE_DB = -60.0  # a block counts when its loudest channel is above this (dBFS)
+    CANCEL_DB = -20.0  # the mix this far below the loudest channel: they cancel
+    ENOUGH_S = 20.0  # audible seconds that settle the question
+
+    def __init__(self) -> None:
+        self.mix = 0.0
+        self.channels: np.ndarray | None = None
+        self.audible = 0.0  # seconds
+
+    def feed(self, mono: np.ndarray, channels: np.ndarray, rate: int) -> None:
+        """One block: its mono mix (n,) and its channels (n, c), at `rate`."""
+        if len(mono) == 0 or len(mono) != len(channels):
+            return
+        energy = np.mean(np.square(channels, dtype=np.float64), axis=0)
+        if 10 * np.log10(float(energy.max()) + 1e-20) < self.AUDIBLE_DB:
+            return
+        self.mix += float(np.sum(np.square(mono, dtype=np.float64)))
+        total = energy * len(mono)
+        self.channels = total if self.channels is None else self.channels + total
+        self.audible += len(mono) / rate
+
+    @property
+    def settled(self) -> bool:
+        return self.audible >= self.ENOUGH_S
+
+    def channel(self) -> int | None:
+        """The channel to take instead of the mix, or None to mix as usual."""
+        if self.channels is None:
+            return None
+        top = float(self.channels.max())
+        loudest = int(np.flatnonzero(self.channels >= 0.8 * top)[0])  # the first, on a tie
+        ratio = self.mix / float(self.channels[loudest])
+        return loudest if 10 * np.log10(ratio + 1e-20) < self.CANCEL_DB else None
 
 
 class Clock:
