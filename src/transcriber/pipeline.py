@@ -254,13 +254,14 @@ class _Run:
             yield item
 
     def _timed_asr(self, it: Iterator[WindowResult]) -> Iterator[WindowResult]:
+        decoding_before = self.timings["decode_vad"]
         while True:
             t = time.perf_counter()
             item = next(it, None)
             # Pulling a result also pulls windows; that share is booked under decode_vad.
             self.timings["asr"] += time.perf_counter() - t
             if item is None:
-                self.timings["asr"] -= self.timings["decode_vad"]
+                self.timings["asr"] -= self.timings["decode_vad"] - decoding_before
                 return
             yield item
 

@@ -44,6 +44,9 @@ def test_stereo_split_labels_each_channel(pipeline: Pipeline, eval_root: Path) -
     assert "horizon" in right
     left = " ".join(s.text for s in t.segments if s.speaker == "channel 1").lower()
     assert "horizon" not in left
+    # Each stage's time is its own: the second channel's decoding is not taken off twice.
+    assert all(v >= 0 for v in t.timings.values()), t.timings
+    assert sum(t.timings.values()) <= t.processing_time + 0.01, t.timings
     mixed = pipeline.run(path, TranscriptionOptions(language="en"))
     assert {s.speaker for s in mixed.segments} == {None}
 
