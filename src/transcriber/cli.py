@@ -108,6 +108,12 @@ def transcribe(
         str | None,
         typer.Option("--prompt", help="Text that steers spelling and style: names, terms."),
     ] = None,
+    whisper_task: Annotated[
+        str,
+        typer.Option(
+            "--task", help="transcribe, or translate: English text of speech in any language."
+        ),
+    ] = "transcribe",
     start: Annotated[
         str | None,
         typer.Option("--start", help="Transcribe from this time: seconds or [h:]mm:ss."),
@@ -140,6 +146,7 @@ def transcribe(
             initial_prompt=prompt,
             start=None if start is None else parse_time(start),
             end=None if end is None else parse_time(end),
+            task=whisper_task,
         )
     except InputError as e:
         _error(e.message)

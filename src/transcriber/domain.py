@@ -140,6 +140,7 @@ class TranscriptionOptions:
     min_speakers: int | None = None
     max_speakers: int | None = None
     clip: Clip = Clip()
+    translate: bool = False  # Whisper's translate task: English text of any speech
 
     def __post_init__(self) -> None:
         self.speaker_count()  # refuse impossible bounds wherever options are made
@@ -169,6 +170,7 @@ class Transcript:
     processing_time: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
     speakers: tuple[SpeakerStat, ...] = ()
+    task: str = "transcribe"  # or "translate": the text is English, `language` what was spoken
 
     @property
     def text(self) -> str:

@@ -47,6 +47,7 @@ def request_options(
     initial_prompt: str | None = None,
     start: float | None = None,
     end: float | None = None,
+    task: str = "transcribe",
     model_paths: bool = True,
 ) -> TranscriptionOptions:
     """`model_paths=False` (remote requests) refuses a model given as a folder path.
@@ -62,6 +63,9 @@ def request_options(
             f"model {model!r} is not a model name; a request can name an installed model"
             " (see `transcriber models list`), not a folder on the server"
         )
+    task = task.strip().lower()
+    if task not in ("transcribe", "translate"):
+        raise OptionError(f"task {task!r}: use transcribe, or translate (into English)")
     if initial_prompt is not None and len(initial_prompt) > MAX_PROMPT_CHARS:
         raise OptionError(
             f"the prompt is {len(initial_prompt)} characters; at most {MAX_PROMPT_CHARS}"
@@ -80,6 +84,7 @@ def request_options(
         max_speakers=max_speakers,
         initial_prompt=(initial_prompt or "").strip() or None,
         clip=Clip(start or 0.0, end),
+        translate=task == "translate",
     )
 
 

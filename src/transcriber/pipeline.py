@@ -78,6 +78,11 @@ class Pipeline:
                 f"model {engine.model_name!r} is English-only and cannot transcribe"
                 f" {options.language!r}; use --model base"
             )
+        if options.translate and not engine.multilingual:
+            raise OptionError(
+                f"model {engine.model_name!r} is English-only and cannot translate;"
+                " use --model base"
+            )
         state = _Run(
             self, info, engine, options, on_progress, on_checkpoint, checkpoint, max_duration_s
         )
@@ -103,6 +108,7 @@ class Pipeline:
             duration=round(state.duration, 3),
             model=engine.model_name,
             engine=engine.name,
+            task="translate" if options.translate else "transcribe",
             processing_time=round(time.perf_counter() - started, 3),
             timings={k: round(v, 3) for k, v in state.timings.items()},
         )
@@ -198,8 +204,12 @@ class _Run:
             beam_size=self.options.beam_size,
             word_timestamps=self.options.word_timestamps,
             initial_prompt=self.options.initial_prompt,
-            recover_gaps=self.options.vad,
+            # English speech needs no translating; Whisper would only transcribe it anyway.
+            task="translate" if self.options.translate and self.language != "en" else "transcribe",
         )
+        # A translation's words are not aligned to the speech closely enough to tell
+        # which stretch a window skipped.
+        decode = replace(decode, recover_gaps=self.options.vad and decode.task == "transcribe")
         self._report(Stage.transcribing, key)
         results = self.engine.transcribe(itertools.chain(first, windows), decode)
         for result in self._timed_asr(results):

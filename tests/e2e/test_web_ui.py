@@ -315,6 +315,18 @@ def test_a_link_is_transcribed_and_a_broken_one_fails(
     open_transcript(page, item)  # the player plays the media the worker fetched
     expect(page.locator("#viewer-body")).to_contain_text("country")
 
+    # "Translate into English" sends Whisper's translate task: Russian speech, English text.
+    row = next(r for r in eval_rows("asr.jsonl") if "конференц" in r["text"])
+    receiver.files["talks/conf.wav"] = eval_root / row["path"]
+    page.check("#opt-translate")
+    page.fill("#url-input", f"{receiver.url}/talks/conf.wav")
+    page.press("#url-input", "Enter")
+    page.uncheck("#opt-translate")
+    translated = task_item(page, "conf.wav")
+    expect(translated).to_have_attribute("data-status", "completed", timeout=DONE_S)
+    open_transcript(page, translated)
+    expect(page.locator("#viewer-body")).to_contain_text("conference")
+
     page.fill("#url-input", f"{receiver.url}/missing.mp3")
     page.click("#url-button")
     broken = task_item(page, "missing.mp3")

@@ -96,7 +96,7 @@ def test_asr_webservice_outputs(client: TestClient, eval_root: Path, tmp_path: P
     assert body["segments"][0]["words"] == []  # words only when asked for
     assert "country" in asr(client, jfk).text.lower()  # txt is the default output
 
-    assert_error(asr(client, jfk, task="translate"), 422, "invalid_option")
+    assert_error(asr(client, jfk, task="summarize"), 422, "invalid_option")
     assert_error(asr(client, jfk, output="pdf"), 422, "invalid_option")
     # Accepted, then found to hold no sound: the task's reason comes back, not a hang.
     hollow = write_hollow_wav(tmp_path / "hollow.wav")

@@ -369,6 +369,8 @@ def validate(value: Any, schema: dict[str, Any], path: str = "$") -> None:
         kinds = [kinds] if isinstance(kinds, str) else kinds
         ok = any(isinstance(value, _TYPES[k]) and not isinstance(value, bool) for k in kinds)
         assert ok, f"{path}: {value!r} is not {kinds}"
+    if "enum" in schema:
+        assert value in schema["enum"], f"{path}: {value!r} is not one of {schema['enum']}"
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         assert value >= schema.get("minimum", value), f"{path}: below minimum"
         assert value <= schema.get("maximum", value), f"{path}: above maximum"
@@ -397,6 +399,7 @@ def test_schema_validator_catches_mistakes() -> None:
         {**good, "duration": "long"},
         {k: v for k, v in good.items() if k != "metadata"},
         {**good, "surprise": True},
+        {**good, "metadata": {**good["metadata"], "task": "summarize"}},
     ):
         with pytest.raises(AssertionError):
             validate(broken, JSON_SCHEMA)
@@ -448,6 +451,7 @@ def test_json_content() -> None:
         "processing_time": 1.235,
         "model": "base",
         "engine": "faster-whisper",
+        "task": "transcribe",
         "timings": {"decode_vad": 0.123, "asr": 1.0},
     }
     back = from_dict(doc)

@@ -19,6 +19,7 @@ class DecodeOptions:
     # Decode again the speech a window's transcript skipped (see WhisperEngine); off
     # without VAD, where long word-free stretches are mostly silence.
     recover_gaps: bool = True
+    task: str = "transcribe"  # or "translate" (to English)
 
 
 @dataclass(frozen=True, slots=True)

@@ -104,7 +104,7 @@ class WhisperEngine:
 
         language = options.language if self.multilingual else "en"
         tokenizer = Tokenizer(
-            self.model.hf_tokenizer, self.multilingual, task="transcribe", language=language
+            self.model.hf_tokenizer, self.multilingual, task=options.task, language=language
         )
         fw_options = TranscriptionOptions(
             beam_size=options.beam_size,

@@ -56,6 +56,7 @@ def to_dict(transcript: Transcript) -> dict[str, Any]:
             "processing_time": _t(t.processing_time),
             "model": t.model,
             "engine": t.engine,
+            "task": t.task,
             "timings": {k: _t(v) for k, v in t.timings.items()},
         },
     }
@@ -98,6 +99,7 @@ def from_dict(d: dict[str, Any]) -> Transcript:
             duration=float(d["duration"]),
             model=str(meta.get("model", "")),
             engine=str(meta.get("engine", "")),
+            task=str(meta.get("task") or "transcribe"),
             processing_time=float(meta.get("processing_time", 0.0)),
             timings={str(k): float(v) for k, v in (meta.get("timings") or {}).items()},
             speakers=tuple(

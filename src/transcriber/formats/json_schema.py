@@ -69,6 +69,7 @@ JSON_SCHEMA: dict[str, Any] = {
                 "processing_time": _SECONDS,
                 "model": {"type": "string"},
                 "engine": {"type": "string"},
+                "task": {"enum": ["transcribe", "translate"]},
                 "timings": {"type": "object", "additionalProperties": _SECONDS},
             },
             "additionalProperties": False,

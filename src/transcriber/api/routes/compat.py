@@ -39,6 +39,7 @@ OPENAI_MODELS = (
     "gpt-4o-transcribe-diarize",
 )
 OPENAI_FORMATS = ("json", "text", "srt", "verbose_json", "vtt", "diarized_json")
+TRANSLATION_FORMATS = ("json", "text", "srt", "verbose_json", "vtt")
 ASR_OUTPUTS = ("txt", "vtt", "srt", "tsv", "json")
 # Language detection reads until the first speech, but no further than this: a long
 # silent file (or one whose header hides its length) must not hold the endpoint.
@@ -97,6 +98,39 @@ async def openai_transcriptions(
         return StreamingResponse(events, media_type="text/event-stream",
                                  headers={"cache-control": "no-cache"})  # fmt: skip
     transcript = await finished(request, services, task)
+    return _openai_answer(transcript, fmt, words="word" in wanted)
+
+
+@router.post("/v1/audio/translations", response_model=None)
+async def openai_translations(
+    request: Request,
+    services: ServicesDep,
+    owner: CurrentOwner,
+    file: Annotated[UploadFile, File(description="Video or audio file")],
+    model: Annotated[str, Form(description="whisper-1 (default model) or a name")] = "whisper-1",
+    prompt: Annotated[str | None, Form(description="Text to steer style, in English")] = None,
+    response_format: Annotated[str, Form(description=", ".join(TRANSLATION_FORMATS))] = "json",
+    temperature: Annotated[float, Form(ge=0.0, le=1.0, description="Accepted; 0 is used")] = 0.0,
+) -> Response:
+    """English text of speech in any language, as OpenAI's translations endpoint gives it."""
+    fmt = response_format.lower()
+    if fmt not in TRANSLATION_FORMATS:
+        raise OptionError(
+            f"response_format {response_format!r}; use {', '.join(TRANSLATION_FORMATS)}"
+        )
+    require_worker(services)
+    options = request_options(
+        services.settings,
+        model=None if model in OPENAI_MODELS else model,
+        initial_prompt=prompt,
+        task="translate",
+        model_paths=False,
+    )
+    task = await submit(request, services, owner, file, options, {"formats": ["json"]})
+    return _openai_answer(await finished(request, services, task), fmt, words=False)
+
+
+def _openai_answer(transcript: Transcript, fmt: str, words: bool) -> Response:
     if fmt == "diarized_json":
         return JSONResponse(diarized_json(transcript))
     if fmt == "json":
@@ -104,15 +138,17 @@ async def openai_transcriptions(
     if fmt == "text":
         return PlainTextResponse(transcript.text + "\n")
     if fmt == "verbose_json":
-        return JSONResponse(verbose_json(transcript, words="word" in wanted))
+        return JSONResponse(verbose_json(transcript, words=words))
     return Response(render(transcript, fmt), media_type=FORMATS[fmt].content_type)
 
 
 def verbose_json(t: Transcript, words: bool) -> dict[str, Any]:
-    """OpenAI's `verbose_json`: the language is a code here (`ru`), not a name."""
+    """OpenAI's `verbose_json`: the language is a code here (`ru`), not a name; a
+    translation's is `english`, as OpenAI gives it."""
+    translated = t.task == "translate"
     body: dict[str, Any] = {
-        "task": "transcribe",
-        "language": t.language,
+        "task": t.task,
+        "language": "english" if translated else t.language,
         "duration": t.duration,
         "text": t.text,
         "segments": [
@@ -147,7 +183,7 @@ async def asr_webservice(
     services: ServicesDep,
     owner: CurrentOwner,
     audio_file: Annotated[UploadFile, File(description="Video or audio file")],
-    task: Annotated[str, Query(description="transcribe (translate is not offered)")] = "transcribe",
+    task: Annotated[str, Query(description="transcribe, or translate (to English)")] = "transcribe",
     language: Annotated[str | None, Query(description="ISO 639-1 code; empty detects")] = None,
     initial_prompt: Annotated[str | None, Query()] = None,
     encode: Annotated[bool, Query(description="Accepted; media is always decoded")] = True,
@@ -161,8 +197,6 @@ async def asr_webservice(
     fmt = output.lower()
     if fmt not in ASR_OUTPUTS:
         raise OptionError(f"output {output!r}; use {', '.join(ASR_OUTPUTS)}")
-    if task != "transcribe":
-        raise OptionError(f"task {task!r} is not offered; this service only transcribes")
     require_worker(services)
     options = request_options(
         services.settings,
@@ -173,6 +207,7 @@ async def asr_webservice(
         min_speakers=min_speakers,
         max_speakers=max_speakers,
         initial_prompt=initial_prompt,
+        task=task,
         model_paths=False,
     )
     queued = await submit(request, services, owner, audio_file, options, {"formats": [fmt]})

@@ -67,6 +67,10 @@ async def create_task(
     prompt: Annotated[
         str | None, Form(description="Names and terms to spell as you do (Whisper's prompt)")
     ] = None,
+    whisper_task: Annotated[
+        str,
+        Form(alias="task", max_length=16, description="transcribe, or translate (into English)"),
+    ] = "transcribe",
     start: Annotated[
         str | None, Form(max_length=32, description="Transcribe from: seconds or [h:]mm:ss")
     ] = None,
@@ -88,6 +92,7 @@ async def create_task(
         initial_prompt=prompt,
         start=parse_time(start) if start else None,
         end=parse_time(end) if end else None,
+        task=whisper_task,
         model_paths=False,
     )
     hook = make_webhook(webhook, services.settings.allow_private_urls)

@@ -52,6 +52,7 @@ function readOptions() {
     if (speakers) fields.speakers = speakers;
   }
   if ($("opt-split").checked) fields.channels = "split";
+  if ($("opt-translate").checked) fields.task = "translate";
   const prompt = $("opt-prompt").value.trim();
   if (prompt) fields.prompt = prompt;
   for (const edge of ["start", "end"]) {
