@@ -141,9 +141,14 @@ class TranscriptionOptions:
     max_speakers: int | None = None
     clip: Clip = Clip()
     translate: bool = False  # Whisper's translate task: English text of any speech
+    # Fail rather than transcribe when the detected language is less sure than this.
+    min_language_probability: float | None = None
 
     def __post_init__(self) -> None:
         self.speaker_count()  # refuse impossible bounds wherever options are made
+        least = self.min_language_probability
+        if least is not None and not 0.0 <= least <= 1.0:
+            raise OptionError(f"a language confidence runs from 0 to 1, got {least}")
 
     def speaker_count(self) -> SpeakerCount:
         return SpeakerCount.of(self.num_speakers, self.min_speakers, self.max_speakers)

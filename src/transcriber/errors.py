@@ -90,6 +90,13 @@ class NotFoundError(InputError):
     http_status = 404
 
 
+class UncertainLanguageError(InputError):
+    """The language was detected, but less surely than the request required."""
+
+    code = "language_uncertain"
+    http_status = 422
+
+
 class ConflictError(InputError):
     code = "conflict"
     http_status = 409

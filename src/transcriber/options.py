@@ -48,6 +48,7 @@ def request_options(
     start: float | None = None,
     end: float | None = None,
     task: str = "transcribe",
+    min_language_probability: float | None = None,
     model_paths: bool = True,
 ) -> TranscriptionOptions:
     """`model_paths=False` (remote requests) refuses a model given as a folder path.
@@ -85,6 +86,7 @@ def request_options(
         initial_prompt=(initial_prompt or "").strip() or None,
         clip=Clip(start or 0.0, end),
         translate=task == "translate",
+        min_language_probability=min_language_probability,
     )
 
 

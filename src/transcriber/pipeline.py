@@ -25,7 +25,7 @@ from transcriber.domain import (
 from transcriber.domain import TranscriptionOptions as Options
 from transcriber.engines.base import DecodeOptions, Engine, WindowResult
 from transcriber.engines.registry import EngineManager
-from transcriber.errors import OptionError, UploadTooLargeError
+from transcriber.errors import OptionError, UncertainLanguageError, UploadTooLargeError
 from transcriber.media.decode import MediaInfo, probe, stream_audio
 from transcriber.media.frames import SAMPLE_RATE
 from transcriber.media.vad import Region, SpeechDetector, VadParams
@@ -199,6 +199,7 @@ class _Run:
         first = list(itertools.islice(windows, self.p.settings.batch_size))
         if self.language is None:
             self.language, self.language_probability = self._detect(first)
+            self._check_language()
         decode = DecodeOptions(
             language=self.language,
             beam_size=self.options.beam_size,
@@ -283,6 +284,15 @@ class _Run:
         lang, prob = self.engine.detect_language(first)
         self.timings["language"] += time.perf_counter() - t
         return lang, prob
+
+    def _check_language(self) -> None:
+        least = self.options.min_language_probability
+        sure = self.language_probability
+        if least is not None and sure is not None and sure < least:
+            raise UncertainLanguageError(
+                f"{self.info.path}: the language detected, {self.language}, has a confidence"
+                f" of {sure:.2f}, below the {least:.2f} asked for; name the language instead"
+            )
 
     def _accept(self, result: WindowResult, ch: int | None, key: int) -> None:
         label = f"channel {ch + 1}" if ch is not None else None

@@ -309,3 +309,57 @@ def test_api_tasks_take_media_by_url(
     with make_client(tmp_path / "guarded", model_cache, workers=0) as c:
         refused = c.post("/api/tasks", data={"url": f"{receiver.url}/talks/jfk.flac"})
         assert refused.status_code == 400 and "private address (127.0.0.1)" in refused.text
+
+
+def _v2_finished(c: TestClient, body: dict[str, Any]) -> dict[str, Any]:
+    made = c.post("/v2/transcript", json=body)
+    assert made.status_code == 200, made.text
+    deadline = time.monotonic() + 120
+    while (got := c.get(f"/v2/transcript/{made.json()['id']}").json())["status"] in (
+        "queued",
+        "processing",
+    ):
+        assert time.monotonic() < deadline, got
+        time.sleep(0.2)
+    result: dict[str, Any] = got
+    return result
+
+
+def test_custom_spelling_and_language_confidence_threshold(
+    tmp_path: Path, model_cache: Path, eval_root: Path
+) -> None:
+    with make_client(tmp_path, model_cache, workers=1) as c:
+
+        def uploaded() -> str:
+            url: str = c.post("/v2/upload", content=(eval_root / JFK).read_bytes()).json()[
+                "upload_url"
+            ]
+            return url
+
+        rules = [{"from": ["country"], "to": "Country"}, {"from": ["Fellow Americans"],
+                                                           "to": "fellow citizens"}]  # fmt: skip
+        got = _v2_finished(c, {"audio_url": uploaded(), "custom_spelling": rules,
+                               "language_detection": True,
+                               "language_confidence_threshold": 0.5})  # fmt: skip
+        assert got["status"] == "completed", got
+        assert got["custom_spelling"] == rules and got["language_confidence_threshold"] == 0.5
+        text = got["text"]
+        assert "your Country" in text and "country" not in text, text
+        assert "fellow citizens" in text and "Americans" not in text, text
+        assert "Country." in [w["text"] for w in got["words"]]  # its punctuation kept
+        srt_text = c.get(f"/v2/transcript/{got['id']}/srt").text
+        assert "Country" in srt_text and "country" not in srt_text
+
+        # JFK's language is detected at about 0.94: a stricter threshold fails the transcript.
+        strict = _v2_finished(c, {"audio_url": uploaded(), "language_confidence_threshold": 0.99})
+        assert strict["status"] == "error" and strict["text"] is None
+        assert "the language detected, en, has a confidence of 0.94" in strict["error"]
+        assert "below the 0.99 asked for" in strict["error"]
+        # A named language is not detected, so no threshold applies.
+        named = _v2_finished(c, {"audio_url": uploaded(), "language_code": "en",
+                                 "language_confidence_threshold": 0.99})  # fmt: skip
+        assert named["status"] == "completed"
+        for bad in ({"language_confidence_threshold": 2}, {"custom_spelling": [{"to": "x"}]},
+                    {"custom_spelling": [{"from": [], "to": "x"}]}):  # fmt: skip
+            r = c.post("/v2/transcript", json={"audio_url": uploaded()} | bad)
+            assert r.status_code == 422, r.text

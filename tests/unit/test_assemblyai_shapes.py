@@ -118,3 +118,23 @@ def test_transcript_body_states() -> None:
     assert done["text"].startswith("Привет, как дела?") and done["language_code"] == "ru"
     assert done["language_confidence"] == 0.97 and done["audio_duration"] == 9
     assert len(done["utterances"]) == 2 and done["confidence"] == 0.9
+
+
+def test_custom_spelling_replaces_whole_words_and_phrases_in_any_case() -> None:
+    t = Transcript(
+        segments=(
+            seg(1, [(0.0, 0.5, "Kubernetes"), (0.5, 1.0, "kubernetes,"), (1.0, 1.5, "catalog")]),
+            seg(2, [(2.0, 2.5, "Ёлки"), (2.5, 3.0, "палки!"), (3.0, 3.5, "CAT.")]),
+        ),
+        language="ru",
+        language_probability=0.9,
+        duration=4.0,
+    )
+    rules = [{"from": ["kubernetes"], "to": "K8s"}, {"from": ["cat", "dog"], "to": "Cat"},
+             {"from": ["ёлки палки"], "to": "ёлки-палки"}]  # fmt: skip
+    out = aai.respell(t, rules)
+    assert out.segments[0].text == "K8s K8s, catalog"  # not inside a longer word
+    assert out.segments[1].text == "ёлки-палки! Cat."
+    assert [w.word for w in out.segments[0].words] == [" K8s", " K8s,", " catalog"]
+    assert out.segments[1].words[2].word == " Cat." and out.segments[1].words[2].start == 3.0
+    assert aai.respell(t, []) is t and aai.respell(t, [{"from": [" "], "to": "x"}]) is t

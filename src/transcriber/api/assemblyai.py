@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from transcriber.diarization.timeline import label_name
@@ -58,6 +58,27 @@ def speaker_and_channel(label: str | None) -> tuple[str | None, str | None]:
     if m:
         return label_name(int(m.group(1)) - 1), m.group(1)
     return label, None
+
+
+def respell(t: Transcript, rules: Iterable[dict[str, Any]]) -> Transcript:
+    """AssemblyAI's `custom_spelling`: every `from` spelling (any case, a word or a
+    phrase) becomes its `to`, in the text and in the words; punctuation is kept."""
+    table = {f.strip().lower(): str(r["to"]) for r in rules for f in r["from"] if f.strip()}
+    if not table:
+        return t
+    phrases = sorted(table, key=len, reverse=True)  # the longest match wins
+    pattern = re.compile(
+        r"(?<!\w)(" + "|".join(re.escape(p) for p in phrases) + r")(?!\w)", re.IGNORECASE
+    )
+
+    def spell(text: str) -> str:
+        return pattern.sub(lambda m: table[m.group(1).lower()], text)
+
+    segments = tuple(
+        replace(s, text=spell(s.text), words=tuple(replace(w, word=spell(w.word)) for w in s.words))
+        for s in t.segments
+    )
+    return replace(t, segments=segments)
 
 
 def words(transcript: Transcript) -> list[AaiWord]:
@@ -210,6 +231,8 @@ def transcript_body(
         "audio_start_from": _ms(clip.get("start") or None),
         "audio_end_at": _ms(clip.get("end")),
         "speech_model": aai.get("speech_model"),
+        "language_confidence_threshold": o.get("min_language_probability"),
+        "custom_spelling": aai.get("custom_spelling"),
         "speech_model_used": model,
         "webhook_url": hook["url"] if hook else None,
         "webhook_auth": bool(hook and hook.get("header_name")),

@@ -62,6 +62,17 @@ class SpeakerOptions(BaseModel):
     max_speakers_expected: int | None = Field(None, ge=1, le=32)
 
 
+class Spelling(BaseModel):
+    """One rule of `custom_spelling`: each spelling in `from` is written as `to`."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    spellings: list[Annotated[str, Field(max_length=200)]] = Field(
+        alias="from", min_length=1, max_length=100
+    )
+    to: str = Field(max_length=200)
+
+
 class TranscriptRequest(BaseModel):
     """The fields this service acts on; any other field set to a true value is refused."""
 
@@ -87,6 +98,8 @@ class TranscriptRequest(BaseModel):
     punctuate: bool | None = None
     format_text: bool | None = None
     audio_channels: int | None = None
+    language_confidence_threshold: float | None = Field(None, ge=0.0, le=1.0)
+    custom_spelling: list[Spelling] | None = Field(None, max_length=1000)
     audio_start_from: int | None = Field(None, ge=0)  # milliseconds
     audio_end_at: int | None = Field(None, ge=0)
 
@@ -140,7 +153,8 @@ def _task(services: Services, owner: str, transcript_id: str) -> TaskRecord:
 def _transcript(services: Services, task: TaskRecord) -> Transcript | None:
     if task.status != TaskStatus.completed or not task.result_key:
         return None
-    return transcript_of(services, task)
+    rules = (task.options.get("assemblyai") or {}).get("custom_spelling") or ()
+    return aai.respell(transcript_of(services, task), rules)
 
 
 def _completed(services: Services, owner: str, transcript_id: str) -> Transcript:
@@ -195,6 +209,7 @@ async def create_transcript(
         initial_prompt=_prompt(body),
         start=None if body.audio_start_from is None else body.audio_start_from / 1000,
         end=None if body.audio_end_at is None else body.audio_end_at / 1000,
+        min_language_probability=body.language_confidence_threshold,
         model_paths=False,
     )
     hook = make_webhook(
@@ -204,8 +219,9 @@ async def create_transcript(
         body.webhook_auth_header_value,
         dialect="assemblyai",
     )
+    spelling = [{"from": r.spellings, "to": r.to} for r in body.custom_spelling or ()]
     echo = {"audio_url": body.audio_url, "language_code": body.language_code,
-            "speech_model": body.speech_model}  # fmt: skip
+            "speech_model": body.speech_model, "custom_spelling": spelling or None}  # fmt: skip
     extra = {"formats": ["json"], "webhook": hook.to_dict() if hook else None, "assemblyai": echo}
     # As AssemblyAI does, the answer comes at once, queued; media that cannot be used
     # makes the transcript fail with the reason, which the client sees when it polls.
