@@ -2,7 +2,8 @@
 
 `lambda_handler(event, context)` accepts
 - the microservice's own event: `{"bucket", "s3_key", "file_id", "user_id"}`, with optional
-  `language`, `diarize` and `speakers`;
+  `language`, `diarize`, `speakers`, `task` (transcribe or translate) and `start`/`end`
+  (seconds, or `[h:]mm:ss`: only that part of the file);
 - an S3 notification: `{"Records": [{"s3": {"bucket": {"name"}, "object": {"key"}}}]}`;
 - SQS messages whose bodies are either of those.
 
@@ -30,7 +31,7 @@ from transcriber.config import Settings
 from transcriber.domain import TranscriptionOptions
 from transcriber.errors import InputError, TranscriberError, naming
 from transcriber.formats.json_doc import to_dict
-from transcriber.options import request_options
+from transcriber.options import parse_time, request_options
 from transcriber.pipeline import Pipeline
 from transcriber.storage.s3 import is_missing, s3_client
 
@@ -48,6 +49,9 @@ class Job:
     language: str = "auto"
     diarize: bool | None = None
     speakers: int | None = None
+    task: str = "transcribe"
+    start: float | None = None
+    end: float | None = None
 
 
 def jobs_from_event(event: dict[str, Any]) -> list[Job]:
@@ -95,6 +99,9 @@ def _direct(event: dict[str, Any]) -> Job:
         language=str(event.get("language") or "auto"),
         diarize=event.get("diarize"),
         speakers=_count(speakers),
+        task=str(event.get("task") or "transcribe"),
+        start=_time(event.get("start")),
+        end=_time(event.get("end")),
     )
 
 
@@ -104,6 +111,14 @@ def _count(value: Any) -> int | None:
     if isinstance(value, bool) or not str(value).isdigit():
         raise InputError(f"speakers must be a whole number, got {value!r}")
     return int(value)
+
+
+def _time(value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return parse_time(str(value))
 
 
 def _stem(key: str) -> str:
@@ -176,6 +191,9 @@ class Worker:
             language=job.language,
             diarize=diarize,
             speakers=job.speakers,
+            task=job.task,
+            start=job.start,
+            end=job.end,
             model_paths=False,
         )
 

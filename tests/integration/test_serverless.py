@@ -55,6 +55,17 @@ def test_the_microservice_event(worker: Worker, s3: Any, bucket: str, eval_root:
     assert doc["metadata"]["processing_time"] > 0
     assert doc["source"] == {"bucket": bucket, "key": "transcription/123/abc-123.flac"}
 
+    # Only a part of the file, and a part that is not there: a failed result with the reason.
+    part = worker.handle(event | {"file_id": "part", "start": "0:02.5", "end": 9})
+    assert part["status"] == "completed"
+    doc = _result(s3, bucket, "results/part.json")
+    assert doc["duration"] == pytest.approx(6.5, abs=0.05)
+    assert all(2.5 <= s["start"] <= s["end"] <= 9.0 for s in doc["segments"])
+    late = worker.handle(event | {"file_id": "late", "start": 60})
+    assert late["status"] == "failed" and "the clip starts at 60 s" in late["error"]
+    odd = worker.handle(event | {"file_id": "odd", "task": "summarize"})
+    assert odd["status"] == "failed" and "task 'summarize'" in odd["error"]
+
 
 def test_s3_and_sqs_notifications(worker: Worker, s3: Any, bucket: str, eval_root: Path) -> None:
     key = "uploads/звонок 1.flac"
