@@ -133,6 +133,7 @@ def test_api_tasks_and_v2_transcribe_a_clip(client: TestClient, eval_root: Path)
     r = upload(client, jfk, language="en", start="2.5", end="0:09")
     assert r.status_code == 202, r.text
     assert r.json()["options"]["clip"] == {"start": 2.5, "end": 9.0}
+    assert r.json()["duration"] == pytest.approx(6.5)  # the part, as the task list shows it
     task = wait(client, r.json()["id"])
     transcript = client.get(f"/api/tasks/{task['id']}/result", params={"format": "json"}).json()
     assert task["status"] == "completed" and transcript["duration"] == pytest.approx(6.5, abs=0.05)

@@ -83,6 +83,8 @@ def test_openai_refusals(client: TestClient, eval_root: Path) -> None:
     assert client.get("/api/tasks").json()["total"] == 0
     models = {m["id"] for m in client.get("/v1/models").json()["data"]}
     assert {"base", "whisper-1"} <= models
+    assert client.get("/v1/models/whisper-1").json()["id"] == "whisper-1"
+    assert_error(client.get("/v1/models/gpt-9"), 404, "not_found")
 
 
 def test_asr_webservice_outputs(client: TestClient, eval_root: Path, tmp_path: Path) -> None:

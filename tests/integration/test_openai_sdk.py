@@ -121,3 +121,8 @@ def test_translations_through_the_sdk(client: openai_sdk.OpenAI, eval_root: Path
         verbose = client.audio.translations.create(
             model="whisper-1", file=f, response_format="verbose_json")  # fmt: skip
     assert verbose.language == "english" and verbose.text == got.text
+    # The model calls an SDK client makes before it transcribes.
+    assert {"whisper-1", "base"} <= {m.id for m in client.models.list()}
+    assert client.models.retrieve("whisper-1").id == "whisper-1"
+    with pytest.raises(openai_sdk.NotFoundError, match="not served here"):
+        client.models.retrieve("gpt-9")

@@ -98,7 +98,8 @@ async def submit_stream(
     info = probed[0]
     filename = filename.replace("/", "_").replace("\\", "_")[:200]
     stored = options_to_dict(options) | extra
-    task = services.jobs.create(owner, filename, key, stored, info.duration, task_id=task_id)
+    length = options.clip.length(info.duration)  # of what is to be transcribed
+    task = services.jobs.create(owner, filename, key, stored, length, task_id=task_id)
     services.queue.notify(task.id)
     return task
 

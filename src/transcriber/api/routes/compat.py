@@ -20,9 +20,10 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response, Streami
 from transcriber.api.deps import CurrentOwner, ServicesDep
 from transcriber.api.openai_stream import STREAM_FORMATS, diarized_json, transcript_events
 from transcriber.api.routes.export import content_disposition
+from transcriber.api.services import Services
 from transcriber.api.submit import check_room, chunks_of, finished, require_worker, submit
 from transcriber.domain import Transcript
-from transcriber.errors import OptionError, TranscriptionFailedError, naming
+from transcriber.errors import NotFoundError, OptionError, TranscriptionFailedError, naming
 from transcriber.formats import FORMATS, render
 from transcriber.languages import language_name
 from transcriber.models.packs import PACKS
@@ -46,15 +47,29 @@ ASR_OUTPUTS = ("txt", "vtt", "srt", "tsv", "json")
 DETECT_SCAN_S = 600.0
 
 
-@router.get("/v1/models")
-def openai_models(services: ServicesDep, _: CurrentOwner) -> dict[str, Any]:
+def _model_ids(services: Services) -> list[str]:
     names = [n for n, pack in PACKS.items() if pack.installed()]
     default = services.settings.model
     if default not in names:
         names.insert(0, default)
-    data = [{"id": n, "object": "model", "owned_by": "video-transcriber"}
-            for n in [*names, *OPENAI_MODELS]]  # fmt: skip
-    return {"object": "list", "data": data}
+    return [*names, *OPENAI_MODELS]
+
+
+def _model(model_id: str) -> dict[str, Any]:
+    return {"id": model_id, "object": "model", "created": 0, "owned_by": "video-transcriber"}
+
+
+@router.get("/v1/models")
+def openai_models(services: ServicesDep, _: CurrentOwner) -> dict[str, Any]:
+    return {"object": "list", "data": [_model(n) for n in _model_ids(services)]}
+
+
+@router.get("/v1/models/{model_id:path}")
+def openai_model(model_id: str, services: ServicesDep, _: CurrentOwner) -> dict[str, Any]:
+    """One model, as OpenAI's `models.retrieve` reads it; 404 for one not served here."""
+    if model_id not in _model_ids(services):
+        raise NotFoundError(f"model {model_id!r} is not served here; see GET /v1/models")
+    return _model(model_id)
 
 
 @router.post("/v1/audio/transcriptions", response_model=None)
