@@ -143,12 +143,15 @@ class TranscriptionOptions:
     translate: bool = False  # Whisper's translate task: English text of any speech
     # Fail rather than transcribe when the detected language is less sure than this.
     min_language_probability: float | None = None
+    # Fail when less than this share of the audio is speech (as the VAD finds it).
+    min_speech_fraction: float | None = None
 
     def __post_init__(self) -> None:
         self.speaker_count()  # refuse impossible bounds wherever options are made
-        least = self.min_language_probability
-        if least is not None and not 0.0 <= least <= 1.0:
-            raise OptionError(f"a language confidence runs from 0 to 1, got {least}")
+        for what, least in (("language confidence", self.min_language_probability),
+                            ("share of speech", self.min_speech_fraction)):  # fmt: skip
+            if least is not None and not 0.0 <= least <= 1.0:
+                raise OptionError(f"a {what} runs from 0 to 1, got {least}")
 
     def speaker_count(self) -> SpeakerCount:
         return SpeakerCount.of(self.num_speakers, self.min_speakers, self.max_speakers)

@@ -97,6 +97,13 @@ class UncertainLanguageError(InputError):
     http_status = 422
 
 
+class TooLittleSpeechError(InputError):
+    """Less of the audio is speech than the request required."""
+
+    code = "too_little_speech"
+    http_status = 422
+
+
 class ConflictError(InputError):
     code = "conflict"
     http_status = 409

@@ -49,6 +49,7 @@ def request_options(
     end: float | None = None,
     task: str = "transcribe",
     min_language_probability: float | None = None,
+    min_speech_fraction: float | None = None,
     model_paths: bool = True,
 ) -> TranscriptionOptions:
     """`model_paths=False` (remote requests) refuses a model given as a folder path.
@@ -87,6 +88,7 @@ def request_options(
         clip=Clip(start or 0.0, end),
         translate=task == "translate",
         min_language_probability=min_language_probability,
+        min_speech_fraction=min_speech_fraction,
     )
 
 

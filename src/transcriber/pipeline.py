@@ -25,7 +25,12 @@ from transcriber.domain import (
 from transcriber.domain import TranscriptionOptions as Options
 from transcriber.engines.base import DecodeOptions, Engine, WindowResult
 from transcriber.engines.registry import EngineManager
-from transcriber.errors import OptionError, UncertainLanguageError, UploadTooLargeError
+from transcriber.errors import (
+    OptionError,
+    TooLittleSpeechError,
+    UncertainLanguageError,
+    UploadTooLargeError,
+)
 from transcriber.media.decode import MediaInfo, probe, stream_audio
 from transcriber.media.frames import SAMPLE_RATE
 from transcriber.media.vad import Region, SpeechDetector, VadParams
@@ -91,6 +96,7 @@ class Pipeline:
             channels = list(range(info.channels))
         for ch in channels:
             state.run_channel(ch)
+        state.check_speech()
         segments = sorted(state.segments, key=lambda s: (s.start, s.end))
         speakers: tuple[SpeakerStat, ...] = ()
         if options.diarize and len(channels) == 1:
@@ -186,6 +192,7 @@ class _Run:
         self.timings = {"decode_vad": 0.0, "asr": 0.0, "language": 0.0}
         self.n_channels = 1
         self.regions: list[Region] = []
+        self.heard = self.speech = 0  # samples decoded, and of them speech, over channels
 
     def run_channel(self, ch: int | None) -> None:
         key = ch if ch is not None else 0
@@ -216,6 +223,8 @@ class _Run:
         for result in self._timed_asr(results):
             self._accept(result, ch, key)
         self.regions = builder.regions
+        self.heard += builder.samples_seen
+        self.speech += sum(r.end - r.start for r in builder.regions)
         # What was decoded, not what the header claimed: an mp3's length is estimated
         # from its bitrate, and can be far off for VBR or concatenated files.
         self.duration = builder.samples_seen / SAMPLE_RATE or self.duration
@@ -284,6 +293,17 @@ class _Run:
         lang, prob = self.engine.detect_language(first)
         self.timings["language"] += time.perf_counter() - t
         return lang, prob
+
+    def check_speech(self) -> None:
+        least = self.options.min_speech_fraction
+        if least is None or not self.heard:
+            return
+        share = self.speech / self.heard
+        if share < least:
+            raise TooLittleSpeechError(
+                f"{self.info.path}: {share:.0%} of the audio is speech, below the"
+                f" {least:.0%} asked for"
+            )
 
     def _check_language(self) -> None:
         least = self.options.min_language_probability

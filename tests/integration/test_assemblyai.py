@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 
 import assemblyai as aai_sdk
 import httpx
+import numpy as np
 import pytest
 import srt
 import webvtt
@@ -22,6 +24,7 @@ from tests.conftest import eval_rows
 from tests.integration.conftest import make_client
 from tests.integration.test_api import JFK
 from tests.integration.test_serve import Server
+from tests.media_factory import load, write_audio
 from tests.servers.receiver import Receiver
 from tests.servers.s3 import S3Server
 from transcriber.evaluation.wer import corpus_wer
@@ -359,7 +362,20 @@ def test_custom_spelling_and_language_confidence_threshold(
         named = _v2_finished(c, {"audio_url": uploaded(), "language_code": "en",
                                  "language_confidence_threshold": 0.99})  # fmt: skip
         assert named["status"] == "completed"
+        # A minute of silence after the speech: about a sixth of the file is speech.
+        quiet = np.concatenate([load(eval_root / JFK), np.zeros(60 * 16000, np.float32)])
+        path = write_audio(tmp_path / "quiet.flac", quiet, codec="flac")
+        url = c.post("/v2/upload", content=path.read_bytes()).json()["upload_url"]
+        sparse = _v2_finished(c, {"audio_url": url, "speech_threshold": 0.5})
+        assert sparse["status"] == "error" and sparse["speech_threshold"] == 0.5
+        share = re.search(
+            r"(\d+)% of the audio is speech, below the 50% asked for", sparse["error"]
+        )
+        assert share and 10 <= int(share.group(1)) <= 20, sparse["error"]
+        url = c.post("/v2/upload", content=path.read_bytes()).json()["upload_url"]
+        assert _v2_finished(c, {"audio_url": url, "speech_threshold": 0.1})["status"] == "completed"
         for bad in ({"language_confidence_threshold": 2}, {"custom_spelling": [{"to": "x"}]},
+                    {"speech_threshold": -0.1},
                     {"custom_spelling": [{"from": [], "to": "x"}]}):  # fmt: skip
             r = c.post("/v2/transcript", json={"audio_url": uploaded()} | bad)
             assert r.status_code == 422, r.text

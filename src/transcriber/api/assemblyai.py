@@ -232,6 +232,7 @@ def transcript_body(
         "audio_end_at": _ms(clip.get("end")),
         "speech_model": aai.get("speech_model"),
         "language_confidence_threshold": o.get("min_language_probability"),
+        "speech_threshold": o.get("min_speech_fraction"),
         "custom_spelling": aai.get("custom_spelling"),
         "speech_model_used": model,
         "webhook_url": hook["url"] if hook else None,

@@ -99,6 +99,7 @@ class TranscriptRequest(BaseModel):
     format_text: bool | None = None
     audio_channels: int | None = None
     language_confidence_threshold: float | None = Field(None, ge=0.0, le=1.0)
+    speech_threshold: float | None = Field(None, ge=0.0, le=1.0)
     custom_spelling: list[Spelling] | None = Field(None, max_length=1000)
     audio_start_from: int | None = Field(None, ge=0)  # milliseconds
     audio_end_at: int | None = Field(None, ge=0)
@@ -210,6 +211,7 @@ async def create_transcript(
         start=None if body.audio_start_from is None else body.audio_start_from / 1000,
         end=None if body.audio_end_at is None else body.audio_end_at / 1000,
         min_language_probability=body.language_confidence_threshold,
+        min_speech_fraction=body.speech_threshold,
         model_paths=False,
     )
     hook = make_webhook(
