@@ -16,12 +16,12 @@ from tests.conftest import eval_rows
 from tests.integration.conftest import make_client
 from tests.integration.test_api import JFK, assert_error, upload, wait
 from tests.integration.test_cli import cli
-from tests.media_factory import load, write_audio
+from tests.media_factory import load, resample, write_audio
 from transcriber.domain import Clip, Progress, TranscriptionOptions
 from transcriber.errors import OptionError, TruncatedMediaError, UploadTooLargeError
 from transcriber.evaluation.wer import corpus_wer
 from transcriber.media import probe
-from transcriber.media.decode import stream_audio
+from transcriber.media.decode import _stream, stream_audio
 from transcriber.pipeline import Pipeline
 
 pytestmark = pytest.mark.slow
@@ -43,6 +43,37 @@ def test_a_clip_is_exactly_that_slice_of_the_stream(tmp_path: Path) -> None:
     # A clip running past the end simply ends with the audio.
     late = np.concatenate(list(stream_audio(path, clip=Clip(18.0, 500.0))))
     assert np.array_equal(late, whole[288_000:])
+
+
+@pytest.mark.parametrize(
+    ("name", "codec", "rate", "exact"),
+    [("a.wav", "pcm_s16le", 16000, True), ("a.flac", "flac", 16000, True),
+     ("a.ogg", "libopus", 48000, True), ("a.m4a", "aac", 44100, False),
+     ("a.mkv", "libopus", 48000, False)],
+)  # fmt: skip
+def test_a_clip_far_into_a_file_is_reached_by_seeking(
+    tmp_path: Path, name: str, codec: str, rate: int, exact: bool
+) -> None:
+    """The decoder jumps to shortly before the clip instead of decoding all that comes
+    before it, and the clip's samples are those a decode from the start gives (to the
+    sample in PCM, FLAC and Ogg; within a millisecond where a codec's delay or the
+    resampler's phase moves them)."""
+    path = write_audio(tmp_path / name, resample(_noise(150.0), rate), codec=codec, rate=rate)
+    positions = [at for at, _ in _stream(path, None, 5.0, seek_s=98.0)]
+    assert 80 * RATE <= positions[0] <= 98 * RATE  # not 0: the start was never decoded
+    whole = load(path)
+    part = np.concatenate(list(stream_audio(path, clip=Clip(100.0, 112.5))))
+    assert len(part) == int(12.5 * RATE)
+    ref = whole[100 * RATE : 100 * RATE + len(part)]
+    if exact:
+        assert np.array_equal(part, ref)
+    else:
+        inner = part[RATE:-RATE]
+        lag = max(range(-32, 33), key=lambda k: float(np.dot(inner, np.roll(ref, k)[RATE:-RATE])))
+        assert abs(lag) <= RATE // 1000, lag
+    # mp3 does not seek by time: it is decoded from the start, as before.
+    mp3 = write_audio(tmp_path / "a.mp3", _noise(70.0), codec="libmp3lame")
+    assert next(_stream(mp3, None, 5.0, seek_s=65.0))[0] == 0
 
 
 def test_decoding_stops_at_the_clips_end(tmp_path: Path) -> None:

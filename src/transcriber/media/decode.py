@@ -49,6 +49,11 @@ _TS_DISCONT = 0x200  # AVFMT_TS_DISCONT: timestamps are a broadcast clock, not f
 _MAX_RATE = 1_000_000
 # Too many packets that do not decode: the file is damaged, not just scratched.
 _BAD_PACKETS = 50
+# A clip this far into a file is reached by seeking (in containers that seek by time),
+# to this long before its start: the frames decoded first after a seek may be imperfect.
+_SEEK_MIN_S = 60.0
+_PREROLL_S = 2.0
+_SEEKABLE = {"wav", "flac", "mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "ogg", "w64", "aiff"}
 # How far into a stream to look for audible audio to judge whether its channels cancel.
 _CANCEL_SCAN_S = 600.0
 
@@ -218,16 +223,19 @@ def stream_audio(
     many of its packets cannot be decoded; OptionError when the audio ends before
     the clip starts.
     """
-    chunks = _stream(Path(path), channel, chunk_seconds)
     if clip is None or clip.whole:
-        yield from chunks
+        yield from (chunk for _, chunk in _stream(Path(path), channel, chunk_seconds))
         return
+    # Far into a file, seek to shortly before the clip instead of decoding up to it.
+    seek = clip.start - _PREROLL_S if clip.start >= _SEEK_MIN_S else 0.0
+    chunks = _stream(Path(path), channel, chunk_seconds, seek)
     first = round(clip.start * SAMPLE_RATE)
     stop = None if clip.end is None else round(clip.end * SAMPLE_RATE)
-    at = 0  # samples of the whole stream seen so far
+    at = 0  # the stream's position after the chunks seen so far
     try:
-        for chunk in chunks:
-            a, b = max(first - at, 0), len(chunk) if stop is None else min(stop - at, len(chunk))
+        for at, chunk in chunks:
+            a = max(first - at, 0)
+            b = len(chunk) if stop is None else min(stop - at, len(chunk))
             at += len(chunk)
             if b > a:
                 yield chunk[a:b]
@@ -242,7 +250,11 @@ def stream_audio(
         )
 
 
-def _stream(path: Path, channel: int | None, chunk_seconds: float) -> Generator[np.ndarray]:
+def _stream(
+    path: Path, channel: int | None, chunk_seconds: float, seek_s: float = 0.0
+) -> Generator[tuple[int, np.ndarray]]:
+    """The chunks of `stream_audio`, each with its position (samples) in the stream;
+    with `seek_s`, from a little before that time where the container can seek."""
     container = _open(path)
     with container:
         info = _info(path, container)
@@ -257,6 +269,7 @@ def _stream(path: Path, channel: int | None, chunk_seconds: float) -> Generator[
         clock = Clock(stream, info.format_name, info.duration)
         good = bad = 0
         error: Exception | None = None
+        sought = seek_s > 0 and _seek(container, stream, info, seek_s)
         try:
             for packet in container.demux(stream):
                 try:
@@ -268,12 +281,15 @@ def _stream(path: Path, channel: int | None, chunk_seconds: float) -> Generator[
                     continue
                 good += 1
                 for frame in frames:
+                    if sought:  # the first frame after the seek says where the stream is
+                        sought = False
+                        out.skip_to(_position(frame, stream, seek_s))
                     gap = clock.gap(frame, out.samples)
                     if gap:
                         out.add(mixer.flush())
                         out.silence(gap)
                     out.add(mixer.convert(frame))
-                    yield from out.full()
+                    yield from out.placed(out.full())
             out.add(mixer.flush())
         except av.FFmpegError as e:
             seconds = out.samples / SAMPLE_RATE
@@ -290,10 +306,39 @@ def _stream(path: Path, channel: int | None, chunk_seconds: float) -> Generator[
                 f"{path}: file is damaged: {bad} of {good + bad} audio packets could not be"
                 f" decoded ({_reason(error or ValueError())})"
             )
-        yield from out.rest()
+        yield from out.placed(out.rest())
         if out.samples == 0:
             raise EmptyFileError(f"{path}: the audio stream holds no sound (0 samples)")
         _check_complete(info, out.samples / SAMPLE_RATE)
+
+
+def _seek(
+    container: av.container.InputContainer,
+    stream: av.audio.AudioStream,
+    info: MediaInfo,
+    seconds: float,
+) -> bool:
+    """Seek `stream` to at most `seconds` into it; False where that cannot be trusted
+    (the container does not seek by time, or the seek failed: then decode from 0)."""
+    if info.format_name not in _SEEKABLE or not stream.time_base:
+        return False
+    start = stream.start_time or 0  # WAV and AIFF state none: they start at 0
+    try:
+        container.seek(start + int(seconds / stream.time_base), stream=stream, backward=True)
+    except (av.FFmpegError, ValueError):
+        container.seek(start, stream=stream, backward=True)
+        return False
+    return True
+
+
+def _position(frame: av.AudioFrame, stream: av.audio.AudioStream, sought: float) -> int:
+    """Samples (at 16 kHz) from the stream's start to where `frame`, the first after a
+    seek to `sought` seconds, begins (at the seek's target if the frame has no time)."""
+    start, base = stream.start_time or 0, stream.time_base
+    if frame.pts is None or frame.time_base is None or base is None:
+        return round(sought * SAMPLE_RATE)
+    seconds = float(frame.pts * frame.time_base) - float(start * base)
+    return max(0, round(seconds * SAMPLE_RATE))
 
 
 def _instead_of_mix(path: Path) -> int | None:

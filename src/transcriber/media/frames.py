@@ -157,8 +157,19 @@ class Chunks:
         self.size = size
         self.parts: list[np.ndarray] = []
         self.have = 0
-        self.samples = 0  # everything added so far
+        self.samples = 0  # the stream's position: everything added so far, or skipped
+        self.taken = 0  # the stream's position after the last chunk handed on
         self.gain = 1.0
+
+    def skip_to(self, position: int) -> None:
+        """Start at `position` samples into the stream (after a seek), before any audio."""
+        assert self.samples == self.taken == self.have == 0, "skip_to after audio was added"
+        self.samples = self.taken = position
+
+    def placed(self, chunks: Iterator[np.ndarray]) -> Iterator[tuple[int, np.ndarray]]:
+        """`chunks` taken from here, each with its position in the stream."""
+        for chunk in chunks:
+            yield self.taken - len(chunk), chunk
 
     def add(self, parts: list[np.ndarray]) -> None:
         for p in parts:
@@ -186,6 +197,7 @@ class Chunks:
         chunk, left = joined[: self.size], joined[self.size :]
         self.parts = [left] if len(left) else []
         self.have = len(left)
+        self.taken += len(chunk)
         return self._clean(chunk)
 
     def _clean(self, chunk: np.ndarray) -> np.ndarray:
