@@ -339,4 +339,4 @@ class _Run:
         done = max(done, 0.0)
         channels_before = key if self.n_channels > 1 else 0
         fraction = (channels_before + (done / total if total else 0.0)) / self.n_channels
-        self.on_progress(Progress(stage, min(1.0, fraction), done, total))
+        self.on_progress(Progress(stage, round(min(1.0, fraction), 6), done, total))

@@ -100,12 +100,14 @@ def test_a_clip_after_the_end_is_refused_by_name(tmp_path: Path) -> None:
 
 
 def _joined(eval_root: Path, tmp_path: Path) -> tuple[Path, float, str]:
-    """A Russian clip, 1.5 s of silence, then three others: (file, where the second
-    part starts, the second part's reference)."""
+    """A minute of silence, a Russian clip, 1.5 s of silence, then three others: (file,
+    where the second part starts, the second part's reference). The second part is far
+    enough in for a clip of it to be reached by seeking."""
     rows = [r for r in eval_rows("asr.jsonl") if r["lang"] == "ru"]
     first, rest = rows[0], rows[1:4]
     gap = np.zeros(int(1.5 * RATE), np.float32)
-    head = np.concatenate([load(eval_root / first["path"]), gap])
+    lead = np.zeros(60 * RATE, np.float32)
+    head = np.concatenate([lead, load(eval_root / first["path"]), gap])
     tail = np.concatenate([np.concatenate([load(eval_root / r["path"]), gap]) for r in rest])
     path = write_audio(tmp_path / "joined.flac", np.concatenate([head, tail]), codec="flac")
     return path, len(head) / RATE, " ".join(r["text"] for r in rest)
