@@ -126,7 +126,8 @@ def test_upload_progress_transcript_and_seek(page: Page, eval_root: Path) -> Non
     assert sent["initial_prompt"] == "Анна Петрова, Kubernetes" and sent["language"] == "ru"
     assert sent["clip"] == {"start": 0.5, "end": None}
     assert "0:42" in (item.locator(".task-meta").text_content() or "")
-    assert "RU" in (ru_item.locator(".task-meta").text_content() or "")
+    ru_meta = ru_item.locator(".task-meta").text_content() or ""
+    assert "RU" in ru_meta and "0:00–…" in ru_meta, ru_meta  # a part, from 0.5 s on
 
     open_transcript(page, item)
     expect(page.locator("#player video")).to_have_count(1)
@@ -324,6 +325,7 @@ def test_a_link_is_transcribed_and_a_broken_one_fails(
     page.uncheck("#opt-translate")
     translated = task_item(page, "conf.wav")
     expect(translated).to_have_attribute("data-status", "completed", timeout=DONE_S)
+    expect(translated.locator(".task-meta")).to_contain_text("RU → EN")
     open_transcript(page, translated)
     expect(page.locator("#viewer-body")).to_contain_text("conference")
 

@@ -99,8 +99,18 @@ export class TaskList {
     el.querySelector(".task-name").title = name;
 
     const meta = [];
-    if (task.duration) meta.push(clock(task.duration));
-    if (task.language) meta.push(task.language.toUpperCase());
+    const options = task.options || {};
+    const clip = options.clip;
+    if (clip && (clip.start || clip.end != null)) {
+      // Only a part of the file: where it starts and ends, in the file's own time.
+      meta.push(`${clock(clip.start || 0)}–${clip.end != null ? clock(clip.end) : "…"}`);
+    } else if (task.duration) {
+      meta.push(clock(task.duration));
+    }
+    if (task.language) {
+      const spoken = task.language.toUpperCase();
+      meta.push(options.translate && spoken !== "EN" ? `${spoken} → EN` : spoken);
+    }
     if (task.created_at) meta.push(dateTime(task.created_at));
     if (!task.id && up) meta.push(bytes(up.file.size));
     if (task.attempts > 1) meta.push(t("task.attempts", { n: task.attempts }));
