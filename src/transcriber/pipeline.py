@@ -207,17 +207,18 @@ class _Run:
         if self.language is None:
             self.language, self.language_probability = self._detect(first)
             self._check_language()
+        # English speech needs no translating; Whisper would only transcribe it anyway.
+        translate = self.options.translate and self.language != "en"
         decode = DecodeOptions(
             language=self.language,
             beam_size=self.options.beam_size,
             word_timestamps=self.options.word_timestamps,
             initial_prompt=self.options.initial_prompt,
-            # English speech needs no translating; Whisper would only transcribe it anyway.
-            task="translate" if self.options.translate and self.language != "en" else "transcribe",
+            # A translation's words are not aligned to the speech closely enough to tell
+            # which stretch a window skipped.
+            recover_gaps=self.options.vad and not translate,
+            task="translate" if translate else "transcribe",
         )
-        # A translation's words are not aligned to the speech closely enough to tell
-        # which stretch a window skipped.
-        decode = replace(decode, recover_gaps=self.options.vad and decode.task == "transcribe")
         self._report(Stage.transcribing, key)
         results = self.engine.transcribe(itertools.chain(first, windows), decode)
         for result in self._timed_asr(results):

@@ -233,10 +233,10 @@ def stream_audio(
     stop = None if clip.end is None else round(clip.end * SAMPLE_RATE)
     at = 0  # the stream's position after the chunks seen so far
     try:
-        for at, chunk in chunks:
-            a = max(first - at, 0)
-            b = len(chunk) if stop is None else min(stop - at, len(chunk))
-            at += len(chunk)
+        for position, chunk in chunks:
+            a = max(first - position, 0)
+            b = len(chunk) if stop is None else min(stop - position, len(chunk))
+            at = position + len(chunk)
             if b > a:
                 yield chunk[a:b]
             if stop is not None and at >= stop:
@@ -263,7 +263,8 @@ def _stream(
         if channel is not None and channel >= max(1, info.channels):
             raise NoAudioStreamError(f"{path}: has no channel {channel + 1}")
         if channel is None and info.channels >= 2:
-            channel = _instead_of_mix(path)
+            stat = path.stat()
+            channel = _instead_of_mix(path, stat.st_size, stat.st_mtime_ns)
         out = Chunks(int(chunk_seconds * SAMPLE_RATE))
         mixer = Mixer(channel)
         clock = Clock(stream, info.format_name, info.duration)
@@ -341,9 +342,12 @@ def _position(frame: av.AudioFrame, stream: av.audio.AudioStream, sought: float)
     return max(0, round(seconds * SAMPLE_RATE))
 
 
-def _instead_of_mix(path: Path) -> int | None:
+@functools.lru_cache(maxsize=64)
+def _instead_of_mix(path: Path, size: int, mtime_ns: int) -> int | None:
     """The channel to take when a stream's channels cancel in the mono mix (see
-    Cancellation), else None. Reads the start of the stream in a pass of its own."""
+    Cancellation), else None. Reads the start of the stream in a pass of its own, once
+    per file (`size` and `mtime_ns` tell a changed file): transcription, diarization
+    and language detection each stream the same file."""
     check = Cancellation()
     with _open(path) as container:
         stream = container.streams.audio[0]
