@@ -73,6 +73,41 @@ def test_truncated_wav_is_reported(tmp_path: Path) -> None:
             pass
 
 
+@pytest.mark.parametrize(("rate", "layout"), [(8000, "mono"), (22050, "stereo"), (44100, "mono")])
+def test_truncated_mp3_with_a_frame_count_is_reported(
+    tmp_path: Path, rate: int, layout: str
+) -> None:
+    # LAME and ffmpeg write a frame count (an Info header) into an mp3's first frame, so
+    # its length is known, and a file cut short can be told from a short file.
+    t = np.arange(rate * 20) / rate
+    audio = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    if layout == "stereo":
+        audio = np.stack([audio, audio])
+    path = write_audio(tmp_path / "w.mp3", audio, rate=rate, codec="libmp3lame", layout=layout)
+    info = probe(path)
+    assert info.exact and abs((info.duration or 0) - 20.0) < 0.2
+    assert abs(sum(len(c) for c in stream_audio(path)) / 16000 - 20.0) < 0.2
+    whole = path.read_bytes()
+    cut = tmp_path / "cut.mp3"
+    cut.write_bytes(whole[: len(whole) * 6 // 10])
+    with pytest.raises(errors.TruncatedMediaError, match=r"promises 20\.0 s") as e:
+        for _ in stream_audio(cut):
+            pass
+    assert str(cut) in e.value.message
+    # Without a frame count, an mp3's length is an estimate: a short file is not called cut.
+    plain = tmp_path / "plain.mp3"
+    bare = _without_frame_count(whole)
+    plain.write_bytes(bare[: len(bare) * 6 // 10])
+    assert not probe(plain).exact
+    assert sum(len(c) for c in stream_audio(plain)) > 0
+
+
+def _without_frame_count(mp3: bytes) -> bytes:
+    """The mp3 with its Info header's flags cleared: it no longer states its frame count."""
+    at = mp3.index(b"Info")
+    return mp3[: at + 4] + b"\x00\x00\x00\x00" + mp3[at + 8 :]
+
+
 def test_decode_resamples_and_selects_channel(tmp_path: Path) -> None:
     t = np.arange(44100 * 2) / 44100
     left = (0.5 * np.sin(2 * np.pi * 300 * t)).astype(np.float32)

@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 CHUNK_SECONDS = 5.0
 # Container formats whose declared duration is exact, so a short decode means truncation.
-# (mp3 and raw ADTS estimate duration from the bitrate and can be far off for VBR.)
+# (Raw ADTS, and mp3 without a frame count, estimate it from the bitrate: see _mp3_length.)
 _EXACT_DURATION = {"wav", "flac", "mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "ogg", "w64", "aiff"}
 # Demuxers that open other files or network addresses named inside the input: a script
 # (`ffconcat`, a playlist, SDP) must not make the service read what it names.
@@ -188,6 +188,11 @@ def _info(path: Path, container: av.container.InputContainer) -> MediaInfo:
             exact = tag < float("inf") or len(container.streams) == 1
     if fmt == "wav":
         _check_wav_size(path)
+    if fmt == "mp3" and duration is not None:
+        counted = _mp3_length(path, ctx.sample_rate or 0)
+        # Exact only where ffmpeg took its duration from that count too: it falls back
+        # to the bitrate for a file that is longer than its header says (concatenated).
+        exact = counted is not None and abs(counted - duration) < max(0.5, 0.02 * duration)
     return MediaInfo(
         path=path,
         format_name=fmt,
@@ -400,6 +405,42 @@ def _check_wav_size(path: Path) -> None:
                     )
                 return
             pos += 8 + length + (length & 1)
+
+
+def _mp3_length(path: Path, rate: int) -> float | None:
+    """Seconds an mp3 says it holds, from the frame count in its first frame (a Xing or
+    Info header, as LAME and ffmpeg write, or a VBRI one); None when it has none. Without
+    one, an mp3's duration is an estimate from its bitrate, which VBR makes unreliable."""
+    with path.open("rb") as f:
+        head = f.read(10)
+        skip = 0
+        if head[:3] == b"ID3" and len(head) == 10:  # an ID3v2 tag: a syncsafe size
+            size = 0
+            for byte in head[6:10]:
+                size = (size << 7) | (byte & 0x7F)
+            skip = 10 + size + (10 if head[5] & 0x10 else 0)
+        f.seek(skip)
+        data = f.read(8192)
+    sync = next(
+        (i for i in range(len(data) - 4) if data[i] == 0xFF and data[i + 1] & 0xE0 == 0xE0),
+        None,
+    )
+    if sync is None or rate <= 0:
+        return None
+    version, layer = (data[sync + 1] >> 3) & 3, (data[sync + 1] >> 1) & 3
+    per_frame = {3: 384, 2: 1152}.get(layer, 1152 if version == 3 else 576)
+    frame = data[sync : sync + 64]  # the tag follows the header and the side information
+    for tag in (b"Xing", b"Info"):
+        at = frame.find(tag, 4)
+        if at >= 0 and len(frame) >= at + 12:
+            flags = int.from_bytes(frame[at + 4 : at + 8], "big")
+            if not flags & 1:  # no frame count in this header
+                return None
+            frames = int.from_bytes(frame[at + 8 : at + 12], "big")
+            return frames * per_frame / rate
+    if frame[36:40] == b"VBRI" and len(frame) >= 54:
+        return int.from_bytes(frame[50:54], "big") * per_frame / rate
+    return None
 
 
 def _check_complete(info: MediaInfo, seconds: float) -> None:
