@@ -182,6 +182,8 @@ def transcribe(
                 f"  ({transcript.language or 'no speech'}, {transcript.duration:.1f} s audio"
                 f" in {transcript.processing_time:.1f} s)"
             )
+            for notice in transcript.notices:
+                _warning(f"{_shown(source)}: {notice.message}")
     raise typer.Exit(worst)
 
 
@@ -230,6 +232,11 @@ def _local(source: str, settings: Settings) -> Iterator[Path]:
 def _error(message: str) -> None:
     """One unwrapped line on stderr, so scripts can grep it."""
     err.print(f"[red]error:[/] {message}", soft_wrap=True, highlight=False)
+
+
+def _warning(message: str) -> None:
+    """A result that is there but needs a second look: one line on stderr."""
+    err.print(f"[yellow]warning:[/] {message}", soft_wrap=True, highlight=False)
 
 
 def _progress() -> Progress:

@@ -165,6 +165,30 @@ class SpeakerStat:
     seconds: float
 
 
+class NoticeCode(str, Enum):
+    """What a notice is about; the web page words each in the reader's language."""
+
+    channel_alone = "channel_alone"  # the channels cancel in a mono mix: one was taken
+    damaged_audio = "damaged_audio"  # packets that did not decode were skipped
+    timestamp_gaps = "timestamp_gaps"  # jumps in the stream's time were kept as silence
+    language_uncertain = "language_uncertain"  # the detected language may be wrong
+    no_speech = "no_speech"  # the transcript is empty, and why
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """Something the reader of a transcript should know that did not stop it: audio that
+    was damaged but transcribed, or a guess the service is unsure of. `message` is the
+    English sentence; `values` are its numbers and names, to word it in other languages."""
+
+    code: NoticeCode
+    message: str
+    values: dict[str, str | int | float] = field(default_factory=dict, compare=False)
+
+    def __hash__(self) -> int:
+        return hash((self.code, self.message))
+
+
 @dataclass(frozen=True, slots=True)
 class Transcript:
     """The result of one file: the single value every format is rendered from."""
@@ -179,6 +203,7 @@ class Transcript:
     timings: dict[str, float] = field(default_factory=dict)
     speakers: tuple[SpeakerStat, ...] = ()
     task: str = "transcribe"  # or "translate": the text is English, `language` what was spoken
+    notices: tuple[Notice, ...] = ()
 
     @property
     def text(self) -> str:

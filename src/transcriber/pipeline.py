@@ -16,6 +16,8 @@ from pathlib import Path
 from transcriber.config import Settings
 from transcriber.domain import (
     ChannelMode,
+    Notice,
+    NoticeCode,
     Progress,
     Segment,
     SpeakerStat,
@@ -37,6 +39,8 @@ from transcriber.media.vad import Region, SpeechDetector, VadParams
 from transcriber.media.windows import SpeechWindow, WindowBuilder
 
 ProgressFn = Callable[[Progress], None]
+# A language detected with less confidence than this is called uncertain in the notices.
+LANGUAGE_SURE = 0.5
 CheckpointFn = Callable[["Checkpoint"], None]
 
 
@@ -103,6 +107,7 @@ class Pipeline:
             segments, speakers = state.diarize(segments)
         elif len(channels) > 1:
             speakers = speaker_stats(segments)
+        notices = tuple(dict.fromkeys(state.notices + state.verdicts(segments)))
         if not options.word_timestamps:
             segments = [replace(s, words=()) for s in segments]
         numbered = tuple(replace(s, id=i) for i, s in enumerate(segments, start=1))
@@ -115,6 +120,7 @@ class Pipeline:
             model=engine.model_name,
             engine=engine.name,
             task="translate" if options.translate else "transcribe",
+            notices=notices,
             processing_time=round(time.perf_counter() - started, 3),
             timings={k: round(v, 3) for k, v in state.timings.items()},
         )
@@ -159,6 +165,38 @@ def speaker_stats(segments: list[Segment]) -> tuple[SpeakerStat, ...]:
     return tuple(SpeakerStat(k, round(v, 3)) for k, v in totals.items())
 
 
+def verdicts(
+    segments: list[Segment],
+    language: str | None,
+    detected_with: float | None,
+    seconds: float,
+    speech_found: bool,
+) -> list[Notice]:
+    """Notices on a result as a whole: no words at all, or words in a language that was
+    detected (`detected_with` its probability; None when it was given) and may be wrong."""
+    if not segments:
+        n = round(seconds)
+        return [
+            Notice(
+                NoticeCode.no_speech,
+                f"no words were recognised in the {n} s of audio"
+                if speech_found
+                else f"no speech was found in the {n} s of audio",
+                {"seconds": n, "speech_found": speech_found},
+            )
+        ]
+    if detected_with is not None and detected_with < LANGUAGE_SURE:
+        return [
+            Notice(
+                NoticeCode.language_uncertain,
+                f"the language was detected as {language} with a confidence of only"
+                f" {detected_with:.2f}; if that is wrong, name the language",
+                {"language": language or "", "probability": round(detected_with, 2)},
+            )
+        ]
+    return []
+
+
 class _Run:
     """State of one file's run, shared by its channels."""
 
@@ -193,6 +231,7 @@ class _Run:
         self.n_channels = 1
         self.regions: list[Region] = []
         self.heard = self.speech = 0  # samples decoded, and of them speech, over channels
+        self.notices: list[Notice] = []  # what the decoding had to say about the audio
 
     def run_channel(self, ch: int | None) -> None:
         key = ch if ch is not None else 0
@@ -253,7 +292,10 @@ class _Run:
 
     def _windows(self, builder: WindowBuilder, ch: int | None) -> Iterator[SpeechWindow]:
         key = ch if ch is not None else 0
-        for chunk in stream_audio(self.info.path, channel=ch, clip=self.options.clip):
+        chunks = stream_audio(
+            self.info.path, channel=ch, clip=self.options.clip, notices=self.notices
+        )
+        for chunk in chunks:
             yield from builder.feed(chunk)
             if check_length(builder, self.max_duration_s):
                 raise UploadTooLargeError(
@@ -294,6 +336,11 @@ class _Run:
         lang, prob = self.engine.detect_language(first)
         self.timings["language"] += time.perf_counter() - t
         return lang, prob
+
+    def verdicts(self, segments: list[Segment]) -> list[Notice]:
+        found = self.speech > 0 or not self.options.vad
+        sure = None if self.options.language else self.language_probability
+        return verdicts(segments, self.language, sure, self.duration, found)
 
     def check_speech(self) -> None:
         least = self.options.min_speech_fraction

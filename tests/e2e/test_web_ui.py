@@ -18,6 +18,7 @@ import pytest
 
 from tests.conftest import ROOT, eval_rows
 from tests.integration.test_serve import Server
+from tests.media_factory import write_silence
 from tests.servers.receiver import Receiver
 
 pytestmark = pytest.mark.slow
@@ -131,6 +132,7 @@ def test_upload_progress_transcript_and_seek(page: Page, eval_root: Path) -> Non
 
     open_transcript(page, item)
     expect(page.locator("#player video")).to_have_count(1)
+    expect(page.locator("#notices")).to_be_hidden()  # clean speech: nothing to warn of
     segments = page.locator("#segments .segment")
     expect(segments.first).to_be_visible()
     assert "example" in (page.locator("#segments").text_content() or "").lower()
@@ -194,6 +196,24 @@ def test_renamed_speaker_reaches_the_srt(page: Page, eval_root: Path, tmp_path: 
     page.wait_for_selector("body[data-ready]")
     open_transcript(page, task_item(page, STEREO.rsplit("/", 1)[1]))
     expect(page.locator("#segments .speaker[data-speaker='channel 1']").first).to_have_text("Анна")
+
+
+def test_a_transcript_shows_its_warnings_in_the_pages_language(page: Page, tmp_path: Path) -> None:
+    quiet = write_silence(tmp_path / "quiet.flac", 5.0)
+    open_transcript(page, upload_and_wait(page, quiet))
+    notices = page.locator("#notices li")
+    expect(notices).to_have_count(1)
+    expect(notices.first).to_have_attribute("data-code", "no_speech")
+    expect(notices.first).to_have_text(
+        "Nothing was transcribed: no speech was found in 5 s of audio."
+    )
+    shot(page, "desktop-warning")
+    page.select_option("#ui-lang", "ru")
+    expect(notices.first).to_have_text("Ничего не распознано: в 5 с аудио речь не найдена.")
+    page.select_option("#ui-lang", "en")
+    # Another transcript's view has no warnings left over from this one.
+    page.locator("#viewer-close").click()
+    expect(page.locator("#notices")).to_be_hidden()
 
 
 def test_language_switch_and_accept_language(page: Page, browser: Browser, server: Server) -> None:

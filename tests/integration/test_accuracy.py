@@ -24,6 +24,7 @@ def test_dev_wer(pipeline: Pipeline, eval_root: Path, lang: str) -> None:
     for row in rows:
         t = pipeline.run(eval_root / row["path"], TranscriptionOptions(language=lang))
         pairs.append((row["text"], t.text))
+        assert t.notices == (), (row["path"], t.notices)  # clean speech: nothing to warn of
     wer = corpus_wer(pairs, lang)
     print(f"\n{lang}: corpus WER {wer:.2%} over {len(rows)} clips")
     assert wer <= LIMITS[lang], f"{lang} WER {wer:.2%} above {LIMITS[lang]:.0%}"
@@ -36,3 +37,4 @@ def test_language_detection_reports_probability(pipeline: Pipeline, eval_root: P
         t = pipeline.run(eval_root / row["path"], TranscriptionOptions(language=None))
         assert t.language == row["lang"]
         assert t.language_probability is not None and 0.5 < t.language_probability <= 1.0
+        assert t.notices == ()

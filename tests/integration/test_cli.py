@@ -13,7 +13,7 @@ import srt
 import webvtt
 
 from tests.conftest import eval_rows
-from tests.media_factory import write_silent_video
+from tests.media_factory import write_silence, write_silent_video
 from tests.servers.receiver import Receiver
 from transcriber.formats.json_schema import JSON_SCHEMA
 
@@ -64,6 +64,8 @@ def test_transcribe_all_formats(eval_root: Path, tmp_path: Path, env: dict[str, 
     ru_doc = json.loads((out / f"{Path(ru['path']).stem}.json").read_text())
     assert ru_doc["language"] == "ru"
     assert "%" in r.stderr or "done" in r.stderr
+    assert doc["metadata"]["warnings"] == ru_doc["metadata"]["warnings"] == []
+    assert "warning:" not in r.stderr
 
 
 def test_bad_inputs_fail_alone(eval_root: Path, tmp_path: Path, env: dict[str, str]) -> None:
@@ -77,9 +79,11 @@ def test_bad_inputs_fail_alone(eval_root: Path, tmp_path: Path, env: dict[str, s
     cut = tmp_path / "cut.wav"
     cut.write_bytes(whole[: len(whole) // 2])
     missing = tmp_path / "nope.mp3"
+    quiet = write_silence(tmp_path / "quiet.flac", 5.0)
     out = tmp_path / "out"
     r = cli(
         "transcribe", str(missing), str(pdf), str(empty), str(mute), str(cut), str(good),
+        str(quiet),
         "--language", "en", "--format", "txt", "--output-dir", str(out),
         env_extra=env,
     )  # fmt: skip
@@ -97,7 +101,10 @@ def test_bad_inputs_fail_alone(eval_root: Path, tmp_path: Path, env: dict[str, s
         assert line is not None, f"no error line for {path}: {r.stderr}"
         assert words in line
     assert "fellow americans" in (out / "jfk.txt").read_text().lower()
-    assert sorted(p.name for p in out.iterdir()) == ["jfk.txt"]
+    # A file with nothing to say is transcribed (empty), with a warning that says why.
+    warnings = [line for line in r.stderr.splitlines() if line.startswith("warning:")]
+    assert warnings == [f"warning: {quiet}: no speech was found in the 5 s of audio"]
+    assert sorted(p.name for p in out.iterdir()) == ["jfk.txt", "quiet.txt"]
 
 
 def test_bad_format_and_help(env: dict[str, str]) -> None:

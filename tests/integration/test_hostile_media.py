@@ -29,7 +29,7 @@ from tests.media_factory import (
 )
 from tests.servers.receiver import Receiver
 from transcriber import errors
-from transcriber.domain import TranscriptionOptions
+from transcriber.domain import Notice, NoticeCode, TranscriptionOptions
 from transcriber.evaluation.wer import corpus_wer
 from transcriber.media import probe, stream_audio
 from transcriber.pipeline import Pipeline
@@ -39,8 +39,10 @@ RU_TEXT = "бедняга ребят на его месте должен быт�
 SR = 16000
 
 
-def decoded(path: Path, channel: int | None = None) -> np.ndarray:
-    return np.concatenate(list(stream_audio(path, channel=channel)))
+def decoded(
+    path: Path, channel: int | None = None, notices: list[Notice] | None = None
+) -> np.ndarray:
+    return np.concatenate(list(stream_audio(path, channel=channel, notices=notices)))
 
 
 def tone(seconds: float, freq: float = 440.0, gain: float = 0.3, rate: int = SR) -> np.ndarray:
@@ -95,7 +97,16 @@ def test_damaged_packets_are_skipped_not_fatal(tmp_path: Path) -> None:
     bad[mid : mid + 200] = np.random.default_rng(0).integers(0, 256, 200, np.uint8).tobytes()
     scratched = tmp_path / "scratched.mp3"
     scratched.write_bytes(bytes(bad))
-    assert 5.4 < len(decoded(scratched)) / SR < 6.1  # a few frames around the scratch lost
+    said: list[Notice] = []
+    assert 5.4 < len(decoded(scratched, notices=said)) / SR < 6.1  # a few frames lost
+    (skipped,) = said  # and the transcript says so
+    assert skipped.code is NoticeCode.damaged_audio and 1 <= int(skipped.values["skipped"]) < 10
+    assert f"{skipped.values['skipped']} of {skipped.values['packets']} audio packets" in (
+        skipped.message
+    )
+    clean: list[Notice] = []
+    decoded(tmp_path / "w.mp3", notices=clean)
+    assert clean == []
     # Mostly garbage is not a scratch: it fails, naming the file.
     ruined = bytearray(whole)
     for at in range(1000, len(ruined) - 100, 400):
@@ -124,7 +135,11 @@ def test_concatenated_files_with_different_rates(
 def test_gap_in_timestamps_becomes_silence(tmp_path: Path, suffix: str) -> None:
     # A recorder that dropped a minute: the second block is stamped 61 s after the first.
     path = write_timed(tmp_path / f"gap{suffix}", [(0.0, tone(1.0)), (62.0, tone(2.0, 880))])
-    audio = decoded(path)
+    said: list[Notice] = []
+    audio = decoded(path, notices=said)
+    (gap,) = said
+    assert gap.code is NoticeCode.timestamp_gaps and gap.values["gaps"] == 1
+    assert float(gap.values["seconds"]) == pytest.approx(61.0, abs=0.2)
     assert abs(len(audio) / SR - 64.0) < 0.3
     loud = np.flatnonzero(np.abs(audio) > 0.1) / SR
     assert loud.min() < 0.1 and 0.9 < loud[loud < 30].max() < 1.1
@@ -142,6 +157,7 @@ def test_gap_keeps_later_speech_at_its_time(
     fellow = [w for s in t.segments for w in s.words if "fellow" in w.word.lower()]
     assert fellow and all(90.0 < w.start < 101.0 for w in fellow), t.segments
     assert t.duration == pytest.approx(101.0, abs=0.3)
+    assert [n.code for n in t.notices] == [NoticeCode.timestamp_gaps]
 
 
 def test_broadcast_and_radio_timestamps_start_at_zero(tmp_path: Path) -> None:
@@ -203,13 +219,17 @@ def test_channels_in_opposite_phase_are_not_mixed_into_silence(
     assert np.array_equal(decoded(path), decoded(path, channel=0))
     t = pipeline.run(path, TranscriptionOptions(language="ru"))
     assert corpus_wer([(RU_TEXT, t.text)], "ru") < 0.4, t.text
+    (alone,) = t.notices  # the transcript says which channel it is
+    assert alone.code is NoticeCode.channel_alone and alone.values == {"channel": 1}
     # A silent channel, or a voice and a tone, are still mixed (ffmpeg's gains differ by
     # layout, so the mix is compared by its shape, not its level).
     for name, right in [("one", np.zeros_like(voice)), ("two", tone(len(voice) / SR))]:
         path = write_audio(tmp_path / f"{name}{suffix}", np.stack([voice, right]), codec=codec,
                            layout="stereo")  # fmt: skip
-        mixed, both = decoded(path), decoded(path, channel=0) + decoded(path, channel=1)
+        said: list[Notice] = []
+        mixed, both = decoded(path, notices=said), decoded(path, 0) + decoded(path, 1)
         assert np.corrcoef(mixed, both)[0, 1] > 0.999
+        assert said == []
 
 
 def test_unknown_codec_and_impossible_rate_are_named(tmp_path: Path) -> None:
@@ -295,6 +315,7 @@ def test_tiny_inputs_give_an_empty_transcript(pipeline: Pipeline, tmp_path: Path
         path = write_audio(tmp_path / f"{name}.wav", tone(1.0)[:n])
         t = pipeline.run(path, TranscriptionOptions(language="ru"))
         assert t.segments == () and t.duration == pytest.approx(n / SR, abs=0.002)
+        assert [x.code for x in t.notices] == [NoticeCode.no_speech]
 
 
 @pytest.mark.slow
@@ -308,6 +329,7 @@ def test_half_an_hour_of_silence_in_a_small_file(pipeline: Pipeline, tmp_path: P
     finally:
         tracemalloc.stop()
     assert t.segments == () and t.duration == pytest.approx(1800.0, abs=1.0)
+    assert [n.message for n in t.notices] == ["no speech was found in the 1800 s of audio"]
     # All of it was decoding: none of that time is taken off the (empty) recognition.
     assert t.timings["decode_vad"] > 0 and 0 <= t.timings["asr"] < 0.5, t.timings
     assert peak < 64e6, f"{peak / 1e6:.0f} MB held while decoding 30 min of silence"

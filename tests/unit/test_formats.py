@@ -7,6 +7,7 @@ import html
 import io
 import itertools
 import json
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -15,7 +16,7 @@ import srt
 import webvtt
 from docx import Document
 
-from transcriber.domain import Segment, Transcript, Word
+from transcriber.domain import Notice, NoticeCode, Segment, Transcript, Word
 from transcriber.errors import OptionError
 from transcriber.formats import (
     FORMATS,
@@ -359,6 +360,7 @@ _TYPES: dict[str, Any] = {
     "integer": int,
     "number": (int, float),
     "null": type(None),
+    "boolean": bool,
 }
 
 
@@ -367,7 +369,10 @@ def validate(value: Any, schema: dict[str, Any], path: str = "$") -> None:
     kinds = schema.get("type")
     if kinds is not None:
         kinds = [kinds] if isinstance(kinds, str) else kinds
-        ok = any(isinstance(value, _TYPES[k]) and not isinstance(value, bool) for k in kinds)
+        ok = any(
+            isinstance(value, _TYPES[k]) and (k == "boolean" or not isinstance(value, bool))
+            for k in kinds
+        )
         assert ok, f"{path}: {value!r} is not {kinds}"
     if "enum" in schema:
         assert value in schema["enum"], f"{path}: {value!r} is not one of {schema['enum']}"
@@ -453,9 +458,27 @@ def test_json_content() -> None:
         "engine": "faster-whisper",
         "task": "transcribe",
         "timings": {"decode_vad": 0.123, "asr": 1.0},
+        "warnings": [],
     }
     back = from_dict(doc)
     assert back.segments[0].text == "Привет" and back.segments[1].words[0].end == 2.999
+
+
+def test_json_warnings_round_trip_and_unknown_codes_are_left_out() -> None:
+    gap = Notice(NoticeCode.timestamp_gaps, "the audio's timestamps jump", {"gaps": 2})
+    t = replace(transcript(Segment(1, 0.0, 1.0, "да")), notices=(gap,))
+    doc = json.loads(render(t, "json"))
+    validate(doc, JSON_SCHEMA)
+    assert doc["metadata"]["warnings"] == [
+        {"code": "timestamp_gaps", "message": "the audio's timestamps jump", "values": {"gaps": 2}}
+    ]
+    later = {"code": "from_a_later_version", "message": "?", "values": {}}
+    doc["metadata"]["warnings"].append(later)
+    back = from_dict(doc)
+    assert back.notices == (gap,) and back.notices[0].values == {"gaps": 2}
+    for broken in ({"code": "x"}, {**later, "values": {"n": [1]}}, {**later, "extra": 1}):
+        with pytest.raises(AssertionError):
+            validate({**doc, "metadata": {**doc["metadata"], "warnings": [broken]}}, JSON_SCHEMA)
 
 
 @pytest.mark.parametrize("bad", [{}, {"segments": [{"id": 1}], "duration": 1}, {"segments": 3}])

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from transcriber.domain import Segment, SpeakerStat, Transcript, Word
+from transcriber.domain import Notice, NoticeCode, Segment, SpeakerStat, Transcript, Word
 
 
 def _t(seconds: float) -> float:
@@ -58,6 +58,10 @@ def to_dict(transcript: Transcript) -> dict[str, Any]:
             "engine": t.engine,
             "task": t.task,
             "timings": {k: _t(v) for k, v in t.timings.items()},
+            "warnings": [
+                {"code": n.code.value, "message": n.message, "values": dict(n.values)}
+                for n in t.notices
+            ],
         },
     }
 
@@ -106,9 +110,19 @@ def from_dict(d: dict[str, Any]) -> Transcript:
                 SpeakerStat(str(sp["label"]), float(sp["seconds"]))
                 for sp in d.get("speakers") or ()
             ),
+            notices=tuple(_notices(meta.get("warnings") or ())),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise ValueError(f"not a transcript document: {e!r}") from e
+
+
+def _notices(items: Any) -> list[Notice]:
+    known = {c.value for c in NoticeCode}
+    return [
+        Notice(NoticeCode(n["code"]), str(n["message"]), dict(n.get("values") or {}))
+        for n in items
+        if n.get("code") in known  # one a later version added: left out, not an error
+    ]
 
 
 def parse(data: bytes | str) -> Transcript:

@@ -71,6 +71,22 @@ JSON_SCHEMA: dict[str, Any] = {
                 "engine": {"type": "string"},
                 "task": {"enum": ["transcribe", "translate"]},
                 "timings": {"type": "object", "additionalProperties": _SECONDS},
+                "warnings": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["code", "message"],
+                        "properties": {
+                            "code": {"type": "string"},
+                            "message": {"type": "string"},
+                            "values": {
+                                "type": "object",
+                                "additionalProperties": {"type": ["string", "number", "boolean"]},
+                            },
+                        },
+                        "additionalProperties": False,
+                    },
+                },
             },
             "additionalProperties": False,
         },

@@ -22,7 +22,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from transcriber.domain import Clip
+from transcriber.domain import Clip, Notice, NoticeCode
 from transcriber.errors import (
     EmptyFileError,
     FileMissingError,
@@ -219,9 +219,12 @@ def stream_audio(
     channel: int | None = None,
     chunk_seconds: float = CHUNK_SECONDS,
     clip: Clip | None = None,
+    notices: list[Notice] | None = None,
 ) -> Iterator[np.ndarray]:
     """Yield float32 chunks of 16 kHz audio: mixed to mono, or only `channel` (0-based),
     and only the part in `clip` when one is given (then decoding stops at its end).
+    What the reader of its transcript should know about the audio (damage that was
+    skipped, a channel taken alone) is added to `notices`.
 
     Raises TruncatedMediaError at the end when the stream stops well short of
     the duration the container declares, breaks off with a read error, or too
@@ -229,11 +232,12 @@ def stream_audio(
     the clip starts.
     """
     if clip is None or clip.whole:
-        yield from (chunk for _, chunk in _stream(Path(path), channel, chunk_seconds))
+        for _, chunk in _stream(Path(path), channel, chunk_seconds, notices=notices):
+            yield chunk
         return
     # Far into a file, seek to shortly before the clip instead of decoding up to it.
     seek = clip.start - _PREROLL_S if clip.start >= _SEEK_MIN_S else 0.0
-    chunks = _stream(Path(path), channel, chunk_seconds, seek)
+    chunks = _stream(Path(path), channel, chunk_seconds, seek, notices)
     first = round(clip.start * SAMPLE_RATE)
     stop = None if clip.end is None else round(clip.end * SAMPLE_RATE)
     at = 0  # the stream's position after the chunks seen so far
@@ -256,10 +260,15 @@ def stream_audio(
 
 
 def _stream(
-    path: Path, channel: int | None, chunk_seconds: float, seek_s: float = 0.0
+    path: Path,
+    channel: int | None,
+    chunk_seconds: float,
+    seek_s: float = 0.0,
+    notices: list[Notice] | None = None,
 ) -> Generator[tuple[int, np.ndarray]]:
     """The chunks of `stream_audio`, each with its position (samples) in the stream;
     with `seek_s`, from a little before that time where the container can seek."""
+    said = notices if notices is not None else []
     container = _open(path)
     with container:
         info = _info(path, container)
@@ -270,6 +279,8 @@ def _stream(
         if channel is None and info.channels >= 2:
             stat = path.stat()
             channel = _instead_of_mix(path, stat.st_size, stat.st_mtime_ns)
+            if channel is not None:
+                said.append(_alone(channel))
         out = Chunks(int(chunk_seconds * SAMPLE_RATE))
         mixer = Mixer(channel)
         clock = Clock(stream, info.format_name, info.duration)
@@ -305,17 +316,54 @@ def _stream(
                 f"{path}: file is damaged or truncated; decoding broke off at {seconds:.1f} s"
                 f" ({_reason(e)})"
             ) from e
-        if out.samples == 0 and error is not None:
-            raise NotMediaError(f"{path}: audio could not be decoded ({_reason(error)})")
-        if bad > max(1, (good + bad) // 10):
-            raise TruncatedMediaError(
-                f"{path}: file is damaged: {bad} of {good + bad} audio packets could not be"
-                f" decoded ({_reason(error or ValueError())})"
+        else:
+            if out.samples == 0 and error is not None:
+                raise NotMediaError(f"{path}: audio could not be decoded ({_reason(error)})")
+            if bad > max(1, (good + bad) // 10):
+                raise TruncatedMediaError(
+                    f"{path}: file is damaged: {bad} of {good + bad} audio packets could not be"
+                    f" decoded ({_reason(error or ValueError())})"
+                )
+            yield from out.placed(out.rest())
+            if out.samples == 0:
+                raise EmptyFileError(f"{path}: the audio stream holds no sound (0 samples)")
+            _check_complete(info, out.samples / SAMPLE_RATE)
+        finally:  # also when a clip ends the decoding early
+            said.extend(_damage(good, bad, clock))
+
+
+def _alone(channel: int) -> Notice:
+    return Notice(
+        NoticeCode.channel_alone,
+        f"the channels cancel out when mixed to mono (one is the other inverted), so"
+        f" channel {channel + 1} was transcribed alone",
+        {"channel": channel + 1},
+    )
+
+
+def _damage(good: int, bad: int, clock: Clock) -> list[Notice]:
+    """Notices for damage that decoding got past: skipped packets, jumps in time."""
+    said = []
+    if bad:
+        said.append(
+            Notice(
+                NoticeCode.damaged_audio,
+                f"{bad} of {good + bad} audio packets were damaged and skipped;"
+                " words there may be missing",
+                {"skipped": bad, "packets": good + bad},
             )
-        yield from out.placed(out.rest())
-        if out.samples == 0:
-            raise EmptyFileError(f"{path}: the audio stream holds no sound (0 samples)")
-        _check_complete(info, out.samples / SAMPLE_RATE)
+        )
+    if clock.gaps:
+        seconds = round(clock.filled / SAMPLE_RATE, 1)
+        said.append(
+            Notice(
+                NoticeCode.timestamp_gaps,
+                f"the audio's timestamps jump {clock.gaps} time(s), {seconds:g} s in all;"
+                " those stretches were kept as silence so that later times stay right",
+                {"gaps": clock.gaps, "seconds": seconds},
+            )
+        )
+    return said
 
 
 def _seek(
@@ -373,7 +421,7 @@ def _instead_of_mix(path: Path, size: int, mtime_ns: int) -> int | None:
             pass
     pick = check.channel()
     if pick is not None:
-        log.warning(
+        log.info(
             "%s: its channels cancel out when mixed to mono (one is the other inverted);"
             " transcribing channel %d alone",
             path,

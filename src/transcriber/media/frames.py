@@ -134,6 +134,7 @@ class Clock:
             self.origin = float(stream.start_time * stream.time_base)
         self.limit = int(((duration or 0.0) + 1.0) * SAMPLE_RATE)
         self.enabled = format_name in _TIMED
+        self.gaps = self.filled = 0  # jumps filled so far, and samples of silence they took
 
     def gap(self, frame: av.AudioFrame, at: int) -> int:
         if not self.enabled or frame.pts is None or frame.time_base is None:
@@ -144,6 +145,8 @@ class Clock:
         due = round((t - self.origin) * SAMPLE_RATE)
         if due - at < _GAP_S * SAMPLE_RATE or due > self.limit:
             return 0
+        self.gaps += 1
+        self.filled += due - at
         return due - at
 
 

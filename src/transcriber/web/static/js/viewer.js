@@ -19,6 +19,7 @@ export class Viewer {
     this.searchCountEl = document.getElementById("search-count");
     this.task = null;
     this.doc = null;
+    document.getElementById("notices").hidden = true;
     this.media = null;
     this.mediaUrl = null;
     this.names = {};
@@ -45,6 +46,7 @@ export class Viewer {
     onLangChange(() => {
       if (this.doc) {
         this.renderMeta();
+        this.renderNotices();
         this.renderSpeakers();
         this.renderSegments();
       }
@@ -71,6 +73,7 @@ export class Viewer {
       this.doc = doc;
       this.speakers = speakerOrder(doc.segments);
       this.renderMeta();
+      this.renderNotices();
       this.renderSpeakers();
       this.renderSegments();
       this.search();
@@ -97,6 +100,7 @@ export class Viewer {
     this.mediaUrl = null;
     this.task = null;
     this.doc = null;
+    document.getElementById("notices").hidden = true;
     this.active = -1;
     this.playerEl.replaceChildren();
     this.segmentsEl.replaceChildren();
@@ -141,6 +145,23 @@ export class Viewer {
     if (doc.language) parts.push(t("viewer.meta.language", { lang: doc.language.toUpperCase() }));
     parts.push(t("viewer.meta.segments", { n: doc.segments.length }));
     document.getElementById("viewer-meta").textContent = parts.join(" · ");
+  }
+
+  renderNotices() {
+    const list = document.getElementById("notices");
+    const notices = (this.doc.metadata && this.doc.metadata.warnings) || [];
+    list.replaceChildren(
+      ...notices.map((n) => {
+        const item = document.createElement("li");
+        item.dataset.code = n.code;
+        const key = `notice.${n.code}`;
+        const worded = t(key, n.values || {});
+        // A code this page does not know yet keeps the service's own (English) sentence.
+        item.textContent = worded === key ? n.message : worded;
+        return item;
+      }),
+    );
+    list.hidden = notices.length === 0;
   }
 
   name(label) {
