@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.servers.proxy import tinyproxy  # noqa: F401  (a fixture)
 from tests.servers.receiver import receiver  # noqa: F401  (a fixture)
 from transcriber.config import Settings
 from transcriber.pipeline import Pipeline

@@ -9,6 +9,11 @@ to the checked address itself, so a DNS answer that changes after a check (DNS
 rebinding) cannot reach a private one. `check_url` makes the same check early, when a
 URL is submitted, for a quick answer. Messages show a URL without its query string,
 which for presigned S3 URLs holds the signature.
+
+Behind a proxy (HTTP_PROXY, HTTPS_PROXY or ALL_PROXY, less the hosts in NO_PROXY, as
+curl and pip read them) a request goes to the proxy, which resolves and connects to
+the host itself. The URL's host is then checked as this machine resolves it, before
+every request, redirects included; a name this machine cannot resolve is refused.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import asyncio
 import contextlib
 import ipaddress
 import socket
+import urllib.request
 from collections.abc import AsyncIterator, Iterable
 from urllib.parse import unquote, urljoin, urlsplit
 
@@ -190,16 +196,54 @@ class _AsyncTransport(httpx.AsyncHTTPTransport):
             raise e.error(str(request.url)) from None
 
 
+def proxy_for(url: str) -> str | None:
+    """The proxy the environment names for `url`, or None; FetchError for a kind of proxy
+    this service cannot speak to."""
+    proxies = urllib.request.getproxies_environment()
+    host = urlsplit(url).hostname or ""
+    # NO_PROXY as urllib reads it: names, domain suffixes, addresses, "*"; typeshed lacks it.
+    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+    if not proxies or bypass(host, proxies):
+        return None
+    proxy = proxies.get(urlsplit(url).scheme) or proxies.get("all")
+    if proxy is None:
+        return None
+    if "://" not in proxy:
+        proxy = f"http://{proxy}"  # as curl reads a bare host:port
+    if urlsplit(proxy).scheme not in ("http", "https"):
+        raise FetchError(
+            f"the proxy {shown(proxy)} set for {shown(url)} is not one this service can use:"
+            " only http and https proxies are supported"
+        )
+    return proxy
+
+
+def _transport(url: str, allow_private: bool) -> httpx.BaseTransport:
+    proxy = proxy_for(url)
+    if proxy is None:
+        return _Transport(allow_private)
+    return httpx.HTTPTransport(proxy=proxy)
+
+
+def _async_transport(url: str, allow_private: bool) -> httpx.AsyncBaseTransport:
+    proxy = proxy_for(url)
+    if proxy is None:
+        return _AsyncTransport(allow_private)
+    return httpx.AsyncHTTPTransport(proxy=proxy)
+
+
 async def download(url: str, limit: int, allow_private: bool) -> AsyncIterator[bytes]:
     """The body of `url` in chunks, following redirects; FetchError or UploadTooLargeError."""
-    # trust_env=False: a proxy from the environment would be what is connected to (and
-    # checked), not the URL's host, so HTTP(S)_PROXY / ALL_PROXY are not used; nor .netrc.
-    transport = _AsyncTransport(allow_private)
-    async with httpx.AsyncClient(
-        transport=transport, trust_env=False, timeout=TIMEOUT, follow_redirects=False
-    ) as client:
-        for _ in range(MAX_REDIRECTS + 1):
-            await asyncio.to_thread(check_url, url, allow_private)
+    for _ in range(MAX_REDIRECTS + 1):
+        await asyncio.to_thread(check_url, url, allow_private)
+        # trust_env=False: the proxy is chosen here, per URL (a redirect may need another
+        # or none); and .netrc is not read.
+        async with httpx.AsyncClient(
+            transport=_async_transport(url, allow_private),
+            trust_env=False,
+            timeout=TIMEOUT,
+            follow_redirects=False,
+        ) as client:
             try:
                 async with client.stream("GET", url) as r:
                     if r.is_redirect and "location" in r.headers:
@@ -217,8 +261,10 @@ async def download(url: str, limit: int, allow_private: bool) -> AsyncIterator[b
                         yield block
                     return
             except httpx.HTTPError as e:
-                raise FetchError(f"{shown(url)} could not be downloaded: {_reason(e)}") from None
-        raise FetchError(f"{shown(url)} redirects more than {MAX_REDIRECTS} times")
+                raise FetchError(
+                    f"{shown(url)}{_via(url)} could not be downloaded: {_reason(e)}"
+                ) from None
+    raise FetchError(f"{shown(url)} redirects more than {MAX_REDIRECTS} times")
 
 
 def post_json(
@@ -227,9 +273,9 @@ def post_json(
     """POST `body` as JSON without following redirects; the HTTP status, 0 if unreachable."""
     try:
         check_url(url, allow_private)
-        # trust_env=False: no proxy from the environment, as in `download`.
+        # trust_env=False: the proxy is chosen per URL, as in `download`.
         with httpx.Client(
-            transport=_Transport(allow_private), trust_env=False, timeout=timeout
+            transport=_transport(url, allow_private), trust_env=False, timeout=timeout
         ) as client:
             r = client.post(url, json=body, headers=headers, follow_redirects=False)
     except (FetchError, httpx.HTTPError):
@@ -237,9 +283,16 @@ def post_json(
     return r.status_code
 
 
+def _via(url: str) -> str:
+    proxy = proxy_for(url)
+    return "" if proxy is None else f" (through the proxy {shown(proxy)})"
+
+
 def _reason(e: httpx.HTTPError) -> str:
     if isinstance(e, httpx.TimeoutException):
         return "it timed out"
+    if isinstance(e, httpx.ProxyError):
+        return "the proxy refused it"
     if isinstance(e, httpx.ConnectError):
         return "the server could not be reached"
     return type(e).__name__

@@ -32,6 +32,8 @@ class Receiver:
     """Seconds each POST, first to last, waits before answering (then none)."""
     files: dict[str, Path] = field(default_factory=dict)
     """GET /<name> serves the file; any other GET is 404."""
+    gets: list[Received] = field(default_factory=list)
+    """The GETs asked for, first to last."""
 
     def wait_for(self, count: int, limit_s: float = 60) -> list[Received]:
         deadline = time.monotonic() + limit_s
@@ -59,6 +61,8 @@ def _handler(rx: Receiver) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
 
         def do_GET(self) -> None:
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            rx.gets.append(Received(self.path, headers, None))
             path = rx.files.get(self.path.lstrip("/").split("?", 1)[0])
             if path is None:
                 self.send_error(404)

@@ -129,7 +129,8 @@ def test_a_name_rebound_to_a_private_address_after_the_check_is_refused(
 def test_a_name_is_called_at_the_address_it_resolved_to_when_private_is_allowed(
     receiver: Receiver, dns: FakeDNS, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # not used: nothing answers there
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)  # a proxy would resolve the name itself
     media = tmp_path / "m.bin"
     media.write_bytes(b"media")
     receiver.files["m.bin"] = media
