@@ -15,6 +15,11 @@ from transcriber.config import Settings
 from transcriber.pipeline import Pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Every server the tests call is on this machine: a proxy the environment names (a CI
+# runner's, say) must not be asked for them. The proxy tests set their own.
+for _name in ("NO_PROXY", "no_proxy"):
+    os.environ[_name] = ",".join(filter(None, [os.environ.get(_name), "127.0.0.1,localhost,::1"]))
 EVAL = Path(os.environ.get("TRANSCRIBER_EVAL_DIR", ROOT.parent / "shared" / "eval"))
 
 

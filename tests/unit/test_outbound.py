@@ -100,6 +100,11 @@ class FakeDNS:
 
 @pytest.fixture
 def dns(monkeypatch: pytest.MonkeyPatch) -> FakeDNS:
+    """Names answered here, and no proxy: these tests are of connections the service
+    opens itself (through a proxy, the proxy resolves the name)."""
+    for name in ("http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
     return FakeDNS(monkeypatch)
 
 
@@ -127,10 +132,8 @@ def test_a_name_rebound_to_a_private_address_after_the_check_is_refused(
 
 
 def test_a_name_is_called_at_the_address_it_resolved_to_when_private_is_allowed(
-    receiver: Receiver, dns: FakeDNS, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    receiver: Receiver, dns: FakeDNS, tmp_path: Path
 ) -> None:
-    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)  # a proxy would resolve the name itself
     media = tmp_path / "m.bin"
     media.write_bytes(b"media")
     receiver.files["m.bin"] = media
