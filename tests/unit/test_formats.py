@@ -506,6 +506,12 @@ def test_docx_reopens_with_title_metadata_and_bold_timestamps() -> None:
     stamp = paras[2].runs[0]
     assert stamp.text == "[00:00:05]" and stamp.bold
     assert not paras[2].runs[-1].bold
+    # Warnings come before the text, one per line.
+    gap = Notice(NoticeCode.timestamp_gaps, "the audio's timestamps jump 1 time(s)", {})
+    noted = Document(io.BytesIO(render(replace(t, notices=(gap,)), "docx")))
+    paras = [p for p in noted.paragraphs if p.text]
+    assert paras[2].text == "Note: the audio's timestamps jump 1 time(s)"
+    assert paras[3].text == "[00:00:05] A: Добрый день."
 
 
 @pytest.mark.parametrize("t", ALL, ids=IDS)

@@ -33,6 +33,8 @@ def render(transcript: Transcript) -> bytes:
     doc.add_heading("Transcript", level=1)
     language = transcript.language or "unknown"
     doc.add_paragraph(f"Language: {language} · Duration: {clock(transcript.duration)}")
+    for notice in transcript.notices:  # what to know before reading: damage, a guess
+        doc.add_paragraph(f"Note: {_clean(notice.message)}", style="List Bullet")
     for seg in transcript.segments:
         text = _clean(" ".join(seg.text.split()))
         if not text:
