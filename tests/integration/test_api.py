@@ -11,7 +11,7 @@ import srt
 from fastapi.testclient import TestClient
 
 from tests.integration.conftest import make_client
-from tests.media_factory import write_hollow_wav
+from tests.media_factory import write_hollow_wav, write_silence
 
 pytestmark = pytest.mark.slow
 JFK = "en/whisper/jfk.flac"
@@ -60,6 +60,7 @@ def test_task_lifecycle(client: TestClient, eval_root: Path, tmp_path: Path) -> 
     assert "fellow americans" in events[-1]["task"]["transcript"]["text"].lower()
     done = client.get(f"/api/tasks/{task['id']}").json()
     assert done["status"] == "completed" and done["progress"] == 1.0 and done["language"] == "en"
+    assert done["warnings"] == []
     for key in ("queue_position", "eta_seconds", "created_at", "started_at", "finished_at"):
         assert key in done
     srt_resp = client.get(f"/api/tasks/{task['id']}/result", params={"format": "srt"})
@@ -81,6 +82,23 @@ def test_task_lifecycle(client: TestClient, eval_root: Path, tmp_path: Path) -> 
     assert client.delete(f"/api/tasks/{task['id']}").status_code == 204
     assert_error(client.get(f"/api/tasks/{task['id']}"), 404, "not_found")
     assert not list((tmp_path / "store").glob(f"{task['id']}*"))
+
+
+def test_a_tasks_warnings_show_in_its_view(client: TestClient, tmp_path: Path) -> None:
+    quiet = write_silence(tmp_path / "quiet.flac", 20.0)
+    r = upload(client, quiet, language="auto")
+    assert r.status_code == 202, r.text
+    assert r.json()["warnings"] == []  # nothing to say before it is done
+    done = wait(client, r.json()["id"])
+    assert done["status"] == "completed", done
+    (warning,) = done["warnings"]
+    assert warning == {
+        "code": "no_speech",
+        "message": "no speech was found in the 20 s of audio",
+        "values": {"seconds": 20, "speech_found": False},
+    }
+    doc = client.get(f"/api/tasks/{done['id']}/result", params={"format": "json"}).json()
+    assert doc["metadata"]["warnings"] == done["warnings"]
 
 
 def test_health_ready_docs(client: TestClient) -> None:

@@ -197,11 +197,13 @@ def test_progress_checkpoint_complete(store: SqlJobStore) -> None:
         12.0,
     )
     assert now.checkpoint == CHECKPOINT  # JSON round trip, Cyrillic and nesting included
-    assert store.complete(task.id, claim, "r.json", "ru", 12.0, 4.5)
+    said = [{"code": "timestamp_gaps", "message": "пауза", "values": {"gaps": 2, "seconds": 1.5}}]
+    assert store.complete(task.id, claim, "r.json", "ru", 12.0, 4.5, warnings=said)
     done = store.get(task.id)
     assert done is not None and done.status == TaskStatus.completed
     assert (done.progress, done.stage, done.claim, done.checkpoint) == (1.0, None, None, None)
     assert (done.result_key, done.language, done.processing_time) == ("r.json", "ru", 4.5)
+    assert done.warnings == said
     assert just_now(done.finished_at)
     assert not store.complete(task.id, claim, "r.json", "ru", 12.0, 4.5)  # once only
 
@@ -545,11 +547,11 @@ def test_a_0001_database_is_migrated_with_its_rows(url: str) -> None:
     try:
         with store.engine.connect() as conn:
             assert conn.execute(text("SELECT version_num FROM alembic_version")).all() == [
-                ("0004",)
+                ("0005",)
             ]
         task = store.get("old-1")
         assert task is not None and task.heartbeat_at is None and task.webhook_status is None
-        assert task.webhook_due_at is None
+        assert task.webhook_due_at is None and task.warnings is None
         assert (task.status, task.filename, task.options) == (
             TaskStatus.processing, "старый.wav", {"language": "ru"},
         )  # fmt: skip

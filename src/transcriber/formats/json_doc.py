@@ -42,6 +42,11 @@ def _segment(s: Segment) -> dict[str, Any]:
     return out
 
 
+def notice_doc(n: Notice) -> dict[str, Any]:
+    """A notice as the JSON document's `metadata.warnings` and the task view hold it."""
+    return {"code": n.code.value, "message": n.message, "values": dict(n.values)}
+
+
 def to_dict(transcript: Transcript) -> dict[str, Any]:
     t = transcript
     return {
@@ -58,10 +63,7 @@ def to_dict(transcript: Transcript) -> dict[str, Any]:
             "engine": t.engine,
             "task": t.task,
             "timings": {k: _t(v) for k, v in t.timings.items()},
-            "warnings": [
-                {"code": n.code.value, "message": n.message, "values": dict(n.values)}
-                for n in t.notices
-            ],
+            "warnings": [notice_doc(n) for n in t.notices],
         },
     }
 

@@ -40,6 +40,7 @@ class TaskRow(Base):
     webhook_due_at: Mapped[datetime | None] = mapped_column(
         DateTime(timezone=True), nullable=True, index=True
     )
+    warnings: Mapped[list[dict[str, object]] | None] = mapped_column(JSON, nullable=True)
 
 
 class ApiKeyRow(Base):

@@ -39,3 +39,5 @@ class TaskRecord:
     webhook_due_at: datetime | None = None
     """When a webhook delivery is owed (None: nothing owed). Set when the task finishes,
     pushed forward while a sender holds it, cleared when the answer is recorded."""
+    warnings: list[dict[str, Any]] | None = None
+    """The completed transcript's notices, as its JSON's `metadata.warnings` has them."""

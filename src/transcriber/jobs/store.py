@@ -219,8 +219,10 @@ class SqlJobStore:
         duration: float,
         processing_time: float,
         webhook: bool = False,
+        warnings: list[dict[str, Any]] | None = None,
     ) -> bool:
-        """Finish the task; with `webhook`, a delivery is owed from this very moment."""
+        """Finish the task; with `webhook`, a delivery is owed from this very moment.
+        `warnings` are the transcript's notices, as its JSON document has them."""
         return self._update_claimed(
             task_id,
             claim,
@@ -234,6 +236,7 @@ class SqlJobStore:
                 claim=None,
                 processing_time=processing_time,
                 checkpoint=None,
+                warnings=list(warnings or ()),
                 **_finished(webhook),
             ),
         )

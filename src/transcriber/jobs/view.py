@@ -38,6 +38,7 @@ def public(task: TaskRecord, queue_position: int | None = None) -> dict[str, Any
         "attempts": task.attempts,
         "processing_time": task.processing_time,
         "webhook_status": task.webhook_status,
+        "warnings": task.warnings or [],
     }
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from transcriber.domain import Progress
 from transcriber.errors import CancelledError, TranscriberError, naming
 from transcriber.formats import render
+from transcriber.formats.json_doc import notice_doc
 from transcriber.jobs.codec import checkpoint_from_dict, checkpoint_to_dict, options_from_dict
 from transcriber.jobs.events import EventBus, TaskEvent
 from transcriber.jobs.metrics import Metrics
@@ -115,9 +116,10 @@ class Worker:
                     max_duration_s=self.fetch.max_duration_s,
                 )
             self.store.put_bytes(result_key(task.id), render(transcript, "json"))
+            said = [notice_doc(n) for n in transcript.notices]
             if self.jobs.complete(task.id, claim, result_key(task.id), transcript.language,
                                   transcript.duration, time.perf_counter() - started,
-                                  webhook=self._owes_webhook(task)):  # fmt: skip
+                                  webhook=self._owes_webhook(task), warnings=said):  # fmt: skip
                 if self.metrics:
                     self.metrics.observe_transcript(transcript)
                 self.publish(task.id, "completed")
