@@ -175,7 +175,8 @@ def verdicts(
     """Notices on a result as a whole: no words at all, or words in a language that was
     detected (`detected_with` its probability; None when it was given) and may be wrong."""
     if not segments:
-        n = round(seconds)
+        # As a player shows a length, cut to the second (to a tenth under ten seconds).
+        n: float = int(seconds) if seconds >= 10 else int(seconds * 10) / 10
         return [
             Notice(
                 NoticeCode.no_speech,

@@ -133,6 +133,7 @@ def test_upload_progress_transcript_and_seek(page: Page, eval_root: Path) -> Non
     open_transcript(page, item)
     expect(page.locator("#player video")).to_have_count(1)
     expect(page.locator("#notices")).to_be_hidden()  # clean speech: nothing to warn of
+    expect(item.locator(".task-warning")).to_be_hidden()
     segments = page.locator("#segments .segment")
     expect(segments.first).to_be_visible()
     assert "example" in (page.locator("#segments").text_content() or "").lower()
@@ -200,16 +201,22 @@ def test_renamed_speaker_reaches_the_srt(page: Page, eval_root: Path, tmp_path: 
 
 def test_a_transcript_shows_its_warnings_in_the_pages_language(page: Page, tmp_path: Path) -> None:
     quiet = write_silence(tmp_path / "quiet.flac", 5.0)
-    open_transcript(page, upload_and_wait(page, quiet))
+    item = upload_and_wait(page, quiet)
+    # The task list says so before the transcript is opened; the sentence is its tooltip.
+    flag = item.locator(".task-warning")
+    expect(flag).to_have_text("Warnings: 1 (open the transcript to read them)")
+    assert "no speech was found in 4.6 s" in (flag.get_attribute("title") or "")
+    open_transcript(page, item)
     notices = page.locator("#notices li")
     expect(notices).to_have_count(1)
     expect(notices.first).to_have_attribute("data-code", "no_speech")
     expect(notices.first).to_have_text(
-        "Nothing was transcribed: no speech was found in 5 s of audio."
+        "Nothing was transcribed: no speech was found in 4.6 s of audio."
     )
     shot(page, "desktop-warning")
     page.select_option("#ui-lang", "ru")
-    expect(notices.first).to_have_text("Ничего не распознано: в 5 с аудио речь не найдена.")
+    expect(notices.first).to_have_text("Ничего не распознано: в 4,6 с аудио речь не найдена.")
+    expect(flag).to_have_text("Предупреждений: 1 (откройте расшифровку, чтобы прочитать)")
     page.select_option("#ui-lang", "en")
     # Another transcript's view has no warnings left over from this one.
     page.locator("#viewer-close").click()

@@ -103,7 +103,7 @@ def test_bad_inputs_fail_alone(eval_root: Path, tmp_path: Path, env: dict[str, s
     assert "fellow americans" in (out / "jfk.txt").read_text().lower()
     # A file with nothing to say is transcribed (empty), with a warning that says why.
     warnings = [line for line in r.stderr.splitlines() if line.startswith("warning:")]
-    assert warnings == [f"warning: {quiet}: no speech was found in the 5 s of audio"]
+    assert warnings == [f"warning: {quiet}: no speech was found in the 4.6 s of audio"]
     assert sorted(p.name for p in out.iterdir()) == ["jfk.txt", "quiet.txt"]
 
 

@@ -22,8 +22,10 @@ def test_a_detected_language_below_the_bar_is_called_uncertain() -> None:
 def test_an_empty_transcript_says_whether_any_speech_was_heard() -> None:
     (quiet,) = verdicts([], None, None, 1799.6, False)
     assert quiet.code is NoticeCode.no_speech
-    assert quiet.message == "no speech was found in the 1800 s of audio"
-    assert quiet.values == {"seconds": 1800, "speech_found": False}
+    assert quiet.message == "no speech was found in the 1799 s of audio"
+    assert quiet.values == {"seconds": 1799, "speech_found": False}
+    (short,) = verdicts([], None, None, 4.608, False)
+    assert short.message == "no speech was found in the 4.6 s of audio"
     (music,) = verdicts([], "en", 0.3, 60.0, True)
     assert music.message == "no words were recognised in the 60 s of audio"
     # With no words, the language guess is not worth a second notice.

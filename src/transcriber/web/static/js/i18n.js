@@ -11,6 +11,18 @@ export function t(key, vars) {
 
 export const currentLang = () => lang;
 
+/** A transcript's warning in the page's language; the service's own (English) sentence
+ * for a code this page does not know yet. */
+export function noticeText(notice) {
+  const key = `notice.${notice.code}`;
+  const numbers = new Intl.NumberFormat(lang);  // 4.6 in English, 4,6 in Russian
+  const values = Object.fromEntries(
+    Object.entries(notice.values || {}).map(([k, v]) => [k, typeof v === "number" ? numbers.format(v) : v]),
+  );
+  const worded = t(key, values);
+  return worded === key ? notice.message : worded;
+}
+
 export function applyStatic(root = document) {
   for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
   for (const el of root.querySelectorAll("[data-i18n-placeholder]")) {

@@ -1,7 +1,7 @@
 // The task list: uploads in flight, then tasks, each kept live by its own WebSocket.
 import { ApiError, askForKey, request, uploadFile, wsUrl } from "./api.js";
 import { bytes, clock, dateTime, percent } from "./format.js";
-import { onLangChange, t } from "./i18n.js";
+import { noticeText, onLangChange, t } from "./i18n.js";
 import { errorText, toast } from "./ui.js";
 
 const FINAL = new Set(["completed", "failed", "cancelled"]);
@@ -60,6 +60,7 @@ export class TaskList {
         <div class="task-title">
           <span class="task-name"></span>
           <span class="task-meta"></span>
+          <span class="task-warning" hidden></span>
         </div>
         <span class="pill"></span>
       </div>
@@ -115,6 +116,13 @@ export class TaskList {
     if (!task.id && up) meta.push(bytes(up.file.size));
     if (task.attempts > 1) meta.push(t("task.attempts", { n: task.attempts }));
     el.querySelector(".task-meta").textContent = meta.join(" · ");
+
+    // A finished transcript that has something to warn of says so before it is opened.
+    const warnings = (status === "completed" && task.warnings) || [];
+    const warning = el.querySelector(".task-warning");
+    warning.hidden = warnings.length === 0;
+    warning.textContent = warnings.length ? t("task.warnings", { n: warnings.length }) : "";
+    warning.title = warnings.map(noticeText).join("\n");
 
     const pill = el.querySelector(".pill");
     pill.textContent = t(`status.${status}`);

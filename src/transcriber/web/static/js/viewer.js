@@ -1,7 +1,7 @@
 // The transcript view: a player synced with the segments, speakers, search, copy, download.
 import { download, request } from "./api.js";
 import { clock } from "./format.js";
-import { onLangChange, t } from "./i18n.js";
+import { noticeText, onLangChange, t } from "./i18n.js";
 import { errorText, toast } from "./ui.js";
 
 const SPEAKER_COLOURS = 8;
@@ -154,10 +154,7 @@ export class Viewer {
       ...notices.map((n) => {
         const item = document.createElement("li");
         item.dataset.code = n.code;
-        const key = `notice.${n.code}`;
-        const worded = t(key, n.values || {});
-        // A code this page does not know yet keeps the service's own (English) sentence.
-        item.textContent = worded === key ? n.message : worded;
+        item.textContent = noticeText(n);
         return item;
       }),
     );
