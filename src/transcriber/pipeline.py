@@ -39,9 +39,9 @@ from transcriber.media.vad import Region, SpeechDetector, VadParams
 from transcriber.media.windows import SpeechWindow, WindowBuilder
 
 ProgressFn = Callable[[Progress], None]
+CheckpointFn = Callable[["Checkpoint"], None]
 # A language detected with less confidence than this is called uncertain in the notices.
 LANGUAGE_SURE = 0.5
-CheckpointFn = Callable[["Checkpoint"], None]
 
 
 @dataclass(frozen=True, slots=True)
