@@ -327,7 +327,9 @@ def _stream(
             yield from out.placed(out.rest())
             if out.samples == 0:
                 raise EmptyFileError(f"{path}: the audio stream holds no sound (0 samples)")
-            _check_complete(info, out.samples / SAMPLE_RATE)
+            # Packets skipped as damaged are not missing from the end: allow for them.
+            skipped = out.samples / SAMPLE_RATE / max(good, 1) * bad
+            _check_complete(info, out.samples / SAMPLE_RATE, skipped)
         finally:  # also when a clip ends the decoding early
             said.extend(_damage(good, bad, clock))
 
@@ -491,10 +493,12 @@ def _mp3_length(path: Path, rate: int) -> float | None:
     return None
 
 
-def _check_complete(info: MediaInfo, seconds: float) -> None:
+def _check_complete(info: MediaInfo, seconds: float, skipped_s: float = 0.0) -> None:
+    """Raise when far less audio came out than the header promises, beyond `skipped_s`
+    (an estimate of what packets skipped as damaged held)."""
     if info.duration is None or not info.exact:
         return
-    if info.duration - seconds > max(1.0, 0.05 * info.duration):
+    if info.duration - seconds - skipped_s > max(1.0, 0.05 * info.duration):
         raise TruncatedMediaError(
             f"{info.path}: file is truncated: the header promises {info.duration:.1f} s"
             f" of audio but only {seconds:.1f} s could be decoded"
