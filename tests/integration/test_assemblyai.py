@@ -352,6 +352,17 @@ def test_custom_spelling_and_language_confidence_threshold(
         assert "Country." in [w["text"] for w in got["words"]]  # its punctuation kept
         srt_text = c.get(f"/v2/transcript/{got['id']}/srt").text
         assert "Country" in srt_text and "country" not in srt_text
+        assert got["filter_profanity"] is False
+
+        # filter_profanity masks swearing after the spelling rules, in every view.
+        rude = [{"from": ["country"], "to": "fucking country"}]
+        masked = _v2_finished(c, {"audio_url": uploaded(), "custom_spelling": rude,
+                                  "filter_profanity": True})  # fmt: skip
+        assert masked["status"] == "completed" and masked["filter_profanity"] is True
+        assert "your f****** country" in masked["text"] and "fuck" not in masked["text"]
+        assert "f****** country." in [w["text"] for w in masked["words"]]
+        srt_text = c.get(f"/v2/transcript/{masked['id']}/srt").text
+        assert "f****** country" in srt_text and "fuck" not in srt_text
 
         # JFK's language is detected at about 0.94: a stricter threshold fails the transcript.
         strict = _v2_finished(c, {"audio_url": uploaded(), "language_confidence_threshold": 0.99})

@@ -234,6 +234,7 @@ def transcript_body(
         "language_confidence_threshold": o.get("min_language_probability"),
         "speech_threshold": o.get("min_speech_fraction"),
         "custom_spelling": aai.get("custom_spelling"),
+        "filter_profanity": bool(aai.get("filter_profanity")),
         "speech_model_used": model,
         "webhook_url": hook["url"] if hook else None,
         "webhook_auth": bool(hook and hook.get("header_name")),

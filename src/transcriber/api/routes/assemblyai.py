@@ -43,6 +43,7 @@ from transcriber.jobs.record import TaskRecord
 from transcriber.jobs.status import TERMINAL_STATUSES, TaskStatus
 from transcriber.jobs.webhooks import make_webhook
 from transcriber.options import request_options
+from transcriber.profanity import censor
 
 router = APIRouter(prefix="/v2", tags=["AssemblyAI-compatible"])
 
@@ -101,6 +102,7 @@ class TranscriptRequest(BaseModel):
     language_confidence_threshold: float | None = Field(None, ge=0.0, le=1.0)
     speech_threshold: float | None = Field(None, ge=0.0, le=1.0)
     custom_spelling: list[Spelling] | None = Field(None, max_length=1000)
+    filter_profanity: bool | None = None
     audio_start_from: int | None = Field(None, ge=0)  # milliseconds
     audio_end_at: int | None = Field(None, ge=0)
 
@@ -154,8 +156,10 @@ def _task(services: Services, owner: str, transcript_id: str) -> TaskRecord:
 def _transcript(services: Services, task: TaskRecord) -> Transcript | None:
     if task.status != TaskStatus.completed or not task.result_key:
         return None
-    rules = (task.options.get("assemblyai") or {}).get("custom_spelling") or ()
-    return aai.respell(transcript_of(services, task), rules)
+    asked = task.options.get("assemblyai") or {}
+    spelled = aai.respell(transcript_of(services, task), asked.get("custom_spelling") or ())
+    # After the spelling rules, so that none of them can bring a masked word back.
+    return censor(spelled) if asked.get("filter_profanity") else spelled
 
 
 def _completed(services: Services, owner: str, transcript_id: str) -> Transcript:
@@ -223,7 +227,8 @@ async def create_transcript(
     )
     spelling = [{"from": r.spellings, "to": r.to} for r in body.custom_spelling or ()]
     echo = {"audio_url": body.audio_url, "language_code": body.language_code,
-            "speech_model": body.speech_model, "custom_spelling": spelling or None}  # fmt: skip
+            "speech_model": body.speech_model, "custom_spelling": spelling or None,
+            "filter_profanity": bool(body.filter_profanity)}  # fmt: skip
     extra = {"formats": ["json"], "webhook": hook.to_dict() if hook else None, "assemblyai": echo}
     # As AssemblyAI does, the answer comes at once, queued; media that cannot be used
     # makes the transcript fail with the reason, which the client sees when it polls.
