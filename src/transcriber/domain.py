@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from transcriber.errors import OptionError
@@ -208,6 +209,18 @@ class Transcript:
     @property
     def text(self) -> str:
         return " ".join(s.text.strip() for s in self.segments if s.text.strip())
+
+    def retext(self, change: Callable[[str], str]) -> Transcript:
+        """The same transcript with `change` applied to each segment's and word's text."""
+        segments = tuple(
+            replace(
+                s,
+                text=change(s.text),
+                words=tuple(replace(w, word=change(w.word)) for w in s.words),
+            )
+            for s in self.segments
+        )
+        return replace(self, segments=segments)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,6 @@ The patterns match whole words, and only the forms that are swearing: "Scunthorp
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 
 from transcriber.domain import Transcript
 
@@ -50,8 +49,4 @@ def mask(text: str) -> str:
 
 def censor(t: Transcript) -> Transcript:
     """The transcript with swear words masked in its segments and words."""
-    segments = tuple(
-        replace(s, text=mask(s.text), words=tuple(replace(w, word=mask(w.word)) for w in s.words))
-        for s in t.segments
-    )
-    return replace(t, segments=segments)
+    return t.retext(mask)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from transcriber.diarization.timeline import label_name
@@ -71,14 +71,7 @@ def respell(t: Transcript, rules: Iterable[dict[str, Any]]) -> Transcript:
         r"(?<!\w)(" + "|".join(re.escape(p) for p in phrases) + r")(?!\w)", re.IGNORECASE
     )
 
-    def spell(text: str) -> str:
-        return pattern.sub(lambda m: table[m.group(1).lower()], text)
-
-    segments = tuple(
-        replace(s, text=spell(s.text), words=tuple(replace(w, word=spell(w.word)) for w in s.words))
-        for s in t.segments
-    )
-    return replace(t, segments=segments)
+    return t.retext(lambda text: pattern.sub(lambda m: table[m.group(1).lower()], text))
 
 
 def words(transcript: Transcript) -> list[AaiWord]:
