@@ -43,8 +43,14 @@ class Settings(BaseSettings):
     cpu_threads: int = Field(default=0, ge=0)
     """Threads for inference; 0 means one per CPU core available to the process."""
 
-    batch_size: int = Field(default=4, ge=1, le=64)
-    """How many ~30 s speech windows are decoded together in one batch."""
+    replicas: int = Field(default=0, ge=0, le=64)
+    """Copies of the model that decode batches at the same time, sharing `cpu_threads`
+    between them (weights are shared, working memory is not); 0 picks one per CPU core
+    up to 2 on a CPU, which is faster there than one copy using every thread, and 1 on
+    a GPU (docs/performance.md)."""
+
+    batch_size: int = Field(default=2, ge=1, le=64)
+    """How many ~30 s speech windows one model copy decodes together in one batch."""
 
     beam_size: int = Field(default=5, ge=1, le=10)
     """Default beam width when a request does not set one."""
@@ -166,6 +172,15 @@ class Settings(BaseSettings):
 
     def key_list(self) -> list[str]:
         return [k.strip() for k in self.api_keys.split(",") if k.strip()]
+
+    def replicas_count(self) -> int:
+        """Model copies to load: `replicas`, or the automatic choice for the device."""
+        if self.replicas:
+            return self.replicas
+        return min(2, self.threads()) if self.device == "cpu" else 1
+
+    def threads_per_replica(self) -> int:
+        return max(1, self.threads() // self.replicas_count())
 
     def threads(self) -> int:
         if self.cpu_threads:

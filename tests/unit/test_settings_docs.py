@@ -44,3 +44,23 @@ def test_every_transcribe_flag_is_in_the_readme() -> None:
         for flag in param.opts:
             if flag.startswith("--"):
                 assert flag in readme, f"README does not document {flag}"
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"TRANSCRIBER_CPU_THREADS": "2"}, (2, 1)),  # two one-thread copies
+        ({"TRANSCRIBER_CPU_THREADS": "8"}, (2, 4)),
+        ({"TRANSCRIBER_CPU_THREADS": "1"}, (1, 1)),
+        ({"TRANSCRIBER_CPU_THREADS": "8", "TRANSCRIBER_REPLICAS": "4"}, (4, 2)),
+        ({"TRANSCRIBER_CPU_THREADS": "2", "TRANSCRIBER_REPLICAS": "3"}, (3, 1)),
+        ({"TRANSCRIBER_CPU_THREADS": "8", "TRANSCRIBER_DEVICE": "cuda"}, (1, 8)),
+    ],
+)
+def test_model_copies_share_the_threads(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], expected: tuple[int, int]
+) -> None:
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert (s.replicas_count(), s.threads_per_replica()) == expected

@@ -73,7 +73,8 @@ class EngineManager:
                 target,
                 device=s.device,
                 compute_type=s.compute_type,
-                cpu_threads=s.threads(),
+                cpu_threads=s.threads_per_replica(),
+                num_workers=s.replicas_count(),
                 download_root=str(s.model_dir / "hub"),
             )
         except Exception as e:  # faster-whisper raises many kinds; all mean "cannot load"
@@ -84,4 +85,6 @@ class EngineManager:
                 ) from e
             raise ModelError(f"model {name!r} at {target} failed to load: {e}") from e
         log.info("loaded model %s from %s", found.name, target)
-        return WhisperEngine(model, model_name=found.name, batch_size=s.batch_size)
+        return WhisperEngine(
+            model, model_name=found.name, batch_size=s.batch_size, replicas=s.replicas_count()
+        )

@@ -1,15 +1,20 @@
-"""faster-whisper / CTranslate2 engine, int8 on CPU, batched over speech windows."""
+"""faster-whisper / CTranslate2 engine, int8 on CPU, batched over speech windows, with
+several batches decoded at once on model replicas (engines/parallel.py)."""
 
 from __future__ import annotations
 
+import itertools
 import logging
+import threading
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from transcriber.domain import Segment, Word
 from transcriber.engines.base import DecodeOptions, WindowResult
+from transcriber.engines.parallel import ordered_map
 from transcriber.engines.segmenter import segments_from_words
 from transcriber.media.windows import SpeechWindow
 
@@ -29,14 +34,15 @@ RECOVER_GAP_S = 3.0
 class WhisperEngine:
     name = "whisper"
 
-    def __init__(self, model: Any, model_name: str, batch_size: int = 8) -> None:
-        from faster_whisper import BatchedInferencePipeline
-
+    def __init__(self, model: Any, model_name: str, batch_size: int = 4, replicas: int = 1) -> None:
         self.model = model  # faster_whisper.WhisperModel
         self.model_name = model_name
         self.batch_size = batch_size
-        self._encoded = _KeptEncoding(model)
-        self._pipeline = BatchedInferencePipeline(self._encoded)
+        # Batches decoded at once: one per CTranslate2 replica the model was loaded with.
+        self.replicas = replicas
+        # The first batch's encoding, kept by detect_language for transcribe; per thread,
+        # as a service may detect and transcribe on several threads at once.
+        self._local = threading.local()
 
     @property
     def multilingual(self) -> bool:
@@ -54,7 +60,7 @@ class WhisperEngine:
         features = self._features(windows)
         encoded = self.model.encode(features)
         # These windows are usually the first batch: transcribing them reuses this work.
-        self._encoded.keep(windows, features, encoded)
+        self._local.kept = _Encoded(tuple(windows), features, encoded)
         totals: dict[str, float] = {}
         weights = [w.duration for w in windows]
         for weight, probs in zip(weights, self.model.model.detect_language(encoded), strict=True):
@@ -68,17 +74,27 @@ class WhisperEngine:
     def transcribe(
         self, windows: Iterable[SpeechWindow], options: DecodeOptions
     ) -> Iterator[WindowResult]:
-        batch: list[SpeechWindow] = []
-        for w in windows:
-            batch.append(w)
-            if len(batch) >= self.batch_size:
-                yield from self._run(batch, options)
-                batch = []
-        if batch:
-            yield from self._run(batch, options)
+        def run(job: tuple[list[SpeechWindow], _Encoded | None]) -> list[WindowResult]:
+            return self._run(job[0], options, job[1])
 
-    def _run(self, batch: list[SpeechWindow], options: DecodeOptions) -> Iterator[WindowResult]:
-        raw = self._decode(batch, options)
+        for results in ordered_map(run, self._batches(windows), self.replicas):
+            yield from results
+
+    def _batches(
+        self, windows: Iterable[SpeechWindow]
+    ) -> Iterator[tuple[list[SpeechWindow], _Encoded | None]]:
+        """Batches of windows, each with its encoding when detect_language kept it."""
+        kept: _Encoded | None = getattr(self._local, "kept", None)
+        self._local.kept = None
+        it = iter(windows)
+        while batch := list(itertools.islice(it, self.batch_size)):
+            yield batch, kept if kept is not None and kept.holds(batch) else None
+            kept = None
+
+    def _run(
+        self, batch: list[SpeechWindow], options: DecodeOptions, encoded: _Encoded | None = None
+    ) -> list[WindowResult]:
+        raw = self._decode(batch, options, encoded)
         found = [list(self._segments(w, r)) for w, r in zip(batch, raw, strict=True)]
         if options.recover_gaps:
             retry = [
@@ -93,12 +109,15 @@ class WhisperEngine:
                     found[i] += self._segments(w, r, strict=True)
             if retry:
                 log.debug("decoded %d skipped stretch(es) again", len(retry))
-        for window, segments in zip(batch, found, strict=True):
-            yield WindowResult(window, tuple(sorted(segments, key=lambda s: (s.start, s.end))))
+        return [
+            WindowResult(window, tuple(sorted(segments, key=lambda s: (s.start, s.end))))
+            for window, segments in zip(batch, found, strict=True)
+        ]
 
     def _decode(
-        self, batch: list[SpeechWindow], options: DecodeOptions
+        self, batch: list[SpeechWindow], options: DecodeOptions, encoded: _Encoded | None = None
     ) -> list[list[dict[str, Any]]]:
+        from faster_whisper import BatchedInferencePipeline
         from faster_whisper.tokenizer import Tokenizer
         from faster_whisper.transcribe import TranscriptionOptions, get_suppressed_tokens
 
@@ -135,11 +154,10 @@ class WhisperEngine:
             hotwords=None,
         )
         meta = [{"offset": 0.0, "duration": w.duration, "segments": []} for w in batch]
-        self._pipeline.last_speech_timestamp = 0.0
-        features = self._encoded.features_for(batch)
-        if features is None:
-            features = self._features(batch)
-        outputs: list[list[dict[str, Any]]] = self._pipeline.forward(
+        features = encoded.features if encoded is not None else self._features(batch)
+        # A pipeline per call: it keeps state between calls, and batches run on threads.
+        pipeline = BatchedInferencePipeline(_WithEncoding(self.model, encoded))
+        outputs: list[list[dict[str, Any]]] = pipeline.forward(
             features, tokenizer, meta, fw_options
         )
         return [[s for s in window if is_speech(s)] for window in outputs]
@@ -167,8 +185,22 @@ class WhisperEngine:
             )
 
 
-class _KeptEncoding:
-    """The WhisperModel, except that it remembers one batch's encoder output.
+@dataclass(frozen=True, slots=True)
+class _Encoded:
+    """Windows with their features and encoder output (detect_language's work)."""
+
+    windows: tuple[SpeechWindow, ...]
+    features: np.ndarray
+    output: Any  # ctranslate2.StorageView
+
+    def holds(self, windows: list[SpeechWindow]) -> bool:
+        return len(windows) == len(self.windows) and all(
+            a is b for a, b in zip(windows, self.windows, strict=True)
+        )
+
+
+class _WithEncoding:
+    """The WhisperModel, except that encoding the kept features returns the kept output.
 
     Detecting the language encodes the first windows; when the same windows are then
     transcribed, faster-whisper's pipeline asks this object to encode the very same
@@ -176,27 +208,14 @@ class _KeptEncoding:
     encoder is a third of the work per window). Anything else goes to the model.
     """
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, encoded: _Encoded | None) -> None:
         self._model = model
-        self._kept: tuple[list[SpeechWindow], np.ndarray, Any] | None = None
-
-    def keep(self, windows: list[SpeechWindow], features: np.ndarray, encoded: Any) -> None:
-        self._kept = (list(windows), features, encoded)
-
-    def features_for(self, windows: list[SpeechWindow]) -> np.ndarray | None:
-        """The kept features if `windows` are the kept windows, else None."""
-        kept = self._kept
-        if kept is None or len(kept[0]) != len(windows):
-            return None
-        if all(a is b for a, b in zip(kept[0], windows, strict=True)):
-            return kept[1]
-        self._kept = None  # transcription has moved past them
-        return None
+        self._encoded = encoded
 
     def encode(self, features: np.ndarray) -> Any:
-        kept, self._kept = self._kept, None
-        if kept is not None and kept[1] is features:
-            return kept[2]
+        encoded, self._encoded = self._encoded, None
+        if encoded is not None and encoded.features is features:
+            return encoded.output
         return self._model.encode(features)
 
     def __getattr__(self, name: str) -> Any:
