@@ -3,7 +3,6 @@ several batches decoded at once on model replicas (engines/parallel.py)."""
 
 from __future__ import annotations
 
-import itertools
 import logging
 import threading
 from collections.abc import Iterable, Iterator
@@ -83,13 +82,36 @@ class WhisperEngine:
     def _batches(
         self, windows: Iterable[SpeechWindow]
     ) -> Iterator[tuple[list[SpeechWindow], _Encoded | None]]:
-        """Batches of windows, each with its encoding when detect_language kept it."""
+        """Batches of windows, each with its encoding when detect_language kept it.
+
+        With several model copies, a batch goes out only once the one after it is
+        complete too, and the last windows of the file go out one by one: a copy left
+        with nothing to do while another works through a whole batch at the end of a
+        file would waste its core for as long (a few seconds per file).
+        """
         kept: _Encoded | None = getattr(self._local, "kept", None)
         self._local.kept = None
-        it = iter(windows)
-        while batch := list(itertools.islice(it, self.batch_size)):
-            yield batch, kept if kept is not None and kept.holds(batch) else None
-            kept = None
+        size = self.batch_size
+        ahead = size if self.replicas > 1 else 0
+        buffer: list[SpeechWindow] = []
+        for window in windows:
+            buffer.append(window)
+            if kept is not None:
+                if len(buffer) == len(kept.windows):
+                    if kept.holds(buffer):
+                        yield buffer, kept
+                        buffer = []
+                    kept = None
+                continue
+            if len(buffer) >= size + ahead:
+                yield buffer[:size], None
+                buffer = buffer[size:]
+        if kept is not None and kept.holds(buffer):
+            yield buffer, kept
+            return
+        step = 1 if self.replicas > 1 else size
+        for i in range(0, len(buffer), step):
+            yield buffer[i : i + step], None
 
     def _run(
         self, batch: list[SpeechWindow], options: DecodeOptions, encoded: _Encoded | None = None
