@@ -19,6 +19,7 @@ import json
 import os
 import random
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -203,6 +204,12 @@ def main() -> None:
     mine = min((r for r in runs if r.system == OURS), key=lambda r: r.wall)
     print(f"\nspeed-up vs sequential faster-whisper (6 min, fastest of {args.rounds} each):"
           f" {base.wall / mine.wall:.2f}x ({base.wall:.1f} s vs {mine.wall:.1f} s)")  # fmt: skip
+    # Each round's pair ran back to back, so its ratio is the least touched by the
+    # host's speed drifting over the minutes of the whole run.
+    paired = [p.wall / o.wall for p, o in zip(runs[0::2], runs[1::2], strict=True)]
+    each = ", ".join(f"{r:.2f}x" for r in paired)
+    print(f"speed-up per round (pairs run back to back): {each};"
+          f" median {statistics.median(paired):.2f}x")  # fmt: skip
     print(f"WER: ours {mine.wer:.2%} vs baseline {base.wer:.2%}")
     print(f"peak RSS 60 min / 6 min (ours): {mine_long.peak_mb / mine.peak_mb:.2f}x"
           f" ({mine_long.peak_mb:.0f} MB vs {mine.peak_mb:.0f} MB)")  # fmt: skip
