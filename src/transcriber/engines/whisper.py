@@ -3,6 +3,7 @@ several batches decoded at once on model replicas (engines/parallel.py)."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 from collections.abc import Iterable, Iterator
@@ -91,24 +92,21 @@ class WhisperEngine:
         """
         kept: _Encoded | None = getattr(self._local, "kept", None)
         self._local.kept = None
+        it = iter(windows)
+        buffer: list[SpeechWindow] = []
+        if kept is not None:
+            head = list(itertools.islice(it, len(kept.windows)))
+            if kept.holds(head):
+                yield head, kept
+            else:
+                buffer = head
         size = self.batch_size
         ahead = size if self.replicas > 1 else 0
-        buffer: list[SpeechWindow] = []
-        for window in windows:
+        for window in it:
             buffer.append(window)
-            if kept is not None:
-                if len(buffer) == len(kept.windows):
-                    if kept.holds(buffer):
-                        yield buffer, kept
-                        buffer = []
-                    kept = None
-                continue
-            if len(buffer) >= size + ahead:
+            while len(buffer) >= size + ahead:
                 yield buffer[:size], None
                 buffer = buffer[size:]
-        if kept is not None and kept.holds(buffer):
-            yield buffer, kept
-            return
         step = 1 if self.replicas > 1 else size
         for i in range(0, len(buffer), step):
             yield buffer[i : i + step], None
