@@ -129,9 +129,10 @@ class Pipeline:
         self, path: str | Path, model: str | None = None, max_duration_s: float | None = None
     ) -> tuple[str, float] | None:
         """The language of the first window of speech (up to 30 s), with its probability;
-        None when the file holds no speech (within `max_duration_s` of audio)."""
+        None when the file holds no speech (within `max_duration_s` of audio). Runs on
+        the engines' detector, not on the engine that transcribes (EngineManager)."""
         info = probe(path)
-        engine = self.engines.get(model or self.settings.model)
+        engine = self.engines.detector(model or self.settings.model)
         builder = WindowBuilder(SpeechDetector(self.vad_params()), time_offset=info.start_offset)
 
         def windows() -> Generator[SpeechWindow]:
