@@ -41,6 +41,7 @@ class TaskRow(Base):
         DateTime(timezone=True), nullable=True, index=True
     )
     warnings: Mapped[list[dict[str, object]] | None] = mapped_column(JSON, nullable=True)
+    request_key: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
 
 
 class ApiKeyRow(Base):
