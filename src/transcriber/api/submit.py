@@ -42,13 +42,20 @@ async def chunks_of(upload: UploadFile) -> AsyncIterator[bytes]:
         yield block
 
 
-def check_room(request: Request, services: Services) -> int:
-    """Refuse early what the limits refuse anyway; the upload limit in bytes."""
+def upload_limit(request: Request, services: Services) -> int:
+    """The upload limit in bytes; a request that declares more is refused now."""
     s = services.settings
     limit = int(s.max_upload_mb * 1e6)
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
         raise UploadTooLargeError(f"upload is larger than the limit of {s.max_upload_mb:.0f} MB")
+    return limit
+
+
+def check_room(request: Request, services: Services) -> int:
+    """Refuse early what the limits refuse anyway; the upload limit in bytes."""
+    s = services.settings
+    limit = upload_limit(request, services)
     if services.jobs.counts().get(TaskStatus.queued.value, 0) >= s.max_queue:
         raise QueueFullError(f"the queue is full ({s.max_queue} tasks); try again later")
     return limit
@@ -75,9 +82,10 @@ async def submit_stream(
     chunks: AsyncIterator[bytes],
     options: TranscriptionOptions,
     extra: dict[str, Any],
+    request_key: str | None = None,
 ) -> TaskRecord:
     """Store and probe the media in `chunks`, then queue it; on any refusal nothing is
-    left behind."""
+    left behind. `request_key`: see SqlJobStore.find_request."""
     s = services.settings
     limit = check_room(request, services)
     task_id = str(uuid.uuid4())
@@ -99,7 +107,9 @@ async def submit_stream(
     filename = filename.replace("/", "_").replace("\\", "_")[:200]
     stored = options_to_dict(options) | extra
     length = options.clip.length(info.duration)  # of what is to be transcribed
-    task = services.jobs.create(owner, filename, key, stored, length, task_id=task_id)
+    task = services.jobs.create(
+        owner, filename, key, stored, length, task_id=task_id, request_key=request_key
+    )
     services.queue.notify(task.id)
     return task
 
@@ -145,12 +155,13 @@ def require_worker(services: Services) -> None:
 
 
 async def states(
-    request: Request, services: Services, task: TaskRecord
+    request: Request, services: Services, task: TaskRecord, cancel_on_hangup: bool = True
 ) -> AsyncIterator[TaskRecord]:
     """`task` as it moves on, polled, ending with it completed; its failure as an error.
 
-    A client that hangs up stops the watch: its task is cancelled, so no CPU goes to
-    a result that nobody will read.
+    A client that hangs up stops the watch. Its task is cancelled, so no CPU goes to a
+    result that nobody will read, unless `cancel_on_hangup` is False: then it runs on,
+    for a repeat of the request to find (`/asr`, api/reuse.py).
     """
     while True:
         now = services.jobs.get(task.id)
@@ -162,7 +173,8 @@ async def states(
         if now.status == TaskStatus.completed and now.result_key:
             return
         if await request.is_disconnected():
-            cancel(services, now)
+            if cancel_on_hangup:
+                cancel(services, now)
             raise TranscriptionFailedError(f"{task.filename}: the client went away")
         await asyncio.sleep(POLL_S)
 
@@ -174,8 +186,10 @@ def transcript_of(services: Services, task: TaskRecord) -> Transcript:
     return parse(services.store.get_bytes(task.result_key))
 
 
-async def finished(request: Request, services: Services, task: TaskRecord) -> Transcript:
+async def finished(
+    request: Request, services: Services, task: TaskRecord, cancel_on_hangup: bool = True
+) -> Transcript:
     """Wait for `task`; its transcript, or the reason it failed as an error (`states`)."""
-    async for now in states(request, services, task):
+    async for now in states(request, services, task, cancel_on_hangup):
         task = now
     return transcript_of(services, task)

@@ -1,16 +1,16 @@
 """Drop-in endpoints: clients written for OpenAI's audio API or whisper-asr-webservice.
 
 Both wait for the transcript and answer with it, as those services do. Underneath,
-each request is an ordinary task (same limits, queue, persistence and task list);
-a client that hangs up cancels it. Errors keep this service's one shape,
+each request is an ordinary task (same limits, queue, persistence and task list). A
+client that hangs up cancels it, except on `/asr`, where the task runs on for a
+repeat of the request to find (api/reuse.py). Errors keep this service's one shape,
 `{"error": {"code", "message"}}`, which OpenAI clients read as they read OpenAI's.
 """
 
 from __future__ import annotations
 
-import asyncio
+import re
 import tempfile
-import threading
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,17 +18,18 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
 from transcriber.api.deps import CurrentOwner, ServicesDep
+from transcriber.api.language_lane import RAW_KEEP_BYTES, detect_language
 from transcriber.api.openai_stream import STREAM_FORMATS, diarized_json, transcript_events
+from transcriber.api.received import file_chunks, receive_upload
+from transcriber.api.reuse import request_key, reusable
 from transcriber.api.routes.export import content_disposition
 from transcriber.api.services import Services
-from transcriber.api.submit import check_room, chunks_of, finished, require_worker, submit
+from transcriber.api.submit import finished, require_worker, submit, submit_stream, upload_limit
 from transcriber.domain import Transcript
-from transcriber.errors import NotFoundError, OptionError, TranscriptionFailedError, naming
+from transcriber.errors import NotFoundError, OptionError
 from transcriber.formats import FORMATS, render
-from transcriber.languages import language_name
 from transcriber.models.packs import PACKS
 from transcriber.options import request_options
-from transcriber.storage.base import spool
 
 router = APIRouter(tags=["compatible"])
 
@@ -42,9 +43,11 @@ OPENAI_MODELS = (
 OPENAI_FORMATS = ("json", "text", "srt", "verbose_json", "vtt", "diarized_json")
 TRANSLATION_FORMATS = ("json", "text", "srt", "verbose_json", "vtt")
 ASR_OUTPUTS = ("txt", "vtt", "srt", "tsv", "json")
-# Language detection reads until the first speech, but no further than this: a long
-# silent file (or one whose header hides its length) must not hold the endpoint.
-DETECT_SCAN_S = 600.0
+ENCODE_DOC = (
+    "true: a media file, decoded. false: the body is raw PCM, as whisper-asr-webservice"
+    " reads it: 16-bit little-endian, mono, 16 kHz, no header (ffmpeg -f s16le -ac 1 -ar 16000)"
+)
+VIDEO_FILE_DOC = "The video the audio comes from (Bazarr sends its path): names the task"
 
 
 def _model_ids(services: Services) -> list[str]:
@@ -197,18 +200,25 @@ async def asr_webservice(
     request: Request,
     services: ServicesDep,
     owner: CurrentOwner,
-    audio_file: Annotated[UploadFile, File(description="Video or audio file")],
+    audio_file: Annotated[UploadFile, File(description="Video or audio file, or raw PCM")],
     task: Annotated[str, Query(description="transcribe, or translate (to English)")] = "transcribe",
     language: Annotated[str | None, Query(description="ISO 639-1 code; empty detects")] = None,
     initial_prompt: Annotated[str | None, Query()] = None,
-    encode: Annotated[bool, Query(description="Accepted; media is always decoded")] = True,
+    encode: Annotated[bool, Query(description=ENCODE_DOC)] = True,
     output: Annotated[str, Query(description=", ".join(ASR_OUTPUTS))] = "txt",
     word_timestamps: Annotated[bool, Query()] = False,
     vad_filter: Annotated[bool, Query()] = True,
     diarize: Annotated[bool, Query()] = False,
     min_speakers: Annotated[int | None, Query(ge=1, le=32)] = None,
     max_speakers: Annotated[int | None, Query(ge=1, le=32)] = None,
+    video_file: Annotated[str | None, Query(description=VIDEO_FILE_DOC)] = None,
 ) -> Response:
+    """whisper-asr-webservice's transcription: the answer is the transcript, once done.
+
+    A client that hangs up does not cancel the task, and the same request made again
+    (same bytes, same options) is answered by it, at once when it has finished
+    (api/reuse.py).
+    """
     fmt = output.lower()
     if fmt not in ASR_OUTPUTS:
         raise OptionError(f"output {output!r}; use {', '.join(ASR_OUTPUTS)}")
@@ -225,8 +235,21 @@ async def asr_webservice(
         task=task,
         model_paths=False,
     )
-    queued = await submit(request, services, owner, audio_file, options, {"formats": [fmt]})
-    transcript = await finished(request, services, queued)
+    name = media_name(audio_file, video_file)
+    limit = upload_limit(request, services)
+    with tempfile.TemporaryDirectory(prefix="asr-") as folder:
+        received = await receive_upload(audio_file, Path(folder), limit, not encode, name)
+        key = request_key(received, options)
+        queued = await reusable(services, owner, key)
+        if queued is not None:
+            services.metrics.reused.inc()
+        else:
+            chunks = file_chunks(received.path)
+            extra = {"formats": [fmt]}
+            queued = await submit_stream(
+                request, services, owner, name, chunks, options, extra, request_key=key
+            )
+    transcript = await finished(request, services, queued, cancel_on_hangup=False)
     stem = queued.filename.rsplit(".", 1)[0] or "transcript"
     spec = FORMATS[fmt]
     headers = {
@@ -236,37 +259,30 @@ async def asr_webservice(
     return Response(render(transcript, fmt), media_type=spec.content_type, headers=headers)
 
 
-# One detection at a time: each is a second of the model's time, not queued as a task.
-_detecting = threading.Lock()
-
-
 @router.post("/detect-language")
 async def asr_detect_language(
     request: Request,
     services: ServicesDep,
     _: CurrentOwner,
-    audio_file: Annotated[UploadFile, File(description="Video or audio file")],
-    encode: Annotated[bool, Query(description="Accepted; media is always decoded")] = True,
+    audio_file: Annotated[UploadFile, File(description="Video or audio file, or raw PCM")],
+    encode: Annotated[bool, Query(description=ENCODE_DOC)] = True,
+    video_file: Annotated[str | None, Query(description=VIDEO_FILE_DOC)] = None,
 ) -> dict[str, Any]:
-    """whisper-asr-webservice's language detection: the first 30 s of speech decide."""
-    limit = check_room(request, services)
-    name = audio_file.filename or "upload"
-    suffix = Path(name).suffix[:16]
+    """whisper-asr-webservice's language detection: the first 30 s of speech decide.
+    Not a task, and not behind the queue (api/language_lane.py); `und` when there is
+    no speech."""
+    limit = upload_limit(request, services)
+    name = media_name(audio_file, video_file)
     with tempfile.TemporaryDirectory(prefix="detect-") as folder:
-        path = Path(folder) / f"media{suffix}"
-        with path.open("wb") as out:
-            await spool(chunks_of(audio_file), out, limit)
-
-        def detect() -> tuple[str, float] | None:
-            with _detecting, naming(path, name):
-                return services.pipeline.detect_language(path, max_duration_s=DETECT_SCAN_S)
-
-        found = await asyncio.to_thread(detect)
-    if found is None:
-        raise TranscriptionFailedError(
-            f"{name}: no speech found in its first {DETECT_SCAN_S / 60:.0f} minutes,"
-            " so no language to detect"
+        received = await receive_upload(
+            audio_file, Path(folder), limit, not encode, name, keep_bytes=RAW_KEEP_BYTES
         )
-    code, confidence = found
-    return {"detected_language": language_name(code), "language_code": code,
-            "confidence": round(confidence, 4)}  # fmt: skip
+        return await detect_language(services, received.path, name)
+
+
+def media_name(upload: UploadFile, video_file: str | None) -> str:
+    """The name a request's media goes by in its task and messages: the file name of
+    `video_file` when the client says which video the audio is from (Bazarr sends the
+    video's path on its own machine), else the upload's name."""
+    base = re.split(r"[\\/]", (video_file or "").strip())[-1]
+    return base or upload.filename or "upload"
