@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from transcriber import __version__
 from transcriber.api import errors
+from transcriber.api.request_metrics import CountRequests
 from transcriber.api.routes import assemblyai, compat, export, health, tasks, web, ws
 from transcriber.api.services import Services
 from transcriber.config import Settings
@@ -48,17 +49,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(assemblyai.router)
     app.include_router(web.router)
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
-
-    @app.middleware("http")
-    async def count_requests(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        services: Services | None = getattr(request.app.state, "services", None)
-        if services is not None:
-            services.metrics.http.labels(path, request.method, str(response.status_code)).inc()
-        return response
-
+    app.add_middleware(CountRequests)
     return app
