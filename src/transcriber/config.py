@@ -117,6 +117,10 @@ class Settings(BaseSettings):
     max_upload_mb: float = Field(default=2048.0, gt=0)
     """Largest upload accepted, in MB; larger ones get 413."""
 
+    upload_stall_s: float = Field(default=60.0, gt=0)
+    """A request body that sends nothing for this many seconds before it is complete is
+    given up with 408, so that a stalled client does not hold a connection and a file."""
+
     max_duration_s: float = Field(default=6 * 3600.0, gt=0)
     """Longest media accepted, in seconds; longer ones get 413."""
 

@@ -79,6 +79,13 @@ class UploadTooLargeError(InputError):
     http_status = 413
 
 
+class UploadStalledError(InputError):
+    """The client stopped sending a request body before it was complete."""
+
+    code = "request_timeout"
+    http_status = 408
+
+
 class QueueFullError(TranscriberError):
     code = "queue_full"
     http_status = 429

@@ -16,12 +16,12 @@ from typing import Any
 from fastapi import Request, UploadFile
 
 from transcriber.api.services import Services
+from transcriber.api.uploads import staged_path
 from transcriber.domain import Transcript, TranscriptionOptions
 from transcriber.errors import (
     QueueFullError,
     TranscriptionFailedError,
     UnavailableError,
-    UploadTooLargeError,
     naming,
 )
 from transcriber.formats.json_doc import parse
@@ -37,75 +37,62 @@ from transcriber.outbound import check_url, filename_of
 POLL_S = 0.25
 
 
-async def chunks_of(upload: UploadFile) -> AsyncIterator[bytes]:
-    while block := await upload.read(1 << 20):
-        yield block
-
-
-def check_room(request: Request, services: Services) -> int:
-    """Refuse early what the limits refuse anyway; the upload limit in bytes."""
+def check_room(services: Services, owner: str) -> None:
+    """Refuse a new task that the queue has no room for (429)."""
     s = services.settings
-    limit = int(s.max_upload_mb * 1e6)
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
-        raise UploadTooLargeError(f"upload is larger than the limit of {s.max_upload_mb:.0f} MB")
     if services.jobs.counts().get(TaskStatus.queued.value, 0) >= s.max_queue:
         raise QueueFullError(f"the queue is full ({s.max_queue} tasks); try again later")
-    return limit
+
+
+def safe_filename(name: str, limit: int = 200) -> str:
+    """A client's file name fit to keep: no folders, at most `limit` characters, with its
+    extension kept (the player tells the media type by it)."""
+    name = name.replace("/", "_").replace("\\", "_").strip() or "upload"
+    if len(name) <= limit:
+        return name
+    stem, dot, suffix = name.rpartition(".")
+    if dot and 0 < len(suffix) <= 16:
+        return f"{stem[: limit - len(suffix) - 1]}.{suffix}"
+    return name[:limit]
 
 
 async def submit(
-    request: Request,
     services: Services,
     owner: str,
     upload: UploadFile,
     options: TranscriptionOptions,
     extra: dict[str, Any],
 ) -> TaskRecord:
-    """Store and probe a multipart upload, then queue it."""
-    name = upload.filename or "upload"
-    return await submit_stream(request, services, owner, name, chunks_of(upload), options, extra)
-
-
-async def submit_stream(
-    request: Request,
-    services: Services,
-    owner: str,
-    filename: str,
-    chunks: AsyncIterator[bytes],
-    options: TranscriptionOptions,
-    extra: dict[str, Any],
-) -> TaskRecord:
-    """Store and probe the media in `chunks`, then queue it; on any refusal nothing is
-    left behind."""
+    """Probe a staged multipart upload, move it into the store and queue it; on any
+    refusal nothing is left behind."""
     s = services.settings
-    limit = check_room(request, services)
+    filename = safe_filename(upload.filename or "upload")
     task_id = str(uuid.uuid4())
     key = f"{task_id}/input"
     probed: list[MediaInfo] = []
 
-    def check(path: Path) -> None:  # on the spooled copy, before it is stored
+    def check(path: Path) -> None:  # on the staged file, before it is stored
         with naming(path, filename):
             info = probe(path)
             info.check(options.clip, s.max_duration_s)
         probed.append(info)
 
     try:
-        await services.store.put_stream(key, chunks, limit, check=check)
+        await services.store.put_file(key, staged_path(upload), check=check)
     except BaseException:
-        services.store.delete_prefix(task_id)
+        await asyncio.to_thread(services.store.delete_prefix, task_id)
         raise
     info = probed[0]
-    filename = filename.replace("/", "_").replace("\\", "_")[:200]
     stored = options_to_dict(options) | extra
     length = options.clip.length(info.duration)  # of what is to be transcribed
-    task = services.jobs.create(owner, filename, key, stored, length, task_id=task_id)
+    task = await asyncio.to_thread(
+        services.jobs.create, owner, filename, key, stored, length, task_id=task_id
+    )
     services.queue.notify(task.id)
     return task
 
 
 async def submit_url(
-    request: Request,
     services: Services,
     owner: str,
     url: str,
@@ -116,11 +103,13 @@ async def submit_url(
     policy now; the worker downloads it, so a large file does not hold the request,
     and a download that fails makes the task fail with the reason."""
     await asyncio.to_thread(check_url, url, services.settings.allow_private_urls)
-    check_room(request, services)
+    await asyncio.to_thread(check_room, services, owner)
     task_id = str(uuid.uuid4())
     stored = options_to_dict(options) | extra | {"source_url": url}
-    filename = filename_of(url).replace("/", "_").replace("\\", "_")
-    task = services.jobs.create(owner, filename, f"{task_id}/input", stored, None, task_id=task_id)
+    filename = safe_filename(filename_of(url))
+    task = await asyncio.to_thread(
+        services.jobs.create, owner, filename, f"{task_id}/input", stored, None, task_id=task_id
+    )
     services.queue.notify(task.id)
     return task
 

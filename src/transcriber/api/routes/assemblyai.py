@@ -14,7 +14,6 @@ import asyncio
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -28,11 +27,13 @@ from transcriber.api import assemblyai as aai
 from transcriber.api.deps import CurrentOwner, ServicesDep
 from transcriber.api.services import Services
 from transcriber.api.submit import cancel, check_room, submit_url, transcript_of
+from transcriber.api.uploads import UploadRoute, upload_limit, upload_route
 from transcriber.domain import ChannelMode, Transcript
 from transcriber.errors import (
     ConflictError,
     EmptyFileError,
     FetchError,
+    FileMissingError,
     NotFoundError,
     OptionError,
 )
@@ -45,7 +46,7 @@ from transcriber.jobs.webhooks import make_webhook
 from transcriber.options import request_options
 from transcriber.profanity import censor
 
-router = APIRouter(prefix="/v2", tags=["AssemblyAI-compatible"])
+router = APIRouter(prefix="/v2", tags=["AssemblyAI-compatible"], route_class=UploadRoute)
 
 UPLOAD_TTL_S = 24 * 3600.0
 UPLOAD_SWEEP_S = 600.0
@@ -140,12 +141,6 @@ def _refuse_unoffered(body: TranscriptRequest) -> None:
         raise OptionError("punctuate and format_text cannot be turned off here")
 
 
-async def _stored(services: Services, key: str) -> AsyncIterator[bytes]:
-    blocks = iter(services.store.read_range(key, 0, services.store.size(key)))
-    while (block := await asyncio.to_thread(next, blocks, None)) is not None:
-        yield block
-
-
 def _task(services: Services, owner: str, transcript_id: str) -> TaskRecord:
     task = services.jobs.get(transcript_id, owner=owner)
     if task is None:
@@ -182,9 +177,10 @@ def _not_empty(path: Path) -> None:
 
 
 @router.post("/upload")
+@upload_route(raw=True)
 async def upload(request: Request, services: ServicesDep, owner: CurrentOwner) -> dict[str, str]:
     """The request body is the file; the answer's `upload_url` goes in `audio_url`."""
-    limit = check_room(request, services)
+    limit = upload_limit(services.settings)
     now = time.monotonic()
     if now - getattr(request.app.state, "uploads_swept", -UPLOAD_SWEEP_S) >= UPLOAD_SWEEP_S:
         request.app.state.uploads_swept = now  # uploads no transcript used expire
@@ -234,22 +230,23 @@ async def create_transcript(
     # makes the transcript fail with the reason, which the client sees when it polls.
     ours = UPLOAD_PATH.search(urlsplit(body.audio_url).path)
     if not ours:
-        task = await submit_url(request, services, owner, body.audio_url, options, extra)
+        task = await submit_url(services, owner, body.audio_url, options, extra)
         return _body(request, services, task)
     key = _upload_key(owner, ours.group(1))
-    if not services.store.exists(key):
+    await asyncio.to_thread(check_room, services, owner)
+    task_id = str(uuid.uuid4())
+    try:  # the upload becomes the task's input: renamed, not copied
+        await asyncio.to_thread(services.store.move, key, f"{task_id}/input")
+    except FileMissingError:
         raise FetchError(
             f"{body.audio_url}: no such upload for this API key (an upload is used once)"
-        )
-    check_room(request, services)
-    task_id = str(uuid.uuid4())
-    limit = int(s.max_upload_mb * 1e6)
-    await services.store.put_stream(f"{task_id}/input", _stored(services, key), limit)
-    services.store.delete_prefix(key)
+        ) from None
     stored = options_to_dict(options) | extra
-    task = services.jobs.create(owner, "upload", f"{task_id}/input", stored, None, task_id=task_id)
+    task = await asyncio.to_thread(
+        services.jobs.create, owner, "upload", f"{task_id}/input", stored, None, task_id=task_id
+    )
     services.queue.notify(task.id)
-    return _body(request, services, task)
+    return await asyncio.to_thread(_body, request, services, task)
 
 
 @router.get("/transcript/{transcript_id}")

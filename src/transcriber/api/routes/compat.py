@@ -9,9 +9,7 @@ a client that hangs up cancels it. Errors keep this service's one shape,
 from __future__ import annotations
 
 import asyncio
-import tempfile
 import threading
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
@@ -21,16 +19,16 @@ from transcriber.api.deps import CurrentOwner, ServicesDep
 from transcriber.api.openai_stream import STREAM_FORMATS, diarized_json, transcript_events
 from transcriber.api.routes.export import content_disposition
 from transcriber.api.services import Services
-from transcriber.api.submit import check_room, chunks_of, finished, require_worker, submit
+from transcriber.api.submit import finished, require_worker, submit
+from transcriber.api.uploads import UploadRoute, staged_path, upload_route
 from transcriber.domain import Transcript
 from transcriber.errors import NotFoundError, OptionError, TranscriptionFailedError, naming
 from transcriber.formats import FORMATS, render
 from transcriber.languages import language_name
 from transcriber.models.packs import PACKS
 from transcriber.options import request_options
-from transcriber.storage.base import spool
 
-router = APIRouter(tags=["compatible"])
+router = APIRouter(tags=["compatible"], route_class=UploadRoute)
 
 # OpenAI's model names mean "the service's default model" here.
 OPENAI_MODELS = (
@@ -107,7 +105,7 @@ async def openai_transcriptions(
         initial_prompt=prompt,
         model_paths=False,
     )
-    task = await submit(request, services, owner, file, options, {"formats": ["json"]})
+    task = await submit(services, owner, file, options, {"formats": ["json"]})
     if stream:
         events = transcript_events(request, services, task, fmt)
         return StreamingResponse(events, media_type="text/event-stream",
@@ -141,7 +139,7 @@ async def openai_translations(
         task="translate",
         model_paths=False,
     )
-    task = await submit(request, services, owner, file, options, {"formats": ["json"]})
+    task = await submit(services, owner, file, options, {"formats": ["json"]})
     return _openai_answer(await finished(request, services, task), fmt, words=False)
 
 
@@ -225,7 +223,7 @@ async def asr_webservice(
         task=task,
         model_paths=False,
     )
-    queued = await submit(request, services, owner, audio_file, options, {"formats": [fmt]})
+    queued = await submit(services, owner, audio_file, options, {"formats": [fmt]})
     transcript = await finished(request, services, queued)
     stem = queued.filename.rsplit(".", 1)[0] or "transcript"
     spec = FORMATS[fmt]
@@ -241,6 +239,7 @@ _detecting = threading.Lock()
 
 
 @router.post("/detect-language")
+@upload_route(queued=False)  # not a task: no queue to wait in
 async def asr_detect_language(
     request: Request,
     services: ServicesDep,
@@ -249,19 +248,14 @@ async def asr_detect_language(
     encode: Annotated[bool, Query(description="Accepted; media is always decoded")] = True,
 ) -> dict[str, Any]:
     """whisper-asr-webservice's language detection: the first 30 s of speech decide."""
-    limit = check_room(request, services)
     name = audio_file.filename or "upload"
-    suffix = Path(name).suffix[:16]
-    with tempfile.TemporaryDirectory(prefix="detect-") as folder:
-        path = Path(folder) / f"media{suffix}"
-        with path.open("wb") as out:
-            await spool(chunks_of(audio_file), out, limit)
+    path = staged_path(audio_file)  # deleted when the request ends
 
-        def detect() -> tuple[str, float] | None:
-            with _detecting, naming(path, name):
-                return services.pipeline.detect_language(path, max_duration_s=DETECT_SCAN_S)
+    def detect() -> tuple[str, float] | None:
+        with _detecting, naming(path, name):
+            return services.pipeline.detect_language(path, max_duration_s=DETECT_SCAN_S)
 
-        found = await asyncio.to_thread(detect)
+    found = await asyncio.to_thread(detect)
     if found is None:
         raise TranscriptionFailedError(
             f"{name}: no speech found in its first {DETECT_SCAN_S / 60:.0f} minutes,"

@@ -13,6 +13,7 @@ from transcriber.api.ranges import ranged_response
 from transcriber.api.routes.export import content_disposition
 from transcriber.api.services import Services
 from transcriber.api.submit import cancel, submit, submit_url
+from transcriber.api.uploads import UploadRoute
 from transcriber.domain import ChannelMode
 from transcriber.errors import ConflictError, FileMissingError, NotFoundError, OptionError
 from transcriber.formats import FORMATS, parse_formats, render
@@ -24,7 +25,7 @@ from transcriber.jobs.view import public
 from transcriber.jobs.webhooks import make_webhook
 from transcriber.options import parse_time, request_options
 
-router = APIRouter(prefix="/api", tags=["tasks"])
+router = APIRouter(prefix="/api", tags=["tasks"], route_class=UploadRoute)
 
 
 def _view(services: Services, task: TaskRecord) -> dict[str, Any]:
@@ -100,10 +101,10 @@ async def create_task(
     if (file is None) == (not url):
         raise OptionError("give the media as a file upload or as a url, one of the two")
     if url:
-        task = await submit_url(request, services, owner, url, options, extra)
+        task = await submit_url(services, owner, url, options, extra)
     else:
         assert file is not None
-        task = await submit(request, services, owner, file, options, extra)
+        task = await submit(services, owner, file, options, extra)
     return JSONResponse(_view(services, task), status_code=202)
 
 
