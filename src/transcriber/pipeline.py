@@ -10,12 +10,13 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 from transcriber.config import Settings
 from transcriber.domain import (
     ChannelMode,
+    Checkpoint,
     Notice,
     NoticeCode,
     Progress,
@@ -39,19 +40,11 @@ from transcriber.media.vad import Region, SpeechDetector, VadParams
 from transcriber.media.windows import SpeechWindow, WindowBuilder
 
 ProgressFn = Callable[[Progress], None]
-CheckpointFn = Callable[["Checkpoint"], None]
+CheckpointFn = Callable[[Checkpoint], None]
+"""Called after each batch with a checkpoint step: the segments it added (without words
+when the result keeps none) and where the run stands."""
 # A language detected with less confidence than this is called uncertain in the notices.
 LANGUAGE_SURE = 0.5
-
-
-@dataclass(frozen=True, slots=True)
-class Checkpoint:
-    """Work finished so far: segments up to `audio_done` seconds of the file (per channel)."""
-
-    segments: tuple[Segment, ...] = ()
-    audio_done: dict[int, float] = field(default_factory=dict)  # channel → file seconds
-    language: str | None = None
-    language_probability: float | None = None
 
 
 class Pipeline:
@@ -365,13 +358,16 @@ class _Run:
 
     def _accept(self, result: WindowResult, ch: int | None, key: int) -> None:
         label = f"channel {ch + 1}" if ch is not None else None
-        for seg in result.segments:
-            self.segments.append(replace(seg, speaker=label) if label else seg)
+        added = [replace(seg, speaker=label) if label else seg for seg in result.segments]
+        self.segments.extend(added)
         self.audio_done[key] = result.window.end_time
         if self.on_checkpoint is not None:
+            # Words are dropped at the end unless they are shown or speakers are found.
+            if not (self.options.word_timestamps or self.options.diarize):
+                added = [replace(seg, words=()) for seg in added]
             self.on_checkpoint(
                 Checkpoint(
-                    segments=tuple(self.segments),
+                    segments=tuple(added),
                     audio_done=dict(self.audio_done),
                     language=self.language,
                     language_probability=self.language_probability,

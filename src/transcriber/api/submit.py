@@ -26,7 +26,7 @@ from transcriber.errors import (
 )
 from transcriber.formats.json_doc import parse
 from transcriber.jobs.codec import options_to_dict
-from transcriber.jobs.events import TaskEvent
+from transcriber.jobs.events import FINAL_KINDS, TaskEvent
 from transcriber.jobs.record import TaskRecord
 from transcriber.jobs.status import TaskStatus
 from transcriber.jobs.view import public
@@ -34,7 +34,7 @@ from transcriber.media import probe
 from transcriber.media.decode import MediaInfo
 from transcriber.outbound import check_url, filename_of
 
-POLL_S = 0.25
+RECHECK_S = 5.0
 
 
 def check_room(services: Services, owner: str) -> None:
@@ -88,7 +88,7 @@ async def submit(
     task = await asyncio.to_thread(
         services.jobs.create, owner, filename, key, stored, length, task_id=task_id
     )
-    services.queue.notify(task.id)
+    await asyncio.to_thread(services.queue.notify, task.id)  # Celery: a call to Redis
     return task
 
 
@@ -110,7 +110,7 @@ async def submit_url(
     task = await asyncio.to_thread(
         services.jobs.create, owner, filename, f"{task_id}/input", stored, None, task_id=task_id
     )
-    services.queue.notify(task.id)
+    await asyncio.to_thread(services.queue.notify, task.id)
     return task
 
 
@@ -133,27 +133,56 @@ def require_worker(services: Services) -> None:
         )
 
 
-async def states(
-    request: Request, services: Services, task: TaskRecord
-) -> AsyncIterator[TaskRecord]:
-    """`task` as it moves on, polled, ending with it completed; its failure as an error.
+async def watch(request: Request, services: Services, task: TaskRecord) -> AsyncIterator[TaskEvent]:
+    """`task`'s events as they come (from the event bus, not by polling the store), until
+    it completes; a failure or cancellation is raised as TranscriptionFailedError.
 
     A client that hangs up stops the watch: its task is cancelled, so no CPU goes to
-    a result that nobody will read.
+    a result that nobody will read. The store is read again at a final event, and
+    every RECHECK_S in case an event was lost (a Redis relay that reconnected).
     """
-    while True:
-        now = services.jobs.get(task.id)
-        if now is None or now.status == TaskStatus.cancelled:
-            raise TranscriptionFailedError(f"{task.filename}: the task was cancelled")
-        if now.status == TaskStatus.failed:
-            raise TranscriptionFailedError(now.error or f"{task.filename}: transcription failed")
-        yield now
-        if now.status == TaskStatus.completed and now.result_key:
-            return
-        if await request.is_disconnected():
-            cancel(services, now)
-            raise TranscriptionFailedError(f"{task.filename}: the client went away")
-        await asyncio.sleep(POLL_S)
+    async with services.events.subscribe(task_id=task.id) as queue:
+        left = asyncio.create_task(_client_left(request))
+        try:
+            now = await asyncio.to_thread(services.jobs.get, task.id)
+            while not _ended(task, now):
+                getter = asyncio.create_task(queue.get())
+                done, _ = await asyncio.wait(
+                    {getter, left}, timeout=RECHECK_S, return_when=asyncio.FIRST_COMPLETED
+                )
+                if left in done:
+                    getter.cancel()
+                    await asyncio.to_thread(cancel_if_running, services, task.id)
+                    raise TranscriptionFailedError(f"{task.filename}: the client went away")
+                if getter not in done:
+                    getter.cancel()
+                elif (event := getter.result()).kind not in FINAL_KINDS:
+                    yield event
+                    continue
+                now = await asyncio.to_thread(services.jobs.get, task.id)
+        finally:
+            left.cancel()
+
+
+def _ended(task: TaskRecord, now: TaskRecord | None) -> bool:
+    """Whether `now` (the task as stored) is completed; raise if it failed or was cancelled."""
+    if now is None or now.status == TaskStatus.cancelled:
+        raise TranscriptionFailedError(f"{task.filename}: the task was cancelled")
+    if now.status == TaskStatus.failed:
+        raise TranscriptionFailedError(now.error or f"{task.filename}: transcription failed")
+    return now.status == TaskStatus.completed and bool(now.result_key)
+
+
+async def _client_left(request: Request) -> None:
+    """Returns when the client disconnects (the request body is read by then)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+def cancel_if_running(services: Services, task_id: str) -> None:
+    task = services.jobs.get(task_id)
+    if task is not None and task.status in (TaskStatus.queued, TaskStatus.processing):
+        cancel(services, task)
 
 
 def transcript_of(services: Services, task: TaskRecord) -> Transcript:
@@ -164,7 +193,15 @@ def transcript_of(services: Services, task: TaskRecord) -> Transcript:
 
 
 async def finished(request: Request, services: Services, task: TaskRecord) -> Transcript:
-    """Wait for `task`; its transcript, or the reason it failed as an error (`states`)."""
-    async for now in states(request, services, task):
-        task = now
+    """Wait for `task`; its transcript, or the reason it failed as an error (`watch`)."""
+    async for _ in watch(request, services, task):
+        pass
+    return await asyncio.to_thread(completed_transcript, services, task.id)
+
+
+def completed_transcript(services: Services, task_id: str) -> Transcript:
+    """The transcript of a task that has completed."""
+    task = services.jobs.get(task_id)
+    if task is None:
+        raise TranscriptionFailedError(f"task {task_id} was deleted")
     return transcript_of(services, task)

@@ -25,6 +25,11 @@ class Metrics:
         self.stage_seconds = Histogram(
             "transcriber_stage_seconds", "Time spent per pipeline stage", ["stage"], registry=r
         )
+        self.checkpoint_bytes = Counter(
+            "transcriber_checkpoint_bytes",
+            "Bytes of checkpoint steps written to the job store",
+            registry=r,
+        )
         self.http = Counter(
             "transcriber_http_requests", "HTTP requests", ["route", "method", "status"], registry=r
         )

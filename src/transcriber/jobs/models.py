@@ -29,7 +29,6 @@ class TaskRow(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     claim: Mapped[str | None] = mapped_column(String(36), nullable=True)
-    checkpoint: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)
     result_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
     processing_time: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
@@ -41,6 +40,17 @@ class TaskRow(Base):
         DateTime(timezone=True), nullable=True, index=True
     )
     warnings: Mapped[list[dict[str, object]] | None] = mapped_column(JSON, nullable=True)
+
+
+class CheckpointRow(Base):
+    """One finished batch of a running task: appended, and read only to resume it."""
+
+    __tablename__ = "task_checkpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    task_id: Mapped[str] = mapped_column(String(36), index=True)
+    data: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class ApiKeyRow(Base):

@@ -13,9 +13,9 @@ from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from transcriber.errors import OptionError
 from transcriber.jobs import leases, migrate
@@ -23,7 +23,7 @@ from transcriber.jobs.database import make_engine, reachable
 from transcriber.jobs.leases import PROCESSING as _PROCESSING
 from transcriber.jobs.leases import QUEUED as _QUEUED
 from transcriber.jobs.leases import now, rowcount
-from transcriber.jobs.models import ApiKeyRow, TaskRow
+from transcriber.jobs.models import ApiKeyRow, CheckpointRow, TaskRow
 from transcriber.jobs.record import TaskRecord
 from transcriber.jobs.status import TaskStatus
 
@@ -179,14 +179,20 @@ class SqlJobStore:
         with self._session.begin() as s:
             return leases.requeue_stale(s, older_than_s)
 
-    def _update_claimed(self, task_id: str, held: str, values: dict[str, Any]) -> bool:
+    def _update_claimed(
+        self, task_id: str, held: str, values: dict[str, Any], finish: bool = False
+    ) -> bool:
+        """Update the task if it is held under `held`; with `finish`, its checkpoint goes."""
         with self._session.begin() as s:
             res = s.execute(
                 update(TaskRow)
                 .where(TaskRow.id == task_id, TaskRow.claim == held, TaskRow.status == _PROCESSING)
                 .values(**values)
             )
-            return rowcount(res) == 1
+            done = rowcount(res) == 1
+            if done and finish:
+                _drop_checkpoint(s, task_id)
+            return done
 
     def progress(
         self,
@@ -207,8 +213,26 @@ class SqlJobStore:
             values["duration"] = duration
         return self._update_claimed(task_id, claim, values)
 
-    def save_checkpoint(self, task_id: str, claim: str, data: dict[str, Any]) -> bool:
-        return self._update_claimed(task_id, claim, {"checkpoint": data, "heartbeat_at": now()})
+    def append_checkpoint(self, task_id: str, claim: str, data: str) -> bool:
+        """Add one step to the task's checkpoint (the work of its latest batch), if the task
+        is still held under `claim`; the lease is renewed with it. What is already there
+        is never read or written again, so checkpointing costs what the steps hold."""
+        with self._session.begin() as s:
+            res = s.execute(
+                update(TaskRow)
+                .where(TaskRow.id == task_id, TaskRow.claim == claim, TaskRow.status == _PROCESSING)
+                .values(heartbeat_at=now())
+            )
+            if rowcount(res) != 1:
+                return False
+            s.add(CheckpointRow(task_id=task_id, data=data, created_at=now()))
+            return True
+
+    def checkpoint(self, task_id: str) -> list[str]:
+        """The task's checkpoint steps, first to last (read when it resumes)."""
+        q = select(CheckpointRow.data).where(CheckpointRow.task_id == task_id)
+        with self._session() as s:
+            return list(s.scalars(q.order_by(CheckpointRow.id)))
 
     def complete(
         self,
@@ -235,10 +259,10 @@ class SqlJobStore:
                 duration=duration,
                 claim=None,
                 processing_time=processing_time,
-                checkpoint=None,
                 warnings=list(warnings or ()),
                 **_finished(webhook),
             ),
+            finish=True,
         )
 
     def fail(self, task_id: str, claim: str, error: str, webhook: bool = False) -> bool:
@@ -247,6 +271,7 @@ class SqlJobStore:
             claim,
             dict(status=TaskStatus.failed.value, error=_text(error), claim=None, stage=None,
                  **_finished(webhook)),
+            finish=True,
         )  # fmt: skip
 
     def requeue(self, task_id: str, claim: str) -> bool:
@@ -283,6 +308,7 @@ class SqlJobStore:
             if before in (TaskStatus.queued, TaskStatus.processing):
                 row.status, row.claim, row.finished_at = TaskStatus.cancelled.value, None, now()
                 row.stage = None
+                _drop_checkpoint(s, task_id)
             return before
 
     def retry(self, task_id: str) -> bool:
@@ -299,12 +325,14 @@ class SqlJobStore:
                     progress=0.0,
                     stage=None,
                     finished_at=None,
-                    checkpoint=None,
                     created_at=now(),
                     webhook_due_at=None,  # the retried run's finish will owe its own
                 )
             )
-            return rowcount(res) == 1
+            if rowcount(res) != 1:
+                return False
+            _drop_checkpoint(s, task_id)
+            return True
 
     # --- webhook deliveries -------------------------------------------------------
     def webhooks_due(self, limit: int = 100) -> list[str]:
@@ -341,6 +369,7 @@ class SqlJobStore:
             row = s.get(TaskRow, task_id)
             if row is not None:
                 s.delete(row)
+            _drop_checkpoint(s, task_id)
 
     # --- API keys --------------------------------------------------------------
     def add_key(self, key_id: str, name: str, key_hash: str) -> None:
@@ -361,6 +390,10 @@ class SqlJobStore:
         with self._session() as s:
             rows = s.execute(select(ApiKeyRow.id, ApiKeyRow.name, ApiKeyRow.created_at))
             return [(r[0], r[1], utc(r[2])) for r in rows]
+
+
+def _drop_checkpoint(s: Session, task_id: str) -> None:
+    s.execute(delete(CheckpointRow).where(CheckpointRow.task_id == task_id))
 
 
 def _finished(webhook: bool) -> dict[str, Any]:
