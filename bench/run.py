@@ -9,7 +9,10 @@ Wall times on a shared or virtual machine vary by 10-20% from run to run, so the
 fastest run of each. `--layouts K` also scores both systems on K more 6-minute
 files with the clips shuffled and the gaps varied: one file's WER depends on how
 its clips happen to fall into windows. `--full` also runs plain faster-whisper
-on the 60-minute file (slow: about 20 minutes on 2 cores).
+on the 60-minute file (slow: about 20 minutes on 2 cores). Last, the service phase
+(`bench/service.py`, off with `--no-service`) runs both files through
+`transcriber serve`: checkpoint bytes per audio hour, and `/health` latency while the
+long file is transcribed and 20 uploads arrive.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from bench import service
 from transcriber.config import Settings
 from transcriber.evaluation.wer import corpus_wer
 from transcriber.media import stream_audio
@@ -170,6 +174,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=10, help="copies in the long file")
     parser.add_argument("--rounds", type=int, default=2, help="alternating 6-min runs per system")
     parser.add_argument("--layouts", type=int, default=0, help="shuffled 6-min files to score")
+    parser.add_argument(
+        "--no-service",
+        dest="service",
+        action="store_false",
+        help="skip the service phase (checkpoint bytes, /health latency)",
+    )
     parser.add_argument("--tuned-baseline", action="store_true",
                         help="also run plain faster-whisper with the runtime tuning")  # fmt: skip
     args = parser.parse_args()
@@ -220,6 +230,9 @@ def main() -> None:
     spent = meta["timings"]["diarization"]
     share = spent / (meta["processing_time"] - spent)
     print(f"diarization extra time (6 min): {share:+.1%} ({spent:.1f} s of {diarized.wall:.1f} s)")
+    if args.service:
+        print(f"\nthe service: {short.name} then {long.name} through /v1/audio/transcriptions")
+        service.run(short, long, {p: seconds_of(p) for p in (short, long)}, env)
     if args.layouts:
         print()
         layouts(clips, args.layouts, model, env)

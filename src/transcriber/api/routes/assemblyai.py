@@ -214,7 +214,8 @@ async def create_transcript(
         min_speech_fraction=body.speech_threshold,
         model_paths=False,
     )
-    hook = make_webhook(
+    hook = await asyncio.to_thread(
+        make_webhook,
         body.webhook_url,
         s.allow_private_urls,
         body.webhook_auth_header_name,
@@ -231,7 +232,7 @@ async def create_transcript(
     ours = UPLOAD_PATH.search(urlsplit(body.audio_url).path)
     if not ours:
         task = await submit_url(services, owner, body.audio_url, options, extra)
-        return _body(request, services, task)
+        return await asyncio.to_thread(_body, request, services, task)
     key = _upload_key(owner, ours.group(1))
     await asyncio.to_thread(check_room, services, owner)
     task_id = str(uuid.uuid4())
@@ -245,7 +246,7 @@ async def create_transcript(
     task = await asyncio.to_thread(
         services.jobs.create, owner, "upload", f"{task_id}/input", stored, None, task_id=task_id
     )
-    services.queue.notify(task.id)
+    await asyncio.to_thread(services.queue.notify, task.id)
     return await asyncio.to_thread(_body, request, services, task)
 
 

@@ -111,7 +111,7 @@ async def openai_transcriptions(
         return StreamingResponse(events, media_type="text/event-stream",
                                  headers={"cache-control": "no-cache"})  # fmt: skip
     transcript = await finished(request, services, task)
-    return _openai_answer(transcript, fmt, words="word" in wanted)
+    return await asyncio.to_thread(_openai_answer, transcript, fmt, "word" in wanted)
 
 
 @router.post("/v1/audio/translations", response_model=None)
@@ -140,7 +140,8 @@ async def openai_translations(
         model_paths=False,
     )
     task = await submit(services, owner, file, options, {"formats": ["json"]})
-    return _openai_answer(await finished(request, services, task), fmt, words=False)
+    transcript = await finished(request, services, task)
+    return await asyncio.to_thread(_openai_answer, transcript, fmt, False)
 
 
 def _openai_answer(transcript: Transcript, fmt: str, words: bool) -> Response:
@@ -231,7 +232,8 @@ async def asr_webservice(
         "Content-Disposition": content_disposition(f"{stem}.{spec.extension}"),
         "Asr-Engine": "video-transcriber",
     }
-    return Response(render(transcript, fmt), media_type=spec.content_type, headers=headers)
+    body = await asyncio.to_thread(render, transcript, fmt)
+    return Response(body, media_type=spec.content_type, headers=headers)
 
 
 # One detection at a time: each is a second of the model's time, not queued as a task.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import mimetypes
 from typing import Annotated, Any
 
@@ -96,7 +97,8 @@ async def create_task(
         task=whisper_task,
         model_paths=False,
     )
-    hook = make_webhook(webhook, services.settings.allow_private_urls)
+    # The URL's host is looked up (DNS): not on the event loop.
+    hook = await asyncio.to_thread(make_webhook, webhook, services.settings.allow_private_urls)
     extra = {"formats": parse_formats(formats), "webhook": hook.to_dict() if hook else None}
     if (file is None) == (not url):
         raise OptionError("give the media as a file upload or as a url, one of the two")
@@ -105,7 +107,7 @@ async def create_task(
     else:
         assert file is not None
         task = await submit(services, owner, file, options, extra)
-    return JSONResponse(_view(services, task), status_code=202)
+    return JSONResponse(await asyncio.to_thread(_view, services, task), status_code=202)
 
 
 @router.get("/tasks")
