@@ -117,6 +117,11 @@ class Settings(BaseSettings):
     max_upload_mb: float = Field(default=2048.0, gt=0)
     """Largest upload accepted, in MB; larger ones get 413."""
 
+    max_attempts: int = Field(default=3, ge=1, le=100)
+    """Runs a task may start: one whose process dies under it this many times (a file
+    that crashes the service, say) fails with a reason saying so instead of running
+    again; it stays in the task list and can be retried. A shutdown does not count."""
+
     upload_stall_s: float = Field(default=60.0, gt=0)
     """A request body that sends nothing for this many seconds before it is complete is
     given up with 408, so that a stalled client does not hold a connection and a file."""

@@ -160,7 +160,8 @@ def test_a_stale_claim_changes_nothing(store: SqlJobStore) -> None:
     old = claimed(store)
     assert store.requeue(old.id, old.claim or "")
     new = claimed(store)
-    assert new.id == old.id and new.claim != old.claim and new.attempts == 2
+    # Handed back at a shutdown, the first run did not use up an attempt.
+    assert new.id == old.id and new.claim != old.claim and new.attempts == 1
     stale = old.claim or ""
     assert not store.progress(old.id, stale, "transcribing", 0.5, 5.0)
     assert not store.append_checkpoint(old.id, stale, CHECKPOINT)
@@ -349,6 +350,51 @@ def test_api_keys(store: SqlJobStore) -> None:
     assert len(store.list_keys()) == 2
 
 
+def test_a_task_whose_process_keeps_dying_fails_on_its_last_attempt(url: str) -> None:
+    store = SqlJobStore(url, max_attempts=3)
+    try:
+        poison = store.create("alice", "яд.mp3", "p/input", {"webhook": {"url": "http://x"}}, 9.0)
+        for attempt in (1, 2, 3):
+            task = claimed(store)
+            assert task.id == poison.id and task.attempts == attempt
+            store.append_checkpoint(task.id, task.claim or "", CHECKPOINT)
+            recovered = store.recover()  # the process died under it
+            assert recovered == ([poison.id] if attempt < 3 else [])
+        dead = store.get(poison.id)
+        assert dead is not None and dead.status == TaskStatus.failed and dead.attempts == 3
+        assert dead.error is not None and dead.error.startswith("яд.mp3: gave up after 3 attempts")
+        assert just_now(dead.finished_at) and dead.claim is None
+        assert store.webhooks_due() == [poison.id]  # the client hears of it
+        assert store.checkpoint(poison.id) == []
+        assert store.claim_next() is None  # not run again
+        listed, total = store.list_tasks("alice", TaskStatus.failed, 10, 0)
+        assert total == 1 and listed[0].id == poison.id  # the dead letters, by status
+        assert store.retry(poison.id)  # and one more try when the user asks
+        again = claimed(store)
+        assert again.id == poison.id and again.attempts == 4
+
+        # Shutdowns hand the attempt back: however many, they never fail a task.
+        calm = add(store)
+        store.recover()  # the retried one fails again at once: it was on its last
+        for _ in range(5):
+            task = claimed(store)
+            assert task.id == calm.id and task.attempts == 1
+            assert store.requeue(task.id, task.claim or "")
+
+        # A lapsed lease (Celery workers) counts as a death too.
+        stale = claimed(store)
+        for attempt in (1, 2, 3):
+            backdate(store, stale.id, heartbeat_at=600)
+            assert store.requeue_stale(60) == ([stale.id] if attempt < 3 else [])
+            if attempt < 3:
+                stale = claimed(store)
+        gone = store.get(calm.id)
+        assert gone is not None and gone.status == TaskStatus.failed
+        assert "gave up after 3 attempts" in (gone.error or "")
+    finally:
+        store.close()
+
+
 def test_recover_requeues_every_processing_task(store: SqlJobStore) -> None:
     add(store)
     add(store)
@@ -469,6 +515,7 @@ def test_racing_requeue_stale_returns_disjoint_ids(
     store: SqlJobStore, stores: Callable[[int], list[SqlJobStore]]
 ) -> None:
     one, two = stores(2)
+    one.max_attempts = two.max_attempts = 10  # three rounds of lapsed leases: not poison
     for _ in range(30):
         add(store)
     for _round in range(3):

@@ -53,7 +53,10 @@ class SqlJobStore:
     when the database cannot be reached; either message says what to do.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, max_attempts: int = 3) -> None:
+        self.max_attempts = max_attempts
+        """A task whose process dies under it this many times fails instead of running
+        again (`recover`, `requeue_stale`)."""
         self.engine: Engine = make_engine(url)
         with reachable(self.engine):
             migrate.upgrade(self.engine)
@@ -177,7 +180,7 @@ class SqlJobStore:
         from (heartbeat, else start) for `older_than_s` seconds; their ids. Safe to
         call from several processes at once (leases.requeue_stale)."""
         with self._session.begin() as s:
-            return leases.requeue_stale(s, older_than_s)
+            return leases.requeue_stale(s, older_than_s, self.max_attempts)
 
     def _update_claimed(
         self, task_id: str, held: str, values: dict[str, Any], finish: bool = False
@@ -260,7 +263,7 @@ class SqlJobStore:
                 claim=None,
                 processing_time=processing_time,
                 warnings=list(warnings or ()),
-                **_finished(webhook),
+                **leases.finished_values(webhook),
             ),
             finish=True,
         )
@@ -270,16 +273,19 @@ class SqlJobStore:
             task_id,
             claim,
             dict(status=TaskStatus.failed.value, error=_text(error), claim=None, stage=None,
-                 **_finished(webhook)),
+                 **leases.finished_values(webhook)),
             finish=True,
         )  # fmt: skip
 
     def requeue(self, task_id: str, claim: str) -> bool:
-        """Give a running task back to the queue, keeping its checkpoint."""
-        return self._update_claimed(task_id, claim, dict(status=_QUEUED, claim=None, stage=None))
+        """Give a running task back to the queue (the process is stopping), keeping its
+        checkpoint; the attempt is given back too, so restarts never use up a task."""
+        values = dict(status=_QUEUED, claim=None, stage=None, attempts=TaskRow.attempts - 1)
+        return self._update_claimed(task_id, claim, values)
 
     def recover(self) -> list[str]:
-        """At start-up: tasks left `processing` by a dead process go back to the queue.
+        """At start-up: tasks left `processing` by a dead process go back to the queue,
+        or fail if that was their last attempt (`max_attempts`); the ids requeued.
 
         Only right when this process is the only worker (the embedded queue); with
         several, use `requeue_stale`. For the same reason, webhook deliveries held by a
@@ -289,13 +295,16 @@ class SqlJobStore:
         with self._session.begin() as s:
             t = now()
             s.execute(update(TaskRow).where(TaskRow.webhook_due_at > t).values(webhook_due_at=t))
-            ids = list(s.scalars(select(TaskRow.id).where(TaskRow.status == _PROCESSING)))
-            if ids:
-                s.execute(
-                    update(TaskRow)
-                    .where(TaskRow.id.in_(ids))
-                    .values(status=_QUEUED, claim=None, stage=None)
-                )
+            found = s.execute(
+                select(
+                    TaskRow.id, TaskRow.claim, TaskRow.attempts, TaskRow.filename, TaskRow.options
+                ).where(TaskRow.status == _PROCESSING)
+            ).all()
+            ids = []
+            for task_id, claim, attempts, filename, options in found:
+                row = (task_id, attempts, filename, options)
+                if leases.requeue_or_give_up(s, row, self.max_attempts, claim) == "requeued":
+                    ids.append(task_id)
             return ids
 
     def cancel(self, task_id: str) -> TaskStatus | None:
@@ -394,14 +403,6 @@ class SqlJobStore:
 
 def _drop_checkpoint(s: Session, task_id: str) -> None:
     s.execute(delete(CheckpointRow).where(CheckpointRow.task_id == task_id))
-
-
-def _finished(webhook: bool) -> dict[str, Any]:
-    """The columns every finish sets: when, and whether a webhook delivery is now owed."""
-    t = now()
-    if not webhook:
-        return {"finished_at": t}
-    return {"finished_at": t, "webhook_due_at": t, "webhook_status": None}
 
 
 def _text(value: str) -> str:
