@@ -28,7 +28,7 @@ from transcriber.api.deps import CurrentOwner, ServicesDep
 from transcriber.api.services import Services
 from transcriber.api.submit import cancel, check_room, submit_url, transcript_of
 from transcriber.api.uploads import UploadRoute, upload_limit, upload_route
-from transcriber.domain import ChannelMode, Transcript
+from transcriber.domain import MAX_CLIP_S, ChannelMode, Transcript
 from transcriber.errors import (
     ConflictError,
     EmptyFileError,
@@ -48,6 +48,8 @@ from transcriber.profanity import censor
 
 router = APIRouter(prefix="/v2", tags=["AssemblyAI-compatible"], route_class=UploadRoute)
 
+CLIP_MS = int(MAX_CLIP_S * 1000)
+"""The latest a clip may start or end, in milliseconds (a week: longer is a typo)."""
 UPLOAD_TTL_S = 24 * 3600.0
 UPLOAD_SWEEP_S = 600.0
 UPLOAD_PATH = re.compile(r"/v2/upload/([0-9a-f]{32})$")
@@ -104,8 +106,8 @@ class TranscriptRequest(BaseModel):
     speech_threshold: float | None = Field(None, ge=0.0, le=1.0)
     custom_spelling: list[Spelling] | None = Field(None, max_length=1000)
     filter_profanity: bool | None = None
-    audio_start_from: int | None = Field(None, ge=0)  # milliseconds
-    audio_end_at: int | None = Field(None, ge=0)
+    audio_start_from: int | None = Field(None, ge=0, le=CLIP_MS)  # milliseconds
+    audio_end_at: int | None = Field(None, ge=0, le=CLIP_MS)
 
 
 def _base(request: Request) -> str:
@@ -293,8 +295,14 @@ def list_transcripts(
             day = datetime.fromisoformat(created_on).replace(tzinfo=None)
         except ValueError:
             raise OptionError(f"created_on {created_on!r} is not a date (YYYY-MM-DD)") from None
-        start = day.replace(tzinfo=UTC) - timedelta(microseconds=1)
-        end = start + timedelta(days=1, microseconds=1)
+        try:
+            start = day.replace(tzinfo=UTC) - timedelta(microseconds=1)
+            end = start + timedelta(days=1, microseconds=1)
+        except OverflowError:  # the first or the last day a datetime can hold
+            raise OptionError(
+                f"created_on {created_on!r} is out of range; give a day from 0001-01-02"
+                " to 9999-12-30"
+            ) from None
         after = max(after, start) if after else start
         before = min(before, end) if before else end
     wanted = LIST_STATUS[status] if status else None
