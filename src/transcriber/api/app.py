@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from transcriber import __version__
-from transcriber.api import errors
+from transcriber.api import errors, schemas
 from transcriber.api.routes import assemblyai, compat, export, health, tasks, web, ws
 from transcriber.api.services import Services
 from transcriber.config import Settings
@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Offline transcription of video and audio: tasks, progress, results.",
         lifespan=lifespan,
     )
+    app.openapi = lambda: schemas.honest_openapi(app)  # type: ignore[method-assign]
     errors.install(app)
     app.include_router(tasks.router)
     app.include_router(ws.router)

@@ -7,6 +7,7 @@ Under `/v2/` (the AssemblyAI-compatible API) the same errors take AssemblyAI's s
 from __future__ import annotations
 
 import logging
+import re
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -26,6 +27,25 @@ def error_response(
     if request is not None and request.url.path.startswith("/v2/"):
         return JSONResponse({"error": message}, status_code=status)
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods the OpenAPI document gives for the request's path (every route's, not
+    only the first one that matched the path)."""
+    table: list[tuple[re.Pattern[str], set[str]]] | None = getattr(
+        request.app.state, "allowed_methods", None
+    )
+    if table is None:
+        table = [
+            (re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", path) + "$"), {m.upper() for m in ops})
+            for path, ops in request.app.openapi()["paths"].items()
+        ]
+        request.app.state.allowed_methods = table
+    found: set[str] = set()
+    for pattern, methods in table:
+        if pattern.match(request.url.path):
+            found |= methods
+    return sorted(found)
 
 
 def install(app: FastAPI) -> None:
@@ -50,7 +70,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def _http(request: Request, e: HTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(e.status_code, "http_error")
-        return error_response(e.status_code, code, str(e.detail), request)
+        resp = error_response(e.status_code, code, str(e.detail), request)
+        resp.headers.update(e.headers or {})
+        if e.status_code == 405 and (methods := allowed_methods(request)):
+            resp.headers["Allow"] = ", ".join(methods)  # all of them, not the first route's
+        return resp
 
     @app.exception_handler(ClientDisconnect)
     async def _client_left(request: Request, e: ClientDisconnect) -> Response:

@@ -14,17 +14,28 @@ import asyncio
 import re
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from transcriber.api import assemblyai as aai
 from transcriber.api.deps import CurrentOwner, ServicesDep
+from transcriber.api.schemas import (
+    AaiParagraphs,
+    AaiSentences,
+    AaiTranscript,
+    AaiTranscriptList,
+    AaiWordSearch,
+    UploadUrl,
+    content,
+    responses_for,
+)
 from transcriber.api.services import Services
 from transcriber.api.submit import cancel, check_room, submit_url, transcript_of
 from transcriber.api.uploads import UploadRoute, upload_limit, upload_route
@@ -80,7 +91,11 @@ class Spelling(BaseModel):
 class TranscriptRequest(BaseModel):
     """The fields this service acts on; any other field set to a true value is refused."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(
+        extra="allow",
+        # AssemblyAI's other features may be sent turned off, never on.
+        json_schema_extra={"additionalProperties": {"enum": [False, None, "", 0]}},
+    )
 
     audio_url: str = Field(max_length=8192)
     language_code: str | None = None
@@ -178,7 +193,19 @@ def _not_empty(path: Path) -> None:
         raise EmptyFileError("the upload is empty: the request body holds no bytes")
 
 
-@router.post("/upload")
+@router.post(
+    "/upload",
+    response_model=UploadUrl,
+    responses=responses_for(401, 408, 413, 415, 429, 503, aai=True),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
+        }
+    },
+)
 @upload_route(raw=True)
 async def upload(request: Request, services: ServicesDep, owner: CurrentOwner) -> dict[str, str]:
     """The request body is the file; the answer's `upload_url` goes in `audio_url`."""
@@ -193,7 +220,11 @@ async def upload(request: Request, services: ServicesDep, owner: CurrentOwner) -
     return {"upload_url": f"{_base(request)}/v2/upload/{upload_id}"}
 
 
-@router.post("/transcript")
+@router.post(
+    "/transcript",
+    response_model=AaiTranscript,
+    responses=responses_for(400, 401, 422, 429, 503, aai=True),
+)
 async def create_transcript(
     request: Request, services: ServicesDep, owner: CurrentOwner, body: TranscriptRequest
 ) -> dict[str, Any]:
@@ -252,14 +283,22 @@ async def create_transcript(
     return await asyncio.to_thread(_body, request, services, task)
 
 
-@router.get("/transcript/{transcript_id}")
+@router.get(
+    "/transcript/{transcript_id}",
+    response_model=AaiTranscript,
+    responses=responses_for(401, 404, 503, aai=True),
+)
 def get_transcript(
     request: Request, transcript_id: str, services: ServicesDep, owner: CurrentOwner
 ) -> dict[str, Any]:
     return _body(request, services, _task(services, owner, transcript_id))
 
 
-@router.delete("/transcript/{transcript_id}")
+@router.delete(
+    "/transcript/{transcript_id}",
+    response_model=AaiTranscript,
+    responses=responses_for(401, 404, 503, aai=True),
+)
 def delete_transcript(
     request: Request, transcript_id: str, services: ServicesDep, owner: CurrentOwner
 ) -> dict[str, Any]:
@@ -275,33 +314,36 @@ def delete_transcript(
     return body | {"text": "Deleted by user.", "words": [], "audio_url": "http://deleted_by_user"}
 
 
-@router.get("/transcript")
+@router.get(
+    "/transcript",
+    response_model=AaiTranscriptList,
+    responses=responses_for(401, 404, 422, 503, aai=True),
+)
 def list_transcripts(
     request: Request,
     services: ServicesDep,
     owner: CurrentOwner,
     limit: Annotated[int, Query(ge=1, le=200)] = 10,
-    status: Annotated[str | None, Query(description="queued, processing, completed, error")] = None,
+    status: Annotated[Literal["queued", "processing", "completed", "error"] | None, Query()] = None,
     before_id: str | None = None,
     after_id: str | None = None,
-    created_on: Annotated[str | None, Query(description="YYYY-MM-DD (UTC)")] = None,
+    created_on: Annotated[
+        str | None, Query(description="A day, YYYY-MM-DD (UTC)", pattern=r"^\d{4}-\d{2}-\d{2}$")
+    ] = None,
 ) -> dict[str, Any]:
-    if status is not None and status not in LIST_STATUS:
-        raise OptionError(f"status {status!r}; use {', '.join(LIST_STATUS)}")
     before = _task(services, owner, before_id).created_at if before_id else None
     after = _task(services, owner, after_id).created_at if after_id else None
     if created_on:
         try:
-            day = datetime.fromisoformat(created_on).replace(tzinfo=None)
+            day = datetime.combine(date.fromisoformat(created_on), clock(), tzinfo=UTC)
         except ValueError:
-            raise OptionError(f"created_on {created_on!r} is not a date (YYYY-MM-DD)") from None
+            raise OptionError(f"created_on {created_on!r} is not a day (YYYY-MM-DD)") from None
         try:
-            start = day.replace(tzinfo=UTC) - timedelta(microseconds=1)
+            start = day - timedelta(microseconds=1)
             end = start + timedelta(days=1, microseconds=1)
         except OverflowError:  # the first or the last day a datetime can hold
             raise OptionError(
-                f"created_on {created_on!r} is out of range; give a day from 0001-01-02"
-                " to 9999-12-30"
+                f"created_on {created_on} is out of range; give a day from 0001-01-02 to 9999-12-30"
             ) from None
         after = max(after, start) if after else start
         before = min(before, end) if before else end
@@ -342,13 +384,21 @@ def list_transcripts(
 Chars = Annotated[int | None, Query(ge=1, le=1000, description="Longest caption line")]
 
 
-@router.get("/transcript/{transcript_id}/sentences")
+@router.get(
+    "/transcript/{transcript_id}/sentences",
+    response_model=AaiSentences,
+    responses=responses_for(401, 404, 409, 503, aai=True),
+)
 def get_sentences(transcript_id: str, services: ServicesDep, owner: CurrentOwner) -> dict[str, Any]:
     t = _completed(services, owner, transcript_id)
     return aai.spans_body("sentences", aai.sentences(aai.words(t)), t, t.model)
 
 
-@router.get("/transcript/{transcript_id}/paragraphs")
+@router.get(
+    "/transcript/{transcript_id}/paragraphs",
+    response_model=AaiParagraphs,
+    responses=responses_for(401, 404, 409, 503, aai=True),
+)
 def get_paragraphs(
     transcript_id: str, services: ServicesDep, owner: CurrentOwner
 ) -> dict[str, Any]:
@@ -356,12 +406,16 @@ def get_paragraphs(
     return aai.spans_body("paragraphs", aai.paragraphs(aai.words(t)), t, t.model)
 
 
-@router.get("/transcript/{transcript_id}/word-search")
+@router.get(
+    "/transcript/{transcript_id}/word-search",
+    response_model=AaiWordSearch,
+    responses=responses_for(401, 404, 409, 422, 503, aai=True),
+)
 def word_search(
     transcript_id: str,
     services: ServicesDep,
     owner: CurrentOwner,
-    words: Annotated[str, Query(description="Comma-separated words or phrases")],
+    words: Annotated[str, Query(description="Comma-separated words or phrases", pattern=r"[^,\s]")],
 ) -> dict[str, Any]:
     terms = [w for w in words.split(",") if w.strip()]
     if not terms:
@@ -373,7 +427,14 @@ def word_search(
 CAPTIONS = {"srt": (srt.render, "text/plain"), "vtt": (vtt.render, "text/vtt")}
 
 
-@router.get("/transcript/{transcript_id}/{kind}", response_class=PlainTextResponse)
+@router.get(
+    "/transcript/{transcript_id}/{kind}",
+    response_class=Response,
+    responses={
+        200: content("text/plain", "text/vtt"),
+        **responses_for(401, 404, 409, 422, 503, aai=True),
+    },
+)
 def export_captions(
     transcript_id: str,
     kind: Literal["srt", "vtt"],

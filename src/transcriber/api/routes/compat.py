@@ -10,14 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import zlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from openai.types.audio import (
+    Transcription,
+    TranscriptionDiarized,
+    TranscriptionVerbose,
+    Translation,
+    TranslationVerbose,
+)
 
 from transcriber.api.deps import CurrentOwner, ServicesDep
 from transcriber.api.openai_stream import STREAM_FORMATS, diarized_json, transcript_events
 from transcriber.api.routes.export import content_disposition
+from transcriber.api.schemas import DetectedLanguage, ModelList, ModelPublic, content, responses_for
 from transcriber.api.services import Services
 from transcriber.api.submit import finished, require_worker, submit
 from transcriber.api.uploads import UploadRoute, staged_path, upload_route
@@ -57,12 +66,14 @@ def _model(model_id: str) -> dict[str, Any]:
     return {"id": model_id, "object": "model", "created": 0, "owned_by": "video-transcriber"}
 
 
-@router.get("/v1/models")
+@router.get("/v1/models", response_model=ModelList, responses=responses_for(401, 503))
 def openai_models(services: ServicesDep, _: CurrentOwner) -> dict[str, Any]:
     return {"object": "list", "data": [_model(n) for n in _model_ids(services)]}
 
 
-@router.get("/v1/models/{model_id:path}")
+@router.get(
+    "/v1/models/{model_id:path}", response_model=ModelPublic, responses=responses_for(401, 404, 503)
+)
 def openai_model(model_id: str, services: ServicesDep, _: CurrentOwner) -> dict[str, Any]:
     """One model, as OpenAI's `models.retrieve` reads it; 404 for one not served here."""
     if model_id not in _model_ids(services):
@@ -70,7 +81,14 @@ def openai_model(model_id: str, services: ServicesDep, _: CurrentOwner) -> dict[
     return _model(model_id)
 
 
-@router.post("/v1/audio/transcriptions", response_model=None)
+@router.post(
+    "/v1/audio/transcriptions",
+    response_model=Transcription | TranscriptionVerbose | TranscriptionDiarized,
+    responses={
+        200: content("text/plain", "text/vtt", "application/x-subrip", "text/event-stream"),
+        **responses_for(400, 401, 408, 413, 415, 422, 429, 503),
+    },
+)
 async def openai_transcriptions(
     request: Request,
     services: ServicesDep,
@@ -114,7 +132,14 @@ async def openai_transcriptions(
     return await asyncio.to_thread(_openai_answer, transcript, fmt, "word" in wanted)
 
 
-@router.post("/v1/audio/translations", response_model=None)
+@router.post(
+    "/v1/audio/translations",
+    response_model=Translation | TranslationVerbose,
+    responses={
+        200: content("text/plain", "text/vtt", "application/x-subrip"),
+        **responses_for(400, 401, 408, 413, 415, 422, 429, 503),
+    },
+)
 async def openai_translations(
     request: Request,
     services: ServicesDep,
@@ -156,6 +181,12 @@ def _openai_answer(transcript: Transcript, fmt: str, words: bool) -> Response:
     return Response(render(transcript, fmt), media_type=FORMATS[fmt].content_type)
 
 
+def compression_ratio(text: str) -> float:
+    """How well the text compresses, as Whisper measures it (repetition scores high)."""
+    raw = text.encode()
+    return round(len(raw) / len(zlib.compress(raw)), 4) if raw else 0.0
+
+
 def verbose_json(t: Transcript, words: bool) -> dict[str, Any]:
     """OpenAI's `verbose_json`: the language is a code here (`ru`), not a name; a
     translation's is `english`, as OpenAI gives it."""
@@ -174,9 +205,9 @@ def verbose_json(t: Transcript, words: bool) -> dict[str, Any]:
                 "text": s.text,
                 "tokens": [],
                 "temperature": 0.0,
-                "avg_logprob": s.avg_logprob,
-                "compression_ratio": None,
-                "no_speech_prob": s.no_speech_prob,
+                "avg_logprob": s.avg_logprob or 0.0,
+                "compression_ratio": compression_ratio(s.text),
+                "no_speech_prob": s.no_speech_prob or 0.0,
                 "speaker": s.speaker,
             }
             for s in t.segments
@@ -191,7 +222,14 @@ def verbose_json(t: Transcript, words: bool) -> dict[str, Any]:
     return body
 
 
-@router.post("/asr", response_model=None)
+@router.post(
+    "/asr",
+    response_class=Response,
+    responses={
+        200: content(*(FORMATS[f].content_type for f in ASR_OUTPUTS)),
+        **responses_for(400, 401, 408, 413, 415, 422, 429, 503),
+    },
+)
 async def asr_webservice(
     request: Request,
     services: ServicesDep,
@@ -240,7 +278,11 @@ async def asr_webservice(
 _detecting = threading.Lock()
 
 
-@router.post("/detect-language")
+@router.post(
+    "/detect-language",
+    response_model=DetectedLanguage,
+    responses=responses_for(400, 401, 408, 413, 415, 422, 503),
+)
 @upload_route(queued=False)  # not a task: no queue to wait in
 async def asr_detect_language(
     request: Request,

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from transcriber import __version__
 from transcriber.api.deps import ServicesDep
+from transcriber.api.schemas import Health, Ready, content
 from transcriber.errors import TranscriberError
 from transcriber.jobs.status import TaskStatus
 from transcriber.models import resolve
@@ -17,12 +18,16 @@ from transcriber.models import resolve
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health")
+@router.get("/health", response_model=Health)
 async def health() -> dict[str, Any]:  # nothing to wait for: answered on the loop itself
     return {"status": "ok", "version": __version__}
 
 
-@router.get("/ready")
+@router.get(
+    "/ready",
+    response_model=Ready,
+    responses={503: {"model": Ready, "description": "A check failed; it says why"}},
+)
 def ready(services: ServicesDep) -> JSONResponse:
     checks: dict[str, str] = {}
     for name, check in (
@@ -41,7 +46,11 @@ def ready(services: ServicesDep) -> JSONResponse:
                         status_code=200 if ok else 503)  # fmt: skip
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    responses={200: {**content("text/plain"), "description": "Prometheus text format"}},
+)
 def metrics(services: ServicesDep) -> Response:
     m = services.metrics
     counts = services.jobs.counts()
