@@ -395,6 +395,16 @@ def test_a_task_whose_process_keeps_dying_fails_on_its_last_attempt(url: str) ->
         store.close()
 
 
+def test_each_owner_gets_one_webhook_secret(
+    store: SqlJobStore, stores: Callable[[int], list[SqlJobStore]]
+) -> None:
+    nodes = stores(4)
+    made = race([partial(n.webhook_secret, "key-1") for n in nodes])  # first use, at once
+    assert len(set(made)) == 1 and made[0].startswith("whsec_")
+    assert store.webhook_secret("key-1") == made[0]
+    assert store.webhook_secret("") not in (made[0], "")  # the open service has its own
+
+
 def test_recover_requeues_every_processing_task(store: SqlJobStore) -> None:
     add(store)
     add(store)

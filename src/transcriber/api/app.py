@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from transcriber import __version__
 from transcriber.api import errors, schemas
-from transcriber.api.routes import assemblyai, compat, export, health, tasks, web, ws
+from transcriber.api.routes import account, assemblyai, compat, export, health, tasks, web, ws
 from transcriber.api.services import Services
 from transcriber.config import Settings
 
@@ -46,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ws.router)
     app.include_router(health.router)
     app.include_router(export.router)
+    app.include_router(account.router)
     app.include_router(compat.router)
     app.include_router(assemblyai.router)
     app.include_router(web.router)

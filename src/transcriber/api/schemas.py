@@ -100,6 +100,10 @@ class UploadUrl(BaseModel):
     upload_url: str
 
 
+class WebhookSecret(BaseModel):
+    secret: str = Field(description="whsec_ and base64: the key of the HMAC-SHA256 signatures")
+
+
 class AaiWord(BaseModel):
     text: str
     start: int

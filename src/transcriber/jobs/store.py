@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from transcriber.errors import OptionError
@@ -23,9 +24,10 @@ from transcriber.jobs.database import make_engine, reachable
 from transcriber.jobs.leases import PROCESSING as _PROCESSING
 from transcriber.jobs.leases import QUEUED as _QUEUED
 from transcriber.jobs.leases import now, rowcount
-from transcriber.jobs.models import ApiKeyRow, CheckpointRow, TaskRow
+from transcriber.jobs.models import ApiKeyRow, CheckpointRow, TaskRow, WebhookSecretRow
 from transcriber.jobs.record import TaskRecord
 from transcriber.jobs.status import TaskStatus
+from transcriber.signing import new_secret
 
 KEY_NAME_MAX = 100
 _FIELDS = [f.name for f in fields(TaskRecord)]
@@ -379,6 +381,23 @@ class SqlJobStore:
             if row is not None:
                 s.delete(row)
             _drop_checkpoint(s, task_id)
+
+    def webhook_secret(self, owner: str) -> str:
+        """The secret that signs `owner`'s webhook deliveries, made the first time it is
+        asked for (by whichever process asks first)."""
+        with self._session() as s:
+            found = s.get(WebhookSecretRow, owner)
+            if found is not None:
+                return found.secret
+        try:
+            with self._session.begin() as s:
+                s.add(WebhookSecretRow(owner=owner, secret=new_secret(), created_at=now()))
+        except IntegrityError:  # another process made it at the same moment
+            pass
+        with self._session() as s:
+            made = s.get(WebhookSecretRow, owner)
+            assert made is not None
+            return made.secret
 
     # --- API keys --------------------------------------------------------------
     def add_key(self, key_id: str, name: str, key_hash: str) -> None:
