@@ -328,7 +328,7 @@ def test_datetimes_are_utc_aware(store: SqlJobStore) -> None:
     t = store.get(task.id)
     assert t is not None
     stamps = [t.created_at, t.started_at, t.finished_at, t.heartbeat_at]
-    stamps += [created for _, _, created in store.list_keys()]
+    stamps += [created for _, _, created, _ in store.list_keys()]
     for stamp in stamps:
         assert stamp is not None and stamp.utcoffset() == timedelta(0), stamp
         assert just_now(stamp)
@@ -341,7 +341,7 @@ def test_api_keys(store: SqlJobStore) -> None:
     store.add_key("id-two", "ci", "b" * 64)
     assert store.has_keys()
     assert store.find_key("a" * 64) == "id-one" and store.find_key("c" * 64) is None
-    assert sorted((k, n) for k, n, _ in store.list_keys()) == [
+    assert sorted((k, n) for k, n, _, _ in store.list_keys()) == [
         ("id-one", "laptop"),
         ("id-two", "ci"),
     ]

@@ -16,7 +16,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
-from transcriber.errors import QueueFullError, TranscriberError
+from transcriber.errors import TranscriberError
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +52,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(TranscriberError)
     async def _domain(request: Request, e: TranscriberError) -> JSONResponse:
         resp = error_response(e.http_status, e.code, e.message, request)
-        if isinstance(e, QueueFullError):
-            resp.headers["Retry-After"] = str(e.retry_after)
+        resp.headers.update(e.headers)
         if e.http_status == 401:
             resp.headers["WWW-Authenticate"] = "Bearer"
         return resp

@@ -20,6 +20,7 @@ from transcriber.api.uploads import staged_path
 from transcriber.domain import Transcript, TranscriptionOptions
 from transcriber.errors import (
     QueueFullError,
+    QuotaExceededError,
     TranscriptionFailedError,
     UnavailableError,
     naming,
@@ -29,19 +30,54 @@ from transcriber.jobs.codec import options_to_dict
 from transcriber.jobs.events import FINAL_KINDS, TaskEvent
 from transcriber.jobs.record import TaskRecord
 from transcriber.jobs.status import TaskStatus
+from transcriber.jobs.store import SqlJobStore
+from transcriber.jobs.usage import seconds_to_next_day
 from transcriber.jobs.view import public
 from transcriber.media import probe
 from transcriber.media.decode import MediaInfo
 from transcriber.outbound import check_url, filename_of
 
 RECHECK_S = 5.0
+RUNNING_RETRY_S = 30
 
 
 def check_room(services: Services, owner: str) -> None:
-    """Refuse a new task that the queue has no room for (429)."""
+    """Refuse a new task that the queue or the key's quota has no room for (429)."""
     s = services.settings
     if services.jobs.counts().get(TaskStatus.queued.value, 0) >= s.max_queue:
         raise QueueFullError(f"the queue is full ({s.max_queue} tasks); try again later")
+    check_quota(services.jobs, owner)
+
+
+def check_quota(jobs: SqlJobStore, owner: str, adding_s: float = 0.0) -> None:
+    """Refuse a task of `adding_s` seconds of audio that the key's quota does not allow
+    (429, with Retry-After and what is left in the X-Quota-* headers)."""
+    quota = jobs.quota(owner)
+    if not quota.limits:
+        return
+    used = jobs.usage(owner)
+    headers: dict[str, str] = {}
+    if quota.max_running is not None:
+        headers["X-Quota-Max-Running"] = str(quota.max_running)
+        headers["X-Quota-Running-Remaining"] = str(max(0, quota.max_running - used.running))
+    left_s = None
+    if quota.minutes_per_day is not None:
+        left_s = max(0.0, quota.minutes_per_day * 60 - used.seconds_today)
+        headers["X-Quota-Minutes-Per-Day"] = f"{quota.minutes_per_day:g}"
+        headers["X-Quota-Minutes-Remaining"] = f"{left_s / 60:.2f}"
+    if quota.max_running is not None and used.running >= quota.max_running:
+        raise QuotaExceededError(
+            f"this API key may have {quota.max_running} task(s) queued or running at once,"
+            f" and has {used.running}; send the next when one has finished",
+            headers | {"Retry-After": str(RUNNING_RETRY_S)},
+        )
+    if left_s is not None and (left_s <= 0 or adding_s > left_s):
+        this = f"; this file is {adding_s / 60:.2f} min" if adding_s else ""
+        raise QuotaExceededError(
+            f"this API key may submit {quota.minutes_per_day:g} audio minutes a day (UTC)"
+            f" and has {left_s / 60:.2f} left today{this}; more from 00:00 UTC",
+            headers | {"Retry-After": str(seconds_to_next_day())},
+        )
 
 
 def safe_filename(name: str, limit: int = 200) -> str:
@@ -75,6 +111,7 @@ async def submit(
         with naming(path, filename):
             info = probe(path)
             info.check(options.clip, s.max_duration_s)
+        check_quota(services.jobs, owner, options.clip.length(info.duration) or 0.0)
         probed.append(info)
 
     try:

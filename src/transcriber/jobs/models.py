@@ -70,3 +70,5 @@ class ApiKeyRow(Base):
     name: Mapped[str] = mapped_column(String(100))
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    minutes_per_day: Mapped[float | None] = mapped_column(Float, nullable=True)
+    max_running: Mapped[int | None] = mapped_column(Integer, nullable=True)

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from transcriber.errors import OptionError
-from transcriber.jobs import leases, migrate
+from transcriber.jobs import leases, migrate, usage
 from transcriber.jobs.database import make_engine, reachable
 from transcriber.jobs.leases import PROCESSING as _PROCESSING
 from transcriber.jobs.leases import QUEUED as _QUEUED
@@ -27,6 +27,7 @@ from transcriber.jobs.leases import now, rowcount
 from transcriber.jobs.models import ApiKeyRow, CheckpointRow, TaskRow, WebhookSecretRow
 from transcriber.jobs.record import TaskRecord
 from transcriber.jobs.status import TaskStatus
+from transcriber.jobs.usage import Quota, Usage
 from transcriber.signing import new_secret
 
 KEY_NAME_MAX = 100
@@ -400,11 +401,28 @@ class SqlJobStore:
             return made.secret
 
     # --- API keys --------------------------------------------------------------
-    def add_key(self, key_id: str, name: str, key_hash: str) -> None:
+    def add_key(self, key_id: str, name: str, key_hash: str, quota: Quota | None = None) -> None:
         if len(name) > KEY_NAME_MAX:  # the column's limit, which PostgreSQL enforces
             raise OptionError(f"an API key's name is at most {KEY_NAME_MAX} characters")
+        q = quota or Quota()
         with self._session.begin() as s:
-            s.add(ApiKeyRow(id=key_id, name=name, key_hash=key_hash, created_at=now()))
+            row = ApiKeyRow(id=key_id, name=name, key_hash=key_hash, created_at=now())
+            row.minutes_per_day, row.max_running = q.minutes_per_day, q.max_running
+            s.add(row)
+
+    def quota(self, owner: str) -> Quota:
+        """What the key `owner` may use (no limits for keys from the settings)."""
+        with self._session() as s:
+            return usage.quota_of(s, owner)
+
+    def usage(self, owner: str) -> Usage:
+        """What `owner` has used: audio seconds submitted today (UTC), tasks active now."""
+        with self._session() as s:
+            return usage.usage_of(s, owner, usage.day_start())
+
+    def usage_by_key(self) -> list[tuple[str, str, Usage]]:
+        with self._session() as s:
+            return usage.usage_by_key(s, usage.day_start())
 
     def find_key(self, key_hash: str) -> str | None:
         with self._session() as s:
@@ -414,10 +432,11 @@ class SqlJobStore:
         with self._session() as s:
             return bool(s.scalar(select(func.count()).select_from(ApiKeyRow)))
 
-    def list_keys(self) -> list[tuple[str, str, datetime]]:
+    def list_keys(self) -> list[tuple[str, str, datetime, Quota]]:
         with self._session() as s:
-            rows = s.execute(select(ApiKeyRow.id, ApiKeyRow.name, ApiKeyRow.created_at))
-            return [(r[0], r[1], utc(r[2])) for r in rows]
+            rows = s.execute(select(ApiKeyRow.id, ApiKeyRow.name, ApiKeyRow.created_at,
+                                    ApiKeyRow.minutes_per_day, ApiKeyRow.max_running))  # fmt: skip
+            return [(r[0], r[1], utc(r[2]), Quota(r[3], r[4])) for r in rows]
 
 
 def _drop_checkpoint(s: Session, task_id: str) -> None:

@@ -57,4 +57,7 @@ def metrics(services: ServicesDep) -> Response:
     for status in TaskStatus:
         m.tasks.labels(status=status.value).set(counts.get(status.value, 0))
     m.queue_depth.set(counts.get(TaskStatus.queued.value, 0))
+    for key_id, name, used in services.jobs.usage_by_key():
+        m.key_audio_today.labels(key_id, name).set(used.seconds_today)
+        m.key_active.labels(key_id, name).set(used.running)
     return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
