@@ -307,16 +307,17 @@ def serve(
         overrides["workers"] = workers
     settings = Settings(**overrides)  # type: ignore[arg-type]
     logs.setup(settings.log_format, file=settings.log_file)
-    bind = settings.bind_host()
+    # Opened here first, so that a database server that cannot be reached is one line,
+    # not a start-up traceback, and keys made with `keys create` count for the bind rule.
+    jobs = _job_store(settings)
+    try:
+        bind = settings.bind_host(stored_keys=jobs.has_keys())
+    finally:
+        jobs.close()
     if bind != settings.host:
         logging.getLogger("transcriber").warning(
             "no API keys: binding %s only; set HOST (or create a key) to expose the service", bind
         )
-    if not settings.db_url().startswith("sqlite"):
-        from transcriber.jobs.store import SqlJobStore
-
-        # A database server that cannot be reached: one line, not a start-up traceback.
-        SqlJobStore(settings.db_url()).close()
     uvicorn.run(create_app(settings), host=bind, port=settings.port, log_config=None)
 
 

@@ -73,7 +73,8 @@ class Settings(BaseSettings):
 
     # --- service -----------------------------------------------------------------
     host: str = Field(default="0.0.0.0", validation_alias=AliasChoices("TRANSCRIBER_HOST", "HOST"))
-    """Address to bind. With no API keys and HOST unset, the service binds 127.0.0.1."""
+    """Address to bind. With no API keys (neither `api_keys` nor keys made with
+    `transcriber keys create`) and HOST unset, the service binds 127.0.0.1."""
 
     port: int = Field(default=8086, validation_alias=AliasChoices("TRANSCRIBER_PORT", "PORT"))
     """TCP port of the service (8086, as in the deployment guide)."""
@@ -170,9 +171,10 @@ class Settings(BaseSettings):
             raise ValueError("device must be cpu, cuda or auto")
         return v
 
-    def bind_host(self) -> str:
-        """Where to listen: never beyond localhost by default while no key protects the API."""
-        if "host" in self.model_fields_set or self.key_list():
+    def bind_host(self, stored_keys: bool = False) -> str:
+        """Where to listen: never beyond localhost by default while no key protects the API,
+        from the settings or made with `transcriber keys create` (`stored_keys`)."""
+        if "host" in self.model_fields_set or self.key_list() or stored_keys:
             return self.host
         return "127.0.0.1"
 

@@ -74,7 +74,23 @@ class Pipeline:
         started = time.perf_counter()
         info = probe(path)
         info.check(options.clip, max_duration_s)
-        engine = self.engines.get(options.model)
+        with self.engines.use(options.model) as engine:
+            return self._transcribe(
+                info, engine, options, on_progress, checkpoint, on_checkpoint, max_duration_s,
+                started,
+            )  # fmt: skip
+
+    def _transcribe(
+        self,
+        info: MediaInfo,
+        engine: Engine,
+        options: Options,
+        on_progress: ProgressFn | None,
+        checkpoint: Checkpoint | None,
+        on_checkpoint: CheckpointFn | None,
+        max_duration_s: float | None,
+        started: float,
+    ) -> Transcript:
         if options.language and options.language != "en" and not engine.multilingual:
             raise OptionError(
                 f"model {engine.model_name!r} is English-only and cannot transcribe"
@@ -124,7 +140,12 @@ class Pipeline:
         """The language of the first window of speech (up to 30 s), with its probability;
         None when the file holds no speech (within `max_duration_s` of audio)."""
         info = probe(path)
-        engine = self.engines.get(model or self.settings.model)
+        with self.engines.use(model or self.settings.model) as engine:
+            return self._detect_language(info, engine, max_duration_s)
+
+    def _detect_language(
+        self, info: MediaInfo, engine: Engine, max_duration_s: float | None
+    ) -> tuple[str, float] | None:
         builder = WindowBuilder(SpeechDetector(self.vad_params()), time_offset=info.start_offset)
 
         def windows() -> Generator[SpeechWindow]:

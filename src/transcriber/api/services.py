@@ -71,4 +71,5 @@ class Services:
         self.queue.stop()
         self.webhooks.drain(timeout_s=10.0)
         self.events.close()
+        self.engines.close()
         self.jobs.close()

@@ -259,7 +259,7 @@ async def create_transcript(
     echo = {"audio_url": body.audio_url, "language_code": body.language_code,
             "speech_model": body.speech_model, "custom_spelling": spelling or None,
             "filter_profanity": bool(body.filter_profanity)}  # fmt: skip
-    extra = {"formats": ["json"], "webhook": hook.to_dict() if hook else None, "assemblyai": echo}
+    extra = {"webhook": hook.to_dict() if hook else None, "assemblyai": echo}
     # As AssemblyAI does, the answer comes at once, queued; media that cannot be used
     # makes the transcript fail with the reason, which the client sees when it polls.
     ours = UPLOAD_PATH.search(urlsplit(body.audio_url).path)

@@ -123,7 +123,7 @@ async def openai_transcriptions(
         initial_prompt=prompt,
         model_paths=False,
     )
-    task = await submit(services, owner, file, options, {"formats": ["json"]})
+    task = await submit(services, owner, file, options, {})
     if stream:
         events = transcript_events(request, services, task, fmt)
         return StreamingResponse(events, media_type="text/event-stream",
@@ -164,7 +164,7 @@ async def openai_translations(
         task="translate",
         model_paths=False,
     )
-    task = await submit(services, owner, file, options, {"formats": ["json"]})
+    task = await submit(services, owner, file, options, {})
     transcript = await finished(request, services, task)
     return await asyncio.to_thread(_openai_answer, transcript, fmt, False)
 
@@ -262,7 +262,7 @@ async def asr_webservice(
         task=task,
         model_paths=False,
     )
-    queued = await submit(services, owner, audio_file, options, {"formats": [fmt]})
+    queued = await submit(services, owner, audio_file, options, {})
     transcript = await finished(request, services, queued)
     stem = queued.filename.rsplit(".", 1)[0] or "transcript"
     spec = FORMATS[fmt]

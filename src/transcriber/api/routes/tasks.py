@@ -18,7 +18,7 @@ from transcriber.api.submit import cancel, submit, submit_url
 from transcriber.api.uploads import UploadRoute
 from transcriber.domain import ChannelMode
 from transcriber.errors import ConflictError, FileMissingError, NotFoundError, OptionError
-from transcriber.formats import FORMATS, FormatName, parse_formats, render
+from transcriber.formats import FORMATS, FormatName, render
 from transcriber.formats.json_doc import from_dict
 from transcriber.jobs.events import TaskEvent
 from transcriber.jobs.record import TaskRecord
@@ -64,7 +64,6 @@ async def create_task(
     speakers: Annotated[int | None, Form(ge=1, le=32)] = None,
     min_speakers: Annotated[int | None, Form(ge=1, le=32)] = None,
     max_speakers: Annotated[int | None, Form(ge=1, le=32)] = None,
-    formats: Annotated[str, Form(description="Formats offered for download")] = "json",
     beam_size: Annotated[int | None, Form(ge=1, le=10)] = None,
     word_timestamps: Annotated[bool, Form()] = False,
     channels: Annotated[ChannelMode, Form()] = ChannelMode.mix,
@@ -105,7 +104,7 @@ async def create_task(
     )
     # The URL's host is looked up (DNS): not on the event loop.
     hook = await asyncio.to_thread(make_webhook, webhook, services.settings.allow_private_urls)
-    extra = {"formats": parse_formats(formats), "webhook": hook.to_dict() if hook else None}
+    extra = {"webhook": hook.to_dict() if hook else None}
     if (file is None) == (not url):
         raise OptionError("give the media as a file upload or as a url, one of the two")
     if url:
