@@ -102,6 +102,11 @@ class PostgresCluster:
                   "-t", "60", "start")  # fmt: skip
         return self
 
+    def resume(self) -> None:
+        """Start the server again on its data after `stop(remove=False)`."""
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w",
+                  "-t", "60", "start")  # fmt: skip
+
     def url(self, database: str = SUPERUSER) -> str:
         return f"postgresql+psycopg://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
 

@@ -105,6 +105,10 @@ class Worker:
 
         started = time.perf_counter()
         try:
+            checkpoint = checkpoint_from_texts(self.jobs.checkpoint(task.id))
+            if checkpoint is not None:
+                at = max(checkpoint.audio_done.values(), default=0.0)
+                log.info("task %s resumes at %.1f s of its audio, from its checkpoint", task.id, at)
             source = task.options.get("source_url")
             fetched = bool(source) and not self.store.exists(task.input_key)
             if fetched:
@@ -118,7 +122,7 @@ class Worker:
                     path,
                     options_from_dict(task.options),
                     on_progress=on_progress,
-                    checkpoint=checkpoint_from_texts(self.jobs.checkpoint(task.id)),
+                    checkpoint=checkpoint,
                     on_checkpoint=on_checkpoint,
                     max_duration_s=self.fetch.max_duration_s,
                 )
