@@ -170,4 +170,7 @@ def test_the_upload_limit_also_holds_without_content_length(
         r = httpx.post(f"{url}/api/tasks", content=chunks(), headers=kind)
         assert r.status_code == 413, r.text
         assert r.json()["error"]["code"] == "too_large"
+        raw = httpx.post(f"{url}/v2/upload", content=iter([os.urandom(MB), os.urandom(MB)]))
+        assert raw.status_code == 413, raw.text
+        assert raw.json() == {"error": "the upload is larger than the limit of 1 MB"}
         assert left_on_disk(tmp_path) == []

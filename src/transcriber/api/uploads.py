@@ -102,8 +102,8 @@ class BodyGuard:
     """`receive` for a request whose body may be at most `limit` bytes and may not pause
     for longer than `stall_s` seconds before it is complete."""
 
-    def __init__(self, receive: Receive, limit: int, stall_s: float) -> None:
-        self.receive, self.limit, self.stall_s = receive, limit, stall_s
+    def __init__(self, receive: Receive, limit: int, stall_s: float, slack: int = 0) -> None:
+        self.receive, self.limit, self.stall_s, self.slack = receive, limit, stall_s, slack
         self.received = 0
         self.complete = False
 
@@ -119,7 +119,7 @@ class BodyGuard:
             ) from None
         if message["type"] == "http.request":
             self.received += len(message.get("body", b""))
-            if self.received > self.limit:
+            if self.received > self.limit + self.slack:
                 raise UploadTooLargeError(too_large(self.limit))
             self.complete = not message.get("more_body", False)
         return message
@@ -147,10 +147,10 @@ class UploadRoute(APIRoute):
         async def guarded(request: Request) -> Response:
             services = request.app.state.services
             limit = upload_limit(services.settings)
-            await refuse_early(request, services, limit, spec.queued)
-            guard = BodyGuard(
-                request.receive, limit + SLACK_BYTES, services.settings.upload_stall_s
-            )
+            slack = 0 if spec.raw else SLACK_BYTES  # a raw body is the file itself
+            await refuse_early(request, services, limit, slack, spec.queued)
+            stall_s = services.settings.upload_stall_s
+            guard = BodyGuard(request.receive, limit, stall_s, slack)
             if spec.raw or not _takes_file(self):
                 return await handler(Request(request.scope, guard))
             form = await read_form(Request(request.scope, guard), limit, services.store.staging())
@@ -173,7 +173,9 @@ def _takes_file(route: APIRoute) -> bool:
     )
 
 
-async def refuse_early(request: Request, services: Any, limit: int, queued: bool) -> None:
+async def refuse_early(
+    request: Request, services: Any, limit: int, slack: int, queued: bool
+) -> None:
     """The refusals that need no body: a bad key, a declared size over the limit, a full
     queue or a spent quota."""
     settings = services.settings
@@ -181,7 +183,7 @@ async def refuse_early(request: Request, services: Any, limit: int, queued: bool
     owner = await asyncio.to_thread(owner_for, services.jobs, settings.key_list(), key)
     request.state.owner = owner
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit + SLACK_BYTES:
+    if declared.isdigit() and int(declared) > limit + slack:
         raise UploadTooLargeError(too_large(limit))
     if queued:
         from transcriber.api.submit import check_room
