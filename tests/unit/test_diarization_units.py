@@ -367,7 +367,9 @@ def test_two_voices_heard_at_once_go_to_two_speakers() -> None:
     a, b = _voices(2, seed=3)
     both = np.zeros((segmentation.FRAMES, 3), bool)
     both[:, 0] = both[100:300, 1] = True
-    chunks = [_chunk(i * 296, both, [_noisy(a, rng), _noisy(b, rng)], [6.0, 3.0, 0.0]) for i in range(4)]
+    chunks = [
+        _chunk(i * 296, both, [_noisy(a, rng), _noisy(b, rng)], [6.0, 3.0, 0.0]) for i in range(4)
+    ]
     hard, centroids = clustering.cluster_chunks(chunks)
     assert len(centroids) == 2
     assert all(h[0] != h[1] and h[2] == clustering.UNASSIGNED for h in hard)

@@ -65,7 +65,7 @@ JSON_SCHEMA: dict[str, Any] = {
                         "type": "array",
                         "items": {
                             "type": "array",
-                            "prefixItems": [_SECONDS, _SECONDS],
+                            "items": _SECONDS,
                             "minItems": 2,
                             "maxItems": 2,
                         },
