@@ -22,19 +22,21 @@ from transcriber.diarization import (
     SpeakerCount,
     Turn,
     assign_speakers,
+    clustering,
     der,
+    local,
     parse_rttm,
+    reconstruct,
+    segmentation,
     to_rttm,
     torch_pickle,
 )
-from transcriber.diarization import clustering, local, reconstruct, segmentation
 from transcriber.diarization.der import best_mapping
 from transcriber.diarization.local import Chunk
 from transcriber.diarization.timeline import label_name, relabel
 from transcriber.domain import Segment, Word
 from transcriber.errors import ModelError, OptionError
 from transcriber.models import weights
-
 
 # ---------------------------------------------------------------- checkpoint reader
 
