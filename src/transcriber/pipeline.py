@@ -287,6 +287,7 @@ class _Run:
             min_speakers=o.min_speakers,
             max_speakers=o.max_speakers,
             cache_dir=self.p.settings.model_dir,
+            duration=self.duration,
         )
         labelled, summary = assign_speakers(segments, turns)
         self.timings["diarization"] = time.perf_counter() - t

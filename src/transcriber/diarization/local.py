@@ -1,8 +1,9 @@
 """Local speakers: segmentation and embeddings of overlapping 10 s chunks, as the audio
 streams by.
 
-Chunks start every STEP_FRAMES segmentation frames (a whole number of frames, so that
-the frames of all chunks fall on one grid). Only digital silence is skipped: the model
+Chunks start every step (a whole number of segmentation frames, so that the frames of
+all chunks fall on one grid): from 2.5 s for short files to 10 s from 2 minutes on
+(`step_frames_for`). Only digital silence is skipped: the model
 finds far and quiet talkers in meetings that the transcription's VAD leaves out.
 Each chunk keeps only what clustering and reconstruction need: its (589, 3) activity
 bits and one CAM++ embedding per local speaker with enough speech on its own; the audio
@@ -34,7 +35,9 @@ from transcriber.diarization.segmentation import (
     Segmenter,
 )
 
-STEP_FRAMES = 296  # a chunk every 296 × 270 samples = 5.0 s (half a chunk)
+STEP_FRAMES = 296  # a chunk every 296 × 270 samples = 5.0 s, when the length is unknown
+MIN_STEP_S, MAX_STEP_S = 2.5, 10.0
+TARGET_CHUNKS = 12  # short files: at least this many chunks, while steps stay >= MIN_STEP_S
 SEG_BATCH = 8  # chunks per segmentation call
 EMBED_S = 4.0  # at most this much clean speech per (chunk, speaker) embedding
 MIN_EMBED_S = 1.0  # less clean speech than this gives no embedding
@@ -62,6 +65,17 @@ class _Pending:
     embeddings: np.ndarray = field(
         default_factory=lambda: np.full((LOCAL_SPEAKERS, 192), np.nan, np.float32)
     )
+
+
+def step_frames_for(seconds: float | None) -> int:
+    """The chunk step for audio `seconds` long: a short file needs dense chunks to give
+    clustering enough local speakers (and costs little); a long one has plenty of
+    chunks at any step, and its cost grows with every chunk."""
+    if seconds is None:
+        return STEP_FRAMES
+    step_s = min(MAX_STEP_S, max(MIN_STEP_S, seconds / TARGET_CHUNKS))
+    # Never past a chunk's last frame, which would leave frames that no chunk covers.
+    return min(FRAMES, max(1, round(step_s / SECONDS_PER_FRAME)))
 
 
 def frame_centre_s(frame: int) -> float:
@@ -96,6 +110,16 @@ def embedding_frames(frames: np.ndarray) -> np.ndarray:
     total -= total % BUCKET_FRAMES
     out = np.concatenate([np.arange(a, b) for a, b in sorted(picked)] or [np.zeros(0, int)])
     return out[:total].astype(np.int64)
+
+
+def _fbank_rows(audio: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    """fbank rows `frames` of `audio`, computed for those rows only: each run of
+    consecutive frames from just the samples it needs (the same values as rows of the
+    whole chunk's fbank)."""
+    parts = []
+    for a, b in _runs(np.isin(np.arange(frames.max() + 1), frames)):
+        parts.append(fbank.fbank(audio[a * fbank.SHIFT : (b - 1) * fbank.SHIFT + fbank.FRAME]))
+    return np.concatenate(parts)
 
 
 class LocalSpeakers:
@@ -159,7 +183,6 @@ class LocalSpeakers:
             p.active = act
             clean = act & (act.sum(axis=1, keepdims=True) == 1)
             clean_s.append(clean.sum(axis=0) * SECONDS_PER_FRAME)
-            feats = None
             for s in range(LOCAL_SPEAKERS):
                 # Overlapped frames only when there is too little clean speech (pyannote's
                 # fallback): a voice heard only over another still gets a place.
@@ -173,9 +196,7 @@ class LocalSpeakers:
                 frames = embedding_frames(use)
                 if len(frames) < BUCKET_FRAMES * 2:
                     continue
-                if feats is None:
-                    feats = fbank.fbank(p.audio)
-                items.append((p, s, fbank.normalise(feats[frames])))
+                items.append((p, s, fbank.normalise(_fbank_rows(p.audio, frames))))
         self._embed(items)
         for p, seconds in zip(pending, clean_s, strict=True):
             assert p.active is not None

@@ -7,12 +7,12 @@ from pathlib import Path
 
 from transcriber.diarization.campplus import SpeakerEncoder, default_encoder
 from transcriber.diarization.clustering import cluster_chunks
-from transcriber.diarization.local import Chunk, LocalSpeakers
+from transcriber.diarization.local import Chunk, LocalSpeakers, step_frames_for
 from transcriber.diarization.reconstruct import binary_activity, to_turns
 from transcriber.diarization.segmentation import Segmenter, default_segmenter
 from transcriber.diarization.timeline import Turn
 from transcriber.domain import Clip, SpeakerCount
-from transcriber.media.decode import stream_audio
+from transcriber.media.decode import probe, stream_audio
 from transcriber.media.vad import Region
 
 
@@ -22,9 +22,13 @@ def analyse(
     clip: Clip | None = None,
     segmenter: Segmenter | None = None,
     encoder: SpeakerEncoder | None = None,
+    seconds: float | None = None,
 ) -> list[Chunk]:
-    """Decode `path` again (the part of it in `clip`) and analyse all its chunks."""
-    local = LocalSpeakers(segmenter or default_segmenter(), encoder or default_encoder())
+    """Decode `path` again (the part of it in `clip`, `seconds` long if known) and analyse
+    all its chunks."""
+    local = LocalSpeakers(
+        segmenter or default_segmenter(), encoder or default_encoder(), step_frames_for(seconds)
+    )
     for chunk in stream_audio(path, channel=channel, clip=clip):
         local.feed(chunk)
     return local.finish()
@@ -48,6 +52,7 @@ def diarize(
     channel: int | None = None,
     clip: Clip | None = None,
     cache_dir: Path | None = None,
+    duration: float | None = None,
 ) -> list[Turn]:
     """Speaker turns (file seconds); turns of different speakers may overlap.
 
@@ -56,12 +61,16 @@ def diarize(
     more and the segmentation model finds the speech itself (it hears quiet, far
     talkers that the VAD misses). Raises OptionError for contradictory speaker counts
     and ModelError when the weights are missing. The CAM++ graph built from its weights
-    is kept in `cache_dir` (the model cache) when given.
+    is kept in `cache_dir` (the model cache) when given. `duration` (seconds of audio
+    in the clip) sets the chunk step; the container's is used when it is not given.
     """
     count = SpeakerCount.of(num_speakers, min_speakers, max_speakers)
     if not regions:
         return []
     # Load both models before decoding, so that missing weights fail early.
     segmenter, encoder = default_segmenter(), default_encoder(cache_dir)
-    chunks = analyse(path, channel, clip, segmenter, encoder)
+    if duration is None:
+        declared = probe(path).duration
+        duration = clip.length(declared) if clip is not None else declared
+    chunks = analyse(path, channel, clip, segmenter, encoder, duration)
     return turns_from_chunks(chunks, count, time_offset)
