@@ -288,6 +288,7 @@ class _Run:
             max_speakers=o.max_speakers,
             cache_dir=self.p.settings.model_dir,
             duration=self.duration,
+            method=self.p.settings.diarization_method,
         )
         labelled, summary = assign_speakers(segments, turns)
         self.timings["diarization"] = time.perf_counter() - t

@@ -33,9 +33,11 @@ COUNTED_S = 3.0  # a reference speaker counts if they talk at least this long
 MEETING_MEAN_DER = 0.25
 MEETING_MIN_SPEECH_S = 10.0
 EXACT_COUNTS = 4
-# Per dev file, DER measured 2026-12-07 (docs/diarization.md) plus a margin; the goal of
-# 15% is met on sample.wav only.
-DEV_DER = {"sample": 0.15, "dev00": 0.35, "dev01": 0.50}
+# Per dev file: the DER measured 2026-12-07 (docs/diarization.md) plus a margin, and the
+# speakers found (None: not met). The goal of 15% is met on sample.wav only; on dev01 the
+# segmentation model keeps the two men as one local speaker (the dvector method does
+# better there, see test_the_dvector_option_still_wins_where_documented).
+DEV = {"sample": (0.15, 2), "dev00": (0.30, 2), "dev01": (0.45, None)}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -86,17 +88,33 @@ def _rows() -> list[dict[str, Any]]:
     return [r for n in ("diarization.jsonl", "meetings.jsonl") for r in eval_rows(n)]
 
 
+def _dvectors_installed() -> bool:
+    from transcriber.diarization.encoder import weights_path
+
+    try:
+        weights_path()
+    except ModelError:
+        return False
+    return True
+
+
 @pytest.fixture(scope="module")
 def scores() -> list[dict[str, Any]]:
+    """Both methods on every dev and meeting file, in the same run."""
     eval_root = eval_dir()
     out = []
     for row in _rows():
         path = eval_root / str(row["path"])
+        regions = speech_regions(path)
         t = time.perf_counter()
-        turns = diarize(path, speech_regions(path))
+        turns = diarize(path, regions)
         spent = time.perf_counter() - t
         reference = parse_rttm((eval_root / str(row["rttm"])).read_text())
         result = der(reference, turns, collar=0.25, scored=(0.0, SCORED_S))
+        old = None
+        if _dvectors_installed():
+            before = diarize(path, regions, method="dvector")
+            old = (der(reference, before, collar=0.25, scored=(0.0, SCORED_S)), before)
         cut = [
             Turn(r.start, min(r.end, SCORED_S), r.speaker) for r in reference if r.start < SCORED_S
         ]
@@ -106,33 +124,53 @@ def scores() -> list[dict[str, Any]]:
                 "file": path.stem,
                 "result": result,
                 "found": len({t.speaker for t in turns}),
+                "old": old,
                 "counted": sum(1 for s in talk.values() if s >= COUNTED_S),
                 "speech": sum(talk.values()),
                 "seconds": spent,
             }
         )
-    print("\nfile     DER     missed  f.alarm confusion  speakers found / talking >= 3 s")
+    print(
+        "\nfile     DER     missed  f.alarm confusion  found/talking>=3s"
+        "  | dvector: DER    missed  f.alarm confusion  found"
+    )
     for s in out:
         m, f, c = s["result"].rates
-        print(
+        line = (
             f"{s['file']:<8} {s['result'].der:6.1%}  {m:6.1%}  {f:6.1%}  {c:6.1%}"
-            f"     {s['found']} / {s['counted']}   ({s['speech']:.1f} s of speech,"
-            f" {s['seconds']:.1f} s to diarize)"
+            f"     {s['found']} / {s['counted']}         |"
         )
+        if s["old"] is not None:
+            r, turns = s["old"]
+            om, of, oc = r.rates
+            found = len({t.speaker for t in turns})
+            line += f"  {r.der:6.1%}  {om:6.1%}  {of:6.1%}  {oc:6.1%}    {found}"
+        print(line + f"   ({s['speech']:.1f} s of speech, {s['seconds']:.1f} s to diarize)")
     return out
 
 
 def test_dev_files_der(scores: list[dict[str, Any]]) -> None:
-    dev = [s for s in scores if s["file"] in DEV_DER]
+    dev = [s for s in scores if s["file"] in DEV]
     if not dev:
         pytest.skip("diarization.jsonl is absent")
     for s in dev:
-        assert s["found"] == 2, s["file"]
-        assert s["result"].der <= DEV_DER[s["file"]], s["file"]
+        bar, speakers = DEV[s["file"]]
+        assert s["result"].der <= bar, s["file"]
+        assert speakers is None or s["found"] == speakers, s["file"]
+
+
+def test_the_dvector_option_still_wins_where_documented(scores: list[dict[str, Any]]) -> None:
+    """The reason TRANSCRIBER_DIARIZATION_METHOD=dvector is kept: dev01."""
+    dev01 = next((s for s in scores if s["file"] == "dev01"), None)
+    if dev01 is None or dev01["old"] is None:
+        pytest.skip("dev01 or resemblyzer's weights are absent")
+    old, turns = dev01["old"]
+    assert len({t.speaker for t in turns}) == 2
+    assert old.der < dev01["result"].der
 
 
 def test_meetings_der_and_speaker_counts(scores: list[dict[str, Any]]) -> None:
-    meetings = [s for s in scores if s["file"] not in DEV_DER]
+    meetings = [s for s in scores if s["file"] not in DEV]
     if not meetings:
         pytest.skip("meetings.jsonl is absent")
     scored = [s for s in meetings if s["speech"] >= MEETING_MIN_SPEECH_S]

@@ -12,6 +12,7 @@ from transcriber.diarization.reconstruct import binary_activity, to_turns
 from transcriber.diarization.segmentation import Segmenter, default_segmenter
 from transcriber.diarization.timeline import Turn
 from transcriber.domain import Clip, SpeakerCount
+from transcriber.errors import OptionError
 from transcriber.media.decode import probe, stream_audio
 from transcriber.media.vad import Region
 
@@ -53,6 +54,7 @@ def diarize(
     clip: Clip | None = None,
     cache_dir: Path | None = None,
     duration: float | None = None,
+    method: str = "pyannote",
 ) -> list[Turn]:
     """Speaker turns (file seconds); turns of different speakers may overlap.
 
@@ -63,8 +65,17 @@ def diarize(
     and ModelError when the weights are missing. The CAM++ graph built from its weights
     is kept in `cache_dir` (the model cache) when given. `duration` (seconds of audio
     in the clip) sets the chunk step; the container's is used when it is not given.
+    `method="dvector"` runs the earlier resemblyzer method instead (no overlap).
     """
     count = SpeakerCount.of(num_speakers, min_speakers, max_speakers)
+    if method == "dvector":
+        from transcriber.diarization.dvector import diarize_dvectors
+
+        return diarize_dvectors(
+            path, regions, time_offset, num_speakers, min_speakers, max_speakers, channel, clip
+        )
+    if method != "pyannote":
+        raise OptionError(f"unknown diarization method {method!r}; use pyannote or dvector")
     if not regions:
         return []
     # Load both models before decoding, so that missing weights fail early.
