@@ -250,3 +250,27 @@ def test_two_voices_mixed_are_two_speakers_at_once(eval_root: Path, tmp_path: Pa
     # Before and after the mix, one voice each.
     assert _overlap(turns, "B", 0.5, mix_from - 1.0) < 0.5
     assert _overlap(turns, "A", mix_to + 1.0, len(audio) / rate) < 0.5
+
+
+def test_chunks_do_not_depend_on_how_the_stream_is_cut(eval_root: Path) -> None:
+    """The same analysis whatever the decoder's chunk sizes, with the audio held bounded
+    (one 10 s chunk plus what arrives) and only bits and embeddings kept per chunk."""
+    from transcriber.diarization.local import LocalSpeakers
+
+    audio = np.concatenate(
+        [decode(eval_root / "en/whisper/jfk.flac"), decode(eval_root / "ru/coqui_stt/ru.wav")]
+    )
+
+    def run(size: int) -> list[Any]:
+        local = LocalSpeakers(default_segmenter(), default_encoder(), step_frames=148)
+        for i in range(0, len(audio), size):
+            local.feed(audio[i : i + size])
+            assert len(local._buf) <= 160_000 + size
+        return local.finish()
+
+    a, b = run(16_000), run(7_777)
+    assert [c.first_frame for c in a] == [c.first_frame for c in b]
+    for x, y in zip(a, b, strict=True):
+        assert (x.active == y.active).all()
+        np.testing.assert_allclose(x.embeddings, y.embeddings, atol=1e-4)
+        assert x.active.nbytes + x.embeddings.nbytes + x.clean_s.nbytes < 5_000

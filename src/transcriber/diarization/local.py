@@ -3,8 +3,9 @@ streams by.
 
 Chunks start every step (a whole number of segmentation frames, so that the frames of
 all chunks fall on one grid): from 2.5 s for short files to 10 s from 2 minutes on
-(`step_frames_for`). Only digital silence is skipped: the model
-finds far and quiet talkers in meetings that the transcription's VAD leaves out.
+(`step_frames_for`). Only digital silence is skipped: the model finds far and quiet
+talkers in meetings that the transcription's VAD leaves out.
+
 Each chunk keeps only what clustering and reconstruction need: its (589, 3) activity
 bits and one CAM++ embedding per local speaker with enough speech on its own; the audio
 is dropped as soon as the chunk is done, so memory does not grow with the audio held.
@@ -13,7 +14,8 @@ An embedding is computed from the fbank frames where that speaker is the only on
 talking (the frames where they overlap someone are left out), at most EMBED_S seconds
 of them, longest stretches first. A speaker with under MIN_EMBED_S of such clean speech
 is embedded from all their frames, overlap included; one with under MIN_EMBED_S in all
-gets no embedding. Items are cut to whole BUCKET_FRAMES so that equal lengths batch together.
+gets no embedding. Items are cut to whole BUCKET_FRAMES so that equal lengths batch
+together.
 """
 
 from __future__ import annotations
