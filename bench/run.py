@@ -146,6 +146,18 @@ def plain(
     return Result(name, audio.name, seconds_of(audio), wall, peak, wer, text)
 
 
+def diarization_alone(audio: Path, env: dict[str, str]) -> tuple[float, float, int]:
+    """Diarization by itself in a subprocess: its own time, peak RSS (MB), speakers."""
+    cmd = [sys.executable, "-m", "bench.diarize_only", str(audio)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    if status != 0:
+        err = proc.stderr.read().decode() if proc.stderr else ""
+        sys.exit(f"benchmark command failed: {' '.join(cmd)}\n{err}")
+    out = proc.stdout.read().decode().split() if proc.stdout else ["0", "0"]
+    return float(out[0]), usage.ru_maxrss / 1024, int(out[1])
+
+
 def show(r: Result) -> None:
     print(f"{r.system:<30} {r.audio:<16} {r.wall:8.1f} {r.rtf:7.3f} {r.peak_mb:8.0f} {r.wer:7.2%}",
           flush=True)  # fmt: skip
@@ -230,6 +242,14 @@ def main() -> None:
     spent = meta["timings"]["diarization"]
     share = spent / (meta["processing_time"] - spent)
     print(f"diarization extra time (6 min): {share:+.1%} ({spent:.1f} s of {diarized.wall:.1f} s)")
+    # Diarization alone, on the 6-minute and the long file: its memory must not grow with
+    # the length of the audio (chunk outputs are reduced as they arrive).
+    short_d, long_d = diarization_alone(short, env), diarization_alone(long, env)
+    for name, (secs, peak, found) in ((short.name, short_d), (long.name, long_d)):
+        audio_s = seconds_of(short if name == short.name else long)
+        print(f"diarization alone, {name}: {secs:.1f} s (RTF {secs / audio_s:.4f}),"
+              f" peak RSS {peak:.0f} MB, {found} speaker(s)")  # fmt: skip
+    print(f"diarization peak RSS long / 6 min: {long_d[1] / short_d[1]:.2f}x")
     if args.service:
         print(f"\nthe service: {short.name} then {long.name} through /v1/audio/transcriptions")
         service.run(short, long, {p: seconds_of(p) for p in (short, long)}, env)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -150,6 +151,11 @@ class Settings(BaseSettings):
     serverless_diarize: bool = True
     """Label speakers in the serverless worker's results, as its S3-event contract expects
     (an event can say `"diarize": false`)."""
+
+    diarization_method: Literal["pyannote", "dvector"] = "pyannote"
+    """`pyannote`: segmentation-3.0 and CAM++, overlapping speech found. `dvector`: the
+    earlier resemblyzer method, one speaker at a time (needs `pip install --no-deps
+    resemblyzer==0.1.4`; see docs/diarization.md for where it still wins)."""
 
     log_format: str = "text"
     """`text` for people, `json` for log collectors."""

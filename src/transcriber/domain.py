@@ -46,6 +46,7 @@ class Segment:
     speaker: str | None = None
     avg_logprob: float | None = None
     no_speech_prob: float | None = None
+    overlap: bool = False  # someone else talks over a good part of it (diarization)
 
 
 MAX_SPEAKERS_ALLOWED = 32
@@ -160,10 +161,12 @@ class TranscriptionOptions:
 
 @dataclass(frozen=True, slots=True)
 class SpeakerStat:
-    """A speaker label and how long that speaker talks in total."""
+    """A speaker label, how long that speaker talks in total, and when (file seconds;
+    the turns of different speakers may overlap)."""
 
     label: str
     seconds: float
+    turns: tuple[tuple[float, float], ...] = ()
 
 
 class NoticeCode(str, Enum):

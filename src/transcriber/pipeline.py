@@ -300,10 +300,13 @@ class _Run:
             num_speakers=o.num_speakers,
             min_speakers=o.min_speakers,
             max_speakers=o.max_speakers,
+            cache_dir=self.p.settings.model_dir,
+            duration=self.duration,
+            method=self.p.settings.diarization_method,
         )
         labelled, summary = assign_speakers(segments, turns)
         self.timings["diarization"] = time.perf_counter() - t
-        return list(labelled), tuple(SpeakerStat(s.label, s.seconds) for s in summary)
+        return list(labelled), tuple(SpeakerStat(s.label, s.seconds, s.turns) for s in summary)
 
     def _windows(self, builder: WindowBuilder, ch: int | None) -> Iterator[SpeechWindow]:
         key = ch if ch is not None else 0
