@@ -21,6 +21,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -142,9 +143,19 @@ def docker() -> Iterator[Docker]:
         yield daemon
     finally:
         _stop(proc)
+        _unmount_below(run_dir)
         shutil.rmtree(run_dir, ignore_errors=True)
         if not kept:
+            _unmount_below(root)
             shutil.rmtree(root, ignore_errors=True)
+
+
+def _unmount_below(folder: Path) -> None:
+    """Mounts the daemon left under its folders (its network namespace's nsfs)."""
+    mounts = Path("/proc/self/mounts").read_text().splitlines()
+    points = [line.split()[1] for line in mounts if len(line.split()) > 1]
+    for point in sorted((p for p in points if p.startswith(f"{folder}/")), reverse=True):
+        subprocess.run(["umount", point], capture_output=True, timeout=30)
 
 
 def debian_mirror() -> str:
@@ -169,7 +180,7 @@ def pip_config() -> str:
     """The host's pip settings that name a package index, as an /etc/pip.conf for the image."""
     found: dict[str, str] = {}
     listed = subprocess.run(
-        ["python3", "-m", "pip", "config", "list"], capture_output=True, text=True
+        [sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True
     )
     for line in listed.stdout.splitlines():
         key, _, value = line.partition("=")
