@@ -64,6 +64,12 @@ class Supervisor:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+        # supervisorctl can talk to it only once its control socket is up.
+        deadline = time.monotonic() + 30
+        while not (self.root / "supervisor.sock").exists():
+            assert self.proc.poll() is None, (self.root / "supervisord.log").read_text()
+            assert time.monotonic() < deadline, "supervisord made no control socket in 30 s"
+            time.sleep(0.05)
 
     def ctl(self, *args: str) -> str:
         done = subprocess.run(
