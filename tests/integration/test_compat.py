@@ -160,3 +160,38 @@ def test_detect_language(client: TestClient, eval_root: Path, tmp_path: Path) ->
     assert "notes.mp3" in refused.text and "/tmp" not in refused.text
     # Detection is not a task: nothing shows in the task list.
     assert client.get("/api/tasks").json()["total"] == 0
+
+
+def test_an_asr_repeat_is_answered_when_the_quota_would_refuse_a_new_task(
+    tmp_path: Path, model_cache: Path, eval_root: Path
+) -> None:
+    from sqlalchemy import update
+
+    from transcriber.api.auth import create_key
+    from transcriber.jobs.models import ApiKeyRow
+
+    jfk = eval_root / JFK
+    with make_client(tmp_path, model_cache, workers=1) as c:
+        services = c.app.state.services  # type: ignore[attr-defined]
+        key = create_key(services.jobs, "bazarr")
+        auth = {"Authorization": f"Bearer {key}"}
+        with jfk.open("rb") as f:
+            files = {"audio_file": (jfk.name, f)}
+            first = c.post("/asr", files=files, params={"output": "srt"}, headers=auth)
+        assert first.status_code == 200, first.text
+        with services.jobs.engine.begin() as conn:  # the day's minutes are now spent
+            conn.execute(update(ApiKeyRow).values(minutes_per_day=0.05))
+
+        def again(**params: Any) -> Any:
+            with jfk.open("rb") as f:
+                files = {"audio_file": (jfk.name, f)}
+                return c.post("/asr", files=files, params=params, headers=auth)
+
+        repeat = again(output="srt")  # nothing new to run: answered, in any output
+        assert repeat.status_code == 200, repeat.text
+        assert repeat.content == first.content
+        assert "country" in again(output="txt").text.lower()
+        refused = again(output="srt", task="translate")  # a new task: refused
+        assert_error(refused, 429, "quota_exceeded")
+        assert refused.headers["x-quota-minutes-remaining"] == "0.00"
+        assert c.get("/api/tasks", headers=auth).json()["total"] == 1

@@ -4,7 +4,6 @@ and refused with a reason when they are not raw PCM."""
 from __future__ import annotations
 
 import hashlib
-import io
 from pathlib import Path
 
 import numpy as np
@@ -17,14 +16,20 @@ from transcriber.media import probe, stream_audio
 from transcriber.media.raw_pcm import BYTES_PER_SECOND, container_of
 
 JFK = "en/whisper/jfk.flac"
-LIMIT = 100_000_000
+
+
+def staged(folder: Path, body: bytes) -> Path:
+    """`body` as UploadRoute leaves an upload: a file in the staging folder."""
+    path = folder / "upload"
+    path.write_bytes(body)
+    return path
 
 
 def test_raw_pcm_decodes_to_the_samples_whisper_asr_webservice_reads(
     tmp_path: Path, eval_root: Path
 ) -> None:
     pcm = raw_pcm(eval_root / JFK)  # 44.1 kHz stereo flac, as Bazarr's ffmpeg would give it
-    got = receive(io.BytesIO(pcm), "jfk", tmp_path, LIMIT, raw=True)
+    got = receive(staged(tmp_path, pcm), "jfk", raw=True)
     assert (got.size, got.raw) == (len(pcm), True)
     assert got.sha256 == hashlib.sha256(pcm).hexdigest()  # of the bytes as uploaded
     info = probe(got.path)  # no guessing: the header says what the bytes are
@@ -40,7 +45,7 @@ def test_raw_pcm_decodes_to_the_samples_whisper_asr_webservice_reads(
 
 def test_only_the_start_is_kept_when_asked(tmp_path: Path, eval_root: Path) -> None:
     pcm = raw_pcm(eval_root / JFK)
-    got = receive(io.BytesIO(pcm), "jfk", tmp_path, LIMIT, raw=True, keep_bytes=3 * 32000 + 1)
+    got = receive(staged(tmp_path, pcm), "jfk", raw=True, keep_bytes=3 * 32000 + 1)
     assert got.size == len(pcm) and got.sha256 == hashlib.sha256(pcm).hexdigest()
     assert probe(got.path).duration == pytest.approx(3.0)  # whole samples only
 
@@ -57,7 +62,7 @@ def test_what_is_not_raw_pcm_is_refused_with_the_reason(
     tmp_path: Path, body: bytes, error: type[errors.TranscriberError], says: str
 ) -> None:
     with pytest.raises(error) as info:
-        receive(io.BytesIO(body), "Film.mkv", tmp_path, LIMIT, raw=True)
+        receive(staged(tmp_path, body), "Film.mkv", raw=True)
     assert info.value.message.startswith("Film.mkv: ") and says in info.value.message
     assert "encode=true" in info.value.message  # and what to do instead
     assert isinstance(info.value, errors.InputError)
@@ -78,7 +83,7 @@ def test_media_files_sent_as_raw_pcm_are_named(tmp_path: Path) -> None:
         body = path.read_bytes()
         assert container_of(body[:16]) == kind, path
         with pytest.raises(errors.NotMediaError) as info:
-            receive(io.BytesIO(body), path.name, tmp_path, LIMIT, raw=True)
+            receive(staged(tmp_path, body), path.name, raw=True)
         assert f"this is {kind}, not raw PCM" in info.value.message
 
 
@@ -90,14 +95,25 @@ def test_real_pcm_is_never_taken_for_a_container(eval_root: Path) -> None:
     assert [b for b in bodies if container_of(b[:16]) is not None] == []
 
 
-def test_the_upload_limit_holds_for_raw_pcm_and_media(tmp_path: Path) -> None:
-    for raw in (True, False):
-        with pytest.raises(errors.UploadTooLargeError):
-            receive(io.BytesIO(b"\0" * 5000), "big", tmp_path, 4096, raw=raw)
-
-
-def test_a_media_upload_is_copied_as_it_is(tmp_path: Path, eval_root: Path) -> None:
+def test_a_media_upload_is_read_where_it_lies(tmp_path: Path, eval_root: Path) -> None:
     body = (eval_root / JFK).read_bytes()
-    got = receive(io.BytesIO(body), "jfk.flac", tmp_path, LIMIT, raw=False, suffix=".flac")
-    assert got.path.name == "media.flac" and got.path.read_bytes() == body
+    upload = staged(tmp_path, body)
+    got = receive(upload, "jfk.flac", raw=False)
+    assert got.path == upload and got.path.read_bytes() == body
     assert got.sha256 == hashlib.sha256(body).hexdigest() and not got.raw
+    assert receive(upload, "jfk.flac", raw=False, hashed=False).sha256 == ""
+    got.discard()  # the upload is UploadRoute's to delete, not this
+    assert upload.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["upload"]
+
+
+def test_the_wav_made_of_raw_pcm_is_beside_the_upload_until_discarded(
+    tmp_path: Path, eval_root: Path
+) -> None:
+    got = receive(staged(tmp_path, raw_pcm(eval_root / JFK)), "jfk", raw=True)
+    assert got.path.parent == tmp_path and got.path.suffix == ".wav"
+    got.discard()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["upload"]
+    with pytest.raises(errors.NotMediaError):  # a refusal leaves no WAV behind
+        receive(staged(tmp_path, b"\x01\x02\x03"), "odd", raw=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["upload"]

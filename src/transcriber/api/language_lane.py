@@ -4,8 +4,8 @@ model of its own.
 A detection reads the first window of speech (at most 30 s of it) and asks the model
 once. It never waits behind queued tasks, and it does not run on the engine that
 transcribes, whose replicas long transcriptions keep busy batch after batch: it runs
-in a thread on the engines' detector (EngineManager.detector), so it answers in a
-second or two even while the workers are busy.
+in a thread on the engines' detector (`EngineManager.use(detector=True)`), so it
+answers in a second or two even while the workers are busy.
 """
 
 from __future__ import annotations

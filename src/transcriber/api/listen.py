@@ -6,8 +6,9 @@ gateway, a firewall or a container network on the way, which then drops the
 connection silently. With keepalive the kernel probes an idle connection every
 minute, which keeps that state fresh without sending the client a byte, and a client
 that vanished without closing is noticed within a few minutes. (A proxy in front
-still needs a read timeout as long as the longest wait: deploy/nginx.conf has an hour,
-Bazarr's own default.) On Linux an accepted connection inherits these options from
+still needs a read timeout as long as the longest wait: the drop-in endpoints have
+three hours in deploy/nginx/snippets/transcriber-proxy.conf, more than Bazarr's own
+default of one.) On Linux an accepted connection inherits these options from
 the listening socket.
 """
 

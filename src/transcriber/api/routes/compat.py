@@ -9,29 +9,38 @@ repeat of the request to find (api/reuse.py). Errors keep this service's one sha
 
 from __future__ import annotations
 
+import asyncio
 import re
-import tempfile
-from pathlib import Path
+import zlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from openai.types.audio import (
+    Transcription,
+    TranscriptionDiarized,
+    TranscriptionVerbose,
+    Translation,
+    TranslationVerbose,
+)
 
 from transcriber.api.deps import CurrentOwner, ServicesDep
 from transcriber.api.language_lane import RAW_KEEP_BYTES, detect_language
 from transcriber.api.openai_stream import STREAM_FORMATS, diarized_json, transcript_events
-from transcriber.api.received import file_chunks, receive_upload
+from transcriber.api.received import receive_upload
 from transcriber.api.reuse import request_key, reusable
 from transcriber.api.routes.export import content_disposition
+from transcriber.api.schemas import DetectedLanguage, ModelList, ModelPublic, content, responses_for
 from transcriber.api.services import Services
-from transcriber.api.submit import finished, require_worker, submit, submit_stream, upload_limit
+from transcriber.api.submit import check_room, finished, require_worker, submit, submit_staged
+from transcriber.api.uploads import UploadRoute, upload_route
 from transcriber.domain import Transcript
 from transcriber.errors import NotFoundError, OptionError
 from transcriber.formats import FORMATS, render
 from transcriber.models.packs import PACKS
 from transcriber.options import request_options
 
-router = APIRouter(tags=["compatible"])
+router = APIRouter(tags=["compatible"], route_class=UploadRoute)
 
 # OpenAI's model names mean "the service's default model" here.
 OPENAI_MODELS = (
@@ -62,12 +71,14 @@ def _model(model_id: str) -> dict[str, Any]:
     return {"id": model_id, "object": "model", "created": 0, "owned_by": "video-transcriber"}
 
 
-@router.get("/v1/models")
+@router.get("/v1/models", response_model=ModelList, responses=responses_for(401, 503))
 def openai_models(services: ServicesDep, _: CurrentOwner) -> dict[str, Any]:
     return {"object": "list", "data": [_model(n) for n in _model_ids(services)]}
 
 
-@router.get("/v1/models/{model_id:path}")
+@router.get(
+    "/v1/models/{model_id:path}", response_model=ModelPublic, responses=responses_for(401, 404, 503)
+)
 def openai_model(model_id: str, services: ServicesDep, _: CurrentOwner) -> dict[str, Any]:
     """One model, as OpenAI's `models.retrieve` reads it; 404 for one not served here."""
     if model_id not in _model_ids(services):
@@ -75,7 +86,14 @@ def openai_model(model_id: str, services: ServicesDep, _: CurrentOwner) -> dict[
     return _model(model_id)
 
 
-@router.post("/v1/audio/transcriptions", response_model=None)
+@router.post(
+    "/v1/audio/transcriptions",
+    response_model=Transcription | TranscriptionVerbose | TranscriptionDiarized,
+    responses={
+        200: content("text/plain", "text/vtt", "application/x-subrip", "text/event-stream"),
+        **responses_for(400, 401, 408, 413, 415, 422, 429, 503),
+    },
+)
 async def openai_transcriptions(
     request: Request,
     services: ServicesDep,
@@ -110,16 +128,23 @@ async def openai_transcriptions(
         initial_prompt=prompt,
         model_paths=False,
     )
-    task = await submit(request, services, owner, file, options, {"formats": ["json"]})
+    task = await submit(services, owner, file, options, {})
     if stream:
         events = transcript_events(request, services, task, fmt)
         return StreamingResponse(events, media_type="text/event-stream",
                                  headers={"cache-control": "no-cache"})  # fmt: skip
     transcript = await finished(request, services, task)
-    return _openai_answer(transcript, fmt, words="word" in wanted)
+    return await asyncio.to_thread(_openai_answer, transcript, fmt, "word" in wanted)
 
 
-@router.post("/v1/audio/translations", response_model=None)
+@router.post(
+    "/v1/audio/translations",
+    response_model=Translation | TranslationVerbose,
+    responses={
+        200: content("text/plain", "text/vtt", "application/x-subrip"),
+        **responses_for(400, 401, 408, 413, 415, 422, 429, 503),
+    },
+)
 async def openai_translations(
     request: Request,
     services: ServicesDep,
@@ -144,8 +169,9 @@ async def openai_translations(
         task="translate",
         model_paths=False,
     )
-    task = await submit(request, services, owner, file, options, {"formats": ["json"]})
-    return _openai_answer(await finished(request, services, task), fmt, words=False)
+    task = await submit(services, owner, file, options, {})
+    transcript = await finished(request, services, task)
+    return await asyncio.to_thread(_openai_answer, transcript, fmt, False)
 
 
 def _openai_answer(transcript: Transcript, fmt: str, words: bool) -> Response:
@@ -158,6 +184,12 @@ def _openai_answer(transcript: Transcript, fmt: str, words: bool) -> Response:
     if fmt == "verbose_json":
         return JSONResponse(verbose_json(transcript, words=words))
     return Response(render(transcript, fmt), media_type=FORMATS[fmt].content_type)
+
+
+def compression_ratio(text: str) -> float:
+    """How well the text compresses, as Whisper measures it (repetition scores high)."""
+    raw = text.encode()
+    return round(len(raw) / len(zlib.compress(raw)), 4) if raw else 0.0
 
 
 def verbose_json(t: Transcript, words: bool) -> dict[str, Any]:
@@ -178,9 +210,9 @@ def verbose_json(t: Transcript, words: bool) -> dict[str, Any]:
                 "text": s.text,
                 "tokens": [],
                 "temperature": 0.0,
-                "avg_logprob": s.avg_logprob,
-                "compression_ratio": None,
-                "no_speech_prob": s.no_speech_prob,
+                "avg_logprob": s.avg_logprob or 0.0,
+                "compression_ratio": compression_ratio(s.text),
+                "no_speech_prob": s.no_speech_prob or 0.0,
                 "speaker": s.speaker,
             }
             for s in t.segments
@@ -195,7 +227,17 @@ def verbose_json(t: Transcript, words: bool) -> dict[str, Any]:
     return body
 
 
-@router.post("/asr", response_model=None)
+@router.post(
+    "/asr",
+    response_class=Response,
+    responses={
+        200: content(*(FORMATS[f].content_type for f in ASR_OUTPUTS)),
+        **responses_for(400, 401, 408, 413, 415, 422, 429, 503),
+    },
+)
+# The queue and the key's quota are checked once the upload is read, and only when it
+# makes a task: a repeat of an earlier request (api/reuse.py) is answered even then.
+@upload_route(queued=False)
 async def asr_webservice(
     request: Request,
     services: ServicesDep,
@@ -236,19 +278,17 @@ async def asr_webservice(
         model_paths=False,
     )
     name = media_name(audio_file, video_file)
-    limit = upload_limit(request, services)
-    with tempfile.TemporaryDirectory(prefix="asr-") as folder:
-        received = await receive_upload(audio_file, Path(folder), limit, not encode, name)
+    received = await receive_upload(audio_file, not encode, name)
+    try:
         key = request_key(received, options)
         queued = await reusable(services, owner, key)
         if queued is not None:
             services.metrics.reused.inc()
-        else:
-            chunks = file_chunks(received.path)
-            extra = {"formats": [fmt]}
-            queued = await submit_stream(
-                request, services, owner, name, chunks, options, extra, request_key=key
-            )
+        else:  # a new task: now the queue and the key's quota must have room for it
+            await asyncio.to_thread(check_room, services, owner)
+            queued = await submit_staged(services, owner, received.path, name, options, {}, key)
+    finally:
+        await asyncio.to_thread(received.discard)
     transcript = await finished(request, services, queued, cancel_on_hangup=False)
     stem = queued.filename.rsplit(".", 1)[0] or "transcript"
     spec = FORMATS[fmt]
@@ -256,10 +296,17 @@ async def asr_webservice(
         "Content-Disposition": content_disposition(f"{stem}.{spec.extension}"),
         "Asr-Engine": "video-transcriber",
     }
-    return Response(render(transcript, fmt), media_type=spec.content_type, headers=headers)
+    body = await asyncio.to_thread(render, transcript, fmt)
+    return Response(body, media_type=spec.content_type, headers=headers)
 
 
-@router.post("/detect-language")
+@router.post(
+    "/detect-language",
+    response_model=DetectedLanguage,
+    response_model_exclude_none=True,
+    responses=responses_for(400, 401, 408, 413, 415, 422, 503),
+)
+@upload_route(queued=False)  # not a task: no queue to wait in (api/language_lane.py)
 async def asr_detect_language(
     request: Request,
     services: ServicesDep,
@@ -271,13 +318,14 @@ async def asr_detect_language(
     """whisper-asr-webservice's language detection: the first 30 s of speech decide.
     Not a task, and not behind the queue (api/language_lane.py); `und` when there is
     no speech."""
-    limit = upload_limit(request, services)
     name = media_name(audio_file, video_file)
-    with tempfile.TemporaryDirectory(prefix="detect-") as folder:
-        received = await receive_upload(
-            audio_file, Path(folder), limit, not encode, name, keep_bytes=RAW_KEEP_BYTES
-        )
+    received = await receive_upload(
+        audio_file, not encode, name, keep_bytes=RAW_KEEP_BYTES, hashed=False
+    )
+    try:
         return await detect_language(services, received.path, name)
+    finally:
+        await asyncio.to_thread(received.discard)
 
 
 def media_name(upload: UploadFile, video_file: str | None) -> str:

@@ -4,15 +4,15 @@ transcribing again (whisper-asr-webservice's `/asr`, whose clients time out and 
 
 NULL for tasks made any other way.
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0009
+Revises: 0008
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0009"
+down_revision = "0008"
 
 
 def upgrade() -> None:
