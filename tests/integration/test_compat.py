@@ -195,3 +195,17 @@ def test_an_asr_repeat_is_answered_when_the_quota_would_refuse_a_new_task(
         assert_error(refused, 429, "quota_exceeded")
         assert refused.headers["x-quota-minutes-remaining"] == "0.00"
         assert c.get("/api/tasks", headers=auth).json()["total"] == 1
+
+
+def test_raw_pcm_has_the_duration_limit(tmp_path: Path, model_cache: Path) -> None:
+    pcm = np.zeros(16000 * 6, "<i2").tobytes()  # 6 s of raw s16le mono 16 kHz
+    with make_client(tmp_path, model_cache, workers=1, max_duration_s=5) as c:
+        params = {"encode": "false", "output": "srt", "video_file": "/films/Long.mkv"}
+        r = c.post("/asr", files={"audio_file": ("audio_file", pcm)}, params=params)
+        assert_error(r, 413, "too_large")
+        assert r.json()["error"]["message"] == "Long.mkv: media is 6 s long; the limit is 5 s"
+        short = c.post("/detect-language", files={"audio_file": pcm[: 16000 * 2]},
+                       params={"encode": "false"})  # fmt: skip
+        assert short.status_code == 200 and short.json()["language_code"] == "und"
+        assert c.get("/api/tasks").json()["total"] == 0
+        assert list((tmp_path / "store").rglob("*.wav")) == []  # no WAV left behind
