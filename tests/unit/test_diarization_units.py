@@ -421,7 +421,12 @@ def _windowed(first: int, speakers: list[int], voices: list[np.ndarray], frames:
     return chunk
 
 
-def test_two_voices_in_one_local_speaker_are_parted_by_their_windows() -> None:
+@pytest.mark.parametrize("max_fit", [refine.MAX_FIT, 8])
+def test_two_voices_in_one_local_speaker_are_parted_by_their_windows(
+    max_fit: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Also when only an even sample of a speaker's windows is clustered (long files)."""
+    monkeypatch.setattr(refine, "MAX_FIT", max_fit)
     a, b = _voices(2, seed=7)
     frames = [60, 120, 180, 240, 300, 360, 420, 480, 540]
     # Local speaker 1 holds voice a up to frame 300, then voice b, in every chunk.

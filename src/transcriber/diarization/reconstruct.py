@@ -63,7 +63,7 @@ def binary_activity(chunks: Sequence[Chunk], labels: np.ndarray, k: int) -> np.n
     if not chunks or k == 0:
         return np.zeros((0, k), bool)
     if labels.ndim == 2:
-        labels = np.repeat(labels[:, None, :], FRAMES, axis=1)
+        labels = np.repeat(labels[:, None, :].astype(np.int16), FRAMES, axis=1)
     n_frames = max(c.first_frame for c in chunks) + FRAMES
     act, _, _ = _accumulate(chunks, labels, k, n_frames)
     labels = _adopt_orphans(chunks, labels, act)

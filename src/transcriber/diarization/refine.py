@@ -28,6 +28,7 @@ from transcriber.diarization.segmentation import FRAMES
 from transcriber.domain import SpeakerCount
 
 SAME_VOICE = 1.0 - THRESHOLD**2 / 2  # the cosine of THRESHOLD between unit vectors
+MAX_FIT = 1200  # windows of one speaker clustered (thinned evenly); all are then assigned
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -75,7 +76,7 @@ def split_voices(
 ) -> tuple[np.ndarray, int]:
     """(chunks, FRAMES, 3) global speaker of each local speaker's frames, and the number
     of global speakers. Starts from `hard` (chunks, 3); never goes past `count.high`."""
-    labels = np.repeat(hard[:, None, :], FRAMES, axis=1)
+    labels = np.repeat(hard[:, None, :].astype(np.int16), FRAMES, axis=1)
     high = count.high if count is not None and count.high is not None else None
     if not chunks or k == 0 or (high is not None and k >= high):
         return labels, k
@@ -100,13 +101,16 @@ def split_voices(
         members = np.flatnonzero(first == g)
         if len(members) < 2:
             continue
-        sub = cosine_linkage(x[members], weight[members], SAME_VOICE)
-        seconds = np.bincount(sub, weights=weight[members])
+        # A long file has thousands of windows per speaker: cluster an even sample of them.
+        step = max(1, -(-len(members) // MAX_FIT))
+        fit = members[::step]
+        sub = cosine_linkage(x[fit], weight[fit], SAME_VOICE)
+        seconds = np.bincount(sub, weights=weight[fit]) * step
         large = np.flatnonzero(seconds >= MIN_SPEAKER_S)
         if len(large) < 2:
             continue
         large = large[np.argsort(-seconds[large])]
-        centres = _unit(np.array([x[members][sub == b].mean(0) for b in large]))
+        centres = _unit(np.array([x[fit][sub == b].mean(0) for b in large]))
         parts[g] = (members, centres, np.argmax(x[members] @ centres.T, axis=1))
     main = {
         g: parts[g][1][0] if g in parts else _unit(x[first == g].mean(0))
