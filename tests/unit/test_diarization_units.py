@@ -430,7 +430,9 @@ def test_two_voices_in_one_local_speaker_are_parted_by_their_windows(
     a, b = _voices(2, seed=7)
     frames = [60, 120, 180, 240, 300, 360, 420, 480, 540]
     # Local speaker 1 holds voice a up to frame 300, then voice b, in every chunk.
-    chunks = [_windowed(i * 296, [1] * 9, [a] * 5 + [b] * 4, frames) for i in range(4)]
+    # Far into a long file: global frames past what the chunk's int16 fields hold.
+    start = 40_000
+    chunks = [_windowed(start + i * 296, [1] * 9, [a] * 5 + [b] * 4, frames) for i in range(4)]
     hard = np.array([[-2, 0, -2]] * 4)
     labels, k = refine.split_voices(chunks, hard, 1)
     assert k == 2

@@ -82,7 +82,7 @@ def split_voices(
         return labels, k
     cover = _coverage(chunks)
     rows = [
-        (c, int(s), int(f), v, w / cover[chunk.first_frame + f])
+        (c, int(s), int(f), v, w / cover[chunk.first_frame + int(f)])
         for c, chunk in enumerate(chunks)
         for s, f, v, w in zip(
             chunk.window_speaker, chunk.window_frame, chunk.windows, chunk.window_s, strict=True
