@@ -20,6 +20,9 @@ class DecodeOptions:
     # without VAD, where long word-free stretches are mostly silence.
     recover_gaps: bool = True
     task: str = "transcribe"  # or "translate" (to English)
+    # Beam-search every window, instead of decoding greedily first and searching again
+    # only where the greedy words are unsure (engines/gate.py).
+    full_beam: bool = False
 
 
 @dataclass(frozen=True, slots=True)
