@@ -14,7 +14,10 @@ the median of each round's ratio (and the fastest run of each). `--layouts K` al
 scores ours and the sequential baseline on K more 6-minute files with the clips
 shuffled and the gaps varied: one file's WER depends on how its clips happen to
 fall into windows. `--full` also runs plain faster-whisper
-on the 60-minute file (slow: about 20 minutes on 2 cores).
+on the 60-minute file (slow: about 20 minutes on 2 cores). Last, the service phase
+(`bench/service.py`, off with `--no-service`) runs both files through
+`transcriber serve`: checkpoint bytes per audio hour, and `/health` latency while the
+long file is transcribed and 20 uploads arrive.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from bench import service
 from bench.batched_fw import BATCH_SIZE
 from transcriber.config import Settings
 from transcriber.evaluation.wer import corpus_wer
@@ -174,6 +178,18 @@ def median_ratio(label: str, ratios: list[float]) -> None:
     print(f"{label}: {each}; median {statistics.median(ratios):.2f}x")
 
 
+def diarization_alone(audio: Path, env: dict[str, str]) -> tuple[float, float, int]:
+    """Diarization by itself in a subprocess: its own time, peak RSS (MB), speakers."""
+    cmd = [sys.executable, "-m", "bench.diarize_only", str(audio)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    if status != 0:
+        err = proc.stderr.read().decode() if proc.stderr else ""
+        sys.exit(f"benchmark command failed: {' '.join(cmd)}\n{err}")
+    out = proc.stdout.read().decode().split() if proc.stdout else ["0", "0"]
+    return float(out[0]), usage.ru_maxrss / 1024, int(out[1])
+
+
 def show(r: Result) -> None:
     print(f"{r.system:<30} {r.audio:<16} {r.wall:8.1f} {r.rtf:7.3f} {r.peak_mb:8.0f} {r.wer:7.2%}",
           flush=True)  # fmt: skip
@@ -202,6 +218,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=10, help="copies in the long file")
     parser.add_argument("--rounds", type=int, default=3, help="6-min rounds, systems back to back")
     parser.add_argument("--layouts", type=int, default=0, help="shuffled 6-min files to score")
+    parser.add_argument(
+        "--no-service",
+        dest="service",
+        action="store_false",
+        help="skip the service phase (checkpoint bytes, /health latency)",
+    )
     parser.add_argument("--tuned-baseline", action="store_true",
                         help="also run plain faster-whisper with the runtime tuning")  # fmt: skip
     args = parser.parse_args()
@@ -268,6 +290,17 @@ def main() -> None:
     spent = meta["timings"]["diarization"]
     share = spent / (meta["processing_time"] - spent)
     print(f"diarization extra time (6 min): {share:+.1%} ({spent:.1f} s of {diarized.wall:.1f} s)")
+    # Diarization alone, on the 6-minute and the long file: its memory must not grow with
+    # the length of the audio (chunk outputs are reduced as they arrive).
+    short_d, long_d = diarization_alone(short, env), diarization_alone(long, env)
+    for name, (secs, peak, found) in ((short.name, short_d), (long.name, long_d)):
+        audio_s = seconds_of(short if name == short.name else long)
+        print(f"diarization alone, {name}: {secs:.1f} s (RTF {secs / audio_s:.4f}),"
+              f" peak RSS {peak:.0f} MB, {found} speaker(s)")  # fmt: skip
+    print(f"diarization peak RSS long / 6 min: {long_d[1] / short_d[1]:.2f}x")
+    if args.service:
+        print(f"\nthe service: {short.name} then {long.name} through /v1/audio/transcriptions")
+        service.run(short, long, {p: seconds_of(p) for p in (short, long)}, env)
     if args.layouts:
         print()
         layouts(clips, args.layouts, model, env)
