@@ -6,6 +6,8 @@ Runs the pipeline in this process on every dev clip of `../shared/eval/asr.jsonl
 beam only for the windows the gate doubts; the default) and full beam
 (`TRANSCRIBER_DECODING=beam`). Prints corpus WER per set and, for the gated run, the
 share of windows the gate sent to the beam, counted at the model's `generate`.
+`--word-probability 0.2,0.3` runs the gated mode once per word threshold (the
+gate's one threshold that is not Whisper's own), to choose it on the dev set.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 from bench.run import EVAL, GAP_S, OUT, Clips
 from transcriber.config import Settings
 from transcriber.domain import TranscriptionOptions
+from transcriber.engines import gate
 from transcriber.evaluation.wer import corpus_wer
 from transcriber.pipeline import Pipeline
 
@@ -55,6 +58,8 @@ def sets(clips: Clips, rows: list[dict[str, Any]]) -> dict[str, list[tuple[Path,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--modes", default="greedy,gated,beam", help="comma-separated")
+    parser.add_argument("--word-probability", default=str(gate.WORD_PROBABILITY),
+                        help="comma-separated word thresholds for the gated mode")  # fmt: skip
     args = parser.parse_args()
     import json
 
@@ -62,24 +67,30 @@ def main() -> None:
     clips = Clips.load()
     rows = [json.loads(x) for x in (EVAL / "asr.jsonl").read_text().splitlines() if x.strip()]
     table = sets(clips, rows)
-    print(f"{'mode':<8} {'set':<10} {'WER':>7} {'windows':>8} {'to beam':>8}")
-    for mode in args.modes.split(","):
-        decoding, beam = MODES[mode]
+    runs = [
+        (f"gated@{p}" if mode == "gated" else mode, float(p))
+        for mode in args.modes.split(",")
+        for p in (args.word_probability.split(",") if mode == "gated" else ["0"])
+    ]
+    print(f"{'mode':<10} {'set':<10} {'WER':>7} {'windows':>8} {'to beam':>8}")
+    for mode, threshold in runs:
+        decoding, beam = MODES[mode.split("@")[0]]
+        gate.WORD_PROBABILITY = threshold
         pipeline = Pipeline(Settings(decoding=decoding))  # type: ignore[call-arg]
-        engine = pipeline.engines.get(None)
-        counter = BeamCounter(engine.model.model)  # type: ignore[attr-defined]
-        engine.model.model = counter  # type: ignore[attr-defined]
-        for name, items in table.items():
-            counter.windows.clear()
-            pairs = []
-            for path, reference, lang in items:
-                t = pipeline.run(path, TranscriptionOptions(language=lang, beam_size=beam))
-                pairs.append((reference, t.text))
-            first = counter.windows[1] if decoding == "gated" and beam > 1 else 0
-            share = f"{counter.windows[beam] / first:.0%}" if first else "-"
-            total = first or counter.windows[beam]
-            wer = corpus_wer(pairs, items[0][2])
-            print(f"{mode:<8} {name:<10} {wer:7.2%} {total:8d} {share:>8}", flush=True)
+        with pipeline.engines.use() as engine:  # held: the same engine for every run
+            counter = BeamCounter(engine.model.model)  # type: ignore[attr-defined]
+            engine.model.model = counter  # type: ignore[attr-defined]
+            for name, items in table.items():
+                counter.windows.clear()
+                pairs = []
+                for path, reference, lang in items:
+                    t = pipeline.run(path, TranscriptionOptions(language=lang, beam_size=beam))
+                    pairs.append((reference, t.text))
+                first = counter.windows[1] if decoding == "gated" and beam > 1 else 0
+                share = f"{counter.windows[beam] / first:.0%}" if first else "-"
+                total = first or counter.windows[beam]
+                wer = corpus_wer(pairs, items[0][2])
+                print(f"{mode:<10} {name:<10} {wer:7.2%} {total:8d} {share:>8}", flush=True)
 
 
 if __name__ == "__main__":

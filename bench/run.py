@@ -116,15 +116,20 @@ def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
     return wall, usage.ru_maxrss / 1024
 
 
-def ours(audio: Path, reference: str, env: dict[str, str], diarize: bool = False) -> Result:
-    out = OUT / ("ours_diarized" if diarize else "ours")
+def ours(
+    audio: Path, reference: str, env: dict[str, str], diarize: bool = False, decoding: str = ""
+) -> Result:
+    """The CLI; `decoding` sets TRANSCRIBER_DECODING for this run (default: the setting's)."""
+    out = OUT / ("ours_diarized" if diarize else f"ours{decoding}")
+    if decoding:
+        env = {**env, "TRANSCRIBER_DECODING": decoding}
     cmd = [sys.executable, "-m", "transcriber", "transcribe", str(audio), "--language", "ru",
            "--format", "srt,txt,json", "--output-dir", str(out)]  # fmt: skip
     if diarize:
         cmd.append("--diarize")
     wall, peak = measure(cmd, env)
     text = (out / f"{audio.stem}.txt").read_text()
-    name = f"{OURS} --diarize" if diarize else OURS
+    name = f"{OURS} --diarize" if diarize else f"{OURS} ({decoding})" if decoding else OURS
     wer = corpus_wer([(reference, text)], "ru")
     return Result(name, audio.name, seconds_of(audio), wall, peak, wer, text)
 
@@ -218,6 +223,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=10, help="copies in the long file")
     parser.add_argument("--rounds", type=int, default=3, help="6-min rounds, systems back to back")
     parser.add_argument("--layouts", type=int, default=0, help="shuffled 6-min files to score")
+    parser.add_argument("--no-sequential", dest="sequential", action="store_false",
+                        help="leave sequential faster-whisper out of the rounds")  # fmt: skip
+    parser.add_argument("--gated", action="store_true",
+                        help="also run ours with decoding=gated in each round")  # fmt: skip
+    parser.add_argument("--short-only", action="store_true",
+                        help="stop after the 6-minute rounds")  # fmt: skip
     parser.add_argument(
         "--no-service",
         dest="service",
@@ -241,20 +252,42 @@ def main() -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     print(f"inputs: {short.name} ({seconds_of(short) / 60:.1f} min), {long.name}; model {model}")
     print(f"\n{'system':<30} {'audio':<16} {'wall s':>8} {'RTF':>7} {'peak MB':>8} {'WER':>7}")
-    runs: list[Result] = []
+    rounds: list[dict[str, Result]] = []
     floors: list[float] = []
     for _ in range(args.rounds):
-        for r in (
-            plain(short, reference, model, env),
-            batched(short, reference, model, env),
-            ours(short, reference, env),
-        ):
+        systems = [
+            *([lambda: plain(short, reference, model, env)] if args.sequential else []),
+            lambda: batched(short, reference, model, env),
+            lambda: ours(short, reference, env),
+            *([lambda: ours(short, reference, env, decoding="gated")] if args.gated else []),
+        ]
+        rounds.append({})
+        for system in systems:
+            r = system()
             show(r)
-            runs.append(r)
+            rounds[-1][r.system] = r
         seconds, windows = encoder_floor(short, model, env)
         print(f"{'encoder only (floor)':<30} {short.name:<16} {seconds:8.1f}"
               f"  ({windows} windows of 30 s)", flush=True)  # fmt: skip
         floors.append(seconds)
+
+    def fastest(system: str) -> Result:
+        return min((r[system] for r in rounds), key=lambda r: r.wall)
+
+    # Each round's systems ran back to back, so their ratio is the least touched by
+    # the host's speed drifting over the minutes of the whole run.
+    mine = fastest(OURS)
+    print()
+    for other in [s for s in rounds[0] if s != OURS]:
+        median_ratio(f"speed-up vs {other} per round (6 min)",
+                     [r[other].wall / r[OURS].wall for r in rounds])  # fmt: skip
+    print(f"  ({BATCHED}: batch {BATCH_SIZE}, beam 5; fastest of {args.rounds}:"
+          f" {fastest(BATCHED).wall:.1f} s vs ours {mine.wall:.1f} s)")  # fmt: skip
+    median_ratio("ours / encoder-only floor per round (wall time, start-up included)",
+                 [r[OURS].wall / f for r, f in zip(rounds, floors, strict=True)])  # fmt: skip
+    print("WER (6 min): " + ", ".join(f"{s} {r.wer:.2%}" for s, r in rounds[0].items()))
+    if args.short_only:
+        return
     if args.tuned_baseline:
         show(plain(short, reference, model, env, tuned=True))
     mine_long = ours(long, long_reference, env)
@@ -263,27 +296,9 @@ def main() -> None:
     show(diarized)
     if args.full:
         show(plain(long, long_reference, model, env))
-    base = min((r for r in runs if r.system == PLAIN), key=lambda r: r.wall)
-    peer = min((r for r in runs if r.system == BATCHED), key=lambda r: r.wall)
-    mine = min((r for r in runs if r.system == OURS), key=lambda r: r.wall)
-    print(f"\nspeed-up vs sequential faster-whisper (6 min, fastest of {args.rounds} each):"
-          f" {base.wall / mine.wall:.2f}x ({base.wall:.1f} s vs {mine.wall:.1f} s)")  # fmt: skip
-    print(f"speed-up vs batched faster-whisper (6 min, fastest of {args.rounds} each):"
-          f" {peer.wall / mine.wall:.2f}x ({peer.wall:.1f} s vs {mine.wall:.1f} s)")  # fmt: skip
-    # Each round's systems ran back to back, so their ratio is the least touched by
-    # the host's speed drifting over the minutes of the whole run.
-    plains, peers, mines = runs[0::3], runs[1::3], runs[2::3]
-    median_ratio("speed-up vs sequential per round",
-                 [p.wall / o.wall for p, o in zip(plains, mines, strict=True)])  # fmt: skip
-    median_ratio(f"speed-up vs {BATCHED} (batch {BATCH_SIZE}, beam 5) per round",
-                 [p.wall / o.wall for p, o in zip(peers, mines, strict=True)])  # fmt: skip
-    median_ratio("ours / encoder-only floor per round (wall time, start-up included)",
-                 [o.wall / f for o, f in zip(mines, floors, strict=True)])  # fmt: skip
-    print(f"WER: ours {mine.wer:.2%} vs sequential {base.wer:.2%} vs batched {peer.wer:.2%}")
     print(f"peak RSS 60 min / 6 min (ours): {mine_long.peak_mb / mine.peak_mb:.2f}x"
           f" ({mine_long.peak_mb:.0f} MB vs {mine.peak_mb:.0f} MB)")  # fmt: skip
-    print(f"peak RSS ours / sequential / batched (6 min): {mine.peak_mb:.0f} /"
-          f" {base.peak_mb:.0f} / {peer.peak_mb:.0f} MB")  # fmt: skip
+    print("peak RSS (6 min): " + ", ".join(f"{s} {r.peak_mb:.0f} MB" for s, r in rounds[0].items()))
     # From the diarized run's own timings: a ratio of two wall times taken minutes
     # apart would mostly measure how busy the machine was.
     meta = json.loads((OUT / "ours_diarized" / f"{short.stem}.json").read_text())["metadata"]

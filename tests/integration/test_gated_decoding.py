@@ -61,10 +61,10 @@ def run_probed(
 ) -> tuple[Transcript, ModelProbe]:
     settings = Settings(model_dir=model_cache, decoding=decoding, _env_file=None)  # type: ignore[call-arg]
     pipeline = Pipeline(settings)
-    engine = pipeline.engines.get(None)
-    probe = ModelProbe(engine.model.model)  # type: ignore[attr-defined]
-    engine.model.model = probe  # type: ignore[attr-defined]
-    return pipeline.run(path, TranscriptionOptions(language="ru", beam_size=beam)), probe
+    with pipeline.engines.use() as engine:  # held, so it is the one the run uses
+        probe = ModelProbe(engine.model.model)  # type: ignore[attr-defined]
+        engine.model.model = probe  # type: ignore[attr-defined]
+        return pipeline.run(path, TranscriptionOptions(language="ru", beam_size=beam)), probe
 
 
 def test_only_the_unsure_windows_go_to_the_beam(

@@ -6,6 +6,7 @@ import threading
 from typing import Any
 
 import numpy as np
+import pytest
 
 from transcriber.engines.gate import (
     COMPRESSION_CEILING,
@@ -76,3 +77,14 @@ def test_rows_takes_those_windows_of_an_encoder_output() -> None:
     picked = np.asarray(_rows(view, [1, 3]))
     assert picked.shape == (2, 3, 2)
     assert np.array_equal(picked, encoded[[1, 3]])
+
+
+def test_full_beam_is_the_default_and_the_gate_an_option() -> None:
+    from pydantic import ValidationError
+
+    from transcriber.config import Settings
+
+    assert Settings(_env_file=None).decoding == "beam"  # type: ignore[call-arg]
+    assert Settings(decoding="gated", _env_file=None).decoding == "gated"  # type: ignore[call-arg]
+    with pytest.raises(ValidationError, match="decoding"):
+        Settings(decoding="greedy", _env_file=None)  # type: ignore[call-arg]

@@ -1,9 +1,9 @@
 """faster-whisper / CTranslate2 engine, int8 on CPU, batched over speech windows, with
 several batches decoded at once on model replicas (engines/parallel.py).
 
-Each batch is encoded once. Its windows are decoded greedily first, and only those
-whose words the gate finds unsure (engines/gate.py) are decoded again with the beam,
-from the same encoder output; `DecodeOptions.full_beam` beam-searches every window.
+Each batch is encoded once and beam-searched. With `DecodeOptions.gated` its windows
+are decoded greedily first, and only those whose words the gate finds unsure
+(engines/gate.py) are decoded again with the beam, from the same encoder output.
 """
 
 from __future__ import annotations
@@ -170,7 +170,7 @@ class WhisperEngine:
         tokenizer = _tokenizer(self.model, self.multilingual, options.task, language)
         features = encoded.features if encoded is not None else self._features(batch)
         output = encoded.output if encoded is not None else self._encode(features)
-        gated = options.beam_size > 1 and not options.full_beam
+        gated = options.beam_size > 1 and options.gated
         first = self._forward(
             batch, features, output, tokenizer, options, 1 if gated else options.beam_size
         )
