@@ -47,7 +47,7 @@ def main() -> None:
         model.encode(features)
         return 1
 
-    model.encode(np.zeros((1, fe.feature_size, 3000), np.float32))  # first-call set-up
+    model.encode(np.zeros((1, model.model.n_mels, 3000), np.float32))  # first-call set-up
     started = time.perf_counter()
     done = sum(ordered_map(encode, windows, copies))
     seconds = time.perf_counter() - started
