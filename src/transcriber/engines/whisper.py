@@ -193,7 +193,8 @@ class WhisperEngine:
         return [[s for s in window if is_speech(s)] for window in first]
 
     def _encode(self, features: np.ndarray) -> Any:
-        if len(features) <= ENCODE_BATCH:
+        # Split on a CPU only: a GPU's batch memory is what its larger batches are for.
+        if len(features) <= ENCODE_BATCH or self.model.model.device != "cpu":
             return self.model.encode(features)
         import ctranslate2
 
@@ -287,10 +288,14 @@ def _fw_options(tokenizer: Any, options: DecodeOptions, beam_size: int) -> Any:
 
 
 def _rows(output: Any, rows: list[int]) -> Any:
-    """Those windows' rows of a batch's encoder output (a CTranslate2 StorageView)."""
+    """Those windows' rows of a batch's encoder output (a CTranslate2 StorageView), on
+    the device the output is on."""
     import ctranslate2
 
-    return ctranslate2.StorageView.from_array(np.ascontiguousarray(np.asarray(output)[rows]))
+    device = output.device
+    host = output if device == "cpu" else output.to_device(ctranslate2.Device.cpu)
+    picked = ctranslate2.StorageView.from_array(np.ascontiguousarray(np.asarray(host)[rows]))
+    return picked if device == "cpu" else picked.to_device(getattr(ctranslate2.Device, device))
 
 
 @dataclass(frozen=True, slots=True)
