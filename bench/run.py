@@ -1,14 +1,19 @@
-"""`make bench`: the project's CLI end to end against plain faster-whisper, in one run.
+"""`make bench`: the project's CLI end to end against faster-whisper, in one run.
 
 Builds a ~6-minute file from the Russian dev clips and a ~60-minute file by
 repeating it, runs each system in its own subprocess, and prints wall time,
-real-time factor, peak RSS and WER, with ratios.
+real-time factor, peak RSS and WER, with ratios. Two faster-whisper baselines run
+on the same model: plain sequential `WhisperModel.transcribe` (bench/plain_fw.py)
+and the `BatchedInferencePipeline` that WhisperX-style services run
+(bench/batched_fw.py); beside them, the encoder-only floor on the same audio
+(bench/encoder_floor.py).
 
 Wall times on a shared or virtual machine vary by 10-20% from run to run, so the
-6-minute comparison alternates the two systems `--rounds` times and compares the
-fastest run of each. `--layouts K` also scores both systems on K more 6-minute
-files with the clips shuffled and the gaps varied: one file's WER depends on how
-its clips happen to fall into windows. `--full` also runs plain faster-whisper
+6-minute comparison runs the systems back to back `--rounds` times and reports
+the median of each round's ratio (and the fastest run of each). `--layouts K` also
+scores ours and the sequential baseline on K more 6-minute files with the clips
+shuffled and the gaps varied: one file's WER depends on how its clips happen to
+fall into windows. `--full` also runs plain faster-whisper
 on the 60-minute file (slow: about 20 minutes on 2 cores). Last, the service phase
 (`bench/service.py`, off with `--no-service`) runs both files through
 `transcriber serve`: checkpoint bytes per audio hour, and `/health` latency while the
@@ -34,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from bench import service
+from bench.batched_fw import BATCH_SIZE
 from transcriber.config import Settings
 from transcriber.evaluation.wer import corpus_wer
 from transcriber.media import stream_audio
@@ -45,6 +51,7 @@ OUT = ROOT / "bench" / "out"
 RATE = 16000
 GAP_S = 0.5
 PLAIN = "faster-whisper (sequential)"
+BATCHED = "faster-whisper (batched)"
 OURS = "video-transcriber"
 
 
@@ -109,15 +116,20 @@ def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
     return wall, usage.ru_maxrss / 1024
 
 
-def ours(audio: Path, reference: str, env: dict[str, str], diarize: bool = False) -> Result:
-    out = OUT / ("ours_diarized" if diarize else "ours")
+def ours(
+    audio: Path, reference: str, env: dict[str, str], diarize: bool = False, decoding: str = ""
+) -> Result:
+    """The CLI; `decoding` sets TRANSCRIBER_DECODING for this run (default: the setting's)."""
+    out = OUT / ("ours_diarized" if diarize else f"ours{decoding}")
+    if decoding:
+        env = {**env, "TRANSCRIBER_DECODING": decoding}
     cmd = [sys.executable, "-m", "transcriber", "transcribe", str(audio), "--language", "ru",
            "--format", "srt,txt,json", "--output-dir", str(out)]  # fmt: skip
     if diarize:
         cmd.append("--diarize")
     wall, peak = measure(cmd, env)
     text = (out / f"{audio.stem}.txt").read_text()
-    name = f"{OURS} --diarize" if diarize else OURS
+    name = f"{OURS} --diarize" if diarize else f"{OURS} ({decoding})" if decoding else OURS
     wer = corpus_wer([(reference, text)], "ru")
     return Result(name, audio.name, seconds_of(audio), wall, peak, wer, text)
 
@@ -144,6 +156,31 @@ def plain(
     wer = corpus_wer([(reference, text)], "ru")
     name = f"{PLAIN[:-1]}, tuned)" if tuned else PLAIN
     return Result(name, audio.name, seconds_of(audio), wall, peak, wer, text)
+
+
+def batched(audio: Path, reference: str, model: Path, env: dict[str, str]) -> Result:
+    out = OUT / f"batched_{audio.stem}.txt"
+    threads = str(Settings().threads())
+    cmd = [sys.executable, "-m", "bench.batched_fw", str(model), str(audio), str(out), "ru",
+           threads]  # fmt: skip
+    wall, peak = measure(cmd, env)
+    wer = corpus_wer([(reference, out.read_text())], "ru")
+    return Result(BATCHED, audio.name, seconds_of(audio), wall, peak, wer, out.read_text())
+
+
+def encoder_floor(audio: Path, model: Path, env: dict[str, str]) -> tuple[float, int]:
+    """Seconds the encoder alone takes over `audio` in full 30 s windows, and how many."""
+    cmd = [sys.executable, "-m", "bench.encoder_floor", str(model), str(audio)]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        sys.exit(f"benchmark command failed: {' '.join(cmd)}\n{done.stderr}")
+    seconds, windows = done.stdout.split()
+    return float(seconds), int(windows)
+
+
+def median_ratio(label: str, ratios: list[float]) -> None:
+    each = ", ".join(f"{r:.2f}x" for r in ratios)
+    print(f"{label}: {each}; median {statistics.median(ratios):.2f}x")
 
 
 def diarization_alone(audio: Path, env: dict[str, str]) -> tuple[float, float, int]:
@@ -184,8 +221,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--full", action="store_true", help="also run the baseline on 60 min")
     parser.add_argument("--repeat", type=int, default=10, help="copies in the long file")
-    parser.add_argument("--rounds", type=int, default=2, help="alternating 6-min runs per system")
+    parser.add_argument("--rounds", type=int, default=3, help="6-min rounds, systems back to back")
     parser.add_argument("--layouts", type=int, default=0, help="shuffled 6-min files to score")
+    parser.add_argument("--no-sequential", dest="sequential", action="store_false",
+                        help="leave sequential faster-whisper out of the rounds")  # fmt: skip
+    parser.add_argument("--gated", action="store_true",
+                        help="also run ours with decoding=gated in each round")  # fmt: skip
+    parser.add_argument("--short-only", action="store_true",
+                        help="stop after the 6-minute rounds")  # fmt: skip
     parser.add_argument(
         "--no-service",
         dest="service",
@@ -209,11 +252,42 @@ def main() -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     print(f"inputs: {short.name} ({seconds_of(short) / 60:.1f} min), {long.name}; model {model}")
     print(f"\n{'system':<30} {'audio':<16} {'wall s':>8} {'RTF':>7} {'peak MB':>8} {'WER':>7}")
-    runs: list[Result] = []
+    rounds: list[dict[str, Result]] = []
+    floors: list[float] = []
     for _ in range(args.rounds):
-        for r in (plain(short, reference, model, env), ours(short, reference, env)):
+        systems = [
+            *([lambda: plain(short, reference, model, env)] if args.sequential else []),
+            lambda: batched(short, reference, model, env),
+            lambda: ours(short, reference, env),
+            *([lambda: ours(short, reference, env, decoding="gated")] if args.gated else []),
+        ]
+        rounds.append({})
+        for system in systems:
+            r = system()
             show(r)
-            runs.append(r)
+            rounds[-1][r.system] = r
+        seconds, windows = encoder_floor(short, model, env)
+        print(f"{'encoder only (floor)':<30} {short.name:<16} {seconds:8.1f}"
+              f"  ({windows} windows of 30 s)", flush=True)  # fmt: skip
+        floors.append(seconds)
+
+    def fastest(system: str) -> Result:
+        return min((r[system] for r in rounds), key=lambda r: r.wall)
+
+    # Each round's systems ran back to back, so their ratio is the least touched by
+    # the host's speed drifting over the minutes of the whole run.
+    mine = fastest(OURS)
+    print()
+    for other in [s for s in rounds[0] if s != OURS]:
+        median_ratio(f"speed-up vs {other} per round (6 min)",
+                     [r[other].wall / r[OURS].wall for r in rounds])  # fmt: skip
+    print(f"  ({BATCHED}: batch {BATCH_SIZE}, beam 5; fastest of {args.rounds}:"
+          f" {fastest(BATCHED).wall:.1f} s vs ours {mine.wall:.1f} s)")  # fmt: skip
+    median_ratio("ours / encoder-only floor per round (wall time, start-up included)",
+                 [r[OURS].wall / f for r, f in zip(rounds, floors, strict=True)])  # fmt: skip
+    print("WER (6 min): " + ", ".join(f"{s} {r.wer:.2%}" for s, r in rounds[0].items()))
+    if args.short_only:
+        return
     if args.tuned_baseline:
         show(plain(short, reference, model, env, tuned=True))
     mine_long = ours(long, long_reference, env)
@@ -222,20 +296,9 @@ def main() -> None:
     show(diarized)
     if args.full:
         show(plain(long, long_reference, model, env))
-    base = min((r for r in runs if r.system == PLAIN), key=lambda r: r.wall)
-    mine = min((r for r in runs if r.system == OURS), key=lambda r: r.wall)
-    print(f"\nspeed-up vs sequential faster-whisper (6 min, fastest of {args.rounds} each):"
-          f" {base.wall / mine.wall:.2f}x ({base.wall:.1f} s vs {mine.wall:.1f} s)")  # fmt: skip
-    # Each round's pair ran back to back, so its ratio is the least touched by the
-    # host's speed drifting over the minutes of the whole run.
-    paired = [p.wall / o.wall for p, o in zip(runs[0::2], runs[1::2], strict=True)]
-    each = ", ".join(f"{r:.2f}x" for r in paired)
-    print(f"speed-up per round (pairs run back to back): {each};"
-          f" median {statistics.median(paired):.2f}x")  # fmt: skip
-    print(f"WER: ours {mine.wer:.2%} vs baseline {base.wer:.2%}")
     print(f"peak RSS 60 min / 6 min (ours): {mine_long.peak_mb / mine.peak_mb:.2f}x"
           f" ({mine_long.peak_mb:.0f} MB vs {mine.peak_mb:.0f} MB)")  # fmt: skip
-    print(f"peak RSS ours / baseline (6 min): {mine.peak_mb / base.peak_mb:.2f}x")
+    print("peak RSS (6 min): " + ", ".join(f"{s} {r.peak_mb:.0f} MB" for s, r in rounds[0].items()))
     # From the diarized run's own timings: a ratio of two wall times taken minutes
     # apart would mostly measure how busy the machine was.
     meta = json.loads((OUT / "ours_diarized" / f"{short.stem}.json").read_text())["metadata"]

@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     beam_size: int = Field(default=5, ge=1, le=10)
     """Default beam width when a request does not set one."""
 
+    decoding: Literal["beam", "gated"] = "beam"
+    """`beam`: beam-search every window; `gated`: decode every window greedily, and again
+    with the beam only the windows whose words the model was unsure of (engines/gate.py).
+    On the dev set the gate lost accuracy wherever it saved time (docs/performance.md),
+    so full beam is the default. A beam width of 1 is greedy either way."""
+
     vad_threshold: float = Field(default=0.5, gt=0.0, lt=1.0)
     """Silero VAD speech probability above which a 32 ms frame counts as speech."""
 

@@ -273,6 +273,7 @@ class _Run:
             # which stretch a window skipped.
             recover_gaps=self.options.vad and not translate,
             task="translate" if translate else "transcribe",
+            gated=self.p.settings.decoding == "gated",
         )
         self._report(Stage.transcribing, key)
         results = self.engine.transcribe(itertools.chain(first, windows), decode)

@@ -27,6 +27,7 @@ from transcriber.diarization import (
     local,
     parse_rttm,
     reconstruct,
+    refine,
     segmentation,
     to_rttm,
     torch_pickle,
@@ -402,6 +403,71 @@ def test_speech_too_short_to_embed_is_still_one_speaker() -> None:
     )
     assert [t.speaker for t in turns] == ["A"]
     assert clustering.cluster_chunks([])[0].shape == (0, 3)
+
+
+def _windowed(first: int, speakers: list[int], voices: list[np.ndarray], frames: list[int]):
+    """A chunk whose local speakers talk on frames 50-550 (alone: one local speaker per
+    call here), with one window per (speaker, voice, centre frame)."""
+    rng = np.random.default_rng(first)
+    act = np.zeros((segmentation.FRAMES, 3), bool)
+    for sp in set(speakers):
+        act[50:550, sp] = True
+    chunk = Chunk(first, act, np.zeros((3, 192), np.float32), np.full(3, 8.5, np.float32))
+    w = np.array([_noisy(v, rng) for v in voices])
+    chunk.windows = (w / np.linalg.norm(w, axis=1, keepdims=True)).astype(np.float16)
+    chunk.window_speaker = np.array(speakers, np.int8)
+    chunk.window_frame = np.array(frames, np.int16)
+    chunk.window_s = np.full(len(speakers), 1.5, np.float32)
+    return chunk
+
+
+@pytest.mark.parametrize("max_fit", [refine.MAX_FIT, 8])
+def test_two_voices_in_one_local_speaker_are_parted_by_their_windows(
+    max_fit: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Also when only an even sample of a speaker's windows is clustered (long files)."""
+    monkeypatch.setattr(refine, "MAX_FIT", max_fit)
+    a, b = _voices(2, seed=7)
+    frames = [60, 120, 180, 240, 300, 360, 420, 480, 540]
+    # Local speaker 1 holds voice a up to frame 300, then voice b, in every chunk.
+    # Far into a long file: global frames past what the chunk's int16 fields hold.
+    start = 40_000
+    chunks = [_windowed(start + i * 296, [1] * 9, [a] * 5 + [b] * 4, frames) for i in range(4)]
+    hard = np.array([[-2, 0, -2]] * 4)
+    labels, k = refine.split_voices(chunks, hard, 1)
+    assert k == 2
+    first = {int(c[100, 1]) for c in labels}
+    second = {int(c[500, 1]) for c in labels}
+    assert len(first) == len(second) == 1 and first != second
+    assert (labels[:, :, 0] == clustering.UNASSIGNED).all()
+    turns = reconstruct.to_turns(reconstruct.binary_activity(chunks, labels, k))
+    assert {t.speaker for t in turns} == {"A", "B"}
+    # Asked for one speaker: nothing is parted.
+    same, one = refine.split_voices(chunks, hard, 1, SpeakerCount.of(num_speakers=1))
+    assert one == 1 and (same[:, :, 1] == 0).all()
+
+
+def test_one_voice_is_not_parted_and_a_part_joins_the_speaker_it_sounds_like() -> None:
+    a, b = _voices(2, seed=8)
+    frames = [60, 120, 180, 240, 300, 360, 420, 480, 540]
+    alone = [_windowed(i * 296, [1] * 9, [a] * 9, frames) for i in range(4)]
+    hard = np.array([[-2, 0, -2]] * 4)
+    labels, k = refine.split_voices(alone, hard, 1)
+    assert k == 1 and (labels[:, :, 1] == 0).all()
+    # Speaker 0 is voice a (local 0); speaker 1 is voice b but holds a stretch of a.
+    mixed = []
+    for i in range(4):
+        c = _windowed(i * 296, [0] * 9 + [1] * 9, [a] * 9 + [a] * 4 + [b] * 5, frames * 2)
+        c.active[:, 0] = False
+        c.active[0:50, 0] = True  # local 0 (voice a) talks just before local 1
+        c.window_frame[:9] = np.linspace(5, 45, 9)
+        mixed.append(c)
+    labels, k = refine.split_voices(mixed, np.array([[0, 1, -2]] * 4), 2)
+    assert k == 2
+    assert (labels[:, 100, 1] == 0).all() and (labels[:, 500, 1] == 1).all()
+    talk = reconstruct.binary_activity(mixed, labels, k)
+    # Global frame 100 is only in the first chunk, 3 × 296 + 500 only in the last.
+    assert talk[100, 0] and not talk[100, 1] and talk[1388, 1] and not talk[1388, 0]
 
 
 # ---------------------------------------------------------------- reconstruction

@@ -2,8 +2,9 @@
 
 The pyannote 3.x recipe on onnxruntime and numpy: pyannote segmentation-3.0 finds up to
 three local speakers (two at once) in overlapping 10 s chunks; CAM++ embeds each local
-speaker's clean speech; agglomerative clustering links local speakers into global ones;
-the chunks are stitched back into turns that may overlap, which `assign_speakers` puts
+speaker's clean speech; agglomerative clustering links local speakers into global ones,
+and window embeddings part two voices that one local speaker held (`refine.py`); the
+chunks are stitched back into turns that may overlap, which `assign_speakers` puts
 onto the words and segments of a transcript.
 
     turns = diarize(path, regions, time_offset, num_speakers=None)

@@ -2,9 +2,11 @@
 resemblyzer d-vectors of 1.5 s windows over the VAD's speech regions → k-means with a
 calibrated count rule → one speaker at a time.
 
-It still wins on one dev file we measured (AMI dev01: two men of similar voice in one
-room, which the segmentation model keeps as one local speaker; docs/diarization.md),
-and it needs `pip install --no-deps resemblyzer==0.1.4`.
+It used to win on AMI dev01 (two men of similar voice in one room, which the
+segmentation model keeps as one local speaker); since the default method parts such
+voices by window embeddings (`refine.py`) it wins on no dev file, and on one meeting
+excerpt by 0.6 points (docs/diarization.md). It needs
+`pip install --no-deps resemblyzer==0.1.4`.
 """
 
 from __future__ import annotations

@@ -16,6 +16,11 @@ of them, longest stretches first. A speaker with under MIN_EMBED_S of such clean
 is embedded from all their frames, overlap included; one with under MIN_EMBED_S in all
 gets no embedding. Items are cut to whole BUCKET_FRAMES so that equal lengths batch
 together.
+
+The same CAM++ pass also pools shorter windows (WINDOW_S long, every WINDOW_HOP_S) of
+each clean-speech embedding, for almost nothing: the network runs once, only the pooling
+is repeated. One local speaker of the segmentation model sometimes holds two similar
+voices for a whole chunk; its windows let clustering (`refine.py`) part them.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from transcriber.diarization import fbank
-from transcriber.diarization.campplus import SpeakerEncoder
+from transcriber.diarization.campplus import SpeakerEncoder, trunk_frames
 from transcriber.diarization.segmentation import (
     CHUNK,
     FRAME_SPAN,
@@ -45,6 +50,8 @@ EMBED_S = 4.0  # at most this much clean speech per (chunk, speaker) embedding
 MIN_EMBED_S = 1.0  # less clean speech than this gives no embedding
 BUCKET_FRAMES = 25  # fbank frames (0.25 s): items are cut to a multiple of this
 EMBED_BATCH = 16
+WINDOW_S, WINDOW_HOP_S = 1.5, 0.5  # window embeddings inside each clean-speech embedding
+TRUNK_S = 2 * fbank.SHIFT / fbank.SAMPLE_RATE  # CAM++ trunk frames are 20 ms apart
 SILENT = 1e-4  # a chunk whose samples all stay under this is digital silence: skipped
 SECONDS_PER_FRAME = FRAME_STEP / fbank.SAMPLE_RATE
 
@@ -57,6 +64,13 @@ class Chunk:
     active: np.ndarray  # (FRAMES, 3) bool
     embeddings: np.ndarray  # (3, 192) float32 unit vectors; NaN rows where none
     clean_s: np.ndarray  # (3,) seconds where each local speaker talks alone
+    # Window embeddings of the local speakers' clean speech (float16 unit vectors), the
+    # local speaker of each, the chunk frame at its centre, and the seconds of the
+    # speaker's clean speech it stands for (its share of clean_s).
+    windows: np.ndarray = field(default_factory=lambda: np.zeros((0, 192), np.float16))
+    window_speaker: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int8))
+    window_frame: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int16))
+    window_s: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
 
 
 @dataclass(slots=True)
@@ -67,6 +81,7 @@ class _Pending:
     embeddings: np.ndarray = field(
         default_factory=lambda: np.full((LOCAL_SPEAKERS, 192), np.nan, np.float32)
     )
+    windows: list[tuple[int, np.ndarray, np.ndarray]] = field(default_factory=list)
 
 
 def step_frames_for(seconds: float | None) -> int:
@@ -91,16 +106,21 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[0::2].tolist(), edges[1::2].tolist(), strict=True))
 
 
-def embedding_frames(frames: np.ndarray) -> np.ndarray:
+def embedding_frames(
+    frames: np.ndarray, cap_s: float = EMBED_S, taken: np.ndarray | None = None
+) -> np.ndarray:
     """fbank frame indices (within the chunk) for one speaker's chosen segmentation frames:
-    the longest stretches first, at most EMBED_S seconds, cut to whole buckets."""
+    the longest stretches first, at most `cap_s` seconds, cut to whole buckets; fbank
+    frames in `taken` are left out."""
     n_fb = fbank.n_frames(CHUNK)
     # fbank frame j (centre j*160 + 200) falls in segmentation frame round((c - 495.5) / 270)
     centres = np.arange(n_fb) * fbank.SHIFT + fbank.FRAME / 2
     seg_of = np.clip(np.rint((centres - FRAME_SPAN / 2) / FRAME_STEP), 0, FRAMES - 1)
     mask = frames[seg_of.astype(np.int64)]
+    if taken is not None:
+        mask[taken] = False
     runs = sorted(_runs(mask), key=lambda r: r[0] - r[1])
-    cap = int(EMBED_S * 100)
+    cap = int(cap_s * 100)
     picked: list[tuple[int, int]] = []
     total = 0
     for a, b in runs:
@@ -114,6 +134,24 @@ def embedding_frames(frames: np.ndarray) -> np.ndarray:
     return out[:total].astype(np.int64)
 
 
+def window_rows(n_trunk: int) -> np.ndarray:
+    """(windows, n_trunk) 0/1 pooling weights: WINDOW_S windows every WINDOW_HOP_S over
+    `n_trunk` CAM++ trunk frames (none when it is shorter than one window)."""
+    width, hop = round(WINDOW_S / TRUNK_S), round(WINDOW_HOP_S / TRUNK_S)
+    starts = range(0, n_trunk - width + 1, hop)
+    rows = np.zeros((len(starts), n_trunk), np.float32)
+    for i, a in enumerate(starts):
+        rows[i, a : a + width] = 1.0
+    return rows
+
+
+def seg_frame_of(fb_frames: np.ndarray) -> np.ndarray:
+    """The segmentation frame (within the chunk) where each fbank frame's centre falls."""
+    centres = fb_frames * fbank.SHIFT + fbank.FRAME / 2
+    out: np.ndarray = np.clip(np.rint((centres - FRAME_SPAN / 2) / FRAME_STEP), 0, FRAMES - 1)
+    return out.astype(np.int64)
+
+
 def _fbank_rows(audio: np.ndarray, frames: np.ndarray) -> np.ndarray:
     """fbank rows `frames` of `audio`, computed for those rows only: each run of
     consecutive frames from just the samples it needs (the same values as rows of the
@@ -122,6 +160,19 @@ def _fbank_rows(audio: np.ndarray, frames: np.ndarray) -> np.ndarray:
     for a, b in _runs(np.isin(np.arange(frames.max() + 1), frames)):
         parts.append(fbank.fbank(audio[a * fbank.SHIFT : (b - 1) * fbank.SHIFT + fbank.FRAME]))
     return np.concatenate(parts)
+
+
+def _chunk(p: _Pending, step_frames: int, clean_s: np.ndarray) -> Chunk:
+    assert p.active is not None
+    chunk = Chunk(p.index * step_frames, p.active, p.embeddings, clean_s)
+    if p.windows:
+        speaker = np.concatenate([np.full(len(v), s) for s, v, _ in p.windows])
+        counts = np.bincount(speaker, minlength=LOCAL_SPEAKERS)
+        chunk.windows = np.concatenate([v for _, v, _ in p.windows]).astype(np.float16)
+        chunk.window_speaker = speaker.astype(np.int8)
+        chunk.window_frame = np.concatenate([f for _, _, f in p.windows]).astype(np.int16)
+        chunk.window_s = (clean_s[speaker] / counts[speaker]).astype(np.float32)
+    return chunk
 
 
 class LocalSpeakers:
@@ -179,7 +230,7 @@ class LocalSpeakers:
             return
         pending, self._queue = self._queue, []
         active = self.segmenter(np.stack([p.audio for p in pending]))
-        items: list[tuple[_Pending, int, np.ndarray]] = []
+        items: list[tuple[_Pending, int, np.ndarray, np.ndarray | None]] = []
         clean_s = []
         for p, act in zip(pending, active, strict=True):
             p.active = act
@@ -188,28 +239,47 @@ class LocalSpeakers:
             for s in range(LOCAL_SPEAKERS):
                 # Overlapped frames only when there is too little clean speech (pyannote's
                 # fallback): a voice heard only over another still gets a place.
-                use = (
-                    clean[:, s]
-                    if clean[:, s].sum() * SECONDS_PER_FRAME >= MIN_EMBED_S
-                    else act[:, s]
-                )
+                alone = clean[:, s].sum() * SECONDS_PER_FRAME >= MIN_EMBED_S
+                use = clean[:, s] if alone else act[:, s]
                 if use.sum() * SECONDS_PER_FRAME < MIN_EMBED_S:
                     continue
                 frames = embedding_frames(use)
                 if len(frames) < BUCKET_FRAMES * 2:
                     continue
-                items.append((p, s, fbank.normalise(_fbank_rows(p.audio, frames))))
+                feats = fbank.normalise(_fbank_rows(p.audio, frames))
+                # Windows only of clean speech: an overlapped stretch holds two voices.
+                items.append((p, s, feats, frames if alone else None))
+                if alone:
+                    # The rest of the clean speech, for windows only (no embedding).
+                    rest = embedding_frames(use, CHUNK / fbank.SAMPLE_RATE, frames)
+                    if len(rest) >= round(WINDOW_S * 100):
+                        feats = fbank.normalise(_fbank_rows(p.audio, rest))
+                        items.append((p, -1 - s, feats, rest))
         self._embed(items)
         for p, seconds in zip(pending, clean_s, strict=True):
             assert p.active is not None
-            self.chunks.append(Chunk(p.index * self.step_frames, p.active, p.embeddings, seconds))
+            self.chunks.append(_chunk(p, self.step_frames, seconds))
 
-    def _embed(self, items: Iterable[tuple[_Pending, int, np.ndarray]]) -> None:
+    def _embed(self, items: Iterable[tuple[_Pending, int, np.ndarray, np.ndarray | None]]) -> None:
         by_length = sorted(items, key=lambda it: len(it[2]))
-        for _, group in itertools.groupby(by_length, key=lambda it: len(it[2])):
+        for length, group in itertools.groupby(by_length, key=lambda it: len(it[2])):
             batch = list(group)
+            n_trunk = trunk_frames(length)
+            windows = window_rows(n_trunk)
+            weights = np.concatenate([np.ones((1, n_trunk), np.float32), windows])
             for i in range(0, len(batch), EMBED_BATCH):
                 part = batch[i : i + EMBED_BATCH]
-                vectors = self.encoder.embed(np.stack([it[2] for it in part]))
-                for (p, s, _), v in zip(part, vectors, strict=True):
-                    p.embeddings[s] = v
+                feats = np.stack([it[2] for it in part])
+                rows = np.broadcast_to(weights, (len(part), *weights.shape))
+                raw = self.encoder.pooled(feats, rows)
+                unit = raw / np.maximum(np.linalg.norm(raw, axis=2, keepdims=True), 1e-8)
+                for (p, s, _, frames), v in zip(part, unit, strict=True):
+                    if s >= 0:
+                        p.embeddings[s] = v[0]
+                    else:
+                        s = -1 - s  # the rest of speaker s's clean speech: windows only
+                    if frames is not None and len(windows):
+                        # trunk frame t reads fbank frames 2t and 2t + 1 of the picked ones
+                        centre = windows.argmax(axis=1) + int(windows[0].sum()) // 2
+                        fb = frames[np.minimum(2 * centre, len(frames) - 1)]
+                        p.windows.append((s, v[1:], seg_frame_of(fb)))

@@ -6,7 +6,8 @@ speaker it was assigned to), and the number of people talking is the chunks' mea
 count of active local speakers, rounded. Each frame then goes to that many speakers,
 the most active first (pyannote's reconstruction). A local speaker too short to embed
 joins the global speaker it is most often heard with in the other chunks, unless that
-speaker is already someone else in its own chunk.
+speaker is already someone else in its own chunk. A local speaker's frames may belong
+to different global speakers (`refine.split_voices`).
 """
 
 from __future__ import annotations
@@ -24,21 +25,23 @@ HALF_FRAME_S = FRAME_STEP / 2 / 16_000
 MIN_GAP_S = 0.1  # a speaker's pauses shorter than this are closed
 
 
-def _adopt_orphans(chunks: Sequence[Chunk], hard: np.ndarray, act: np.ndarray) -> np.ndarray:
-    hard = hard.copy()
+def _adopt_orphans(chunks: Sequence[Chunk], labels: np.ndarray, act: np.ndarray) -> np.ndarray:
+    labels = labels.copy()
     for c, chunk in enumerate(chunks):
         f0 = chunk.first_frame
-        for s in np.flatnonzero((hard[c] == UNASSIGNED) & chunk.active.any(axis=0)):
+        orphans = (labels[c] == UNASSIGNED).all(axis=0) & chunk.active.any(axis=0)
+        for s in np.flatnonzero(orphans):
             on = chunk.active[:, s]
             score = act[f0 : f0 + FRAMES][on].sum(axis=0)
-            score[hard[c][hard[c] >= 0]] = 0  # already someone else in this chunk
+            taken = np.unique(labels[c])
+            score[taken[taken >= 0]] = 0  # already someone else in this chunk
             if score.max() > 0:
-                hard[c, s] = int(np.argmax(score))
-    return hard
+                labels[c, :, s] = int(np.argmax(score))
+    return labels
 
 
 def _accumulate(
-    chunks: Sequence[Chunk], hard: np.ndarray, k: int, n_frames: int
+    chunks: Sequence[Chunk], labels: np.ndarray, k: int, n_frames: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     act = np.zeros((n_frames, k), np.float32)
     speaking = np.zeros(n_frames, np.float32)
@@ -46,21 +49,25 @@ def _accumulate(
     for c, chunk in enumerate(chunks):
         f0 = chunk.first_frame
         span = slice(f0, f0 + FRAMES)
-        for g in np.unique(hard[c][hard[c] >= 0]):
-            act[span, g] += chunk.active[:, hard[c] == g].any(axis=1)
+        for g in np.unique(labels[c][labels[c] >= 0]):
+            act[span, g] += (chunk.active & (labels[c] == g)).any(axis=1)
         speaking[span] += chunk.active.sum(axis=1)
         cover[span] += 1
     return act, speaking, cover
 
 
-def binary_activity(chunks: Sequence[Chunk], hard: np.ndarray, k: int) -> np.ndarray:
-    """(frames, k) bool: who talks in each global frame."""
+def binary_activity(chunks: Sequence[Chunk], labels: np.ndarray, k: int) -> np.ndarray:
+    """(frames, k) bool: who talks in each global frame. `labels` gives the global
+    speaker of each local speaker, (chunks, 3), or of each of its frames,
+    (chunks, FRAMES, 3); UNASSIGNED where there is none."""
     if not chunks or k == 0:
         return np.zeros((0, k), bool)
+    if labels.ndim == 2:
+        labels = np.repeat(labels[:, None, :].astype(np.int16), FRAMES, axis=1)
     n_frames = max(c.first_frame for c in chunks) + FRAMES
-    act, _, _ = _accumulate(chunks, hard, k, n_frames)
-    hard = _adopt_orphans(chunks, hard, act)
-    act, speaking, cover = _accumulate(chunks, hard, k, n_frames)
+    act, _, _ = _accumulate(chunks, labels, k, n_frames)
+    labels = _adopt_orphans(chunks, labels, act)
+    act, speaking, cover = _accumulate(chunks, labels, k, n_frames)
     count = np.rint(speaking / np.maximum(cover, 1)).astype(np.int64)
     rank = np.argsort(np.argsort(-act, axis=1, kind="stable"), axis=1, kind="stable")
     out: np.ndarray = (rank < count[:, None]) & (act > 0)

@@ -9,6 +9,7 @@ from transcriber.diarization.campplus import SpeakerEncoder, default_encoder
 from transcriber.diarization.clustering import cluster_chunks
 from transcriber.diarization.local import Chunk, LocalSpeakers, step_frames_for
 from transcriber.diarization.reconstruct import binary_activity, to_turns
+from transcriber.diarization.refine import split_voices
 from transcriber.diarization.segmentation import Segmenter, default_segmenter
 from transcriber.diarization.timeline import Turn
 from transcriber.domain import Clip, SpeakerCount
@@ -38,9 +39,11 @@ def analyse(
 def turns_from_chunks(
     chunks: Sequence[Chunk], count: SpeakerCount | None = None, time_offset: float = 0.0
 ) -> list[Turn]:
-    """Cluster the chunks' local speakers; turns labelled A, B, … by first appearance."""
+    """Cluster the chunks' local speakers, part the voices one local speaker holds; turns
+    labelled A, B, … by first appearance."""
     hard, centroids = cluster_chunks(chunks, count)
-    return to_turns(binary_activity(chunks, hard, len(centroids)), time_offset)
+    labels, k = split_voices(chunks, hard, len(centroids), count)
+    return to_turns(binary_activity(chunks, labels, k), time_offset)
 
 
 def diarize(

@@ -20,6 +20,9 @@ class DecodeOptions:
     # without VAD, where long word-free stretches are mostly silence.
     recover_gaps: bool = True
     task: str = "transcribe"  # or "translate" (to English)
+    # Decode every window greedily first and search again with the beam only where the
+    # greedy words are unsure (engines/gate.py), instead of beam-searching every window.
+    gated: bool = False
 
 
 @dataclass(frozen=True, slots=True)

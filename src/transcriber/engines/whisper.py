@@ -1,5 +1,10 @@
 """faster-whisper / CTranslate2 engine, int8 on CPU, batched over speech windows, with
-several batches decoded at once on model replicas (engines/parallel.py)."""
+several batches decoded at once on model replicas (engines/parallel.py).
+
+Each batch is encoded once and beam-searched. With `DecodeOptions.gated` its windows
+are decoded greedily first, and only those whose words the gate finds unsure
+(engines/gate.py) are decoded again with the beam, from the same encoder output.
+"""
 
 from __future__ import annotations
 
@@ -14,16 +19,23 @@ import numpy as np
 
 from transcriber.domain import Segment, Word
 from transcriber.engines.base import DecodeOptions, WindowResult
+from transcriber.engines.gate import (
+    COMPRESSION_CEILING,
+    LOG_PROB_FLOOR,
+    NO_SPEECH_PROB,
+    Tally,
+    doubt,
+)
 from transcriber.engines.parallel import ordered_map
 from transcriber.engines.segmenter import segments_from_words
 from transcriber.media.windows import SpeechWindow
 
 log = logging.getLogger(__name__)
 
-# Whisper's usual rule for "this window was not speech": both must hold.
-NO_SPEECH_PROB = 0.6
-LOG_PROB_FLOOR = -1.0
-COMPRESSION_CEILING = 2.4  # above this, text is repetitive: a decoding loop
+# Windows per encoder call. The encoder's working memory grows with the batch (attention
+# over 1500 frames per window) while its speed per window does not (docs/performance.md),
+# so a larger batch of windows is encoded in parts of this size and decoded together.
+ENCODE_BATCH = 2
 # Decoding a window at once, Whisper sometimes ends the text early, most often when the
 # voice or the recording changes inside the window, and the rest of the window is lost
 # (sequential decoding would seek on from the last word instead). A stretch at least this
@@ -67,7 +79,7 @@ class WhisperEngine:
         if not self.multilingual:
             return "en", 1.0
         features = self._features(windows)
-        encoded = self.model.encode(features)
+        encoded = self._encode(features)
         # These windows are usually the first batch: transcribing them reuses this work.
         if self.keep_encoding:
             self._local.kept = _Encoded(tuple(windows), features, encoded)
@@ -84,11 +96,15 @@ class WhisperEngine:
     def transcribe(
         self, windows: Iterable[SpeechWindow], options: DecodeOptions
     ) -> Iterator[WindowResult]:
+        tally = Tally()
+
         def run(job: tuple[list[SpeechWindow], _Encoded | None]) -> list[WindowResult]:
-            return self._run(job[0], options, job[1])
+            return self._run(job[0], options, job[1], tally)
 
         for results in ordered_map(run, self._batches(windows), self.replicas):
             yield from results
+        if tally.windows:
+            log.info("%s", tally)
 
     def _batches(
         self, windows: Iterable[SpeechWindow]
@@ -122,9 +138,13 @@ class WhisperEngine:
             yield buffer[i : i + step], None
 
     def _run(
-        self, batch: list[SpeechWindow], options: DecodeOptions, encoded: _Encoded | None = None
+        self,
+        batch: list[SpeechWindow],
+        options: DecodeOptions,
+        encoded: _Encoded | None = None,
+        tally: Tally | None = None,
     ) -> list[WindowResult]:
-        raw = self._decode(batch, options, encoded)
+        raw = self._decode(batch, options, encoded, tally)
         found = [list(self._segments(w, r)) for w, r in zip(batch, raw, strict=True)]
         if options.recover_gaps:
             retry = [
@@ -134,7 +154,7 @@ class WhisperEngine:
             ]
             for k in range(0, len(retry), self.batch_size):
                 part = retry[k : k + self.batch_size]
-                again = self._decode([w for _, w in part], options)
+                again = self._decode([w for _, w in part], options, tally=tally)
                 for (i, w), r in zip(part, again, strict=True):
                     found[i] += self._segments(w, r, strict=True)
             if retry:
@@ -145,52 +165,74 @@ class WhisperEngine:
         ]
 
     def _decode(
-        self, batch: list[SpeechWindow], options: DecodeOptions, encoded: _Encoded | None = None
+        self,
+        batch: list[SpeechWindow],
+        options: DecodeOptions,
+        encoded: _Encoded | None = None,
+        tally: Tally | None = None,
     ) -> list[list[dict[str, Any]]]:
-        from faster_whisper import BatchedInferencePipeline
-        from faster_whisper.tokenizer import Tokenizer
-        from faster_whisper.transcribe import TranscriptionOptions, get_suppressed_tokens
+        """Each window's segments (faster-whisper's dicts, with words), silence dropped.
 
+        The batch is encoded once (or not at all, when detect_language kept its
+        encoding); every decoding pass below reads that one encoder output.
+        """
         language = options.language if self.multilingual else "en"
-        tokenizer = Tokenizer(
-            self.model.hf_tokenizer, self.multilingual, task=options.task, language=language
-        )
-        fw_options = TranscriptionOptions(
-            beam_size=options.beam_size,
-            best_of=1,
-            patience=1.0,
-            length_penalty=1.0,
-            repetition_penalty=1.0,
-            no_repeat_ngram_size=0,
-            log_prob_threshold=LOG_PROB_FLOOR,
-            no_speech_threshold=NO_SPEECH_PROB,
-            compression_ratio_threshold=COMPRESSION_CEILING,
-            condition_on_previous_text=False,
-            prompt_reset_on_temperature=0.5,
-            temperatures=[0.0],
-            initial_prompt=options.initial_prompt,
-            prefix=None,
-            suppress_blank=True,
-            suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
-            without_timestamps=True,
-            max_initial_timestamp=0.0,
-            word_timestamps=True,  # segment bounds come from word times
-            prepend_punctuations="\"'“¿([{-«",
-            append_punctuations="\"'.。,，!！?？:：”)]}、»",
-            multilingual=False,
-            max_new_tokens=None,
-            clip_timestamps=[],
-            hallucination_silence_threshold=None,
-            hotwords=None,
-        )
-        meta = [{"offset": 0.0, "duration": w.duration, "segments": []} for w in batch]
+        tokenizer = _tokenizer(self.model, self.multilingual, options.task, language)
         features = encoded.features if encoded is not None else self._features(batch)
-        # A pipeline per call: it keeps state between calls, and batches run on threads.
-        pipeline = BatchedInferencePipeline(_WithEncoding(self.model, encoded))
-        outputs: list[list[dict[str, Any]]] = pipeline.forward(
-            features, tokenizer, meta, fw_options
+        output = encoded.output if encoded is not None else self._encode(features)
+        gated = options.beam_size > 1 and options.gated
+        first = self._forward(
+            batch, features, output, tokenizer, options, 1 if gated else options.beam_size
         )
-        return [[s for s in window if is_speech(s)] for window in outputs]
+        if gated:
+            doubts = [doubt(raw) for raw in first]
+            unsure = [i for i, d in enumerate(doubts) if d is not None]
+            if tally is not None:
+                tally.add(doubts)
+            if unsure:
+                again = self._forward(
+                    [batch[i] for i in unsure],
+                    features[unsure],
+                    _rows(output, unsure),
+                    tokenizer,
+                    options,
+                    options.beam_size,
+                )
+                for i, raw in zip(unsure, again, strict=True):
+                    first[i] = raw
+        return [[s for s in window if is_speech(s)] for window in first]
+
+    def _encode(self, features: np.ndarray) -> Any:
+        # Split on a CPU only: a GPU's batch memory is what its larger batches are for.
+        if len(features) <= ENCODE_BATCH or self.model.model.device != "cpu":
+            return self.model.encode(features)
+        import ctranslate2
+
+        parts = [
+            np.asarray(self.model.encode(features[i : i + ENCODE_BATCH]))
+            for i in range(0, len(features), ENCODE_BATCH)
+        ]
+        return ctranslate2.StorageView.from_array(np.concatenate(parts))
+
+    def _forward(
+        self,
+        batch: list[SpeechWindow],
+        features: np.ndarray,
+        output: Any,
+        tokenizer: Any,
+        options: DecodeOptions,
+        beam_size: int,
+    ) -> list[list[dict[str, Any]]]:
+        """Decode encoded windows with this beam width and align their words."""
+        from faster_whisper import BatchedInferencePipeline
+
+        meta = [{"offset": 0.0, "duration": w.duration, "segments": []} for w in batch]
+        # A pipeline per call: it keeps state between calls, and batches run on threads.
+        pipeline = BatchedInferencePipeline(_WithEncoding(self.model, features, output))
+        outputs: list[list[dict[str, Any]]] = pipeline.forward(
+            features, tokenizer, meta, _fw_options(tokenizer, options, beam_size)
+        )
+        return outputs
 
     @staticmethod
     def _segments(
@@ -215,6 +257,57 @@ class WhisperEngine:
             )
 
 
+def _tokenizer(model: Any, multilingual: bool, task: str, language: str | None) -> Any:
+    from faster_whisper.tokenizer import Tokenizer
+
+    return Tokenizer(model.hf_tokenizer, multilingual, task=task, language=language)
+
+
+def _fw_options(tokenizer: Any, options: DecodeOptions, beam_size: int) -> Any:
+    """faster-whisper's options for one decoding pass of a batch."""
+    from faster_whisper.transcribe import TranscriptionOptions, get_suppressed_tokens
+
+    return TranscriptionOptions(
+        beam_size=beam_size,
+        best_of=1,
+        patience=1.0,
+        length_penalty=1.0,
+        repetition_penalty=1.0,
+        no_repeat_ngram_size=0,
+        log_prob_threshold=LOG_PROB_FLOOR,
+        no_speech_threshold=NO_SPEECH_PROB,
+        compression_ratio_threshold=COMPRESSION_CEILING,
+        condition_on_previous_text=False,
+        prompt_reset_on_temperature=0.5,
+        temperatures=[0.0],
+        initial_prompt=options.initial_prompt,
+        prefix=None,
+        suppress_blank=True,
+        suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
+        without_timestamps=True,
+        max_initial_timestamp=0.0,
+        word_timestamps=True,  # segment bounds come from word times; the gate reads them
+        prepend_punctuations="\"'“¿([{-«",
+        append_punctuations="\"'.。,，!！?？:：”)]}、»",
+        multilingual=False,
+        max_new_tokens=None,
+        clip_timestamps=[],
+        hallucination_silence_threshold=None,
+        hotwords=None,
+    )
+
+
+def _rows(output: Any, rows: list[int]) -> Any:
+    """Those windows' rows of a batch's encoder output (a CTranslate2 StorageView), on
+    the device the output is on."""
+    import ctranslate2
+
+    device = output.device
+    host = output if device == "cpu" else output.to_device(ctranslate2.Device.cpu)
+    picked = ctranslate2.StorageView.from_array(np.ascontiguousarray(np.asarray(host)[rows]))
+    return picked if device == "cpu" else picked.to_device(getattr(ctranslate2.Device, device))
+
+
 @dataclass(frozen=True, slots=True)
 class _Encoded:
     """Windows with their features and encoder output (detect_language's work)."""
@@ -230,22 +323,22 @@ class _Encoded:
 
 
 class _WithEncoding:
-    """The WhisperModel, except that encoding the kept features returns the kept output.
+    """The WhisperModel, except that encoding these features returns this encoder output.
 
-    Detecting the language encodes the first windows; when the same windows are then
-    transcribed, faster-whisper's pipeline asks this object to encode the very same
-    features again and gets the kept output instead of a second encoder pass (the
-    encoder is a third of the work per window). Anything else goes to the model.
+    faster-whisper's pipeline encodes the features it is given before decoding them.
+    The engine has encoded them already (or detect_language has), so the pipeline gets
+    that output instead of a second encoder pass (the encoder is a third of the work
+    per window). Anything else goes to the model.
     """
 
-    def __init__(self, model: Any, encoded: _Encoded | None) -> None:
+    def __init__(self, model: Any, features: np.ndarray, output: Any) -> None:
         self._model = model
-        self._encoded = encoded
+        self._features = features
+        self._output = output
 
     def encode(self, features: np.ndarray) -> Any:
-        encoded, self._encoded = self._encoded, None
-        if encoded is not None and encoded.features is features:
-            return encoded.output
+        if features is self._features:
+            return self._output
         return self._model.encode(features)
 
     def __getattr__(self, name: str) -> Any:
