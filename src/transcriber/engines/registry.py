@@ -1,7 +1,8 @@
 """Load engines lazily, share them between jobs, unload them after an idle TTL.
 
 Each model is loaded once for transcription (with its replicas), and once more, as a
-single one-thread copy, when language detection is asked for on its own (`detector`).
+single-replica copy on all the cores, when language detection is asked for on its own
+(`detector`).
 """
 
 from __future__ import annotations
