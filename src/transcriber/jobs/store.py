@@ -93,6 +93,45 @@ class SqlJobStore:
             s.add(row)
         return _record(row)
 
+    def add_completed(
+        self,
+        task_id: str,
+        owner: str,
+        filename: str,
+        input_key: str,
+        result_key: str,
+        options: dict[str, Any],
+        duration: float,
+        language: str | None,
+        processing_time: float,
+        started_at: datetime,
+        warnings: list[dict[str, Any]] | None = None,
+    ) -> TaskRecord:
+        """Record a task whose work is already done, such as a live session: its input
+        and result are stored, so it goes straight to completed, never through the queue."""
+        row = TaskRow(
+            id=task_id,
+            owner=owner,
+            status=TaskStatus.completed.value,
+            progress=1.0,
+            audio_done=duration,
+            filename=_text(filename),
+            input_key=input_key,
+            result_key=result_key,
+            options=options,
+            duration=duration,
+            language=language,
+            attempts=1,
+            processing_time=processing_time,
+            created_at=started_at,
+            started_at=started_at,
+            finished_at=now(),
+            warnings=list(warnings or ()),
+        )
+        with self._session.begin() as s:
+            s.add(row)
+        return _record(row)
+
     def get(self, task_id: str, owner: str | None = None) -> TaskRecord | None:
         with self._session() as s:
             row = s.get(TaskRow, task_id)

@@ -120,6 +120,20 @@ class SpeechDetector:
         self._start = None
         return out
 
+    def pending(self) -> Region | None:
+        """The open region as it would be emitted if the speech ended now, or None while
+        there is no speech (or too little to count yet). Changes nothing: a live stream
+        reads it to announce speech and to start decoding before the region closes."""
+        if self._start is None or self._last_speech + 1 - self._start < self._min_speech:
+            return None
+        s = self._start * FRAME if self._start_forced else self._start * FRAME - self._pad
+        return Region(max(s, self._emitted_end, 0), (self._last_speech + 1) * FRAME + self._pad)
+
+    @property
+    def quiet_frames(self) -> int:
+        """Frames since the last speech frame of the open region (0 outside speech)."""
+        return self._gap if self._start is not None else 0
+
     def earliest_needed(self) -> int:
         """The first sample a region not yet emitted could still include."""
         frame = self._frame if self._start is None else self._start
