@@ -196,7 +196,9 @@ def test_prompt_puts_the_users_terms_before_the_recent_context() -> None:
 
 def test_live_urls() -> None:
     assert live_url("http://127.0.0.1:8086") == "ws://127.0.0.1:8086/ws/live"
-    assert live_url("https://asr.example.org/", token="k") == "wss://asr.example.org/ws/live?token=k"
+    assert (
+        live_url("https://asr.example.org/", token="k") == "wss://asr.example.org/ws/live?token=k"
+    )
     assert live_url("ws://h:1/ws/live") == "ws://h:1/ws/live"
     chunks = frames(bytes(9000), 32000)
     assert [len(c) for c in chunks] == [3200, 3200, 2600]

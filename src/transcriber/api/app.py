@@ -11,7 +11,17 @@ from fastapi.staticfiles import StaticFiles
 
 from transcriber import __version__
 from transcriber.api import errors
-from transcriber.api.routes import assemblyai, compat, export, health, live, tasks, web, ws
+from transcriber.api.routes import (
+    assemblyai,
+    compat,
+    export,
+    health,
+    live,
+    realtime,
+    tasks,
+    web,
+    ws,
+)
 from transcriber.api.services import Services
 from transcriber.config import Settings
 
@@ -43,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tasks.router)
     app.include_router(ws.router)
     app.include_router(live.router)
+    app.include_router(realtime.router)
     app.include_router(health.router)
     app.include_router(export.router)
     app.include_router(compat.router)

@@ -31,8 +31,9 @@ from transcriber.errors import (
     TranscriberError,
     UploadTooLargeError,
 )
+from transcriber.jobs.metrics import Metrics
 from transcriber.jobs.record import TaskRecord
-from transcriber.live.events import LiveEvent
+from transcriber.live.events import Final, LiveEvent
 from transcriber.live.save import save_session
 from transcriber.live.session import LiveRequest, LiveSession, LiveTuning
 from transcriber.media.vad import VadParams
@@ -131,6 +132,13 @@ class Commit:
 
 
 @dataclass(frozen=True, slots=True)
+class Mark:
+    """Pass a marker on after the finals of the audio before it (`LiveStream.mark`)."""
+
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
 class Stop:
     """The client asked to end the session."""
 
@@ -147,7 +155,7 @@ class Refused:
     error: InputError
 
 
-InboxItem = bytes | Commit | Stop | Gone | Refused
+InboxItem = bytes | Commit | Mark | Stop | Gone | Refused
 
 
 class Inbox:
@@ -177,6 +185,8 @@ async def pump(inbox: Inbox, session: LiveSession) -> Stop | Gone | BaseExceptio
                 await session.push(b"".join(parts))
             elif isinstance(item, Commit):
                 await session.commit()
+            elif isinstance(item, Mark):
+                await session.mark(item.token)
             elif isinstance(item, Refused):
                 return item.error
             else:
@@ -196,11 +206,17 @@ async def _next(inbox: Inbox) -> InboxItem:
         )
 
 
-async def forward(session: LiveSession, send: Callable[[LiveEvent], Awaitable[None]]) -> None:
+async def forward(
+    session: LiveSession,
+    send: Callable[[LiveEvent], Awaitable[None]],
+    metrics: Metrics | None = None,
+) -> None:
     """Send the session's events as they come until `stop_forwarding`; a client that has
     gone only stops the sending, never the session."""
     sending = True
     while (event := await session.stream.events.get()) is not None:
+        if metrics is not None and isinstance(event, Final) and event.delay is not None:
+            metrics.live_final_delay.observe(event.delay)
         if not sending:
             continue
         try:

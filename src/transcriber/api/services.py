@@ -65,7 +65,7 @@ class Services:
             if embedded
             else CeleryQueue(settings.queue_url)
         )
-        live = LiveSessions(settings.max_live_sessions)
+        live = LiveSessions(settings.max_live_sessions, metrics.live_sessions)
         return cls(
             settings, jobs, store, engines, pipeline, events, metrics, queue, worker, webhooks, live
         )

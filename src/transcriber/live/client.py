@@ -62,7 +62,7 @@ async def stream(
     on_message: Callable[[dict[str, Any]], None] | None = None,
     headers: dict[str, str] | None = None,
     stop: bool = True,
-    limit_s: float = 600.0,
+    limit_s: float | None = 600.0,
 ) -> LiveRun:
     """Send `start`, then `chunks` paced at `speed` times real time (0: as fast as the
     server takes them), then `stop` (unless `stop` is False: the socket is just closed);

@@ -47,6 +47,9 @@ class Partial:
 class Final:
     utterance: int
     segment: Segment
+    # Seconds from the VAD's end of speech reaching the stream to this final; None for a
+    # final cut from a long utterance while it goes on.
+    delay: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

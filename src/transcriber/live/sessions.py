@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+from prometheus_client import Gauge
+
 from transcriber.errors import TooManySessionsError
 
 # Worker threads per session: the VAD and recording, a partial decode, a look-ahead
@@ -18,9 +20,10 @@ THREADS_PER_SESSION = 4
 
 
 class LiveSessions:
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, gauge: Gauge | None = None) -> None:
         self.limit = limit
         self.active = 0
+        self._gauge = gauge
         self.executor = ThreadPoolExecutor(
             max_workers=max(1, limit) * THREADS_PER_SESSION, thread_name_prefix="live"
         )
@@ -36,9 +39,15 @@ class LiveSessions:
                 f"all {self.limit} live sessions are in use; try again later"
             )
         self.active += 1
+        self._show()
 
     def release(self) -> None:
         self.active = max(0, self.active - 1)
+        self._show()
+
+    def _show(self) -> None:
+        if self._gauge is not None:
+            self._gauge.set(self.active)
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)

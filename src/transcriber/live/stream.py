@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
@@ -95,6 +96,7 @@ class _FinalJob:
     candidate: _Candidate | None = None
     closes: bool = True  # the last job of its utterance
     marker: str | None = None  # no audio: a marker to pass on in order
+    closed_at: float | None = None  # monotonic time the VAD's end of speech was taken in
 
 
 class LiveStream:
@@ -221,7 +223,8 @@ class LiveStream:
         candidate = utt.candidate
         if candidate is not None and candidate.span != (start, region.end):
             candidate = None
-        job = _FinalJob(utt.id, start, region.end, self._slice(start, region.end), None, candidate)
+        job = _FinalJob(utt.id, start, region.end, self._slice(start, region.end), None, candidate,
+                        closed_at=time.monotonic())  # fmt: skip
         await self._queue_final(job)
 
     def _look_ahead(self) -> None:
@@ -271,10 +274,9 @@ class LiveStream:
         new = utt.agreement.update(decoded.words)
         if new:
             self._emit(Committed(utt.id, _text(new)))
-        if not self._waiting:  # a partial must not overtake an earlier utterance's final
-            stable = _text(utt.agreement.committed)
-            text = _text(utt.agreement.committed + utt.agreement.tentative)
-            self._emit(Partial(utt.id, text, stable))
+        stable = _text(utt.agreement.committed)
+        text = _text(utt.agreement.committed + utt.agreement.tentative)
+        self._emit(Partial(utt.id, text, stable))
         self._cut_if_long(utt)
 
     def _cut_if_long(self, utt: _Utterance) -> None:
@@ -332,6 +334,8 @@ class LiveStream:
                     decoded = await job.candidate.future
                 except Exception:
                     log.debug("a look-ahead decode failed; decoding the final again", exc_info=True)
+            log.debug("utterance %d: final from %s", job.utterance,
+                      "its look-ahead decode" if decoded else "a decode of its own")  # fmt: skip
             if decoded is None:
                 decoded = await self._decode(job.start, job.audio)
             words = [w for w in decoded.words if w.start < job.end / SAMPLE_RATE]
@@ -352,7 +356,8 @@ class LiveStream:
             self.segments.append(numbered)
             texts.append(numbered.text)
             self._said = f"{self._said} {numbered.text}".strip()
-            self._emit(Final(job.utterance, numbered))
+            delay = None if job.closed_at is None else round(time.monotonic() - job.closed_at, 3)
+            self._emit(Final(job.utterance, numbered, delay))
         if job.closes:
             self._emit(UtteranceDone(job.utterance, " ".join(self._texts.pop(job.utterance))))
 

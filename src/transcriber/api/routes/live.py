@@ -76,8 +76,10 @@ def start_request(message: Mapping[str, Any], services: Services) -> LiveRequest
     try:
         start = LiveStart.model_validate_json(text)
     except ValidationError as e:
-        parts = [f"{'.'.join(str(x) for x in err['loc']) or 'message'}: {err['msg']}"
-                 for err in e.errors()]  # fmt: skip
+        parts = [
+            f"{'.'.join(str(x) for x in err['loc']) or 'message'}: {err['msg']}"
+            for err in e.errors()
+        ]
         raise ProtocolError(f"bad start message: {'; '.join(parts)}") from None
     fmt = AudioFormat(start.encoding, start.sample_rate)
     options = request_options(
@@ -103,11 +105,19 @@ def event_message(event: LiveEvent) -> dict[str, Any] | None:
     if isinstance(event, SpeechStarted):
         return {"type": "speech_started", "utterance": event.utterance, "at": event.at}
     if isinstance(event, SpeechStopped):
-        return {"type": "speech_stopped", "utterance": event.utterance, "at": event.at,
-                "end": event.end}  # fmt: skip
+        return {
+            "type": "speech_stopped",
+            "utterance": event.utterance,
+            "at": event.at,
+            "end": event.end,
+        }
     if isinstance(event, Partial):
-        return {"type": "partial", "utterance": event.utterance, "text": event.text,
-                "stable": event.stable}  # fmt: skip
+        return {
+            "type": "partial",
+            "utterance": event.utterance,
+            "text": event.text,
+            "stable": event.stable,
+        }
     if isinstance(event, Final):
         return {"type": "final", "utterance": event.utterance} | segment_doc(event.segment)
     return None
@@ -196,10 +206,18 @@ async def run(ws: WebSocket, services: Services, owner: str, session: LiveSessio
             await send(message)
 
     r = session.request
-    await send({"type": "ready", "task_id": session.task_id, "sample_rate": r.format.sample_rate,
-                "encoding": r.format.encoding, "language": r.language or "auto",
-                "model": r.model, "diarize": r.diarize})  # fmt: skip
-    sender = asyncio.create_task(forward(session, send_event))
+    await send(
+        {
+            "type": "ready",
+            "task_id": session.task_id,
+            "sample_rate": r.format.sample_rate,
+            "encoding": r.format.encoding,
+            "language": r.language or "auto",
+            "model": r.model,
+            "diarize": r.diarize,
+        }
+    )
+    sender = asyncio.create_task(forward(session, send_event, services.metrics))
     inbox = Inbox()
     reader = asyncio.create_task(read_messages(ws, inbox, r.format))
     outcome = await pump(inbox, session)
@@ -224,9 +242,14 @@ async def run(ws: WebSocket, services: Services, owner: str, session: LiveSessio
         if transcript is None:
             await send({"type": "error", "error": error_body(error or RuntimeError())})
         else:
-            await send({"type": "done", "task_id": task.id if task else None,
-                        "task": public(task) if task else None,
-                        "transcript": to_dict(transcript)})  # fmt: skip
+            await send(
+                {
+                    "type": "done",
+                    "task_id": task.id if task else None,
+                    "task": public(task) if task else None,
+                    "transcript": to_dict(transcript),
+                }
+            )
         if error is not None:
             await ws.close(close_code(error), close_reason(error_body(error)["message"]))
         else:
