@@ -303,3 +303,29 @@ def test_keys_apply(tmp_path: Path, model_cache: Path) -> None:
         assert task.status_code == 200 and task.json()["duration"] == pytest.approx(1.0)
     finally:
         s.kill()
+
+
+def test_a_live_task_is_transcribed_again_offline_as_a_new_version(
+    server: Server, eval_root: Path
+) -> None:
+    run = send(server, pcm16(eval_root, RU_16K), language="ru", speed=0)
+    task_id = run.of_type("done")[0]["task_id"]
+    live_text = server.result(task_id)["text"]
+    r = httpx.post(f"{server.url}/api/tasks/{task_id}/rerun", data={"diarize": "true"})
+    assert r.status_code == 202 and r.json()["status"] == "queued"
+    again = httpx.post(f"{server.url}/api/tasks/{task_id}/rerun")
+    assert again.status_code == 409  # not while it runs
+    state = server.wait(task_id)
+    assert state["status"] == "completed" and state["options"]["diarize"] is True
+    assert state["options"]["live"]["protocol"] == "ws"  # still the live session's task
+    offline = server.result(task_id)
+    assert corpus_wer([(reference(RU_16K), offline["text"])], "ru") < 0.35
+    assert {s["speaker"] for s in offline["segments"]} == {"A"}
+    versions = httpx.get(f"{server.url}/api/tasks/{task_id}/versions").json()["items"]
+    assert [(v["version"], v["source"]) for v in versions] == [(1, "live")]
+    base = f"{server.url}/api/tasks/{task_id}/versions/1"
+    assert httpx.get(base).json()["text"] == live_text
+    srt_text = httpx.get(base, params={"format": "srt"})
+    assert 'filename="live-' in srt_text.headers["content-disposition"]
+    assert list(srt.parse(srt_text.text))
+    assert httpx.get(f"{server.url}/api/tasks/{task_id}/versions/2").status_code == 404

@@ -19,6 +19,7 @@ from transcriber.api.routes import (
     live,
     realtime,
     tasks,
+    versions,
     web,
     ws,
 )
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(realtime.router)
     app.include_router(health.router)
     app.include_router(export.router)
+    app.include_router(versions.router)
     app.include_router(compat.router)
     app.include_router(assemblyai.router)
     app.include_router(web.router)

@@ -345,6 +345,29 @@ class SqlJobStore:
             )
             return rowcount(res) == 1
 
+    def rerun(self, task_id: str, options: dict[str, Any]) -> bool:
+        """A completed task goes back to the queue with `options`, to be transcribed again
+        from its stored input; False unless it was completed. Its result stays where it
+        is until the new run replaces it (keep a copy first to keep the old version)."""
+        with self._session.begin() as s:
+            res = s.execute(
+                update(TaskRow)
+                .where(TaskRow.id == task_id, TaskRow.status == TaskStatus.completed.value)
+                .values(
+                    status=_QUEUED,
+                    options=options,
+                    error=None,
+                    progress=0.0,
+                    audio_done=0.0,
+                    stage=None,
+                    finished_at=None,
+                    checkpoint=None,
+                    created_at=now(),
+                    warnings=None,
+                )
+            )
+            return rowcount(res) == 1
+
     # --- webhook deliveries -------------------------------------------------------
     def webhooks_due(self, limit: int = 100) -> list[str]:
         """Ids of tasks whose webhook is owed and not held by a live sender, oldest first."""

@@ -138,6 +138,11 @@ class LiveStream:
         self._running: set[asyncio.Future[Decoded]] = set()
         self._finaliser = asyncio.create_task(self._run_finals())
 
+    @property
+    def buffered_seconds(self) -> float:
+        """Audio the open utterance holds that is not final yet (0 between utterances)."""
+        return 0.0 if self._utt is None else _s(self.samples - self._utt.buffer_start)
+
     # --- audio in (the detector runs on a worker thread, the rest on the loop) ----------
     def detect(self, audio: np.ndarray) -> list[Region]:
         """Run the VAD over the next audio (on a worker thread, one call at a time)."""
@@ -272,6 +277,8 @@ class LiveStream:
             return  # the utterance ended or was cut meanwhile
         decoded = future.result()
         new = utt.agreement.update(decoded.words)
+        log.debug("utterance %d, %.1f-%.1f s: %r; committed %r", utt.id, _s(span[0]), _s(span[1]),
+                  _text(list(decoded.words)), _text(new))  # fmt: skip
         if new:
             self._emit(Committed(utt.id, _text(new)))
         stable = _text(utt.agreement.committed)
