@@ -27,7 +27,7 @@ except ImportError:  # pragma: no cover - depends on the environment
         raise
     pytest.skip("playwright is not installed (pip install -e '.[dev]')", allow_module_level=True)
 
-CLIP = "ru/coqui_stt/ru.wav"
+CLIP = "ru_more/asterisk_ru/core/agent-newlocation.wav"  # 7.8 s of one voice, no pause
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,7 @@ from transcriber.live.client import LiveRun, frames, live_url, stream
 
 pytestmark = pytest.mark.slow
 
-RU_16K = "ru/coqui_stt/ru.wav"  # 5.7 s, a pause in the middle
+RU_16K = "ru_more/asterisk_ru/core/agent-newlocation.wav"  # 7.8 s, one long utterance
 RU_PHONE = "ru_more/asterisk_ru/core/vm-intro.wav"  # 6.1 s, 8 kHz telephony
 EN = "en/whisper/jfk.flac"  # 11 s, pauses between phrases
 

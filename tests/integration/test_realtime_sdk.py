@@ -23,7 +23,7 @@ from transcriber.evaluation.wer import corpus_wer, normalize
 
 pytestmark = pytest.mark.slow
 
-RU = "ru/coqui_stt/ru.wav"
+RU = "ru_more/asterisk_ru/core/agent-newlocation.wav"  # 7.8 s, one long utterance
 EN = "en/whisper/jfk.flac"
 CHUNK = 4800  # 100 ms of 24 kHz 16-bit samples
 

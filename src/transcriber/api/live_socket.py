@@ -191,7 +191,7 @@ async def pump(inbox: Inbox, session: LiveSession) -> Stop | Gone | BaseExceptio
                 return item.error
             else:
                 return item
-        except TranscriberError as e:
+        except Exception as e:  # told to the client; the session is still saved
             return e
         if session.stream.failure is not None:
             return session.stream.failure

@@ -180,6 +180,8 @@ class LiveSession:
 
     def close(self) -> None:
         """Remove the local recording (after it was stored, or when there is none)."""
+        if not self.finished:
+            self.stream.abandon()
         self.recording.remove()
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:

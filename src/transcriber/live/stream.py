@@ -33,7 +33,7 @@ import numpy as np
 
 from transcriber.domain import Segment, Word
 from transcriber.engines.base import Engine
-from transcriber.engines.segmenter import SENTENCE_END, segments_from_words
+from transcriber.engines.segmenter import segments_from_words
 from transcriber.live.agreement import LocalAgreement
 from transcriber.live.decoder import Decoded, DecodeRequest, decode, prompt_for
 from transcriber.live.events import (
@@ -48,12 +48,15 @@ from transcriber.live.events import (
 )
 from transcriber.live.speakers import OnlineSpeakers
 from transcriber.media.frames import SAMPLE_RATE
-from transcriber.media.vad import FRAME, Region, SpeechDetector, VadParams
+from transcriber.media.vad import FRAME, Pause, Region, SpeechDetector, VadParams
+from transcriber.media.windows import best_cut
 
 log = logging.getLogger(__name__)
 
 # Finals waiting to be decoded before `advance` stops taking audio (backpressure).
 FINALS_AHEAD = 2
+# A long utterance is cut only at a pause of at least this many VAD frames (~100 ms).
+CUT_PAUSE_FRAMES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +189,10 @@ class LiveStream:
             except Exception:  # a partial's failure no longer matters
                 log.debug("a partial decode failed at the end of a stream", exc_info=True)
 
+    def abandon(self) -> None:
+        """Stop the finals' task of a stream that will never be drained."""
+        self._finaliser.cancel()
+
     def _append(self, audio: np.ndarray) -> None:
         if len(audio):
             self._audio = np.concatenate([self._audio, audio]) if len(self._audio) else audio
@@ -287,20 +294,34 @@ class LiveStream:
         self._cut_if_long(utt)
 
     def _cut_if_long(self, utt: _Utterance) -> None:
-        """Past `max_buffer_s`, the committed words up to a sentence end become finals."""
+        """Past `max_buffer_s`, the committed words up to a pause become finals.
+
+        The cut is made at one of the VAD's inner pauses (the longest near the end of
+        what is committed), never at a word's estimated edge: a word cut in two comes
+        back as two wrong ones on each side of the cut.
+        """
         words = utt.agreement.committed
         if self.samples - utt.buffer_start < self.config.max_buffer_s * SAMPLE_RATE or not words:
             return
-        ends = [i for i, w in enumerate(words) if w.word.strip().endswith(SENTENCE_END)]
-        last = ends[-1] if ends else len(words) - 1
-        following = (words[last + 1 :] + utt.agreement.tentative)[:1]
-        at = words[last].end
-        if following and following[0].start > at:
-            at = (at + following[0].start) / 2  # between the words, not on an edge
-        cut = min(self.samples, round(at * SAMPLE_RATE))
-        if cut <= utt.buffer_start:
+        pending = self._detector.pending()
+        if pending is None:
             return
-        taken = utt.agreement.cut(last + 1)
+        o = self._vad_origin
+        inside = tuple(
+            Pause(p.at + o, p.frames)
+            for p in pending.pauses
+            if p.at + o > utt.buffer_start and p.frames >= CUT_PAUSE_FRAMES
+        )
+        region = Region(utt.buffer_start, pending.end + o, inside)
+        settled = round(words[-1].end * SAMPLE_RATE) - utt.buffer_start
+        pause = best_cut(region, settled) if settled > 0 else None
+        if pause is None:
+            return  # no pause yet: the VAD's 30 s limit still bounds the utterance
+        cut = pause.at
+        taken = [w for w in words if (w.start + w.end) / 2 * SAMPLE_RATE < cut]
+        if not taken:
+            return
+        utt.agreement.cut(len(taken))
         job = _FinalJob(utt.id, utt.buffer_start, cut, self._slice(utt.buffer_start, cut),
                         words=taken, closes=False)  # fmt: skip
         utt.buffer_start = cut

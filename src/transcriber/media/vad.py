@@ -121,13 +121,16 @@ class SpeechDetector:
         return out
 
     def pending(self) -> Region | None:
-        """The open region as it would be emitted if the speech ended now, or None while
-        there is no speech (or too little to count yet). Changes nothing: a live stream
-        reads it to announce speech and to start decoding before the region closes."""
+        """The open region as it would be emitted if the speech ended now, with its inner
+        pauses so far, or None while there is no speech (or too little to count yet).
+        Changes nothing: a live stream reads it to announce speech, to start decoding
+        before the region closes, and to cut a long one between words."""
         if self._start is None or self._last_speech + 1 - self._start < self._min_speech:
             return None
         s = self._start * FRAME if self._start_forced else self._start * FRAME - self._pad
-        return Region(max(s, self._emitted_end, 0), (self._last_speech + 1) * FRAME + self._pad)
+        s = max(s, self._emitted_end, 0)
+        pauses = tuple(q for q in self._pauses if q.at > s)
+        return Region(s, (self._last_speech + 1) * FRAME + self._pad, pauses)
 
     @property
     def quiet_frames(self) -> int:

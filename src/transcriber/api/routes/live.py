@@ -13,6 +13,7 @@ with a code and a reason, then a close frame (see docs/api.md, "Live transcripti
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -222,6 +223,8 @@ async def run(ws: WebSocket, services: Services, owner: str, session: LiveSessio
     reader = asyncio.create_task(read_messages(ws, inbox, r.format))
     outcome = await pump(inbox, session)
     reader.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await reader
     gone = isinstance(outcome, Gone)
     error = outcome if isinstance(outcome, BaseException) else None
     try:

@@ -39,6 +39,7 @@ from transcriber.api.live_socket import (
     end_and_save,
     error_body,
     forward,
+    live_tuning,
     new_session,
     pump,
     reserve,
@@ -125,7 +126,7 @@ class RealtimeSession:
             detection = {
                 "type": "server_vad",
                 "threshold": s.vad_threshold,
-                "prefix_padding_ms": 300,
+                "prefix_padding_ms": live_tuning(self.services).vad.speech_pad_ms,
                 "silence_duration_ms": s.live_silence_ms,
             }
         return {
@@ -176,7 +177,8 @@ class RealtimeSession:
                 f"session type {session.get('type')!r} is not served: this server runs"
                 ' transcription sessions only ({"type": "transcription"})'
             )
-        audio = (session.get("audio") or {}).get("input") or {}
+        audio = _object(_object(session.get("audio"), "session.audio").get("input"),
+                        "session.audio.input")  # fmt: skip
         fmt = audio.get("format")
         if fmt is not None:
             kind = fmt.get("type") if isinstance(fmt, dict) else None
@@ -188,7 +190,7 @@ class RealtimeSession:
                 raise ProtocolError("the audio format cannot change once audio has come")
             self.format = kind
         if "transcription" in audio:
-            transcription = audio.get("transcription") or {}
+            transcription = _object(audio.get("transcription"), "transcription")
             model = transcription.get("model") or "whisper-1"
             language = transcription.get("language") or "auto"
             prompt = transcription.get("prompt") or ""
@@ -433,6 +435,15 @@ async def serve(c: RealtimeSession) -> None:
         stop_forwarding(live)
         if c.sender is not None:
             await c.sender
+
+
+def _object(value: Any, name: str) -> dict[str, Any]:
+    """`value` if it is a JSON object, {} if absent; ProtocolError otherwise."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ProtocolError(f"{name} must be an object")
+    return value
 
 
 def _client_event_id(text: str | None) -> str | None:
