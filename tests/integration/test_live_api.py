@@ -81,19 +81,19 @@ def check_order(run: LiveRun) -> None:
 
 
 def partials_become_finals(run: LiveRun, lang: str) -> None:
-    """The settled words of each utterance's last partial are in that utterance's finals."""
+    """Each utterance's last partial is, give or take a word, how its finals begin."""
     last: dict[int, str] = {}
     finals: dict[int, list[str]] = {}
     for _, m in run.messages:
-        if m["type"] == "partial":
-            last[m["utterance"]] = m["stable"]
+        if m["type"] == "partial" and m["text"]:
+            last[m["utterance"]] = m["text"]
         elif m["type"] == "final":
             finals.setdefault(m["utterance"], []).append(m["text"])
     assert last, "no partial came"
-    stable = [w for u, text in last.items() for w in normalize(text, lang) if u in finals]
-    final_words = {w for texts in finals.values() for w in normalize(" ".join(texts), lang)}
-    assert stable, last
-    assert sum(w in final_words for w in stable) >= 0.8 * len(stable), (last, finals)
+    for utterance, text in last.items():
+        said = normalize(text, lang)
+        final = normalize(" ".join(finals[utterance]), lang)[: len(said)]
+        assert corpus_wer([(" ".join(final), " ".join(said))], lang) < 0.35, (text, final)
 
 
 def check_saved(server: Server, run: LiveRun, seconds: float, rate: int) -> dict[str, Any]:
@@ -186,12 +186,20 @@ async def _exchange(url: str, first: str | bytes, then: list[str | bytes] | None
 ]:  # fmt: skip
     messages = []
     async with websockets.connect(url) as ws:
-        await ws.send(first)
-        for item in then or []:
-            await ws.send(item)
-        async with asyncio.timeout(120):
-            async for raw in ws:
-                messages.append(json.loads(raw))
+        try:
+            await ws.send(first)
+            for item in then or []:
+                await ws.send(item)
+            async with asyncio.timeout(120):
+                async for raw in ws:
+                    messages.append(json.loads(raw))
+        except websockets.ConnectionClosed:
+            async with asyncio.timeout(120):
+                while True:  # what the server sent before it closed
+                    try:
+                        messages.append(json.loads(await ws.recv()))
+                    except websockets.ConnectionClosed:
+                        break
         return messages, ws.close_code, ws.close_reason or ""
 
 
@@ -260,7 +268,7 @@ def test_a_vanished_client_leaves_its_audio_saved_and_no_session_behind(
         time.sleep(0.2)
     task = state.json()
     assert task["status"] == "completed" and abs(task["duration"] - 5.0) < 0.1
-    assert "ask not what your country" in server.result(task_id)["text"].lower()
+    assert "fellow americans" in server.result(task_id)["text"].lower()
     # Its place was given back: the limit is 1, and a new session is taken.
     again = send(server, pcm16(eval_root, RU_16K)[:32000], language="ru", speed=0)
     assert again.of_type("ready") and again.close_code == 1000

@@ -135,14 +135,17 @@ class LiveSession:
         self.recording.close()
 
     def transcript(self) -> Transcript:
-        """The session's result, with speakers labelled once more from all its speech."""
+        """The session's result. With `diarize`, its speakers are found once more as a
+        file's are, from the whole recording: the labels the finals carried were guesses
+        from the speech so far. Call after `finish` (blocking: on a worker thread)."""
         stream = self.stream
         segments = list(stream.segments)
         speakers: tuple[SpeakerStat, ...] = ()
         if self.speakers is not None and segments:
-            from transcriber.diarization import assign_speakers
+            from transcriber.diarization import assign_speakers, diarize
 
-            labelled, summary = assign_speakers(segments, self.speakers.turns())
+            turns = diarize(self.recording.path, stream.regions)
+            labelled, summary = assign_speakers(segments, turns)
             segments = labelled
             speakers = tuple(SpeakerStat(s.label, s.seconds) for s in summary)
         detected = None if self.request.language else stream.language_probability

@@ -3,8 +3,8 @@
 Each final's audio is embedded as it comes (resemblyzer windows, numpy); the
 embeddings of the whole session so far are clustered again, and the new segment takes
 the speaker whose turns overlap it most. Labels are A, B, … by first appearance, so the
-first voice stays A; a later final can still show that an earlier guess was wrong, and
-the saved task is labelled once more from all of them (`final_turns`).
+first voice stays A. These are guesses from the speech so far; the saved task is
+labelled once more from the whole recording, as a file is (`LiveSession.transcript`).
 """
 
 from __future__ import annotations

@@ -121,6 +121,7 @@ class LiveStream:
         self.language_probability: float | None = 1.0 if config.language else None
         self.failure: BaseException | None = None
         self.samples = 0  # 16 kHz samples received
+        self.regions: list[Region] = []  # the utterances' audio (bounds only), for diarization
         self._engine_for = engine_for
         self._executor = executor
         self._speakers = speakers
@@ -228,6 +229,7 @@ class LiveStream:
         if utt is None or utt.region_start != region.start:
             utt = self._open(region.start)  # began and ended within one stretch of audio
         self._utt = None
+        self.regions.append(Region(region.start, region.end))
         self._announce(utt)
         decided = min(self.samples, max(region.end, region.end - self._pad + self._wait))
         self._emit(SpeechStopped(utt.id, _s(decided), _s(region.end)))
