@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -22,6 +23,8 @@ from fastapi import WebSocket
 from transcriber.api.auth import bearer, owner_for
 from transcriber.api.services import Services
 from transcriber.domain import Transcript
+from transcriber.engines.base import Engine
+from transcriber.engines.registry import EngineManager
 from transcriber.errors import (
     AuthError,
     InputError,
@@ -101,28 +104,62 @@ def live_tuning(services: Services) -> LiveTuning:
         min_silence_ms=s.live_silence_ms,
         speech_pad_ms=min(s.vad_speech_pad_ms, LIVE_PAD_MS),
     )
-    return LiveTuning(vad, s.live_step_s, s.live_max_buffer_s, s.max_duration_s)
+    return LiveTuning(
+        vad,
+        s.live_step_s,
+        s.live_max_buffer_s,
+        s.max_duration_s,
+        s.diarization_method,
+        s.model_dir,
+    )
 
 
-async def reserve(services: Services, model: str) -> None:
-    """Take a place among the live sessions and have the model loaded
-    (TooManySessionsError, ModelError); `services.live.release()` when the session ends."""
+class SessionEngine:
+    """A live session's model, held (`EngineManager.use`) from its first use until
+    `release`: live sessions and file tasks share the one loaded engine, and the idle
+    timer never unloads it under a session. Callable from any thread."""
+
+    def __init__(self, engines: EngineManager, model: str | None) -> None:
+        self.model = model
+        self._use = engines.use(model)
+        self._engine: Engine | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> Engine:
+        with self._lock:
+            if self._engine is None:
+                self._engine = self._use.__enter__()
+            return self._engine
+
+    def release(self) -> None:
+        with self._lock:
+            if self._engine is not None:
+                self._engine = None
+                self._use.__exit__(None, None, None)
+
+
+async def reserve(services: Services, model: str | None) -> SessionEngine:
+    """Take a place among the live sessions and hold the model, loaded
+    (TooManySessionsError, ModelError); `leave` when the session ends."""
     services.live.acquire()
+    engine = SessionEngine(services.engines, model)
     try:
-        await asyncio.to_thread(services.engines.get, model)
+        await asyncio.to_thread(engine)
     except BaseException:
         services.live.release()
         raise
+    return engine
 
 
-def new_session(services: Services, request: LiveRequest) -> LiveSession:
+def leave(services: Services, engine: SessionEngine) -> None:
+    """Give back what `reserve` took."""
+    engine.release()
+    services.live.release()
+
+
+def new_session(services: Services, request: LiveRequest, engine: SessionEngine) -> LiveSession:
     """A session on the shared engine and the live threads (after `reserve`)."""
-    return LiveSession(
-        request,
-        live_tuning(services),
-        lambda: services.engines.get(request.model),
-        services.live.executor,
-    )
+    return LiveSession(request, live_tuning(services), engine, services.live.executor)
 
 
 # --- the inbox between a protocol's reader and the pump -----------------------------------

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -54,6 +55,8 @@ class LiveTuning:
     step_s: float
     max_buffer_s: float
     max_duration_s: float
+    diarization_method: str = "pyannote"  # for the saved task's speakers
+    model_dir: Path | None = None  # where the diarization keeps what it builds
 
 
 class LiveSession:
@@ -144,10 +147,16 @@ class LiveSession:
         if self.speakers is not None and segments:
             from transcriber.diarization import assign_speakers, diarize
 
-            turns = diarize(self.recording.path, stream.regions)
+            turns = diarize(
+                self.recording.path,
+                stream.regions,
+                cache_dir=self.tuning.model_dir,
+                duration=self.seconds,
+                method=self.tuning.diarization_method,
+            )
             labelled, summary = assign_speakers(segments, turns)
-            segments = labelled
-            speakers = tuple(SpeakerStat(s.label, s.seconds) for s in summary)
+            segments = list(labelled)
+            speakers = tuple(SpeakerStat(s.label, s.seconds, s.turns) for s in summary)
         detected = None if self.request.language else stream.language_probability
         notices = verdicts(segments, stream.language, detected, self.seconds, bool(segments))
         engine = self._engine_for()

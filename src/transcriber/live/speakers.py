@@ -1,10 +1,12 @@
-"""Speaker labels for live finals: the same d-vectors and clustering as files, grown online.
+"""Speaker labels for live finals: the d-vector method's windows and clustering, grown online.
 
-Each final's audio is embedded as it comes (resemblyzer windows, numpy); the
-embeddings of the whole session so far are clustered again, and the new segment takes
-the speaker whose turns overlap it most. Labels are A, B, … by first appearance, so the
-first voice stays A. These are guesses from the speech so far; the saved task is
-labelled once more from the whole recording, as a file is (`LiveSession.transcript`).
+Each final's audio is embedded as it comes (resemblyzer windows, numpy: cheap enough to
+run per final, where the segmentation model would read the whole session again each
+time); the embeddings of the whole session so far are clustered again, and the new
+segment takes the speaker whose turns overlap it most. Labels are A, B, … by first
+appearance, so the first voice stays A. These are guesses from the speech so far; the
+saved task is labelled once more from the whole recording, as a file is, with the
+service's diarization method (`LiveSession.transcript`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from dataclasses import replace
 
 import numpy as np
 
-from transcriber.diarization import Embeddings, SpeakerEmbedder, Turn, turns_from_embeddings
+from transcriber.diarization.dvector import turns_from_embeddings
+from transcriber.diarization.embed import Embeddings, SpeakerEmbedder
+from transcriber.diarization.timeline import Turn
 from transcriber.domain import Segment, SpeakerCount
 from transcriber.media.frames import SAMPLE_RATE
 

@@ -15,8 +15,9 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from transcriber.api.deps import CurrentOwner, ServicesDep
+from transcriber.api.schemas import content, responses_for
 from transcriber.errors import ConflictError, NotFoundError, OptionError
-from transcriber.formats import FORMATS, from_dict, render
+from transcriber.formats import FORMATS, FormatName, from_dict, render
 from transcriber.jobs.status import TaskStatus
 
 router = APIRouter(prefix="/api", tags=["tasks"])
@@ -66,19 +67,26 @@ def content_disposition(filename: str) -> str:
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
 
 
-@router.get("/tasks/{task_id}/export")
+@router.get(
+    "/tasks/{task_id}/export",
+    response_class=Response,
+    responses={
+        200: content(*dict.fromkeys(f.content_type for f in FORMATS.values())),
+        **responses_for(401, 404, 409, 422, 503),
+    },
+)
 def export_result(
     task_id: str,
     services: ServicesDep,
     owner: CurrentOwner,
-    format: Annotated[str, Query(description="txt, srt, vtt, tsv, json or docx")] = "json",
+    format: Annotated[
+        FormatName, Query(description="txt, srt, vtt, tsv, json, docx or rttm")
+    ] = "json",
     speaker_names: Annotated[
         str | None, Query(description='JSON object, e.g. {"A": "Anna"}')
     ] = None,
 ) -> Response:
-    fmt = format.lower()
-    if fmt not in FORMATS:
-        raise OptionError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
+    fmt: str = format
     names = parse_speaker_names(speaker_names)
     task = services.jobs.get(task_id, owner=owner)
     if task is None:

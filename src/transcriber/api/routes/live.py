@@ -35,6 +35,7 @@ from transcriber.api.live_socket import (
     end_and_save,
     error_body,
     forward,
+    leave,
     new_session,
     pump,
     reserve,
@@ -170,8 +171,8 @@ async def live(ws: WebSocket) -> None:
         if first["type"] == "websocket.disconnect":
             return
         request = start_request(first, services)
-        await reserve(services, request.model)
-        session = new_session(services, request)
+        engine = await reserve(services, request.model)
+        session = new_session(services, request, engine)
     except TimeoutError:
         await refuse(ws, ProtocolError(f"no start message within {START_TIMEOUT_S:.0f} s"))
         return
@@ -181,8 +182,8 @@ async def live(ws: WebSocket) -> None:
     try:
         await run(ws, services, owner, session)
     finally:
-        services.live.release()
         session.close()
+        leave(services, engine)
 
 
 async def refuse(ws: WebSocket, error: BaseException) -> None:

@@ -33,12 +33,14 @@ from transcriber.api.live_socket import (
     Inbox,
     Mark,
     ProtocolError,
+    SessionEngine,
     caller,
     close_code,
     close_reason,
     end_and_save,
     error_body,
     forward,
+    leave,
     live_tuning,
     new_session,
     pump,
@@ -77,8 +79,11 @@ class RealtimeSession:
     """One connection: its configuration, its live session (made at the first audio) and
     the items (utterances) it has told the client about."""
 
-    def __init__(self, ws: WebSocket, services: Services, owner: str) -> None:
+    def __init__(
+        self, ws: WebSocket, services: Services, owner: str, engine: SessionEngine
+    ) -> None:
         self.ws, self.services, self.owner = ws, services, owner
+        self.engine = engine  # the default model, held since the connection was taken
         self.id = str(uuid.uuid4())
         self.format = "audio/pcm"
         self.language: str | None = None
@@ -255,8 +260,12 @@ class RealtimeSession:
     async def start_live(self) -> LiveSession:
         if self.live is None:
             request = self.request()
-            await asyncio.to_thread(self.services.engines.get, request.model)
-            live = new_session(self.services, request)
+            if request.model != self.engine.model:  # session.update named another model
+                other = SessionEngine(self.services.engines, request.model)
+                await asyncio.to_thread(other)
+                self.engine.release()
+                self.engine = other
+            live = new_session(self.services, request, self.engine)
             live.task_id = self.id
             self.live = live
             self.sender = asyncio.create_task(forward(live, self.on_event, self.services.metrics))
@@ -358,18 +367,18 @@ async def realtime(ws: WebSocket) -> None:
                 " only (?intent=transcription)"
             )
         owner = await caller(ws, services, key)
-        await reserve(services, services.settings.model)
+        engine = await reserve(services, services.settings.model)
     except TranscriberError as e:
         await refuse(ws, e)
         return
-    connection = RealtimeSession(ws, services, owner)
+    connection = RealtimeSession(ws, services, owner, engine)
     try:
         await connection.send({"type": "session.created", "session": connection.describe()})
         await serve(connection)
     finally:
-        services.live.release()
         if connection.live is not None:
             connection.live.close()
+        leave(services, connection.engine)
 
 
 async def refuse(ws: WebSocket, error: TranscriberError) -> None:

@@ -9,16 +9,19 @@ re-run so, with other options. Earlier versions stay readable, in every format.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Query
 from fastapi.responses import Response
+from pydantic import BaseModel
 
 from transcriber.api.deps import CurrentOwner, ServicesDep
 from transcriber.api.routes.export import content_disposition
+from transcriber.api.schemas import TaskPublic, content, responses_for
 from transcriber.api.services import Services
-from transcriber.errors import ConflictError, NotFoundError, OptionError
-from transcriber.formats import FORMATS, render
+from transcriber.api.uploads import UploadRoute, upload_route
+from transcriber.errors import ConflictError, NotFoundError
+from transcriber.formats import FORMATS, FormatName, render
 from transcriber.formats.json_doc import from_dict
 from transcriber.jobs.events import TaskEvent
 from transcriber.jobs.record import TaskRecord
@@ -26,7 +29,18 @@ from transcriber.jobs.status import TaskStatus
 from transcriber.jobs.view import public
 from transcriber.options import request_options
 
-router = APIRouter(prefix="/api", tags=["tasks"])
+router = APIRouter(prefix="/api", tags=["tasks"], route_class=UploadRoute)
+
+
+class Version(BaseModel):
+    version: int
+    source: Literal["live", "offline"]
+    finished_at: str | None
+
+
+class VersionList(BaseModel):
+    items: list[Version]
+    current: str
 
 
 def version_key(task_id: str, number: int) -> str:
@@ -40,7 +54,13 @@ def _task(services: Services, owner: str, task_id: str) -> TaskRecord:
     return task
 
 
-@router.post("/tasks/{task_id}/rerun", status_code=202)
+@router.post(
+    "/tasks/{task_id}/rerun",
+    status_code=202,
+    response_model=TaskPublic,
+    responses=responses_for(401, 404, 409, 413, 422, 429, 503),
+)
+@upload_route(queued=True)  # work for the queue: its room and the key's quota first
 def rerun_task(
     task_id: str,
     services: ServicesDep,
@@ -80,7 +100,11 @@ def rerun_task(
     return view
 
 
-@router.get("/tasks/{task_id}/versions")
+@router.get(
+    "/tasks/{task_id}/versions",
+    response_model=VersionList,
+    responses=responses_for(401, 404, 503),
+)
 def list_versions(task_id: str, services: ServicesDep, owner: CurrentOwner) -> dict[str, Any]:
     """The earlier versions of a task's transcript, oldest first; the current one is
     `GET /api/tasks/{id}/result`."""
@@ -88,17 +112,24 @@ def list_versions(task_id: str, services: ServicesDep, owner: CurrentOwner) -> d
     return {"items": list(task.options.get("versions") or []), "current": task.status.value}
 
 
-@router.get("/tasks/{task_id}/versions/{number}")
+@router.get(
+    "/tasks/{task_id}/versions/{number}",
+    response_class=Response,
+    responses={
+        200: content(*dict.fromkeys(f.content_type for f in FORMATS.values())),
+        **responses_for(401, 404, 422, 503),
+    },
+)
 def get_version(
     task_id: str,
     number: int,
     services: ServicesDep,
     owner: CurrentOwner,
-    format: Annotated[str, Query(description="json, txt, srt, vtt, tsv or docx")] = "json",
+    format: Annotated[
+        FormatName, Query(description="json, txt, srt, vtt, tsv, docx or rttm")
+    ] = "json",
 ) -> Response:
-    fmt = format.lower()
-    if fmt not in FORMATS:
-        raise OptionError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
+    fmt: str = format
     task = _task(services, owner, task_id)
     known = [v["version"] for v in task.options.get("versions") or []]
     if number not in known:
