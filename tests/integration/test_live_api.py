@@ -320,7 +320,8 @@ def test_a_live_task_is_transcribed_again_offline_as_a_new_version(
     task_id = run.of_type("done")[0]["task_id"]
     live_text = server.result(task_id)["text"]
     r = httpx.post(f"{server.url}/api/tasks/{task_id}/rerun", data={"diarize": "true"})
-    assert r.status_code == 202 and r.json()["status"] == "queued"
+    # queued again (the worker may have taken it already by the time the view is read)
+    assert r.status_code == 202 and r.json()["status"] in ("queued", "processing"), r.text
     again = httpx.post(f"{server.url}/api/tasks/{task_id}/rerun")
     assert again.status_code == 409  # not while it runs
     state = server.wait(task_id)

@@ -65,7 +65,10 @@ def rerun_task(
     task_id: str,
     services: ServicesDep,
     owner: CurrentOwner,
-    diarize: Annotated[bool | None, Form(description="Label speakers this time (or not)")] = None,
+    diarize: Annotated[
+        Literal["true", "false"] | None,
+        Form(description="Label speakers this time (true) or not (false)"),
+    ] = None,
     language: Annotated[str | None, Form(max_length=16, description="auto, ru, en, …")] = None,
 ) -> dict[str, Any]:
     """Transcribe a completed task again from its stored input, keeping its current
@@ -82,7 +85,7 @@ def rerun_task(
         chosen = request_options(services.settings, language=language).language
         options["language"] = chosen
     if diarize is not None:
-        options["diarize"] = diarize
+        options["diarize"] = diarize == "true"
     versions = list(options.get("versions") or [])
     number = len(versions) + 1
     services.store.put_bytes(
