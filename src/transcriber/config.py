@@ -137,8 +137,8 @@ class Settings(BaseSettings):
     max_live_sessions: int = Field(default=3, ge=0, le=256)
     """Live transcription sessions (`/ws/live`, `/v1/realtime`) this process runs at once;
     one more is refused with WebSocket close code 1013 (try again later). 0 turns live
-    transcription off. Each real-time session keeps about one core busy while people
-    speak (docs/performance.md)."""
+    transcription off. How many real-time sessions a box holds is measured by
+    `make bench-live` (docs/performance.md)."""
 
     live_silence_ms: int = Field(default=600, ge=100, le=5000)
     """In live sessions, silence this long ends an utterance and makes its text final.
