@@ -55,6 +55,12 @@ class TruncatedMediaError(MediaError):
     code = "truncated_media"
 
 
+class NotAudioError(MediaError):
+    """A live client sent something other than raw audio where samples belong."""
+
+    code = "not_audio"
+
+
 class OptionError(InputError):
     code = "invalid_option"
     http_status = 422
@@ -145,6 +151,13 @@ class FetchError(InputError):
 
     code = "fetch_failed"
     http_status = 400
+
+
+class TooManySessionsError(TranscriberError):
+    """Every live session this process allows is in use."""
+
+    code = "too_many_sessions"
+    http_status = 429
 
 
 class UnavailableError(TranscriberError):

@@ -51,6 +51,11 @@ def _speaker(sp: SpeakerStat) -> dict[str, Any]:
     return out
 
 
+def segment_doc(s: Segment) -> dict[str, Any]:
+    """One segment as the document's `segments` hold it (live finals are sent so)."""
+    return _segment(s)
+
+
 def notice_doc(n: Notice) -> dict[str, Any]:
     """A notice as the JSON document's `metadata.warnings` and the task view hold it."""
     return {"code": n.code.value, "message": n.message, "values": dict(n.values)}

@@ -99,6 +99,45 @@ class SqlJobStore:
             s.add(row)
         return _record(row)
 
+    def add_completed(
+        self,
+        task_id: str,
+        owner: str,
+        filename: str,
+        input_key: str,
+        result_key: str,
+        options: dict[str, Any],
+        duration: float,
+        language: str | None,
+        processing_time: float,
+        started_at: datetime,
+        warnings: list[dict[str, Any]] | None = None,
+    ) -> TaskRecord:
+        """Record a task whose work is already done, such as a live session: its input
+        and result are stored, so it goes straight to completed, never through the queue."""
+        row = TaskRow(
+            id=task_id,
+            owner=owner,
+            status=TaskStatus.completed.value,
+            progress=1.0,
+            audio_done=duration,
+            filename=_text(filename),
+            input_key=input_key,
+            result_key=result_key,
+            options=options,
+            duration=duration,
+            language=language,
+            attempts=1,
+            processing_time=processing_time,
+            created_at=started_at,
+            started_at=started_at,
+            finished_at=now(),
+            warnings=list(warnings or ()),
+        )
+        with self._session.begin() as s:
+            s.add(row)
+        return _record(row)
+
     def get(self, task_id: str, owner: str | None = None) -> TaskRecord | None:
         with self._session() as s:
             row = s.get(TaskRow, task_id)
@@ -339,6 +378,35 @@ class SqlJobStore:
                     finished_at=None,
                     created_at=now(),
                     webhook_due_at=None,  # the retried run's finish will owe its own
+                )
+            )
+            if rowcount(res) != 1:
+                return False
+            _drop_checkpoint(s, task_id)
+            return True
+
+    def rerun(self, task_id: str, options: dict[str, Any]) -> bool:
+        """A completed task goes back to the queue with `options`, to be transcribed again
+        from its stored input; False unless it was completed. Its result stays where it
+        is until the new run replaces it (keep a copy first to keep the old version). The
+        new run is new work: it starts with no attempt spent and owes its own webhook."""
+        with self._session.begin() as s:
+            res = s.execute(
+                update(TaskRow)
+                .where(TaskRow.id == task_id, TaskRow.status == TaskStatus.completed.value)
+                .values(
+                    status=_QUEUED,
+                    options=options,
+                    error=None,
+                    progress=0.0,
+                    audio_done=0.0,
+                    stage=None,
+                    finished_at=None,
+                    created_at=now(),
+                    warnings=None,
+                    attempts=0,
+                    claim=None,
+                    webhook_due_at=None,
                 )
             )
             if rowcount(res) != 1:

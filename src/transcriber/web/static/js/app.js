@@ -1,6 +1,7 @@
 // Entry point: wires the upload form, the task list, the viewer, the language and the key.
 import { apiKey, setApiKey, setKeyPrompt } from "./api.js";
 import { applyStatic, currentLang, setLang, t } from "./i18n.js";
+import { LivePanel, setupTabs } from "./live.js";
 import { TaskList } from "./tasks.js";
 import { errorText, toast } from "./ui.js";
 import { Viewer } from "./viewer.js";
@@ -145,6 +146,13 @@ async function main() {
     },
   });
   setupUpload(tasks);
+  setupTabs();
+  new LivePanel({
+    onSaved: (task) => {
+      tasks.render(tasks.ensure(task.id, task, true));
+      viewer.open(task);
+    },
+  });
   try {
     await tasks.load();
   } catch (err) {
