@@ -109,6 +109,12 @@ class ConflictError(InputError):
     http_status = 409
 
 
+class EditConflictError(ConflictError):
+    """A transcript edit was made against a revision that is no longer the latest."""
+
+    code = "edit_conflict"
+
+
 class TranscriptionFailedError(InputError):
     """A synchronous request whose task failed; the message is the task's reason."""
 
@@ -121,6 +127,12 @@ class FetchError(InputError):
 
     code = "fetch_failed"
     http_status = 400
+
+
+class PrivateAddressError(FetchError):
+    """A URL given by the client points into a private network, which is not called."""
+
+    code = "private_address"
 
 
 class UnavailableError(TranscriberError):

@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 from transcriber import __version__
 from transcriber.api import errors
-from transcriber.api.routes import assemblyai, compat, export, health, tasks, web, ws
+from transcriber.api.routes import assemblyai, compat, export, health, tasks, transcript, web, ws
 from transcriber.api.services import Services
 from transcriber.config import Settings
 
@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ws.router)
     app.include_router(health.router)
     app.include_router(export.router)
+    app.include_router(transcript.router)
     app.include_router(compat.router)
     app.include_router(assemblyai.router)
     app.include_router(web.router)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from transcriber.diarization.cluster import DEFAULT_MAX_SPEAKERS, cluster
@@ -10,6 +10,7 @@ from transcriber.diarization.embed import Embeddings, SpeakerEmbedder
 from transcriber.diarization.timeline import Turn, make_turns, smooth
 from transcriber.domain import Clip, SpeakerCount
 from transcriber.media.decode import stream_audio
+from transcriber.media.frames import SAMPLE_RATE
 from transcriber.media.vad import Region
 
 
@@ -19,14 +20,19 @@ def embed_regions(
     channel: int | None = None,
     time_offset: float = 0.0,
     clip: Clip | None = None,
+    on_progress: Callable[[float], None] | None = None,
 ) -> Embeddings:
     """Decode `path` again and embed the speech in `regions` (samples of its 16 kHz stream,
-    or of the part of it in `clip`)."""
+    or of the part of it in `clip`). `on_progress(seconds)` hears how far it got."""
     embedder = SpeakerEmbedder(time_offset)
     todo = sorted(regions, key=lambda r: r.start)
+    done = 0
     for chunk in stream_audio(path, channel=channel, clip=clip):
         embedder.feed(chunk, todo)
         todo = []
+        done += len(chunk)
+        if on_progress is not None:
+            on_progress(done / SAMPLE_RATE)
     return embedder.finish()
 
 
@@ -49,6 +55,7 @@ def diarize(
     max_speakers: int | None = None,
     channel: int | None = None,
     clip: Clip | None = None,
+    on_progress: Callable[[float], None] | None = None,
 ) -> list[Turn]:
     """Speaker turns (file seconds) for the speech `regions` (samples of the 16 kHz stream).
 
@@ -59,4 +66,5 @@ def diarize(
     from transcriber.diarization.encoder import default_weights
 
     default_weights()  # fail early, before decoding, if the weights are missing
-    return turns_from_embeddings(embed_regions(path, regions, channel, time_offset, clip), count)
+    embeddings = embed_regions(path, regions, channel, time_offset, clip, on_progress)
+    return turns_from_embeddings(embeddings, count)

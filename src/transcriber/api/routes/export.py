@@ -1,26 +1,36 @@
-"""Downloads with speakers renamed: `GET /api/tasks/{id}/export?format=srt&speaker_names=…`.
+"""Downloads as the web page offers them: `GET /api/tasks/{id}/export?format=srt&…`.
 
-`speaker_names` is a JSON object from a label to the name to show ({"A": "Анна"}); labels it
-does not name stay as they are. Without it this is the same as `/result`.
+The transcript as edited, with the saved speaker names; `speaker_names` (a JSON object
+from a label to the name to show, {"A": "Анна"}) names speakers over them for this
+download. `speaker_labels=false` leaves who speaks out of captions and text, `max_line`
+sets the longest caption line, and `format=verbose_json` gives OpenAI's `/v1`
+transcription object with words. Without options this is the same as `/result`.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
+from transcriber.api import transcripts
 from transcriber.api.deps import CurrentOwner, ServicesDep
+from transcriber.domain import Transcript
+from transcriber.edits import with_names
 from transcriber.errors import ConflictError, NotFoundError, OptionError
-from transcriber.formats import FORMATS, from_dict, render
+from transcriber.formats import FORMATS, render, srt, vtt
+from transcriber.formats.captions import MAX_CHARS
 from transcriber.jobs.status import TaskStatus
 
 router = APIRouter(prefix="/api", tags=["tasks"])
 MAX_NAME = 100
+VERBOSE_JSON = "verbose_json"  # OpenAI's /v1 transcription object, with words
+MIN_LINE, MAX_LINE = 10, 200
 
 
 def parse_speaker_names(raw: str | None) -> dict[str, str]:
@@ -71,30 +81,55 @@ def export_result(
     task_id: str,
     services: ServicesDep,
     owner: CurrentOwner,
-    format: Annotated[str, Query(description="txt, srt, vtt, tsv, json or docx")] = "json",
+    format: Annotated[
+        str, Query(description="txt, srt, vtt, tsv, json, docx, or verbose_json (OpenAI's)")
+    ] = "json",
     speaker_names: Annotated[
-        str | None, Query(description='JSON object, e.g. {"A": "Anna"}')
+        str | None, Query(description='JSON object, e.g. {"A": "Anna"}; over the saved names')
+    ] = None,
+    speaker_labels: Annotated[
+        bool, Query(description="Show who speaks in captions and text (false: text only)")
+    ] = True,
+    max_line: Annotated[
+        int | None, Query(ge=MIN_LINE, le=MAX_LINE, description="Longest caption line (srt, vtt)")
     ] = None,
 ) -> Response:
     fmt = format.lower()
-    if fmt not in FORMATS:
-        raise OptionError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
+    if fmt not in FORMATS and fmt != VERBOSE_JSON:
+        choices = ", ".join([*FORMATS, VERBOSE_JSON])
+        raise OptionError(f"unknown format {format!r}; choose one of {choices}")
     names = parse_speaker_names(speaker_names)
     task = services.jobs.get(task_id, owner=owner)
     if task is None:
         raise NotFoundError(f"task {task_id} not found")
     if task.status != TaskStatus.completed or not task.result_key:
         raise ConflictError(f"task {task_id} is {task.status.value}; no result yet")
-    raw = services.store.get_bytes(task.result_key)
-    if not names and fmt == "json":
-        body = raw
-    else:
-        doc = rename_speakers(json.loads(raw), names)
-        if fmt == "json":
-            body = json.dumps(doc, ensure_ascii=False, indent=2).encode() + b"\n"
-        else:
-            body = render(from_dict(doc), fmt)
-    spec = FORMATS[fmt]
+    edited = transcripts.current(services, task)
+    shown = with_names(edited.transcript, {**edited.speaker_names, **names})
+    if not speaker_labels:
+        shown = without_speakers(shown)
     stem = re.sub(r"[^\w.-]+", "_", task.filename.rsplit(".", 1)[0]) or "transcript"
+    if fmt == VERBOSE_JSON:
+        from transcriber.api.routes.compat import verbose_json  # compat imports this module
+
+        body = json.dumps(verbose_json(shown, words=True), ensure_ascii=False).encode()
+        headers = {"Content-Disposition": content_disposition(f"{stem}.json")}
+        return Response(body, media_type="application/json", headers=headers)
+    if fmt == "srt":
+        body = srt.render(shown, max_line or MAX_CHARS)
+    elif fmt == "vtt":
+        body = vtt.render(shown, max_line or MAX_CHARS)
+    else:
+        body = render(shown, fmt)
+    spec = FORMATS[fmt]
     headers = {"Content-Disposition": content_disposition(f"{stem}.{spec.extension}")}
     return Response(body, media_type=spec.content_type, headers=headers)
+
+
+def without_speakers(t: Transcript) -> Transcript:
+    """`t` with no speaker on any segment or word: captions and text without names."""
+    segments = tuple(
+        replace(s, speaker=None, words=tuple(replace(w, speaker=None) for w in s.words))
+        for s in t.segments
+    )
+    return replace(t, segments=segments)

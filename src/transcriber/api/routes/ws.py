@@ -7,10 +7,11 @@ from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
+from transcriber.api import transcripts
 from transcriber.api.auth import bearer, owner_for
 from transcriber.api.services import Services
 from transcriber.errors import AuthError
-from transcriber.jobs.status import TERMINAL_STATUSES
+from transcriber.jobs.status import TERMINAL_STATUSES, TaskStatus
 from transcriber.jobs.view import public
 
 router = APIRouter()
@@ -29,11 +30,11 @@ async def _owner(ws: WebSocket, services: Services) -> str | None:
 def _summary(services: Services, data: dict[str, Any]) -> dict[str, Any]:
     """The completed event carries a short transcript summary."""
     task = services.jobs.get(data["id"])
-    if task is None or not task.result_key:
+    if task is None or task.status != TaskStatus.completed or not task.result_key:
         return data
     import json
 
-    doc = json.loads(services.store.get_bytes(task.result_key))
+    doc = json.loads(transcripts.document(services, task))  # as edited, when it was
     text = doc.get("text", "")
     return data | {"transcript": {"text": text[:2000], "language": doc.get("language"),
                                   "segments": len(doc.get("segments", [])),
