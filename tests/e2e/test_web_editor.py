@@ -99,7 +99,8 @@ def test_the_new_card_and_the_opened_transcript_are_in_view(
     expect(item).to_be_visible()
     page.wait_for_function(
         """() => { const r = document.querySelector('li.task').getBoundingClientRect();
-                   return r.top >= 0 && r.bottom <= innerHeight; }"""
+                   const bar = document.querySelector('.topbar').getBoundingClientRect();
+                   return r.top >= bar.bottom - 1 && r.bottom <= innerHeight; }"""
     )
     expect(page.locator("#options")).not_to_have_attribute("open", "")  # folded once used
     shot(page, f"{size}-new-card")

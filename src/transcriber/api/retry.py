@@ -34,7 +34,8 @@ def retried_options(
     """The stored options of a task with `change` applied, checked as a new request's."""
     old = options_from_dict(stored)
     diarize = old.diarize if change.diarize is None else change.diarize
-    speakers = change.speakers if change.speakers is not None else old.num_speakers
+    # `"speakers": null` asks for the count to be found again; leaving it out keeps it.
+    speakers = change.speakers if "speakers" in change.model_fields_set else old.num_speakers
     new = request_options(
         services.settings,
         language=change.language or old.language or "auto",

@@ -183,6 +183,9 @@ def _timed(
                 continue
             audio = _audio(path, a - info.start_offset, b - info.start_offset, channels.get(seg.id))
             words = engine.align(audio, seg.text, machine.language or "en")
+            if not words:  # nothing the aligner could place: spread, rather than no words
+                out.append(spread(seg.text, seg.start, seg.end))
+                continue
             out.append([replace(w, start=w.start + a, end=w.end + a) for w in words])
     return out
 

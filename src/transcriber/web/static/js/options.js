@@ -133,7 +133,7 @@ export function askRetryOptions(task) {
         const model = $("retry-model").value;
         if (model) change.model = model;
         const speakers = Number($("retry-speakers").value);
-        if (change.diarize && speakers) change.speakers = speakers;
+        if (change.diarize) change.speakers = speakers || null; // null: find the count again
         resolve(change);
       },
       { once: true },

@@ -14,7 +14,7 @@ export function setupShortcuts(player) {
     if (target && target.closest(TYPING)) return;
     // On a button or link, Space and Enter press it; the arrows keep their meaning on
     // the timeline slider, which handles them itself.
-    const onControl = target && target.closest("button, a, summary, [role='slider']");
+    const onControl = target && target.closest("button, a, summary, video, audio, [role='slider']");
     const key = e.key;
     let done = true;
     if (key === "?") open();

@@ -69,11 +69,16 @@ export function fillError(el, code, message) {
 export const prefersReducedMotion = () =>
   window.matchMedia("(prefers-reduced-motion: reduce)").matches;
 
-/** Scroll `el` into view unless all of it is already on screen (below the sticky bar). */
+/** Scroll `el` into view unless it is in view already, below the sticky bar: all of it
+ * (`nearest`), or its top in the upper half of the window (`start`, for tall things). */
 export function reveal(el, block = "nearest") {
   const r = el.getBoundingClientRect();
   const bar = document.querySelector(".topbar");
   const top = bar ? bar.getBoundingClientRect().bottom : 0;
-  if (r.top >= top && r.bottom <= window.innerHeight) return;
+  const shown =
+    block === "start"
+      ? r.top >= top - 1 && r.top <= window.innerHeight / 2
+      : r.top >= top - 1 && r.bottom <= window.innerHeight;
+  if (shown) return;
   el.scrollIntoView({ block, behavior: prefersReducedMotion() ? "auto" : "smooth" });
 }
