@@ -188,7 +188,6 @@ def test_speaker_names_live_on_the_server(
     one.check("#opt-split")
     stereo = eval_root / "unreferenced/faster_whisper_stereo_diarization.wav"
     one.set_input_files("#file-input", str(stereo))
-    one.uncheck("#opt-split")
     wait_done(one, stereo.name).locator("button.task-name-button").click()
     rename = one.locator("#speaker-list input[data-speaker='channel 1']")
     rename.fill("Анна")

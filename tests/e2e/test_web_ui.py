@@ -154,6 +154,7 @@ def test_renamed_speaker_reaches_the_srt(page: Page, eval_root: Path, tmp_path: 
     assert all(t == "Анна" for t in badges.all_text_contents())
     shot(page, "desktop-speakers")
 
+    page.locator("#export summary").click()
     page.select_option("#download-format", "srt")
     with page.expect_download() as info:
         page.click("#download")

@@ -190,7 +190,8 @@ def test_peaks_media_token_cancel_and_retry_with_new_options(
         peaks = c.get(f"/api/tasks/{task['id']}/peaks", params={"width": 50}, headers=key)
         assert peaks.status_code == 200, peaks.text
         body = peaks.json()
-        assert 40 <= len(body["peaks"]) <= 50 and max(body["peaks"]) > 50
+        # 11 s at ten peaks a second, each number the loudest of three: at most 50.
+        assert 25 <= len(body["peaks"]) <= 50 and max(body["peaks"]) > 50
         assert 0.2 <= body["seconds_per_peak"] * len(body["peaks"]) / 11.0 <= 1.2
         media = f"/api/tasks/{task['id']}/media"
         assert_error(c.get(media), 401)

@@ -110,7 +110,10 @@ def test_the_countdown_starts_from_the_measured_speed_and_never_jumps_up() -> No
     assert speeds.rtf({"model": "base"}) == pytest.approx(0.1)
     assert speeds.rtf({"model": "base", "diarize": True}) == pytest.approx(0.2)
     assert speeds.rtf({"model": "tiny.en"}) > 0  # nothing measured: the default
-    clock = Countdown(600.0, 0.1, started=0.0)
+    clock = Countdown(600.0, 0.1)
+    assert clock.seconds_left(0.0, now=-5.0) is None  # loading the model: no estimate yet
+    clock.begin(now=0.0)
+    clock.begin(now=3.0)  # once only
     assert clock.seconds_left(0.0, now=0.0) == pytest.approx(60.0)  # right from the start
     assert clock.seconds_left(0.0, now=10.0) == pytest.approx(50.0)  # counts down
     # Running at half the expected speed: the end moves later, a quarter at a time.

@@ -70,8 +70,14 @@ class Countdown:
     def __init__(self, audio_s: float | None, rtf: float, started: float | None = None) -> None:
         self.audio_s = audio_s
         self.rtf = rtf
-        self.started = time.monotonic() if started is None else started
+        self.started = started  # when the work began (monotonic); None until it does
         self._end: float | None = None  # monotonic
+
+    def begin(self, now: float | None = None) -> None:
+        """The model is loaded and the work starts: the clock runs from here (loading a
+        model takes as long as it takes, whatever the audio)."""
+        if self.started is None:
+            self.started = time.monotonic() if now is None else now
 
     def seconds_left(
         self, fraction: float, audio_s: float | None = None, now: float | None = None
@@ -80,6 +86,8 @@ class Countdown:
         now = time.monotonic() if now is None else now
         if audio_s:
             self.audio_s = audio_s
+        if self.started is None:
+            return None
         elapsed = now - self.started
         expected = self.audio_s * self.rtf if self.audio_s else None
         own = elapsed / fraction if fraction >= OWN_PACE_FROM else None
@@ -95,5 +103,6 @@ class Countdown:
         return max(0.0, end - now)
 
     def expected_end(self, fraction: float, audio_s: float | None = None) -> datetime | None:
+        """The wall-clock time the run should end; None before it has begun."""
         left = self.seconds_left(fraction, audio_s)
         return None if left is None else datetime.now(UTC) + timedelta(seconds=left)

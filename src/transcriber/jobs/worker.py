@@ -8,7 +8,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from transcriber.domain import Progress
+from transcriber.domain import Progress, Stage
 from transcriber.errors import CancelledError, TranscriberError, naming
 from transcriber.formats import render
 from transcriber.formats.json_doc import notice_doc
@@ -95,6 +95,8 @@ class Worker:
                 return
             last = now
             total = p.audio_total or None
+            if p.stage != Stage.loading:
+                countdown.begin()
             end = countdown.expected_end(p.fraction, total)
             still_ours = self.jobs.progress(
                 task.id, claim, p.stage.value, p.fraction, p.audio_done, total, end

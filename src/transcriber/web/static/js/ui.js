@@ -70,14 +70,14 @@ export const prefersReducedMotion = () =>
   window.matchMedia("(prefers-reduced-motion: reduce)").matches;
 
 /** Scroll `el` into view unless it is in view already, below the sticky bar: all of it
- * (`nearest`), or its top in the upper half of the window (`start`, for tall things). */
+ * (`nearest`), or its top in the upper third of the window (`start`, for tall things). */
 export function reveal(el, block = "nearest") {
   const r = el.getBoundingClientRect();
   const bar = document.querySelector(".topbar");
   const top = bar ? bar.getBoundingClientRect().bottom : 0;
   const shown =
     block === "start"
-      ? r.top >= top - 1 && r.top <= window.innerHeight / 2
+      ? r.top >= top - 1 && r.top <= window.innerHeight / 3
       : r.top >= top - 1 && r.bottom <= window.innerHeight;
   if (shown) return;
   el.scrollIntoView({ block, behavior: prefersReducedMotion() ? "auto" : "smooth" });

@@ -44,6 +44,17 @@ export class Viewer {
     document.getElementById("viewer-close").addEventListener("click", () => this.close());
     document.getElementById("copy-text").addEventListener("click", () => this.copy());
     document.getElementById("download").addEventListener("click", () => this.download());
+    // The download options are a small panel: a click elsewhere or Esc closes it.
+    const exportEl = document.getElementById("export");
+    document.addEventListener("click", (e) => {
+      if (exportEl.open && !exportEl.contains(e.target)) exportEl.open = false;
+    });
+    exportEl.addEventListener("keydown", (e) => {
+      if (e.key !== "Escape" || !exportEl.open) return;
+      e.stopPropagation();
+      exportEl.open = false;
+      exportEl.querySelector("summary").focus();
+    });
     this.undoEl.addEventListener("click", () => this.editor.undo());
     this.compareEl.addEventListener("click", () => {
       const on = this.compareEl.getAttribute("aria-pressed") !== "true";
@@ -578,6 +589,7 @@ export class Viewer {
     }
     // Names typed but not saved yet go along, so the file has what the page shows.
     if (Object.keys(this.names).length) params.set("speaker_names", JSON.stringify(this.names));
+    document.getElementById("export").open = false;
     try {
       await download(`${this.transcriptPath(this.task)}/export?${params}`);
     } catch (err) {
