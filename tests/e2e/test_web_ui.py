@@ -92,6 +92,7 @@ def test_upload_progress_transcript_and_seek(page: Page, eval_root: Path) -> Non
     page.fill("#opt-prompt", "Анна Петрова, Kubernetes")  # sent as Whisper's prompt
     page.fill("#opt-start", "0:00.5")  # only this part of the file is transcribed
     ru_item = upload_and_wait(page, ru)
+    show_options(page)
     page.fill("#opt-prompt", "")
     page.fill("#opt-start", "")
     listed = page.evaluate("() => fetch('/api/tasks').then(r => r.json())")
@@ -328,6 +329,7 @@ def test_a_link_is_transcribed_and_a_broken_one_fails(
     page.check("#opt-translate")
     page.fill("#url-input", f"{receiver.url}/talks/conf.wav")
     page.press("#url-input", "Enter")
+    show_options(page)
     page.uncheck("#opt-translate")
     translated = task_item(page, "conf.wav")
     expect(translated).to_have_attribute("data-status", "completed", timeout=DONE_S)

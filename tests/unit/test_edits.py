@@ -20,7 +20,7 @@ from transcriber.edits import (
     with_names,
 )
 from transcriber.errors import OptionError
-from transcriber.jobs.eta import Countdown, Speeds
+from transcriber.jobs.eta import Cost, Countdown, Speeds
 from transcriber.media.peaks import PeakMeter, shrink
 
 
@@ -103,14 +103,29 @@ def test_names_are_checked_merged_and_applied_to_words() -> None:
     assert renamed.segments[0].words[0].speaker == "A"  # words keep their own labels
 
 
-def test_the_countdown_starts_from_the_measured_speed_and_never_jumps_up() -> None:
-    runs = [({"model": "base", "diarize": False}, 6.0, 60.0)] * 3
-    runs += [({"model": "base", "diarize": True}, 12.0, 60.0), ({"model": "base"}, 1.0, 2.0)]
-    speeds = Speeds(lambda: runs)
-    assert speeds.rtf({"model": "base"}) == pytest.approx(0.1)
-    assert speeds.rtf({"model": "base", "diarize": True}) == pytest.approx(0.2)
-    assert speeds.rtf({"model": "tiny.en"}) > 0  # nothing measured: the default
-    clock = Countdown(600.0, 0.1)
+def test_the_cost_of_a_file_is_a_start_up_plus_a_rate_fitted_to_measured_runs() -> None:
+    line = Cost.fit([(60.0, 8.0), (600.0, 26.0), (120.0, 10.0)])
+    assert line is not None
+    assert line.start_s == pytest.approx(6.0, abs=0.1) and line.per_s == pytest.approx(1 / 30)
+    one = Cost.fit([(76.0, 8.4)])  # one length only: part start-up, the rest per second
+    assert one is not None and 0 < one.start_s <= 6.0
+    assert one.of(76.0) == pytest.approx(8.4)
+    assert Cost.fit([]) is None
+
+    stored = [({"model": "base"}, 8.0, 60.0), ({"model": "base"}, 26.0, 600.0),
+              ({"model": "base", "diarize": True}, 40.0, 600.0)]  # fmt: skip
+    speeds = Speeds(lambda: stored)
+    assert speeds.cost({"model": "base"}).of(300.0) == pytest.approx(16.0)
+    assert speeds.cost({"model": "base", "diarize": True}).of(600.0) == pytest.approx(40.0)
+    assert speeds.cost({"model": "tiny.en"}).of(100.0) > 0  # nothing measured: the default
+    # What this process measured itself (model loading left out) comes first.
+    speeds.observe({"model": "base"}, 4.0, 60.0)
+    speeds.observe({"model": "base"}, 13.0, 600.0)
+    assert speeds.cost({"model": "base"}).of(300.0) == pytest.approx(8.0)
+
+
+def test_the_countdown_starts_with_the_work_and_never_jumps_up() -> None:
+    clock = Countdown(600.0, Cost(0.0, 0.1))
     assert clock.seconds_left(0.0, now=-5.0) is None  # loading the model: no estimate yet
     clock.begin(now=0.0)
     clock.begin(now=3.0)  # once only
@@ -121,7 +136,8 @@ def test_the_countdown_starts_from_the_measured_speed_and_never_jumps_up() -> No
     assert left is not None and 48.0 < left < 60.0
     later = clock.seconds_left(0.1, now=13.0)
     assert later is not None and later > left - 1.0
-    assert Countdown(None, 0.1, started=0.0).seconds_left(0.0, now=5.0) is None
+    assert clock.worked(now=20.0) == pytest.approx(20.0)
+    assert Countdown(None, Cost(0.0, 0.1), started=0.0).seconds_left(0.0, now=5.0) is None
 
 
 def test_peaks_are_kept_by_position_and_shrunk_to_the_width_asked() -> None:

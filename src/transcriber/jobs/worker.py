@@ -82,7 +82,7 @@ class Worker:
         claim = task.claim or ""
         self.publish(task.id, "status")
         last = 0.0
-        countdown = Countdown(task.duration, self.speeds.rtf(task.options))
+        countdown = Countdown(task.duration, self.speeds.cost(task.options))
 
         def on_progress(p: Progress) -> None:
             nonlocal last
@@ -135,7 +135,7 @@ class Worker:
             if self.jobs.complete(task.id, claim, result_key(task.id), transcript.language,
                                   transcript.duration, time.perf_counter() - started,
                                   webhook=self._owes_webhook(task), warnings=said):  # fmt: skip
-                self.speeds.forget()
+                self.speeds.observe(task.options, countdown.worked() or 0.0, transcript.duration)
                 if self.metrics:
                     self.metrics.observe_transcript(transcript)
                 self.publish(task.id, "completed")
