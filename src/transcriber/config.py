@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -73,7 +74,8 @@ class Settings(BaseSettings):
 
     # --- service -----------------------------------------------------------------
     host: str = Field(default="0.0.0.0", validation_alias=AliasChoices("TRANSCRIBER_HOST", "HOST"))
-    """Address to bind. With no API keys and HOST unset, the service binds 127.0.0.1."""
+    """Address to bind. With no API keys (neither `api_keys` nor keys made with
+    `transcriber keys create`) and HOST unset, the service binds 127.0.0.1."""
 
     port: int = Field(default=8086, validation_alias=AliasChoices("TRANSCRIBER_PORT", "PORT"))
     """TCP port of the service (8086, as in the deployment guide)."""
@@ -117,6 +119,15 @@ class Settings(BaseSettings):
     max_upload_mb: float = Field(default=2048.0, gt=0)
     """Largest upload accepted, in MB; larger ones get 413."""
 
+    max_attempts: int = Field(default=3, ge=1, le=100)
+    """Runs a task may start: one whose process dies under it this many times (a file
+    that crashes the service, say) fails with a reason saying so instead of running
+    again; it stays in the task list and can be retried. A shutdown does not count."""
+
+    upload_stall_s: float = Field(default=60.0, gt=0)
+    """A request body that sends nothing for this many seconds before it is complete is
+    given up with 408, so that a stalled client does not hold a connection and a file."""
+
     max_duration_s: float = Field(default=6 * 3600.0, gt=0)
     """Longest media accepted, in seconds; longer ones get 413."""
 
@@ -141,6 +152,11 @@ class Settings(BaseSettings):
     """Label speakers in the serverless worker's results, as its S3-event contract expects
     (an event can say `"diarize": false`)."""
 
+    diarization_method: Literal["pyannote", "dvector"] = "pyannote"
+    """`pyannote`: segmentation-3.0 and CAM++, overlapping speech found. `dvector`: the
+    earlier resemblyzer method, one speaker at a time (needs `pip install --no-deps
+    resemblyzer==0.1.4`; see docs/diarization.md for where it still wins)."""
+
     log_format: str = "text"
     """`text` for people, `json` for log collectors."""
 
@@ -161,9 +177,10 @@ class Settings(BaseSettings):
             raise ValueError("device must be cpu, cuda or auto")
         return v
 
-    def bind_host(self) -> str:
-        """Where to listen: never beyond localhost by default while no key protects the API."""
-        if "host" in self.model_fields_set or self.key_list():
+    def bind_host(self, stored_keys: bool = False) -> str:
+        """Where to listen: never beyond localhost by default while no key protects the API,
+        from the settings or made with `transcriber keys create` (`stored_keys`)."""
+        if "host" in self.model_fields_set or self.key_list() or stored_keys:
             return self.host
         return "127.0.0.1"
 

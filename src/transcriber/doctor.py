@@ -13,7 +13,7 @@ from pathlib import Path
 
 from transcriber.config import Settings
 
-REQUIRED = ["faster-whisper", "ctranslate2", "onnxruntime", "av", "numpy", "python-docx"]
+REQUIRED = ["faster-whisper", "ctranslate2", "onnxruntime", "onnx", "av", "numpy", "python-docx"]
 MIN_FREE_GB = 1.0
 
 
@@ -28,6 +28,7 @@ def run_checks(settings: Settings) -> Iterator[Check]:
     yield _python()
     yield from _packages()
     yield _model(settings)
+    yield from _speaker_models()
     yield _decoding()
     yield _disk(settings.model_dir)
     yield from _backends(settings)
@@ -106,6 +107,19 @@ def _model(settings: Settings) -> Check:
     if found.path is None:
         return Check("model", True, f"{found.name} will be downloaded from the hub on first use")
     return Check("model", True, f"{found.name} at {found.path}")
+
+
+def _speaker_models() -> Iterator[Check]:
+    """The diarization weights (needed only with --diarize): installed and unaltered?"""
+    from transcriber.errors import TranscriberError
+    from transcriber.models.weights import SPEAKER_FILES, verified_path
+
+    for weights in SPEAKER_FILES:
+        name = f"speaker model {weights.name}"
+        try:
+            yield Check(name, True, str(verified_path(weights)))
+        except TranscriberError as e:
+            yield Check(name, False, f"{e.message.splitlines()[0]} Run: {weights.install}")
 
 
 def _decoding() -> Check:

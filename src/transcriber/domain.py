@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
@@ -47,6 +47,7 @@ class Segment:
     speaker: str | None = None
     avg_logprob: float | None = None
     no_speech_prob: float | None = None
+    overlap: bool = False  # someone else talks over a good part of it (diarization)
 
 
 MAX_SPEAKERS_ALLOWED = 32
@@ -161,10 +162,12 @@ class TranscriptionOptions:
 
 @dataclass(frozen=True, slots=True)
 class SpeakerStat:
-    """A speaker label and how long that speaker talks in total."""
+    """A speaker label, how long that speaker talks in total, and when (file seconds;
+    the turns of different speakers may overlap)."""
 
     label: str
     seconds: float
+    turns: tuple[tuple[float, float], ...] = ()
 
 
 class NoticeCode(str, Enum):
@@ -222,6 +225,33 @@ class Transcript:
             for s in self.segments
         )
         return replace(self, segments=segments)
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """Work finished so far: segments up to `audio_done` seconds of the file (per channel).
+
+    A run reports a checkpoint *step* after each batch: only the segments that batch
+    added, with where the run then stands. `joined` folds the steps back into one."""
+
+    segments: tuple[Segment, ...] = ()
+    audio_done: dict[int, float] = field(default_factory=dict)  # channel → file seconds
+    language: str | None = None
+    language_probability: float | None = None
+
+    @staticmethod
+    def joined(steps: Iterable[Checkpoint]) -> Checkpoint | None:
+        """The checkpoint that `steps`, first to last, add up to; None without any."""
+        segments: list[Segment] = []
+        last: Checkpoint | None = None
+        done: dict[int, float] = {}
+        for step in steps:
+            segments.extend(step.segments)
+            done.update(step.audio_done)
+            last = step
+        if last is None:
+            return None
+        return Checkpoint(tuple(segments), done, last.language, last.language_probability)
 
 
 @dataclass(frozen=True, slots=True)

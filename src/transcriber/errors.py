@@ -18,6 +18,8 @@ class TranscriberError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+        self.headers: dict[str, str] = {}
+        """HTTP headers that go with the answer (Retry-After, …)."""
 
 
 class InputError(TranscriberError):
@@ -79,10 +81,32 @@ class UploadTooLargeError(InputError):
     http_status = 413
 
 
+class UploadStalledError(InputError):
+    """The client stopped sending a request body before it was complete."""
+
+    code = "request_timeout"
+    http_status = 408
+
+
 class QueueFullError(TranscriberError):
     code = "queue_full"
     http_status = 429
     retry_after = 30
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.headers = {"Retry-After": str(self.retry_after)}
+
+
+class QuotaExceededError(TranscriberError):
+    """The API key has used what its quota allows for now; `headers` say what is left."""
+
+    code = "quota_exceeded"
+    http_status = 429
+
+    def __init__(self, message: str, headers: dict[str, str]) -> None:
+        super().__init__(message)
+        self.headers = headers
 
 
 class NotFoundError(InputError):

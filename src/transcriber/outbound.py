@@ -270,14 +270,19 @@ async def download(url: str, limit: int, allow_private: bool) -> AsyncIterator[b
 def post_json(
     url: str, body: object, headers: dict[str, str], allow_private: bool, timeout: float = 10.0
 ) -> int:
-    """POST `body` as JSON without following redirects; the HTTP status, 0 if unreachable."""
+    """POST `body` as JSON (bytes are sent as they are: already JSON, and signed) without
+    following redirects; the HTTP status, 0 if unreachable."""
     try:
         check_url(url, allow_private)
         # trust_env=False: the proxy is chosen per URL, as in `download`.
         with httpx.Client(
             transport=_transport(url, allow_private), trust_env=False, timeout=timeout
         ) as client:
-            r = client.post(url, json=body, headers=headers, follow_redirects=False)
+            if isinstance(body, bytes):
+                kind = {"content-type": "application/json"}
+                r = client.post(url, content=body, headers=kind | headers, follow_redirects=False)
+            else:
+                r = client.post(url, json=body, headers=headers, follow_redirects=False)
     except (FetchError, httpx.HTTPError):
         return 0
     return r.status_code

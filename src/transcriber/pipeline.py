@@ -10,12 +10,13 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 from transcriber.config import Settings
 from transcriber.domain import (
     ChannelMode,
+    Checkpoint,
     Notice,
     NoticeCode,
     Progress,
@@ -40,7 +41,9 @@ from transcriber.media.vad import Region, SpeechDetector, VadParams
 from transcriber.media.windows import SpeechWindow, WindowBuilder
 
 ProgressFn = Callable[[Progress], None]
-CheckpointFn = Callable[["Checkpoint"], None]
+CheckpointFn = Callable[[Checkpoint], None]
+"""Called after each batch with a checkpoint step: the segments it added (without words
+when the result keeps none) and where the run stands."""
 # A language detected with less confidence than this is called uncertain in the notices.
 LANGUAGE_SURE = 0.5
 # With speaker labels, the share of a run's time that transcribing takes; identifying
@@ -48,16 +51,6 @@ LANGUAGE_SURE = 0.5
 # 2-core development machine (docs/performance.md), so that the bar moves evenly and
 # does not sit at 100% while speakers are found.
 TRANSCRIBE_SHARE = 0.8
-
-
-@dataclass(frozen=True, slots=True)
-class Checkpoint:
-    """Work finished so far: segments up to `audio_done` seconds of the file (per channel)."""
-
-    segments: tuple[Segment, ...] = ()
-    audio_done: dict[int, float] = field(default_factory=dict)  # channel → file seconds
-    language: str | None = None
-    language_probability: float | None = None
 
 
 class Pipeline:
@@ -92,7 +85,24 @@ class Pipeline:
         if on_progress is not None:
             length = options.clip.length(info.duration) or 0.0
             on_progress(Progress(Stage.loading, 0.0, 0.0, length))
-        engine = self.engines.get(options.model)
+        with self.engines.use(options.model) as engine:
+            return self._transcribe(
+                info, engine, options, on_progress, checkpoint, on_checkpoint, max_duration_s,
+                started, peaks,
+            )  # fmt: skip
+
+    def _transcribe(
+        self,
+        info: MediaInfo,
+        engine: Engine,
+        options: Options,
+        on_progress: ProgressFn | None,
+        checkpoint: Checkpoint | None,
+        on_checkpoint: CheckpointFn | None,
+        max_duration_s: float | None,
+        started: float,
+        peaks: PeakMeter | None,
+    ) -> Transcript:
         if options.language and options.language != "en" and not engine.multilingual:
             raise OptionError(
                 f"model {engine.model_name!r} is English-only and cannot transcribe"
@@ -147,7 +157,12 @@ class Pipeline:
         """The language of the first window of speech (up to 30 s), with its probability;
         None when the file holds no speech (within `max_duration_s` of audio)."""
         info = probe(path)
-        engine = self.engines.get(model or self.settings.model)
+        with self.engines.use(model or self.settings.model) as engine:
+            return self._detect_language(info, engine, max_duration_s)
+
+    def _detect_language(
+        self, info: MediaInfo, engine: Engine, max_duration_s: float | None
+    ) -> tuple[str, float] | None:
         builder = WindowBuilder(SpeechDetector(self.vad_params()), time_offset=info.start_offset)
 
         def windows() -> Generator[SpeechWindow]:
@@ -304,11 +319,14 @@ class _Run:
             num_speakers=o.num_speakers,
             min_speakers=o.min_speakers,
             max_speakers=o.max_speakers,
+            cache_dir=self.p.settings.model_dir,
+            duration=self.duration,
+            method=self.p.settings.diarization_method,
             on_progress=self._report_diarizing,
         )
         labelled, summary = assign_speakers(segments, turns)
         self.timings["diarization"] = time.perf_counter() - t
-        return list(labelled), tuple(SpeakerStat(s.label, s.seconds) for s in summary)
+        return list(labelled), tuple(SpeakerStat(s.label, s.seconds, s.turns) for s in summary)
 
     def _windows(self, builder: WindowBuilder, ch: int | None) -> Iterator[SpeechWindow]:
         key = ch if ch is not None else 0
@@ -388,13 +406,16 @@ class _Run:
 
     def _accept(self, result: WindowResult, ch: int | None, key: int) -> None:
         label = f"channel {ch + 1}" if ch is not None else None
-        for seg in result.segments:
-            self.segments.append(replace(seg, speaker=label) if label else seg)
+        added = [replace(seg, speaker=label) if label else seg for seg in result.segments]
+        self.segments.extend(added)
         self.audio_done[key] = result.window.end_time
         if self.on_checkpoint is not None:
+            # Words are dropped at the end unless they are shown or speakers are found.
+            if not (self.options.word_timestamps or self.options.diarize):
+                added = [replace(seg, words=()) for seg in added]
             self.on_checkpoint(
                 Checkpoint(
-                    segments=tuple(self.segments),
+                    segments=tuple(added),
                     audio_done=dict(self.audio_done),
                     language=self.language,
                     language_probability=self.language_probability,

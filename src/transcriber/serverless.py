@@ -5,7 +5,9 @@
   `language`, `diarize`, `speakers`, `task` (transcribe or translate) and `start`/`end`
   (seconds, or `[h:]mm:ss`: only that part of the file);
 - an S3 notification: `{"Records": [{"s3": {"bucket": {"name"}, "object": {"key"}}}]}`;
-- SQS messages whose bodies are either of those.
+- SQS messages whose bodies are either of those. A batch from an SQS event source
+  (messages with a `messageId`) answers `batchItemFailures` too, naming the messages
+  that failed, so that only they are retried (ReportBatchItemFailures).
 
 Each object is streamed to a temporary file, transcribed offline, and the result is
 written to `<bucket>/<S3_RESULT_PREFIX><file_id>.json`: `{"status": "completed",
@@ -85,6 +87,16 @@ def _jobs(event: dict[str, Any]) -> list[Job]:
     return jobs
 
 
+def _is_sqs_batch(event: Any) -> bool:
+    """Messages delivered by an SQS event source mapping: each carries a messageId."""
+    records = event.get("Records") if isinstance(event, dict) else None
+    return (
+        bool(records)
+        and isinstance(records, list)
+        and all(isinstance(r, dict) and "messageId" in r and "body" in r for r in records)
+    )
+
+
 def _direct(event: dict[str, Any]) -> Job:
     missing = [k for k in ("bucket", "s3_key") if not event.get(k)]
     if missing:
@@ -134,11 +146,27 @@ class Worker:
         self.s3 = client or s3_client(self.settings.s3_endpoint_url)
 
     def handle(self, event: dict[str, Any]) -> dict[str, Any]:
+        if _is_sqs_batch(event):
+            return self._handle_sqs(event["Records"])
         jobs = jobs_from_event(event)
         results = [self.run(job) for job in jobs]
         if "s3_key" in event:
             return results[0]
         return {"results": results}
+
+    def _handle_sqs(self, records: list[dict[str, Any]]) -> dict[str, Any]:
+        """An SQS batch, one message at a time: a message that fails (S3 unreachable, a
+        malformed body) is named in `batchItemFailures`, so that with the event source's
+        ReportBatchItemFailures only it is retried, and then sent to the dead-letter queue."""
+        results: list[dict[str, Any]] = []
+        failures: list[dict[str, str]] = []
+        for record in records:
+            try:
+                results += [self.run(job) for job in jobs_from_event({"Records": [record]})]
+            except Exception:
+                log.exception("SQS message %s failed; it will be retried", record["messageId"])
+                failures.append({"itemIdentifier": record["messageId"]})
+        return {"results": results, "batchItemFailures": failures}
 
     def result_key(self, job: Job) -> str:
         return f"{self.settings.s3_result_prefix}{job.file_id}.json"

@@ -271,22 +271,29 @@ def test_api_key_is_asked_once_and_sent(browser: Browser, server: Server) -> Non
         keyed.stop()
 
 
-def test_server_renamed_export_matches_result(server: Server) -> None:
-    listed = httpx.get(f"{server.url}/api/tasks").json()["items"]
-    done = next((t for t in listed if t["status"] == "completed"), None)
-    if done is None:
-        pytest.skip("needs a completed task from the tests above")
+def test_server_renamed_export_matches_result(server: Server, eval_root: Path) -> None:
+    done = server.wait(server.upload(eval_root / STEREO, channels="split")["id"])
+    assert done["status"] == "completed", done
+    export = f"{server.url}/api/tasks/{done['id']}/export"
     plain = httpx.get(f"{server.url}/api/tasks/{done['id']}/result", params={"format": "srt"})
-    same = httpx.get(f"{server.url}/api/tasks/{done['id']}/export", params={"format": "srt"})
+    same = httpx.get(export, params={"format": "srt"})
     assert same.status_code == 200 and same.content == plain.content
     names = json.dumps({"channel 2": "Борис"})
-    r = httpx.get(
-        f"{server.url}/api/tasks/{done['id']}/export",
-        params={"format": "json", "speaker_names": names},
-    )
+    r = httpx.get(export, params={"format": "json", "speaker_names": names})
     assert r.status_code == 200
     assert "filename*=UTF-8''" in r.headers["content-disposition"]
-    bad = httpx.get(f"{server.url}/api/tasks/{done['id']}/export", params={"speaker_names": "[1]"})
+    before = server.result(done["id"])
+    after = r.json()
+    # Channel 2 is Борис everywhere it spoke, channel 1 is left as it was, nothing else moves.
+    said = [s["speaker"] for s in before["segments"]]
+    assert "channel 1" in said and "channel 2" in said
+    assert [s["speaker"] for s in after["segments"]] == [
+        "Борис" if who == "channel 2" else who for who in said
+    ]
+    assert [s["text"] for s in after["segments"]] == [s["text"] for s in before["segments"]]
+    srt = httpx.get(export, params={"format": "srt", "speaker_names": names}).text
+    assert "[Борис]" in srt and "[channel 2]" not in srt and "[channel 1]" in srt
+    bad = httpx.get(export, params={"speaker_names": "[1]"})
     assert bad.status_code == 422
 
 

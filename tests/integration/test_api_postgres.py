@@ -10,11 +10,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.integration.conftest import make_client
 from tests.integration.test_api import JFK, assert_error, upload, wait
-from tests.media_factory import write_hollow_wav
+from tests.media_factory import write_audio, write_hollow_wav
 from tests.servers.postgres import PostgresCluster, new_database
 from transcriber.errors import UnavailableError
 
@@ -60,20 +61,25 @@ def test_transcribe_retry_delete_on_postgres(
         assert c.get("/api/tasks").json()["total"] == 0
 
 
+@pytest.mark.slow
 def test_ready_names_a_database_that_went_away(
-    own_cluster: PostgresCluster, tmp_path: Path, model_cache: Path
+    own_cluster: PostgresCluster,
+    tmp_path: Path,
+    model_cache: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     url = new_database(own_cluster.url())
     with make_client(tmp_path, model_cache, workers=1, database_url=url) as c:
         assert c.get("/ready").status_code == 200
-        own_cluster.stop(remove=False)
+        own_cluster.stop(remove=False, mode="fast")  # a shutdown: it comes back whole
         # Other routes answer 503 in the one error shape, not 500.
         listed = c.get("/api/tasks")
         assert listed.status_code == 503, listed.text
         assert listed.json()["error"]["code"] == "unavailable"
-        time.sleep(2)  # the worker thread has tried to claim a task meanwhile
-        threads = c.app.state.services.queue._threads  # type: ignore[attr-defined]
-        assert threads and all(t.is_alive() for t in threads)
+        deadline = time.monotonic() + 30  # the worker tries to claim a task, and fails
+        while "cannot take the next task" not in caplog.text:
+            assert time.monotonic() < deadline, caplog.text[-2000:]
+            time.sleep(0.05)
         ready = c.get("/ready")
         assert ready.status_code == 503, ready.text
         body = ready.json()
@@ -84,6 +90,15 @@ def test_ready_names_a_database_that_went_away(
         )
         assert "Connection refused" in message
         assert body["checks"]["storage"] == "ok"
+
+        # The database comes back, and so does everything: the worker lived through it.
+        own_cluster.resume()
+        while c.get("/ready").status_code != 200:
+            assert time.monotonic() < deadline + 60
+            time.sleep(0.1)
+        quiet = write_audio(tmp_path / "quiet.wav", np.zeros(16000, np.float32))
+        task = upload(c, quiet).json()
+        assert wait(c, task["id"])["status"] == "completed"
 
 
 def closed_port() -> int:

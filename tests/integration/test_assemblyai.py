@@ -222,7 +222,7 @@ def test_refusals_name_the_problem(guarded: TestClient) -> None:
     flat_error(post(language_code="ru"), 422, "audio_url")
     flat_error(post(audio_url="https://example.org/" + "a" * 9000), 422, "audio_url")
     flat_error(guarded.get("/v2/transcript/nope"), 404, "transcript nope not found")
-    flat_error(guarded.get("/v2/transcript?status=done"), 422, "status 'done'")
+    flat_error(guarded.get("/v2/transcript?status=done"), 422, "status:", "'queued'", "'error'")
     flat_error(guarded.post("/v2/upload", content=b""), 415, "the upload is empty")
     # Nothing was queued by any of them.
     assert guarded.get("/api/tasks").json()["total"] == 0
@@ -364,11 +364,16 @@ def test_custom_spelling_and_language_confidence_threshold(
         srt_text = c.get(f"/v2/transcript/{masked['id']}/srt").text
         assert "f****** country" in srt_text and "fuck" not in srt_text
 
-        # JFK's language is detected at about 0.94: a stricter threshold fails the transcript.
+        # JFK's language is detected at about 0.9 (the exact figure moves with the CPU's
+        # kernels): a stricter threshold fails the transcript.
         strict = _v2_finished(c, {"audio_url": uploaded(), "language_confidence_threshold": 0.99})
         assert strict["status"] == "error" and strict["text"] is None
-        assert "the language detected, en, has a confidence of 0.94" in strict["error"]
-        assert "below the 0.99 asked for" in strict["error"]
+        said = re.search(
+            r"the language detected, en, has a confidence of (\d\.\d\d), below the 0\.99"
+            r" asked for; name the language instead",
+            strict["error"],
+        )
+        assert said and 0.8 <= float(said.group(1)) < 0.99, strict["error"]
         # A named language is not detected, so no threshold applies.
         named = _v2_finished(c, {"audio_url": uploaded(), "language_code": "en",
                                  "language_confidence_threshold": 0.99})  # fmt: skip

@@ -135,10 +135,14 @@ def test_models_list_and_doctor(tmp_path: Path) -> None:
     before = cli("models", "list", env_extra=env)
     assert before.returncode == 0
     assert "assembled on first use" in before.stdout and "tiny.en" in before.stdout
+    for name in ("segmentation-3.0", "campplus-cn-en"):
+        assert any(name in row and "ready" in row for row in before.stdout.splitlines())
     doc = cli("doctor", env_extra=env)
     assert doc.returncode == 0, doc.stderr
     for name in ["python", "package faster-whisper", "model", "decoding", "disk"]:
         assert name in doc.stderr
+    for name in ("segmentation-3.0", "campplus-cn-en"):
+        assert f"ok   speaker model {name}:" in doc.stderr
     after = cli("models", "list", env_extra=env)
     assert str(tmp_path / "m" / "base") in after.stdout and "ready" in after.stdout
 

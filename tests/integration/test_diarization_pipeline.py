@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import eval_rows
+from transcriber.config import Settings
 from transcriber.diarization import der, parse_rttm
+from transcriber.diarization.encoder import weights_path
 from transcriber.domain import TranscriptionOptions
+from transcriber.errors import ModelError
 from transcriber.formats import render
 from transcriber.pipeline import Pipeline
 
@@ -29,6 +33,9 @@ def test_two_speakers_labelled_split_and_scored(pipeline: Pipeline, eval_root: P
     print(f"\nend-to-end DER on sample.wav (segment level): {result.der:.1%}")
     assert result.der <= 0.30
     assert "diarization" in t.timings
+    # The speakers carry their diarization turns, which the RTTM writes.
+    assert all(sp.turns and sp.turns[0][0] < sp.turns[-1][1] for sp in t.speakers)
+    assert len(hyp) == sum(len(sp.turns) for sp in t.speakers)
 
 
 def test_word_level_labels_and_fixed_count(pipeline: Pipeline, eval_root: Path) -> None:
@@ -37,6 +44,21 @@ def test_word_level_labels_and_fixed_count(pipeline: Pipeline, eval_root: Path) 
     t = pipeline.run(eval_root / row["path"], opts)
     assert {s.speaker for s in t.segments} == {"A", "B"}
     assert all(w.speaker == s.speaker for s in t.segments for w in s.words if w.speaker)
+
+
+def test_dvector_method_is_selectable(eval_root: Path, settings: Settings) -> None:
+    try:
+        weights_path()
+    except ModelError as e:
+        pytest.skip(e.message)
+    chosen = settings.model_copy(update={"diarization_method": "dvector"})
+    row = next(r for r in eval_rows("diarization.jsonl") if r["path"].endswith("sample.wav"))
+    opts = TranscriptionOptions(language="en", diarize=True)
+    t = Pipeline(chosen).run(eval_root / row["path"], opts)
+    assert {s.speaker for s in t.segments} == {"A", "B"}
+    # One speaker at a time: no turn of one speaker overlaps another's.
+    turns = sorted((a, b, sp.label) for sp in t.speakers for a, b in sp.turns)
+    assert all(x[1] <= y[0] + 1e-6 for x, y in itertools.pairwise(turns))
 
 
 def test_single_speaker_stays_one(pipeline: Pipeline, eval_root: Path) -> None:

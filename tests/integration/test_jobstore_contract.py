@@ -28,12 +28,8 @@ from transcriber.jobs.status import TaskStatus
 from transcriber.jobs.store import SqlJobStore
 
 T = TypeVar("T")
-CHECKPOINT = {
-    "done_s": 123.456,
-    "segments": [{"start": 0.0, "end": 1.5, "text": "Привет, мир", "words": None}],
-    "language": "ru",
-    "nested": {"ok": True, "list": [1, 2.5, "три", None]},
-}
+CHECKPOINT = '{"s":[[1,0.0,1.5,"Привет, мир",null,-0.2,0.01,[]]],"a":{"0":1.5},"l":"ru"}'
+STEP_TWO = '{"s":[[2,1.5,3.0,"второй шаг",null,null,null,[]]],"a":{"0":3.0},"l":"ru"}'
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -164,17 +160,18 @@ def test_a_stale_claim_changes_nothing(store: SqlJobStore) -> None:
     old = claimed(store)
     assert store.requeue(old.id, old.claim or "")
     new = claimed(store)
-    assert new.id == old.id and new.claim != old.claim and new.attempts == 2
+    # Handed back at a shutdown, the first run did not use up an attempt.
+    assert new.id == old.id and new.claim != old.claim and new.attempts == 1
     stale = old.claim or ""
     assert not store.progress(old.id, stale, "transcribing", 0.5, 5.0)
-    assert not store.save_checkpoint(old.id, stale, CHECKPOINT)
+    assert not store.append_checkpoint(old.id, stale, CHECKPOINT)
     assert not store.heartbeat(old.id, stale)
     assert not store.complete(old.id, stale, "r.json", "ru", 12.5, 1.0)
     assert not store.fail(old.id, stale, "boom")
     assert not store.requeue(old.id, stale)
     now = store.get(old.id)
     assert now is not None and now.status == TaskStatus.processing and now.claim == new.claim
-    assert (now.progress, now.checkpoint, now.error) == (0.0, None, None)
+    assert (now.progress, store.checkpoint(old.id), now.error) == (0.0, [], None)
     # A cancelled task is nobody's: its last holder cannot finish it either.
     assert store.cancel(old.id) == TaskStatus.processing
     assert not store.complete(old.id, new.claim or "", "r.json", "ru", 12.5, 1.0)
@@ -187,7 +184,8 @@ def test_progress_checkpoint_complete(store: SqlJobStore) -> None:
     task = claimed(store)
     claim = task.claim or ""
     assert store.progress(task.id, claim, "transcribing", 0.25, 3.0, duration=12.0)
-    assert store.save_checkpoint(task.id, claim, CHECKPOINT)
+    assert store.append_checkpoint(task.id, claim, CHECKPOINT)
+    assert store.append_checkpoint(task.id, claim, STEP_TWO)
     now = store.get(task.id)
     assert now is not None
     assert (now.stage, now.progress, now.audio_done, now.duration) == (
@@ -196,12 +194,13 @@ def test_progress_checkpoint_complete(store: SqlJobStore) -> None:
         3.0,
         12.0,
     )
-    assert now.checkpoint == CHECKPOINT  # JSON round trip, Cyrillic and nesting included
+    assert store.checkpoint(task.id) == [CHECKPOINT, STEP_TWO]  # in order, Cyrillic kept
     said = [{"code": "timestamp_gaps", "message": "пауза", "values": {"gaps": 2, "seconds": 1.5}}]
     assert store.complete(task.id, claim, "r.json", "ru", 12.0, 4.5, warnings=said)
     done = store.get(task.id)
     assert done is not None and done.status == TaskStatus.completed
-    assert (done.progress, done.stage, done.claim, done.checkpoint) == (1.0, None, None, None)
+    assert (done.progress, done.stage, done.claim) == (1.0, None, None)
+    assert store.checkpoint(task.id) == []  # a finished task keeps no steps
     assert (done.result_key, done.language, done.processing_time) == ("r.json", "ru", 4.5)
     assert done.warnings == said
     assert just_now(done.finished_at)
@@ -212,13 +211,15 @@ def test_fail_and_requeue_keep_what_they_should(store: SqlJobStore) -> None:
     add(store)
     add(store)
     one, two = claimed(store), claimed(store)
-    assert store.save_checkpoint(one.id, one.claim or "", CHECKPOINT)
+    assert store.append_checkpoint(one.id, one.claim or "", CHECKPOINT)
     assert store.progress(one.id, one.claim or "", "transcribing", 0.5, 6.0)
     assert store.requeue(one.id, one.claim or "")
     back = store.get(one.id)
     assert back is not None and back.status == TaskStatus.queued
-    assert (back.claim, back.stage, back.checkpoint) == (None, None, CHECKPOINT)
+    assert (back.claim, back.stage, store.checkpoint(one.id)) == (None, None, [CHECKPOINT])
+    assert store.append_checkpoint(two.id, two.claim or "", CHECKPOINT)
     assert store.fail(two.id, two.claim or "", "bad\x00 input")
+    assert store.checkpoint(two.id) == []
     failed = store.get(two.id)
     assert failed is not None and failed.status == TaskStatus.failed
     assert (failed.error, failed.claim, failed.stage) == ("bad input", None, None)
@@ -308,8 +309,8 @@ def test_cancel_retry_delete(store: SqlJobStore) -> None:
     assert store.retry(running.id)
     again = store.get(running.id)
     assert again is not None and again.status == TaskStatus.queued
-    assert (again.error, again.progress, again.finished_at, again.checkpoint) == (
-        None, 0.0, None, None,
+    assert (again.error, again.progress, again.finished_at, store.checkpoint(running.id)) == (
+        None, 0.0, None, [],
     )  # fmt: skip
     assert store.queued_ids()[-1] == running.id
     assert not store.retry(running.id)  # queued now: nothing to retry
@@ -390,7 +391,7 @@ def test_datetimes_are_utc_aware(store: SqlJobStore) -> None:
     t = store.get(task.id)
     assert t is not None
     stamps = [t.created_at, t.started_at, t.finished_at, t.heartbeat_at]
-    stamps += [created for _, _, created in store.list_keys()]
+    stamps += [created for _, _, created, _ in store.list_keys()]
     for stamp in stamps:
         assert stamp is not None and stamp.utcoffset() == timedelta(0), stamp
         assert just_now(stamp)
@@ -403,7 +404,7 @@ def test_api_keys(store: SqlJobStore) -> None:
     store.add_key("id-two", "ci", "b" * 64)
     assert store.has_keys()
     assert store.find_key("a" * 64) == "id-one" and store.find_key("c" * 64) is None
-    assert sorted((k, n) for k, n, _ in store.list_keys()) == [
+    assert sorted((k, n) for k, n, _, _ in store.list_keys()) == [
         ("id-one", "laptop"),
         ("id-two", "ci"),
     ]
@@ -412,19 +413,74 @@ def test_api_keys(store: SqlJobStore) -> None:
     assert len(store.list_keys()) == 2
 
 
+def test_a_task_whose_process_keeps_dying_fails_on_its_last_attempt(url: str) -> None:
+    store = SqlJobStore(url, max_attempts=3)
+    try:
+        poison = store.create("alice", "яд.mp3", "p/input", {"webhook": {"url": "http://x"}}, 9.0)
+        for attempt in (1, 2, 3):
+            task = claimed(store)
+            assert task.id == poison.id and task.attempts == attempt
+            store.append_checkpoint(task.id, task.claim or "", CHECKPOINT)
+            recovered = store.recover()  # the process died under it
+            assert recovered == ([poison.id] if attempt < 3 else [])
+        dead = store.get(poison.id)
+        assert dead is not None and dead.status == TaskStatus.failed and dead.attempts == 3
+        assert dead.error is not None and dead.error.startswith("яд.mp3: gave up after 3 attempts")
+        assert just_now(dead.finished_at) and dead.claim is None
+        assert store.webhooks_due() == [poison.id]  # the client hears of it
+        assert store.checkpoint(poison.id) == []
+        assert store.claim_next() is None  # not run again
+        listed, total = store.list_tasks("alice", TaskStatus.failed, 10, 0)
+        assert total == 1 and listed[0].id == poison.id  # the dead letters, by status
+        assert store.retry(poison.id)  # and one more try when the user asks
+        again = claimed(store)
+        assert again.id == poison.id and again.attempts == 4
+
+        # Shutdowns hand the attempt back: however many, they never fail a task.
+        calm = add(store)
+        store.recover()  # the retried one fails again at once: it was on its last
+        for _ in range(5):
+            task = claimed(store)
+            assert task.id == calm.id and task.attempts == 1
+            assert store.requeue(task.id, task.claim or "")
+
+        # A lapsed lease (Celery workers) counts as a death too.
+        stale = claimed(store)
+        for attempt in (1, 2, 3):
+            backdate(store, stale.id, heartbeat_at=600)
+            assert store.requeue_stale(60) == ([stale.id] if attempt < 3 else [])
+            if attempt < 3:
+                stale = claimed(store)
+        gone = store.get(calm.id)
+        assert gone is not None and gone.status == TaskStatus.failed
+        assert "gave up after 3 attempts" in (gone.error or "")
+    finally:
+        store.close()
+
+
+def test_each_owner_gets_one_webhook_secret(
+    store: SqlJobStore, stores: Callable[[int], list[SqlJobStore]]
+) -> None:
+    nodes = stores(4)
+    made = race([partial(n.webhook_secret, "key-1") for n in nodes])  # first use, at once
+    assert len(set(made)) == 1 and made[0].startswith("whsec_")
+    assert store.webhook_secret("key-1") == made[0]
+    assert store.webhook_secret("") not in (made[0], "")  # the open service has its own
+
+
 def test_recover_requeues_every_processing_task(store: SqlJobStore) -> None:
     add(store)
     add(store)
     add(store)
     a, b = claimed(store), claimed(store)
-    store.save_checkpoint(a.id, a.claim or "", CHECKPOINT)
+    store.append_checkpoint(a.id, a.claim or "", CHECKPOINT)
     store.progress(b.id, b.claim or "", "decoding", 0.1, 1.0)
     assert sorted(store.recover()) == sorted([a.id, b.id])
     for task_id in (a.id, b.id):
         t = store.get(task_id)
         assert t is not None and t.status == TaskStatus.queued
         assert t.claim is None and t.stage is None
-    assert (store.get(a.id) or a).checkpoint == CHECKPOINT
+    assert store.checkpoint(a.id) == [CHECKPOINT]
     assert store.recover() == []
     assert store.counts() == {"queued": 3}
 
@@ -464,7 +520,7 @@ def test_requeue_stale_takes_back_only_lapsed_leases(store: SqlJobStore) -> None
     for _ in range(4):
         add(store)
     live, lapsed, never_beat, just_started = (claimed(store) for _ in range(4))
-    store.save_checkpoint(lapsed.id, lapsed.claim or "", CHECKPOINT)
+    store.append_checkpoint(lapsed.id, lapsed.claim or "", CHECKPOINT)
     store.progress(lapsed.id, lapsed.claim or "", "transcribing", 0.5, 6.0)
     backdate(store, live.id, started_at=3600, heartbeat_at=5)
     backdate(store, lapsed.id, started_at=3600, heartbeat_at=120)
@@ -474,7 +530,7 @@ def test_requeue_stale_takes_back_only_lapsed_leases(store: SqlJobStore) -> None
     assert sorted(store.requeue_stale(60)) == sorted([lapsed.id, never_beat.id])
     back = store.get(lapsed.id)
     assert back is not None and back.status == TaskStatus.queued
-    assert (back.claim, back.stage, back.checkpoint) == (None, None, CHECKPOINT)
+    assert (back.claim, back.stage, store.checkpoint(lapsed.id)) == (None, None, [CHECKPOINT])
     assert back.attempts == 1  # counted again only when it is claimed again
     for kept in (live, just_started):
         t = store.get(kept.id)
@@ -532,6 +588,7 @@ def test_racing_requeue_stale_returns_disjoint_ids(
     store: SqlJobStore, stores: Callable[[int], list[SqlJobStore]]
 ) -> None:
     one, two = stores(2)
+    one.max_attempts = two.max_attempts = 10  # three rounds of lapsed leases: not poison
     for _ in range(30):
         add(store)
     for _round in range(3):
@@ -610,7 +667,7 @@ def test_a_0001_database_is_migrated_with_its_rows(url: str) -> None:
     try:
         with store.engine.connect() as conn:
             assert conn.execute(text("SELECT version_num FROM alembic_version")).all() == [
-                ("0006",)
+                (migrate.head(),)
             ]
         task = store.get("old-1")
         assert task is not None and task.heartbeat_at is None and task.webhook_status is None
@@ -620,7 +677,7 @@ def test_a_0001_database_is_migrated_with_its_rows(url: str) -> None:
         assert (task.status, task.filename, task.options) == (
             TaskStatus.processing, "старый.wav", {"language": "ru"},
         )  # fmt: skip
-        assert task.checkpoint == {"done_s": 6.0} and task.created_at == created
+        assert store.checkpoint("old-1") == ['{"done_s": 6.0}'] and task.created_at == created
         assert store.find_key("a" * 64) == "k1"
         # A task claimed before leases existed is judged by its start time.
         assert store.requeue_stale(60) == ["old-1"]

@@ -38,14 +38,14 @@ def test_auto_language_encodes_each_window_once(
     gap = np.zeros(16000, np.float32)
     audio = np.concatenate([x for r in rows for x in (load(eval_root / r["path"]), gap)])
     path = write_audio(tmp_path / "ru_clips.wav", audio)
-    engine = pipeline.engines.get(None)
-    counter = CountingEncoder(engine.model.model)  # type: ignore[attr-defined]
-    monkeypatch.setattr(engine.model, "model", counter)  # type: ignore[attr-defined]
+    with pipeline.engines.use() as engine:  # held, so it is the one both runs use
+        counter = CountingEncoder(engine.model.model)  # type: ignore[attr-defined]
+        monkeypatch.setattr(engine.model, "model", counter)  # type: ignore[attr-defined]
 
-    given = pipeline.run(path, TranscriptionOptions(language="ru"))
-    with_language = counter.windows
-    counter.windows = 0
-    detected = pipeline.run(path, TranscriptionOptions(language=None))
+        given = pipeline.run(path, TranscriptionOptions(language="ru"))
+        with_language = counter.windows
+        counter.windows = 0
+        detected = pipeline.run(path, TranscriptionOptions(language=None))
 
     assert detected.language == "ru" and (detected.language_probability or 0) > 0.5
     assert with_language >= 2  # more than one window: the reuse is not trivial

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,10 @@ def test_events_cross_processes_through_redis(redis_url: str) -> None:
     async def receive() -> list[TaskEvent]:
         got: list[TaskEvent] = []
         async with api_side.subscribe(task_id="t-1") as queue:
-            await asyncio.sleep(0.5)  # the relay has subscribed to the channel by now
+            deadline = time.monotonic() + 10
+            while worker_side._redis.pubsub_numsub(CHANNEL)[0][1] < 1:  # the relay listens
+                assert time.monotonic() < deadline, "the relay never subscribed"
+                await asyncio.sleep(0.01)
             worker_side._redis.publish(CHANNEL, b"not json")  # ignored, not fatal
             worker_side.publish(TaskEvent("t-2", "key-a", "progress", {}))  # another task
             worker_side.publish(sent)

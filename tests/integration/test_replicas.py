@@ -47,10 +47,10 @@ def run_probed(
     settings: Settings, path: Path, language: str | None
 ) -> tuple[Any, ConcurrencyProbe]:
     pipeline = Pipeline(settings)
-    engine = pipeline.engines.get(None)
-    probe = ConcurrencyProbe(engine.model.model)  # type: ignore[attr-defined]
-    engine.model.model = probe  # type: ignore[attr-defined]
-    return pipeline.run(path, TranscriptionOptions(language=language)), probe
+    with pipeline.engines.use() as engine:
+        probe = ConcurrencyProbe(engine.model.model)  # type: ignore[attr-defined]
+        engine.model.model = probe  # type: ignore[attr-defined]
+        return pipeline.run(path, TranscriptionOptions(language=language)), probe
 
 
 def test_two_copies_decode_at_once_and_agree_with_one(

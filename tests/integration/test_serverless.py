@@ -96,6 +96,27 @@ def test_s3_and_sqs_notifications(worker: Worker, s3: Any, bucket: str, eval_roo
     )
 
 
+def test_an_sqs_batch_reports_the_messages_that_failed(
+    worker: Worker, s3: Any, bucket: str, eval_root: Path
+) -> None:
+    """With ReportBatchItemFailures, only failed messages go back to the queue."""
+    s3.upload_file(str(eval_root / JFK), bucket, "batch/jfk.flac")
+
+    def message(message_id: str, bucket_name: str, key: str) -> dict[str, Any]:
+        notice = {"Records": [{"s3": {"bucket": {"name": bucket_name}, "object": {"key": key}}}]}
+        return {"messageId": message_id, "eventSource": "aws:sqs", "body": json.dumps(notice)}
+
+    batch = [
+        message("m-1", bucket, "batch/jfk.flac"),
+        message("m-2", "no-such-bucket-anywhere", "batch/jfk.flac"),  # S3 refuses the result
+        {"messageId": "m-3", "eventSource": "aws:sqs", "body": "not json"},
+    ]
+    reply = worker.handle({"Records": batch})
+    assert reply["batchItemFailures"] == [{"itemIdentifier": "m-2"}, {"itemIdentifier": "m-3"}]
+    assert [(r["file_id"], r["status"]) for r in reply["results"]] == [("jfk", "completed")]
+    assert "country" in _result(s3, bucket, "results/jfk.json")["text"].lower()
+
+
 def test_events_that_name_nothing_are_refused() -> None:
     with pytest.raises(InputError, match="names no object"):
         jobs_from_event({"detail": "hello"})

@@ -118,6 +118,39 @@ def test_put_stream_over_the_limit_stores_nothing(store: Store) -> None:
     assert listing(store) == {"t2/input"}
 
 
+def staged(store: Store, data: bytes) -> Path:
+    path = store.staging() / uuid.uuid4().hex
+    path.write_bytes(data)
+    return path
+
+
+def test_put_file_consumes_the_staged_file(store: Store) -> None:
+    seen: list[bytes] = []
+    first = staged(store, b"abcd")
+    assert asyncio.run(store.put_file("t1/input", first, lambda p: seen.append(p.read_bytes())))
+    assert seen == [b"abcd"] and store.get_bytes("t1/input") == b"abcd"
+    assert not first.exists()  # moved or sent: never left behind, never copied locally
+
+    def refuse(path: Path) -> None:
+        raise NotMediaError(f"{path}: not media")
+
+    second = staged(store, b"zz")
+    with pytest.raises(NotMediaError):
+        asyncio.run(store.put_file("t2/input", second, refuse))
+    assert not second.exists()
+    assert listing(store) == {"t1/input"}
+
+
+def test_move_renames_within_the_store(store: Store) -> None:
+    data = pattern(9 * CHUNK + 5)  # large enough that S3 copies it in parts
+    put_stream(store, "uploads/k/u1", [data], limit=len(data))
+    store.move("uploads/k/u1", "t1/input")
+    assert store.get_bytes("t1/input") == data
+    assert listing(store) == {"t1/input"}
+    with pytest.raises(FileMissingError):
+        store.move("uploads/k/u1", "t2/input")  # an upload is used once
+
+
 def test_a_large_upload_streams_in_and_out(store: Store) -> None:
     # past 8 MiB boto3 sends parts; read back in blocks of at most CHUNK
     data = pattern(9 * CHUNK + 123)

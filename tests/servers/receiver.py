@@ -20,6 +20,8 @@ class Received:
     path: str
     headers: dict[str, str]
     body: Any
+    raw: bytes = b""
+    answered: int = 0
 
 
 @dataclass
@@ -34,6 +36,25 @@ class Receiver:
     """GET /<name> serves the file; any other GET is 404."""
     gets: list[Received] = field(default_factory=list)
     """The GETs asked for, first to last."""
+    secret: str | None = None
+    """When set, POSTs are checked as docs/api.md's example receiver checks them
+    (transcriber.signing): a bad signature or a stale timestamp gets 401, a message id
+    already taken gets 409."""
+    taken: set[str] = field(default_factory=set)
+
+    def judge(self, headers: dict[str, str], raw: bytes) -> int | None:
+        """401 or 409 for a delivery to refuse, None for one to take."""
+        from transcriber.signing import WebhookVerificationError, verify
+
+        assert self.secret is not None
+        try:
+            verify(self.secret, headers, raw)
+        except WebhookVerificationError:
+            return 401
+        if headers["webhook-id"] in self.taken:
+            return 409  # a replay of a delivery already taken
+        self.taken.add(headers["webhook-id"])
+        return None
 
     def wait_for(self, count: int, limit_s: float = 60) -> list[Received]:
         deadline = time.monotonic() + limit_s
@@ -52,10 +73,14 @@ def _handler(rx: Receiver) -> type[BaseHTTPRequestHandler]:
             except ValueError:
                 body = raw
             headers = {k.lower(): v for k, v in self.headers.items()}
-            rx.received.append(Received(self.path, headers, body))
+            got = Received(self.path, headers, body, raw)
+            rx.received.append(got)
             if rx.delays:
                 time.sleep(rx.delays.pop(0))
             status = rx.statuses.pop(0) if rx.statuses else 200
+            if rx.secret is not None:
+                status = rx.judge(headers, raw) or status
+            got.answered = status
             self.send_response(status)
             self.send_header("content-length", "0")
             self.end_headers()

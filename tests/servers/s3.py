@@ -113,6 +113,10 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
                 "-ip.bind=127.0.0.1",
                 "-s3",
                 f"-s3.port={s3_port}",
+                # the Iceberg and Lance listeners default to fixed ports, which a
+                # second server in the same run (or any other program) already holds
+                "-s3.port.iceberg=0",
+                "-s3.port.lance=0",
                 f"-master.port={master}",
                 f"-volume.port={volume}",
                 f"-filer.port={filer}",

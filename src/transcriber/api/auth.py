@@ -7,6 +7,7 @@ import secrets
 
 from transcriber.errors import AuthError
 from transcriber.jobs.store import SqlJobStore
+from transcriber.jobs.usage import Quota
 
 OPEN_OWNER = ""
 
@@ -19,10 +20,10 @@ def new_key() -> str:
     return "vt_" + secrets.token_urlsafe(32)
 
 
-def create_key(jobs: SqlJobStore, name: str) -> str:
+def create_key(jobs: SqlJobStore, name: str, quota: Quota | None = None) -> str:
     key = new_key()
     digest = hash_key(key)
-    jobs.add_key(digest[:16], name, digest)
+    jobs.add_key(digest[:16], name, digest, quota)
     return key
 
 

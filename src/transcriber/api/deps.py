@@ -19,8 +19,13 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 def current_owner(
-    services: ServicesDep, authorization: Annotated[str | None, Header()] = None
+    request: Request,
+    services: ServicesDep,
+    authorization: Annotated[str | None, Header()] = None,
 ) -> str:
+    early: str | None = getattr(request.state, "owner", None)  # an upload route's, before
+    if early is not None:  # its body was read (api/uploads.py)
+        return early
     return owner_for(services.jobs, services.settings.key_list(), bearer(authorization))
 
 

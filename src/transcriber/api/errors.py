@@ -7,14 +7,16 @@ Under `/v2/` (the AssemblyAI-compatible API) the same errors take AssemblyAI's s
 from __future__ import annotations
 
 import logging
+import re
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
-from transcriber.errors import QueueFullError, TranscriberError
+from transcriber.errors import TranscriberError
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +29,30 @@ def error_response(
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """The methods the OpenAPI document gives for the request's path (every route's, not
+    only the first one that matched the path)."""
+    table: list[tuple[re.Pattern[str], set[str]]] | None = getattr(
+        request.app.state, "allowed_methods", None
+    )
+    if table is None:
+        table = [
+            (re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", path) + "$"), {m.upper() for m in ops})
+            for path, ops in request.app.openapi()["paths"].items()
+        ]
+        request.app.state.allowed_methods = table
+    found: set[str] = set()
+    for pattern, methods in table:
+        if pattern.match(request.url.path):
+            found |= methods
+    return sorted(found)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(TranscriberError)
     async def _domain(request: Request, e: TranscriberError) -> JSONResponse:
         resp = error_response(e.http_status, e.code, e.message, request)
-        if isinstance(e, QueueFullError):
-            resp.headers["Retry-After"] = str(e.retry_after)
+        resp.headers.update(e.headers)
         if e.http_status == 401:
             resp.headers["WWW-Authenticate"] = "Bearer"
         return resp
@@ -49,7 +69,18 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def _http(request: Request, e: HTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(e.status_code, "http_error")
-        return error_response(e.status_code, code, str(e.detail), request)
+        resp = error_response(e.status_code, code, str(e.detail), request)
+        resp.headers.update(e.headers or {})
+        if e.status_code == 405 and (methods := allowed_methods(request)):
+            resp.headers["Allow"] = ", ".join(methods)  # all of them, not the first route's
+        return resp
+
+    @app.exception_handler(ClientDisconnect)
+    async def _client_left(request: Request, e: ClientDisconnect) -> Response:
+        # Nobody reads the answer; one line instead of two tracebacks.
+        log.info("%s %s: the client left before its request body was sent", request.method,
+                 request.url.path)  # fmt: skip
+        return Response(status_code=499)  # "client closed request", as nginx logs it
 
     @app.exception_handler(OperationalError)
     async def _database(request: Request, e: OperationalError) -> JSONResponse:

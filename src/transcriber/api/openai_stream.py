@@ -4,13 +4,14 @@ A streamed transcription is a server-sent event stream: `transcript.text.delta`
 events as text is transcribed, then one `transcript.text.done` with the whole text;
 for `diarized_json`, a `transcript.text.segment` event per segment (with its speaker)
 comes before the `done`. This service finishes a batch of speech windows at a time,
-so deltas come every few tens of seconds of audio, from the task's checkpoint. A
+so deltas come every few tens of seconds of audio, from the worker's `text` events. A
 failure after the stream has begun is an `{"error": {...}}` event, which OpenAI's
 SDK raises as an APIError.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -18,12 +19,10 @@ from typing import Any
 from fastapi import Request
 
 from transcriber.api.services import Services
-from transcriber.api.submit import cancel, states, transcript_of
+from transcriber.api.submit import cancel_if_running, completed_transcript, watch
 from transcriber.domain import Transcript
 from transcriber.errors import TranscriberError
-from transcriber.jobs.codec import checkpoint_from_dict
 from transcriber.jobs.record import TaskRecord
-from transcriber.jobs.status import TaskStatus
 
 STREAM_FORMATS = ("json", "text", "diarized_json")
 
@@ -52,27 +51,20 @@ def event(body: dict[str, Any]) -> bytes:
 async def transcript_events(
     request: Request, services: Services, task: TaskRecord, fmt: str
 ) -> AsyncIterator[bytes]:
-    """The stream for `task`, read from its checkpoints while it runs."""
-    count, streamed = 0, ""  # checkpoint segments seen, and the text streamed from them
+    """The stream for `task`, from the text of each batch as the worker finishes it."""
+    streamed = ""
     try:
-        async for now in states(request, services, task):
-            task = now
-            checkpoint = checkpoint_from_dict(now.checkpoint) if now.checkpoint else None
-            segments = checkpoint.segments if checkpoint is not None else ()
-            for text in (s.text.strip() for s in segments[count:]):
-                if text:
-                    delta = f" {text}" if streamed else text
-                    yield event({"type": "transcript.text.delta", "delta": delta})
-                    streamed += delta
-            count = max(count, len(segments))
-        transcript = transcript_of(services, task)
+        async for update in watch(request, services, task):
+            for text in update.data.get("texts", ()) if update.kind == "text" else ():
+                delta = f" {text}" if streamed else text
+                yield event({"type": "transcript.text.delta", "delta": delta})
+                streamed += delta
+        transcript = await asyncio.to_thread(completed_transcript, services, task.id)
     except TranscriberError as e:
         yield event({"error": {"code": e.code, "message": e.message}})
         return
     except BaseException:  # the client hung up and the response was cancelled
-        last = services.jobs.get(task.id)
-        if last is not None and last.status in (TaskStatus.queued, TaskStatus.processing):
-            cancel(services, last)
+        cancel_if_running(services, task.id)
         raise
     text = transcript.text
     if text.startswith(streamed) and len(text) > len(streamed):

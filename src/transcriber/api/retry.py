@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import fields
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -23,8 +23,10 @@ class TaskRetry(BaseModel):
     diarize: bool | None = Field(None, description="Label speakers")
     speakers: int | None = Field(None, ge=1, le=32, description="How many speakers")
     word_timestamps: bool | None = None
-    prompt: str | None = Field(None, description="Names and terms (Whisper's prompt)")
-    task: str | None = Field(None, max_length=16, description="transcribe or translate")
+    prompt: str | None = Field(
+        None, max_length=4000, description="Names and terms (Whisper's prompt)"
+    )
+    task: Literal["transcribe", "translate"] | None = None
     channels: ChannelMode | None = None
 
 

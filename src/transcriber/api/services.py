@@ -40,7 +40,7 @@ class Services:
         url = settings.db_url()
         if url.startswith("sqlite:///"):
             settings.data_dir.mkdir(parents=True, exist_ok=True)
-        jobs = SqlJobStore(url)
+        jobs = SqlJobStore(url, max_attempts=settings.max_attempts)
         store = from_url(settings.storage_url, settings.s3_endpoint_url)
         engines = EngineManager(settings)
         pipeline = Pipeline(settings, engines)
@@ -71,4 +71,5 @@ class Services:
         self.queue.stop()
         self.webhooks.drain(timeout_s=10.0)
         self.events.close()
+        self.engines.close()
         self.jobs.close()

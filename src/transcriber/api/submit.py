@@ -17,95 +17,119 @@ from fastapi import Request, UploadFile
 
 from transcriber.api.services import Services
 from transcriber.api.transcripts import shown
+from transcriber.api.uploads import staged_path
 from transcriber.domain import Transcript, TranscriptionOptions
 from transcriber.errors import (
     QueueFullError,
+    QuotaExceededError,
     TranscriptionFailedError,
     UnavailableError,
-    UploadTooLargeError,
     naming,
 )
 from transcriber.jobs.codec import options_to_dict
-from transcriber.jobs.events import TaskEvent
+from transcriber.jobs.events import FINAL_KINDS, TaskEvent
 from transcriber.jobs.record import TaskRecord
 from transcriber.jobs.status import TaskStatus
+from transcriber.jobs.store import SqlJobStore
+from transcriber.jobs.usage import seconds_to_next_day
 from transcriber.jobs.view import public
 from transcriber.media import probe
 from transcriber.media.decode import MediaInfo
 from transcriber.outbound import check_url, filename_of
 
-POLL_S = 0.25
+RECHECK_S = 5.0
+RUNNING_RETRY_S = 30
 
 
-async def chunks_of(upload: UploadFile) -> AsyncIterator[bytes]:
-    while block := await upload.read(1 << 20):
-        yield block
-
-
-def check_room(request: Request, services: Services) -> int:
-    """Refuse early what the limits refuse anyway; the upload limit in bytes."""
+def check_room(services: Services, owner: str) -> None:
+    """Refuse a new task that the queue or the key's quota has no room for (429)."""
     s = services.settings
-    limit = int(s.max_upload_mb * 1e6)
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
-        raise UploadTooLargeError(f"upload is larger than the limit of {s.max_upload_mb:.0f} MB")
     if services.jobs.counts().get(TaskStatus.queued.value, 0) >= s.max_queue:
         raise QueueFullError(f"the queue is full ({s.max_queue} tasks); try again later")
-    return limit
+    check_quota(services.jobs, owner)
+
+
+def check_quota(jobs: SqlJobStore, owner: str, adding_s: float = 0.0) -> None:
+    """Refuse a task of `adding_s` seconds of audio that the key's quota does not allow
+    (429, with Retry-After and what is left in the X-Quota-* headers)."""
+    quota = jobs.quota(owner)
+    if not quota.limits:
+        return
+    used = jobs.usage(owner)
+    headers: dict[str, str] = {}
+    if quota.max_running is not None:
+        headers["X-Quota-Max-Running"] = str(quota.max_running)
+        headers["X-Quota-Running-Remaining"] = str(max(0, quota.max_running - used.running))
+    left_s = None
+    if quota.minutes_per_day is not None:
+        left_s = max(0.0, quota.minutes_per_day * 60 - used.seconds_today)
+        headers["X-Quota-Minutes-Per-Day"] = f"{quota.minutes_per_day:g}"
+        headers["X-Quota-Minutes-Remaining"] = f"{left_s / 60:.2f}"
+    if quota.max_running is not None and used.running >= quota.max_running:
+        raise QuotaExceededError(
+            f"this API key may have {quota.max_running} task(s) queued or running at once,"
+            f" and has {used.running}; send the next when one has finished",
+            headers | {"Retry-After": str(RUNNING_RETRY_S)},
+        )
+    if left_s is not None and (left_s <= 0 or adding_s > left_s):
+        this = f"; this file is {adding_s / 60:.2f} min" if adding_s else ""
+        raise QuotaExceededError(
+            f"this API key may submit {quota.minutes_per_day:g} audio minutes a day (UTC)"
+            f" and has {left_s / 60:.2f} left today{this}; more from 00:00 UTC",
+            headers | {"Retry-After": str(seconds_to_next_day())},
+        )
+
+
+def safe_filename(name: str, limit: int = 200) -> str:
+    """A client's file name fit to keep: no folders, at most `limit` characters, with its
+    extension kept (the player tells the media type by it)."""
+    name = name.replace("/", "_").replace("\\", "_").strip() or "upload"
+    if len(name) <= limit:
+        return name
+    stem, dot, suffix = name.rpartition(".")
+    if dot and 0 < len(suffix) <= 16:
+        return f"{stem[: limit - len(suffix) - 1]}.{suffix}"
+    return name[:limit]
 
 
 async def submit(
-    request: Request,
     services: Services,
     owner: str,
     upload: UploadFile,
     options: TranscriptionOptions,
     extra: dict[str, Any],
 ) -> TaskRecord:
-    """Store and probe a multipart upload, then queue it."""
-    name = upload.filename or "upload"
-    return await submit_stream(request, services, owner, name, chunks_of(upload), options, extra)
-
-
-async def submit_stream(
-    request: Request,
-    services: Services,
-    owner: str,
-    filename: str,
-    chunks: AsyncIterator[bytes],
-    options: TranscriptionOptions,
-    extra: dict[str, Any],
-) -> TaskRecord:
-    """Store and probe the media in `chunks`, then queue it; on any refusal nothing is
-    left behind."""
+    """Probe a staged multipart upload, move it into the store and queue it; on any
+    refusal nothing is left behind."""
     s = services.settings
-    limit = check_room(request, services)
+    filename = safe_filename(upload.filename or "upload")
     task_id = str(uuid.uuid4())
     key = f"{task_id}/input"
     probed: list[MediaInfo] = []
 
-    def check(path: Path) -> None:  # on the spooled copy, before it is stored
+    def check(path: Path) -> None:  # on the staged file, before it is stored
         with naming(path, filename):
             info = probe(path)
             info.check(options.clip, s.max_duration_s)
+        check_quota(services.jobs, owner, options.clip.length(info.duration) or 0.0)
         probed.append(info)
 
     try:
-        await services.store.put_stream(key, chunks, limit, check=check)
+        await services.store.put_file(key, staged_path(upload), check=check)
     except BaseException:
-        services.store.delete_prefix(task_id)
+        await asyncio.to_thread(services.store.delete_prefix, task_id)
         raise
     info = probed[0]
-    filename = filename.replace("/", "_").replace("\\", "_")[:200]
     stored = options_to_dict(options) | extra
     length = options.clip.length(info.duration)  # of what is to be transcribed
-    task = services.jobs.create(owner, filename, key, stored, length, task_id=task_id)
-    services.queue.notify(task.id)
+    task = await asyncio.to_thread(
+        services.jobs.create, owner, filename, key, stored, length, task_id=task_id
+    )
+    await asyncio.to_thread(services.queue.notify, task.id)  # Celery: a call to Redis
     return task
 
 
 async def submit_url(
-    request: Request,
     services: Services,
     owner: str,
     url: str,
@@ -116,12 +140,14 @@ async def submit_url(
     policy now; the worker downloads it, so a large file does not hold the request,
     and a download that fails makes the task fail with the reason."""
     await asyncio.to_thread(check_url, url, services.settings.allow_private_urls)
-    check_room(request, services)
+    await asyncio.to_thread(check_room, services, owner)
     task_id = str(uuid.uuid4())
     stored = options_to_dict(options) | extra | {"source_url": url}
-    filename = filename_of(url).replace("/", "_").replace("\\", "_")
-    task = services.jobs.create(owner, filename, f"{task_id}/input", stored, None, task_id=task_id)
-    services.queue.notify(task.id)
+    filename = safe_filename(filename_of(url))
+    task = await asyncio.to_thread(
+        services.jobs.create, owner, filename, f"{task_id}/input", stored, None, task_id=task_id
+    )
+    await asyncio.to_thread(services.queue.notify, task.id)
     return task
 
 
@@ -146,27 +172,56 @@ def require_worker(services: Services) -> None:
         )
 
 
-async def states(
-    request: Request, services: Services, task: TaskRecord
-) -> AsyncIterator[TaskRecord]:
-    """`task` as it moves on, polled, ending with it completed; its failure as an error.
+async def watch(request: Request, services: Services, task: TaskRecord) -> AsyncIterator[TaskEvent]:
+    """`task`'s events as they come (from the event bus, not by polling the store), until
+    it completes; a failure or cancellation is raised as TranscriptionFailedError.
 
     A client that hangs up stops the watch: its task is cancelled, so no CPU goes to
-    a result that nobody will read.
+    a result that nobody will read. The store is read again at a final event, and
+    every RECHECK_S in case an event was lost (a Redis relay that reconnected).
     """
-    while True:
-        now = services.jobs.get(task.id)
-        if now is None or now.status == TaskStatus.cancelled:
-            raise TranscriptionFailedError(f"{task.filename}: the task was cancelled")
-        if now.status == TaskStatus.failed:
-            raise TranscriptionFailedError(now.error or f"{task.filename}: transcription failed")
-        yield now
-        if now.status == TaskStatus.completed and now.result_key:
-            return
-        if await request.is_disconnected():
-            cancel(services, now)
-            raise TranscriptionFailedError(f"{task.filename}: the client went away")
-        await asyncio.sleep(POLL_S)
+    async with services.events.subscribe(task_id=task.id) as queue:
+        left = asyncio.create_task(_client_left(request))
+        try:
+            now = await asyncio.to_thread(services.jobs.get, task.id)
+            while not _ended(task, now):
+                getter = asyncio.create_task(queue.get())
+                done, _ = await asyncio.wait(
+                    {getter, left}, timeout=RECHECK_S, return_when=asyncio.FIRST_COMPLETED
+                )
+                if left in done:
+                    getter.cancel()
+                    await asyncio.to_thread(cancel_if_running, services, task.id)
+                    raise TranscriptionFailedError(f"{task.filename}: the client went away")
+                if getter not in done:
+                    getter.cancel()
+                elif (event := getter.result()).kind not in FINAL_KINDS:
+                    yield event
+                    continue
+                now = await asyncio.to_thread(services.jobs.get, task.id)
+        finally:
+            left.cancel()
+
+
+def _ended(task: TaskRecord, now: TaskRecord | None) -> bool:
+    """Whether `now` (the task as stored) is completed; raise if it failed or was cancelled."""
+    if now is None or now.status == TaskStatus.cancelled:
+        raise TranscriptionFailedError(f"{task.filename}: the task was cancelled")
+    if now.status == TaskStatus.failed:
+        raise TranscriptionFailedError(now.error or f"{task.filename}: transcription failed")
+    return now.status == TaskStatus.completed and bool(now.result_key)
+
+
+async def _client_left(request: Request) -> None:
+    """Returns when the client disconnects (the request body is read by then)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+def cancel_if_running(services: Services, task_id: str) -> None:
+    task = services.jobs.get(task_id)
+    if task is not None and task.status in (TaskStatus.queued, TaskStatus.processing):
+        cancel(services, task)
 
 
 def transcript_of(services: Services, task: TaskRecord) -> Transcript:
@@ -177,7 +232,15 @@ def transcript_of(services: Services, task: TaskRecord) -> Transcript:
 
 
 async def finished(request: Request, services: Services, task: TaskRecord) -> Transcript:
-    """Wait for `task`; its transcript, or the reason it failed as an error (`states`)."""
-    async for now in states(request, services, task):
-        task = now
+    """Wait for `task`; its transcript, or the reason it failed as an error (`watch`)."""
+    async for _ in watch(request, services, task):
+        pass
+    return await asyncio.to_thread(completed_transcript, services, task.id)
+
+
+def completed_transcript(services: Services, task_id: str) -> Transcript:
+    """The transcript of a task that has completed."""
+    task = services.jobs.get(task_id)
+    if task is None:
+        raise TranscriptionFailedError(f"task {task_id} was deleted")
     return transcript_of(services, task)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -168,13 +169,14 @@ def _timed(
     out: list[list[Word]] = []
     channels = {s.id: _channel(task, s) for s in machine.segments}
     translated = machine.task == "translate"
-    with (
-        naming(task.input_key, task.filename),
-        services.store.local_path(task.input_key) as path,
-        naming(path, task.filename),
-    ):
+    model = task.options.get("model")
+    with ExitStack() as held:
+        held.enter_context(naming(task.input_key, task.filename))
+        path = held.enter_context(services.store.local_path(task.input_key))
+        held.enter_context(naming(path, task.filename))
         info = probe(path)
-        engine = None if translated else services.engines.get(task.options.get("model"))
+        # The model is held (not unloaded as idle) while it aligns.
+        engine = None if translated else held.enter_context(services.engines.use(model))
         for seg in segments:
             a = max(0.0, seg.start - ALIGN_PAD_S)
             b = seg.end + ALIGN_PAD_S

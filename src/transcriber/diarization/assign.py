@@ -1,8 +1,10 @@
 """Put speaker turns onto the transcript: every word and segment gets a speaker.
 
-A word takes the speaker whose turns overlap it most (or the nearest turn when none
-does). A segment whose words change speaker is split there, at word times; speakers
-are then renamed A, B, … in the order they first speak in the transcript.
+A word takes the speaker whose turns overlap it most, the most active one where two
+talk at once (or the nearest turn when none does). A segment whose words change speaker
+is split there, at word times; speakers are then renamed A, B, … in the order they
+first speak in the transcript. A segment is flagged `overlap` when someone else talks
+over at least OVERLAP_S of it (or half of a shorter one).
 """
 
 from __future__ import annotations
@@ -14,11 +16,14 @@ from dataclasses import dataclass, replace
 from transcriber.diarization.timeline import Turn, label_name, speaker_seconds
 from transcriber.domain import Segment, Word
 
+OVERLAP_S = 0.5
+
 
 @dataclass(frozen=True, slots=True)
 class SpeakerSummary:
     label: str
     seconds: float  # total speaking time, from the diarization turns
+    turns: tuple[tuple[float, float], ...] = ()  # (start, end), may overlap other speakers
 
 
 class _TurnIndex:
@@ -56,8 +61,30 @@ class _TurnIndex:
         near = min(candidates, key=lambda t: max(t.start - mid, mid - t.end, 0.0))
         return near.speaker
 
+    def overlapped(self, start: float, end: float, speaker: str | None) -> bool:
+        """Does someone other than `speaker` talk over enough of [start, end]?"""
+        if not self.turns or end <= start:
+            return False
+        hi = bisect.bisect_right(self.starts, end)
+        lo = bisect.bisect_left(self.reach, start)
+        others: dict[str, float] = {}
+        for t in self.turns[lo:hi]:
+            if t.speaker != speaker:
+                others[t.speaker] = others.get(t.speaker, 0.0) + max(
+                    0.0, min(end, t.end) - max(start, t.start)
+                )
+        return max(others.values(), default=0.0) >= min(OVERLAP_S, (end - start) / 2)
+
+
+def _flag(seg: Segment, index: _TurnIndex) -> Segment:
+    return replace(seg, overlap=index.overlapped(seg.start, seg.end, seg.speaker))
+
 
 def _split(seg: Segment, index: _TurnIndex) -> list[Segment]:
+    return [_flag(p, index) for p in _pieces(seg, index)]
+
+
+def _pieces(seg: Segment, index: _TurnIndex) -> list[Segment]:
     if not seg.words:
         return [replace(seg, speaker=index.speaker(seg.start, seg.end))]
     words = [replace(w, speaker=index.speaker(w.start, w.end)) for w in seg.words]
@@ -118,5 +145,11 @@ def assign_speakers(
         for i, p in enumerate(pieces, start=1)
     ]
     seconds = speaker_seconds(turns)
-    summary = [SpeakerSummary(new, seconds.get(old, 0.0)) for old, new in names.items()]
+    spans: dict[str, list[tuple[float, float]]] = {}
+    for t in sorted(turns, key=lambda t: (t.start, t.end)):
+        spans.setdefault(t.speaker, []).append((t.start, t.end))
+    summary = [
+        SpeakerSummary(new, seconds.get(old, 0.0), tuple(spans.get(old, ())))
+        for old, new in names.items()
+    ]
     return out, summary

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from transcriber.errors import ModelError
+from transcriber.models.packs import check_weights
 
 HIDDEN = 256
 LAYERS = 3
@@ -43,6 +44,10 @@ class EncoderWeights:
     linear_b: np.ndarray  # (E,)
 
 
+WEIGHTS_SHA256 = "39373b86598fa3da9fcddee6142382efe09777e8d37dc9c0561f41f0070f134e"
+"""resemblyzer 0.1.4's pretrained.pt."""
+
+
 def weights_path() -> Path:
     """Where resemblyzer's pretrained.pt lies, or ModelError saying how to install it."""
     spec = importlib.util.find_spec("resemblyzer")
@@ -50,7 +55,7 @@ def weights_path() -> Path:
     for root in roots:
         path = Path(root) / "pretrained.pt"
         if path.is_file():
-            return path
+            return check_weights(path, WEIGHTS_SHA256, INSTALL_HINT)
     raise ModelError(
         "speaker diarization needs the resemblyzer speaker-embedding weights, which are not"
         f" installed. Install them (without torch) with:\n{INSTALL_HINT}"

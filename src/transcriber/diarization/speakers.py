@@ -1,49 +1,52 @@
-"""Who spoke when: embeddings of the speech regions → clusters → speaker turns."""
+"""Who spoke when: local speakers per chunk → global clusters → overlapping turns."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from transcriber.diarization.cluster import DEFAULT_MAX_SPEAKERS, cluster
-from transcriber.diarization.embed import Embeddings, SpeakerEmbedder
-from transcriber.diarization.timeline import Turn, make_turns, smooth
+from transcriber.diarization.campplus import SpeakerEncoder, default_encoder
+from transcriber.diarization.clustering import cluster_chunks
+from transcriber.diarization.local import Chunk, LocalSpeakers, step_frames_for
+from transcriber.diarization.reconstruct import binary_activity, to_turns
+from transcriber.diarization.segmentation import Segmenter, default_segmenter
+from transcriber.diarization.timeline import Turn
 from transcriber.domain import Clip, SpeakerCount
-from transcriber.media.decode import stream_audio
+from transcriber.errors import OptionError
+from transcriber.media.decode import probe, stream_audio
 from transcriber.media.frames import SAMPLE_RATE
 from transcriber.media.vad import Region
 
 
-def embed_regions(
+def analyse(
     path: str | Path,
-    regions: Sequence[Region],
     channel: int | None = None,
-    time_offset: float = 0.0,
     clip: Clip | None = None,
+    segmenter: Segmenter | None = None,
+    encoder: SpeakerEncoder | None = None,
+    seconds: float | None = None,
     on_progress: Callable[[float], None] | None = None,
-) -> Embeddings:
-    """Decode `path` again and embed the speech in `regions` (samples of its 16 kHz stream,
-    or of the part of it in `clip`). `on_progress(seconds)` hears how far it got."""
-    embedder = SpeakerEmbedder(time_offset)
-    todo = sorted(regions, key=lambda r: r.start)
+) -> list[Chunk]:
+    """Decode `path` again (the part of it in `clip`, `seconds` long if known) and analyse
+    all its chunks. `on_progress(seconds)` hears how far it got."""
+    local = LocalSpeakers(
+        segmenter or default_segmenter(), encoder or default_encoder(), step_frames_for(seconds)
+    )
     done = 0
     for chunk in stream_audio(path, channel=channel, clip=clip):
-        embedder.feed(chunk, todo)
-        todo = []
+        local.feed(chunk)
         done += len(chunk)
         if on_progress is not None:
             on_progress(done / SAMPLE_RATE)
-    return embedder.finish()
+    return local.finish()
 
 
-def turns_from_embeddings(emb: Embeddings, count: SpeakerCount | None = None) -> list[Turn]:
-    """Cluster the windows and return speaker turns labelled A, B, … by first appearance."""
-    count = count or SpeakerCount(1, None)
-    if len(emb.vectors) == 0:
-        return []
-    high = count.high if count.high is not None else max(count.low, DEFAULT_MAX_SPEAKERS)
-    labels, _ = cluster(emb.vectors, emb.pieces, min_k=count.low, max_k=high)
-    return make_turns(emb.spans, smooth(labels, emb.pieces))
+def turns_from_chunks(
+    chunks: Sequence[Chunk], count: SpeakerCount | None = None, time_offset: float = 0.0
+) -> list[Turn]:
+    """Cluster the chunks' local speakers; turns labelled A, B, … by first appearance."""
+    hard, centroids = cluster_chunks(chunks, count)
+    return to_turns(binary_activity(chunks, hard, len(centroids)), time_offset)
 
 
 def diarize(
@@ -55,16 +58,38 @@ def diarize(
     max_speakers: int | None = None,
     channel: int | None = None,
     clip: Clip | None = None,
+    cache_dir: Path | None = None,
+    duration: float | None = None,
+    method: str = "pyannote",
     on_progress: Callable[[float], None] | None = None,
 ) -> list[Turn]:
-    """Speaker turns (file seconds) for the speech `regions` (samples of the 16 kHz stream).
+    """Speaker turns (file seconds); turns of different speakers may overlap.
 
-    `path` is decoded once more and only the embeddings are kept. Raises OptionError
-    for contradictory speaker counts and ModelError when the weights are missing.
+    `regions` are the VAD's speech regions (samples of the 16 kHz stream): with none,
+    there is nobody to label and nothing is decoded. Otherwise `path` is decoded once
+    more and the segmentation model finds the speech itself (it hears quiet, far
+    talkers that the VAD misses). Raises OptionError for contradictory speaker counts
+    and ModelError when the weights are missing. The CAM++ graph built from its weights
+    is kept in `cache_dir` (the model cache) when given. `duration` (seconds of audio
+    in the clip) sets the chunk step; the container's is used when it is not given.
+    `method="dvector"` runs the earlier resemblyzer method instead (no overlap).
+    `on_progress(seconds)` hears how far the decoding got (seconds of the clip).
     """
     count = SpeakerCount.of(num_speakers, min_speakers, max_speakers)
-    from transcriber.diarization.encoder import default_weights
+    if method == "dvector":
+        from transcriber.diarization.dvector import diarize_dvectors
 
-    default_weights()  # fail early, before decoding, if the weights are missing
-    embeddings = embed_regions(path, regions, channel, time_offset, clip, on_progress)
-    return turns_from_embeddings(embeddings, count)
+        return diarize_dvectors(
+            path, regions, time_offset, num_speakers, min_speakers, max_speakers, channel, clip
+        )
+    if method != "pyannote":
+        raise OptionError(f"unknown diarization method {method!r}; use pyannote or dvector")
+    if not regions:
+        return []
+    # Load both models before decoding, so that missing weights fail early.
+    segmenter, encoder = default_segmenter(), default_encoder(cache_dir)
+    if duration is None:
+        declared = probe(path).duration
+        duration = clip.length(declared) if clip is not None else declared
+    chunks = analyse(path, channel, clip, segmenter, encoder, duration, on_progress)
+    return turns_from_chunks(chunks, count, time_offset)

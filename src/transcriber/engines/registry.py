@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from transcriber.config import Settings
 from transcriber.engines.base import Engine
 from transcriber.errors import ModelError, ModelNotFoundError
 from transcriber.models import resolve
+from transcriber.runtime import release_memory
 
 log = logging.getLogger(__name__)
 
@@ -25,40 +28,78 @@ OFFLINE_HINT = (
 class _Loaded:
     engine: Engine
     last_used: float
+    users: int = 0
 
 
 class EngineManager:
+    """Engines by model name, loaded on first use and shared. A loaded engine that no run
+    has used for `model_idle_ttl_s` is unloaded by a timer thread; one in use (`use`
+    counts its users) never is."""
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._lock = threading.Lock()
         self._loaded: dict[str, _Loaded] = {}
+        self._stop = threading.Event()
+        self._timer: threading.Thread | None = None
 
-    def get(self, model: str | None = None) -> Engine:
+    @contextmanager
+    def use(self, model: str | None = None) -> Iterator[Engine]:
+        """The engine of `model` (the default if None), held for the `with` block."""
         name = model or self.settings.model
         with self._lock:
-            self._unload_idle(keep=name)
             hit = self._loaded.get(name)
             if hit is None:
                 hit = _Loaded(self._load(name), time.monotonic())
                 self._loaded[name] = hit
-            hit.last_used = time.monotonic()
-            return hit.engine
+                self._start_timer()
+            hit.users += 1
+        try:
+            yield hit.engine
+        finally:
+            with self._lock:
+                hit.users -= 1
+                hit.last_used = time.monotonic()
 
     def loaded(self) -> list[str]:
-        return list(self._loaded)
-
-    def unload_idle(self) -> None:
         with self._lock:
-            self._unload_idle(keep=None)
+            return list(self._loaded)
 
-    def _unload_idle(self, keep: str | None) -> None:
+    def unload_idle(self) -> list[str]:
+        """Unload every engine unused for the TTL; their names."""
         ttl = self.settings.model_idle_ttl_s
         if not ttl:
-            return
+            return []
         now = time.monotonic()
-        for name in [n for n, v in self._loaded.items() if n != keep and now - v.last_used > ttl]:
-            log.info("unloading idle model %s", name)
-            del self._loaded[name]
+        with self._lock:
+            idle = [n for n, v in self._loaded.items() if not v.users and now - v.last_used >= ttl]
+            for name in idle:
+                del self._loaded[name]
+        for name in idle:
+            log.info("unloaded model %s after %.0f s unused", name, ttl)
+        if idle:
+            release_memory()  # the model's memory back to the system
+        return idle
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._timer is not None:
+            self._timer.join(timeout=5)
+
+    def _start_timer(self) -> None:
+        ttl = self.settings.model_idle_ttl_s
+        if ttl and self._timer is None:
+            self._timer = threading.Thread(target=self._watch, args=(ttl,), daemon=True,
+                                           name="model-ttl")  # fmt: skip
+            self._timer.start()
+
+    def _watch(self, ttl: float) -> None:
+        period = min(max(ttl / 4, 0.05), 30.0)
+        while not self._stop.wait(period):
+            try:
+                self.unload_idle()
+            except Exception:  # never let the timer die
+                log.exception("unloading idle models failed")
 
     def _load(self, name: str) -> Engine:
         from faster_whisper import WhisperModel

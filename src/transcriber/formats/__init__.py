@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from transcriber.domain import Transcript
 from transcriber.errors import OptionError
@@ -19,6 +20,7 @@ __all__ = [
     "FORMATS",
     "JSON_SCHEMA",
     "Format",
+    "FormatName",
     "from_dict",
     "parse_formats",
     "render",
@@ -33,6 +35,9 @@ class Format:
     content_type: str
     render: Callable[[Transcript], bytes]
 
+
+FormatName = Literal["txt", "srt", "vtt", "tsv", "json", "docx", "rttm"]
+"""Every format's name, for request parameters (FORMATS has the same, in this order)."""
 
 _UTF8 = "; charset=utf-8"
 

@@ -39,6 +39,15 @@ def _segment(s: Segment) -> dict[str, Any]:
         out["avg_logprob"] = s.avg_logprob
     if s.no_speech_prob is not None:
         out["no_speech_prob"] = s.no_speech_prob
+    if s.overlap:
+        out["overlap"] = True  # someone else talks over it; absent means not flagged
+    return out
+
+
+def _speaker(sp: SpeakerStat) -> dict[str, Any]:
+    out: dict[str, Any] = {"label": sp.label, "seconds": _t(sp.seconds)}
+    if sp.turns:
+        out["turns"] = [[_t(a), _t(b)] for a, b in sp.turns]
     return out
 
 
@@ -67,6 +76,7 @@ def segment_from_dict(s: dict[str, Any]) -> Segment:
         ),
         avg_logprob=_opt_float(s.get("avg_logprob")),
         no_speech_prob=_opt_float(s.get("no_speech_prob")),
+        overlap=bool(s.get("overlap", False)),
     )
 
 
@@ -83,7 +93,7 @@ def to_dict(transcript: Transcript) -> dict[str, Any]:
         "language_probability": t.language_probability,
         "duration": _t(t.duration),
         "segments": [_segment(s) for s in t.segments],
-        "speakers": [{"label": sp.label, "seconds": _t(sp.seconds)} for sp in t.speakers],
+        "speakers": [_speaker(sp) for sp in t.speakers],
         "metadata": {
             "total_segments": len(t.segments),
             "processing_time": _t(t.processing_time),
@@ -116,7 +126,11 @@ def from_dict(d: dict[str, Any]) -> Transcript:
             processing_time=float(meta.get("processing_time", 0.0)),
             timings={str(k): float(v) for k, v in (meta.get("timings") or {}).items()},
             speakers=tuple(
-                SpeakerStat(str(sp["label"]), float(sp["seconds"]))
+                SpeakerStat(
+                    str(sp["label"]),
+                    float(sp["seconds"]),
+                    tuple((float(a), float(b)) for a, b in sp.get("turns") or ()),
+                )
                 for sp in d.get("speakers") or ()
             ),
             notices=tuple(_notices(meta.get("warnings") or ())),

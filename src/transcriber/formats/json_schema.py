@@ -37,6 +37,7 @@ _SEGMENT: dict[str, Any] = {
         "words": {"type": "array", "items": _WORD},
         "avg_logprob": {"type": "number"},
         "no_speech_prob": _PROBABILITY,
+        "overlap": {"type": "boolean"},
     },
     "additionalProperties": False,
 }
@@ -57,7 +58,19 @@ JSON_SCHEMA: dict[str, Any] = {
             "items": {
                 "type": "object",
                 "required": ["label", "seconds"],
-                "properties": {"label": {"type": "string"}, "seconds": _SECONDS},
+                "properties": {
+                    "label": {"type": "string"},
+                    "seconds": _SECONDS,
+                    "turns": {
+                        "type": "array",
+                        "items": {
+                            "type": "array",
+                            "items": _SECONDS,
+                            "minItems": 2,
+                            "maxItems": 2,
+                        },
+                    },
+                },
                 "additionalProperties": False,
             },
         },

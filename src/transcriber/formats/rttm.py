@@ -1,4 +1,8 @@
-"""RTTM: one `SPEAKER` line per speaker turn (NIST Rich Transcription Time Marked)."""
+"""RTTM: one `SPEAKER` line per speaker turn (NIST Rich Transcription Time Marked).
+
+With diarization turns in the transcript's speakers, those are written, overlapping
+speech included; otherwise turns are built from the labelled segments.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from transcriber.domain import Transcript
 MERGE_GAP_S = 0.5  # consecutive segments of one speaker closer than this form one turn
 
 
-def render(transcript: Transcript, uri: str = "audio") -> bytes:
+def _from_segments(transcript: Transcript) -> list[tuple[float, float, str]]:
     turns: list[list[float | str]] = []
     for seg in transcript.segments:
         if seg.speaker is None or seg.end <= seg.start:
@@ -17,9 +21,15 @@ def render(transcript: Transcript, uri: str = "audio") -> bytes:
             last[1] = max(float(last[1]), seg.end)
         else:
             turns.append([seg.start, seg.end, seg.speaker])
+    return [(float(a), float(b), str(c)) for a, b, c in turns]
+
+
+def render(transcript: Transcript, uri: str = "audio") -> bytes:
+    turns = [(a, b, sp.label) for sp in transcript.speakers for a, b in sp.turns if b > a]
+    turns = sorted(turns) or _from_segments(transcript)
     lines = [
-        f"SPEAKER {uri} 1 {float(start):.3f} {float(end) - float(start):.3f} <NA> <NA> "
-        f"{str(label).replace(' ', '_')} <NA> <NA>"
+        f"SPEAKER {uri} 1 {start:.3f} {end - start:.3f} <NA> <NA> "
+        f"{label.replace(' ', '_')} <NA> <NA>"
         for start, end, label in turns
     ]
     return "".join(line + "\n" for line in lines).encode()

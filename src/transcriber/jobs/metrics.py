@@ -25,6 +25,24 @@ class Metrics:
         self.stage_seconds = Histogram(
             "transcriber_stage_seconds", "Time spent per pipeline stage", ["stage"], registry=r
         )
+        self.checkpoint_bytes = Counter(
+            "transcriber_checkpoint_bytes",
+            "Bytes of checkpoint steps written to the job store",
+            registry=r,
+        )
+        # Per API key by its id (a hash's first 16 hex digits) and name, never the key.
+        self.key_audio_today = Gauge(
+            "transcriber_key_audio_seconds_today",
+            "Audio seconds a key submitted today (UTC), failed and cancelled tasks aside",
+            ["key_id", "name"],
+            registry=r,
+        )
+        self.key_active = Gauge(
+            "transcriber_key_tasks_active",
+            "A key's tasks queued or running",
+            ["key_id", "name"],
+            registry=r,
+        )
         self.http = Counter(
             "transcriber_http_requests", "HTTP requests", ["route", "method", "status"], registry=r
         )

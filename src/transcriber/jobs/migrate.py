@@ -17,6 +17,17 @@ _LOCK_KEY = 0x7472616E73  # "trans"
 _in_process = threading.Lock()
 
 
+def head() -> str:
+    """The newest revision: what every database is brought up to."""
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    found = ScriptDirectory.from_config(cfg).get_current_head()
+    assert found is not None
+    return found
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))

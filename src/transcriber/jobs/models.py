@@ -29,7 +29,6 @@ class TaskRow(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     claim: Mapped[str | None] = mapped_column(String(36), nullable=True)
-    checkpoint: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)
     result_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
     processing_time: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
@@ -46,7 +45,7 @@ class TaskRow(Base):
 
 
 class EditRow(Base):
-    """One revision of a task's transcript (migration 0006)."""
+    """One revision of a task's transcript (migration 0009)."""
 
     __tablename__ = "transcript_edits"
 
@@ -60,6 +59,27 @@ class EditRow(Base):
     undoes: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
+class CheckpointRow(Base):
+    """One finished batch of a running task: appended, and read only to resume it."""
+
+    __tablename__ = "task_checkpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    task_id: Mapped[str] = mapped_column(String(36), index=True)
+    data: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class WebhookSecretRow(Base):
+    """The secret a key's webhook deliveries are signed with."""
+
+    __tablename__ = "webhook_secrets"
+
+    owner: Mapped[str] = mapped_column(String(64), primary_key=True)
+    secret: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class ApiKeyRow(Base):
     __tablename__ = "api_keys"
 
@@ -67,3 +87,5 @@ class ApiKeyRow(Base):
     name: Mapped[str] = mapped_column(String(100))
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    minutes_per_day: Mapped[float | None] = mapped_column(Float, nullable=True)
+    max_running: Mapped[int | None] = mapped_column(Integer, nullable=True)

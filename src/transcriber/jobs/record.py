@@ -25,7 +25,6 @@ class TaskRecord:
     error: str | None
     attempts: int
     claim: str | None
-    checkpoint: dict[str, Any] | None
     result_key: str | None
     processing_time: float | None
     created_at: datetime

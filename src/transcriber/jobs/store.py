@@ -15,18 +15,21 @@ from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
 
 from transcriber.errors import OptionError
-from transcriber.jobs import leases, migrate
+from transcriber.jobs import leases, migrate, usage
 from transcriber.jobs.database import make_engine, reachable
 from transcriber.jobs.edit_log import EditLog
 from transcriber.jobs.leases import PROCESSING as _PROCESSING
 from transcriber.jobs.leases import QUEUED as _QUEUED
 from transcriber.jobs.leases import now, rowcount
-from transcriber.jobs.models import ApiKeyRow, EditRow, TaskRow
+from transcriber.jobs.models import ApiKeyRow, CheckpointRow, EditRow, TaskRow, WebhookSecretRow
 from transcriber.jobs.record import TaskRecord
 from transcriber.jobs.status import TaskStatus
+from transcriber.jobs.usage import Quota, Usage
+from transcriber.signing import new_secret
 
 KEY_NAME_MAX = 100
 _FIELDS = [f.name for f in fields(TaskRecord)]
@@ -56,7 +59,10 @@ class SqlJobStore:
     when the database cannot be reached; either message says what to do.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, max_attempts: int = 3) -> None:
+        self.max_attempts = max_attempts
+        """A task whose process dies under it this many times fails instead of running
+        again (`recover`, `requeue_stale`)."""
         self.engine: Engine = make_engine(url)
         with reachable(self.engine):
             migrate.upgrade(self.engine)
@@ -181,16 +187,22 @@ class SqlJobStore:
         from (heartbeat, else start) for `older_than_s` seconds; their ids. Safe to
         call from several processes at once (leases.requeue_stale)."""
         with self._session.begin() as s:
-            return leases.requeue_stale(s, older_than_s)
+            return leases.requeue_stale(s, older_than_s, self.max_attempts)
 
-    def _update_claimed(self, task_id: str, held: str, values: dict[str, Any]) -> bool:
+    def _update_claimed(
+        self, task_id: str, held: str, values: dict[str, Any], finish: bool = False
+    ) -> bool:
+        """Update the task if it is held under `held`; with `finish`, its checkpoint goes."""
         with self._session.begin() as s:
             res = s.execute(
                 update(TaskRow)
                 .where(TaskRow.id == task_id, TaskRow.claim == held, TaskRow.status == _PROCESSING)
                 .values(**values)
             )
-            return rowcount(res) == 1
+            done = rowcount(res) == 1
+            if done and finish:
+                _drop_checkpoint(s, task_id)
+            return done
 
     def progress(
         self,
@@ -214,8 +226,26 @@ class SqlJobStore:
             values["duration"] = duration
         return self._update_claimed(task_id, claim, values)
 
-    def save_checkpoint(self, task_id: str, claim: str, data: dict[str, Any]) -> bool:
-        return self._update_claimed(task_id, claim, {"checkpoint": data, "heartbeat_at": now()})
+    def append_checkpoint(self, task_id: str, claim: str, data: str) -> bool:
+        """Add one step to the task's checkpoint (the work of its latest batch), if the task
+        is still held under `claim`; the lease is renewed with it. What is already there
+        is never read or written again, so checkpointing costs what the steps hold."""
+        with self._session.begin() as s:
+            res = s.execute(
+                update(TaskRow)
+                .where(TaskRow.id == task_id, TaskRow.claim == claim, TaskRow.status == _PROCESSING)
+                .values(heartbeat_at=now())
+            )
+            if rowcount(res) != 1:
+                return False
+            s.add(CheckpointRow(task_id=task_id, data=data, created_at=now()))
+            return True
+
+    def checkpoint(self, task_id: str) -> list[str]:
+        """The task's checkpoint steps, first to last (read when it resumes)."""
+        q = select(CheckpointRow.data).where(CheckpointRow.task_id == task_id)
+        with self._session() as s:
+            return list(s.scalars(q.order_by(CheckpointRow.id)))
 
     def complete(
         self,
@@ -242,11 +272,11 @@ class SqlJobStore:
                 duration=duration,
                 claim=None,
                 processing_time=processing_time,
-                checkpoint=None,
                 warnings=list(warnings or ()),
                 expected_end_at=None,
-                **_finished(webhook),
+                **leases.finished_values(webhook),
             ),
+            finish=True,
         )
 
     def fail(
@@ -257,17 +287,20 @@ class SqlJobStore:
             task_id,
             claim,
             dict(status=TaskStatus.failed.value, error=_text(error), claim=None, stage=None,
-                 error_code=code, expected_end_at=None, **_finished(webhook)),
+                 error_code=code, expected_end_at=None, **leases.finished_values(webhook)),
+            finish=True,
         )  # fmt: skip
 
     def requeue(self, task_id: str, claim: str) -> bool:
-        """Give a running task back to the queue, keeping its checkpoint."""
-        return self._update_claimed(
-            task_id, claim, dict(status=_QUEUED, claim=None, stage=None, expected_end_at=None)
-        )
+        """Give a running task back to the queue (the process is stopping), keeping its
+        checkpoint; the attempt is given back too, so restarts never use up a task."""
+        values = dict(status=_QUEUED, claim=None, stage=None, expected_end_at=None,
+                      attempts=TaskRow.attempts - 1)  # fmt: skip
+        return self._update_claimed(task_id, claim, values)
 
     def recover(self) -> list[str]:
-        """At start-up: tasks left `processing` by a dead process go back to the queue.
+        """At start-up: tasks left `processing` by a dead process go back to the queue,
+        or fail if that was their last attempt (`max_attempts`); the ids requeued.
 
         Only right when this process is the only worker (the embedded queue); with
         several, use `requeue_stale`. For the same reason, webhook deliveries held by a
@@ -277,13 +310,16 @@ class SqlJobStore:
         with self._session.begin() as s:
             t = now()
             s.execute(update(TaskRow).where(TaskRow.webhook_due_at > t).values(webhook_due_at=t))
-            ids = list(s.scalars(select(TaskRow.id).where(TaskRow.status == _PROCESSING)))
-            if ids:
-                s.execute(
-                    update(TaskRow)
-                    .where(TaskRow.id.in_(ids))
-                    .values(status=_QUEUED, claim=None, stage=None, expected_end_at=None)
-                )
+            found = s.execute(
+                select(
+                    TaskRow.id, TaskRow.claim, TaskRow.attempts, TaskRow.filename, TaskRow.options
+                ).where(TaskRow.status == _PROCESSING)
+            ).all()
+            ids = []
+            for task_id, claim, attempts, filename, options in found:
+                row = (task_id, attempts, filename, options)
+                if leases.requeue_or_give_up(s, row, self.max_attempts, claim) == "requeued":
+                    ids.append(task_id)
             return ids
 
     def cancel(self, task_id: str) -> TaskStatus | None:
@@ -296,6 +332,7 @@ class SqlJobStore:
             if before in (TaskStatus.queued, TaskStatus.processing):
                 row.status, row.claim, row.finished_at = TaskStatus.cancelled.value, None, now()
                 row.stage, row.expected_end_at = None, None
+                _drop_checkpoint(s, task_id)
             return before
 
     def retry(self, task_id: str, options: dict[str, Any] | None = None) -> bool:
@@ -316,13 +353,15 @@ class SqlJobStore:
                     progress=0.0,
                     stage=None,
                     finished_at=None,
-                    checkpoint=None,
                     created_at=now(),
                     webhook_due_at=None,  # the retried run's finish will owe its own
                     **changed,
                 )
             )
-            return rowcount(res) == 1
+            if rowcount(res) != 1:
+                return False
+            _drop_checkpoint(s, task_id)
+            return True
 
     # --- webhook deliveries -------------------------------------------------------
     def webhooks_due(self, limit: int = 100) -> list[str]:
@@ -360,6 +399,7 @@ class SqlJobStore:
             if row is not None:
                 s.delete(row)
             s.execute(delete(EditRow).where(EditRow.task_id == task_id))
+            _drop_checkpoint(s, task_id)
 
     def recent_runs(self, limit: int = 50) -> list[tuple[dict[str, Any], float, float]]:
         """The options, processing seconds and audio seconds of the latest completed tasks,
@@ -378,12 +418,46 @@ class SqlJobStore:
             rows = s.execute(q).all()
         return [(dict(o or {}), float(p or 0.0), float(d or 0.0)) for o, p, d in rows]
 
+    def webhook_secret(self, owner: str) -> str:
+        """The secret that signs `owner`'s webhook deliveries, made the first time it is
+        asked for (by whichever process asks first)."""
+        with self._session() as s:
+            found = s.get(WebhookSecretRow, owner)
+            if found is not None:
+                return found.secret
+        try:
+            with self._session.begin() as s:
+                s.add(WebhookSecretRow(owner=owner, secret=new_secret(), created_at=now()))
+        except IntegrityError:  # another process made it at the same moment
+            pass
+        with self._session() as s:
+            made = s.get(WebhookSecretRow, owner)
+            assert made is not None
+            return made.secret
+
     # --- API keys --------------------------------------------------------------
-    def add_key(self, key_id: str, name: str, key_hash: str) -> None:
+    def add_key(self, key_id: str, name: str, key_hash: str, quota: Quota | None = None) -> None:
         if len(name) > KEY_NAME_MAX:  # the column's limit, which PostgreSQL enforces
             raise OptionError(f"an API key's name is at most {KEY_NAME_MAX} characters")
+        q = quota or Quota()
         with self._session.begin() as s:
-            s.add(ApiKeyRow(id=key_id, name=name, key_hash=key_hash, created_at=now()))
+            row = ApiKeyRow(id=key_id, name=name, key_hash=key_hash, created_at=now())
+            row.minutes_per_day, row.max_running = q.minutes_per_day, q.max_running
+            s.add(row)
+
+    def quota(self, owner: str) -> Quota:
+        """What the key `owner` may use (no limits for keys from the settings)."""
+        with self._session() as s:
+            return usage.quota_of(s, owner)
+
+    def usage(self, owner: str) -> Usage:
+        """What `owner` has used: audio seconds submitted today (UTC), tasks active now."""
+        with self._session() as s:
+            return usage.usage_of(s, owner, usage.day_start())
+
+    def usage_by_key(self) -> list[tuple[str, str, Usage]]:
+        with self._session() as s:
+            return usage.usage_by_key(s, usage.day_start())
 
     def find_key(self, key_hash: str) -> str | None:
         with self._session() as s:
@@ -393,18 +467,15 @@ class SqlJobStore:
         with self._session() as s:
             return bool(s.scalar(select(func.count()).select_from(ApiKeyRow)))
 
-    def list_keys(self) -> list[tuple[str, str, datetime]]:
+    def list_keys(self) -> list[tuple[str, str, datetime, Quota]]:
         with self._session() as s:
-            rows = s.execute(select(ApiKeyRow.id, ApiKeyRow.name, ApiKeyRow.created_at))
-            return [(r[0], r[1], utc(r[2])) for r in rows]
+            rows = s.execute(select(ApiKeyRow.id, ApiKeyRow.name, ApiKeyRow.created_at,
+                                    ApiKeyRow.minutes_per_day, ApiKeyRow.max_running))  # fmt: skip
+            return [(r[0], r[1], utc(r[2]), Quota(r[3], r[4])) for r in rows]
 
 
-def _finished(webhook: bool) -> dict[str, Any]:
-    """The columns every finish sets: when, and whether a webhook delivery is now owed."""
-    t = now()
-    if not webhook:
-        return {"finished_at": t}
-    return {"finished_at": t, "webhook_due_at": t, "webhook_status": None}
+def _drop_checkpoint(s: Session, task_id: str) -> None:
+    s.execute(delete(CheckpointRow).where(CheckpointRow.task_id == task_id))
 
 
 def _text(value: str) -> str:

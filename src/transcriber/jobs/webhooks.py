@@ -14,6 +14,7 @@ answered last is kept on the task (`webhook_status`).
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -25,6 +26,7 @@ from transcriber.jobs.record import TaskRecord
 from transcriber.jobs.status import TaskStatus
 from transcriber.jobs.view import public
 from transcriber.outbound import check_url, post_json, shown
+from transcriber.signing import sign
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +96,13 @@ def make_webhook(
     return Webhook(url, header_name, header_value, dialect)
 
 
+def message_id(task: TaskRecord) -> str:
+    """The Standard Webhooks `webhook-id` of a task's delivery: the same for every retry of
+    one finish, a new one when a retried task finishes again."""
+    finished = task.finished_at.timestamp() if task.finished_at else 0.0
+    return f"msg_{task.id}_{int(finished * 1000)}"
+
+
 class WebhookLedger(Protocol):
     """Where owed deliveries are kept: the job store."""
 
@@ -104,6 +113,8 @@ class WebhookLedger(Protocol):
     def claim_webhook(self, task_id: str, lease_s: float) -> bool: ...
 
     def set_webhook_status(self, task_id: str, status: int) -> None: ...
+
+    def webhook_secret(self, owner: str) -> str: ...
 
 
 class WebhookSender:
@@ -145,8 +156,12 @@ class WebhookSender:
     def _deliver(self, task: TaskRecord, hook: Webhook) -> None:
         try:
             status, pause = 0, self.pause_s
+            body = json.dumps(hook.body(task), ensure_ascii=False).encode()
+            secret = self.ledger.webhook_secret(task.owner)
             for attempt in range(1, ATTEMPTS + 1):
-                status = post_json(hook.url, hook.body(task), hook.headers(), self.allow_private,
+                # Signed afresh for each attempt (its time), under the same message id.
+                headers = hook.headers() | sign(secret, message_id(task), body)
+                status = post_json(hook.url, body, headers, self.allow_private,
                                    timeout=POST_TIMEOUT_S)  # fmt: skip
                 if 200 <= status < 300 or (400 <= status < 500 and status not in (408, 429)):
                     break  # delivered, or refused in a way a retry would not change

@@ -8,11 +8,11 @@ import threading
 import time
 from dataclasses import dataclass
 
-from transcriber.domain import Progress, Stage
+from transcriber.domain import Checkpoint, Progress, Stage
 from transcriber.errors import CancelledError, TranscriberError, naming
 from transcriber.formats import render
 from transcriber.formats.json_doc import notice_doc
-from transcriber.jobs.codec import checkpoint_from_dict, checkpoint_to_dict, options_from_dict
+from transcriber.jobs.codec import checkpoint_from_texts, checkpoint_to_text, options_from_dict
 from transcriber.jobs.eta import Countdown, Speeds
 from transcriber.jobs.events import EventBus, TaskEvent
 from transcriber.jobs.metrics import Metrics
@@ -22,7 +22,7 @@ from transcriber.jobs.view import public
 from transcriber.jobs.webhooks import Webhook, WebhookSender
 from transcriber.media.peaks import PeakMeter
 from transcriber.outbound import download
-from transcriber.pipeline import Checkpoint, Pipeline
+from transcriber.pipeline import Pipeline
 from transcriber.storage import Store
 
 log = logging.getLogger(__name__)
@@ -105,11 +105,22 @@ class Worker:
                 raise CancelledError("the task is no longer ours")
             self.publish(task.id, "progress")
 
-        def on_checkpoint(cp: Checkpoint) -> None:
-            self.jobs.save_checkpoint(task.id, claim, checkpoint_to_dict(cp))
+        def on_checkpoint(step: Checkpoint) -> None:
+            data = checkpoint_to_text(step)
+            if not self.jobs.append_checkpoint(task.id, claim, data):
+                return  # no longer ours: the next progress report stops the run
+            if self.metrics:
+                self.metrics.checkpoint_bytes.inc(len(data.encode()))
+            texts = [t for t in (seg.text.strip() for seg in step.segments) if t]
+            said = {"id": task.id, "texts": texts}
+            self.events.publish(TaskEvent(task.id, task.owner, "text", said))
 
         started = time.perf_counter()
         try:
+            checkpoint = checkpoint_from_texts(self.jobs.checkpoint(task.id))
+            if checkpoint is not None:
+                at = max(checkpoint.audio_done.values(), default=0.0)
+                log.info("task %s resumes at %.1f s of its audio, from its checkpoint", task.id, at)
             source = task.options.get("source_url")
             fetched = bool(source) and not self.store.exists(task.input_key)
             if fetched:
@@ -124,7 +135,7 @@ class Worker:
                     path,
                     options_from_dict(task.options),
                     on_progress=on_progress,
-                    checkpoint=checkpoint_from_dict(task.checkpoint),
+                    checkpoint=checkpoint,
                     on_checkpoint=on_checkpoint,
                     max_duration_s=self.fetch.max_duration_s,
                     peaks=peaks,

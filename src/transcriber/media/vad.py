@@ -10,12 +10,14 @@ the window builder can cut a region between words to fill a window.
 from __future__ import annotations
 
 import functools
-import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from transcriber.errors import ModelError
 from transcriber.media.frames import SAMPLE_RATE
+from transcriber.models.packs import check_weights
 
 FRAME = 512  # samples per VAD frame at 16 kHz (32 ms)
 CONTEXT = 64  # samples of the previous frame the model sees
@@ -59,6 +61,11 @@ class VadParams:
     max_region_s: float = 30.0
 
 
+VAD_SHA256 = "4cbf549b8326f60f80f2536d9eefeb450a9abe83365a098031c89719f1be17d2"
+"""Silero VAD v6 as faster-whisper 1.2.1 ships it."""
+VAD_INSTALL = "pip install 'faster-whisper>=1.2.1,<2'"
+
+
 @functools.cache
 def _session() -> object:
     import onnxruntime
@@ -68,8 +75,13 @@ def _session() -> object:
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 4
-    path = os.path.join(get_assets_path(), "silero_vad_v6.onnx")
-    return onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"], sess_options=opts)
+    path = Path(get_assets_path()) / "silero_vad_v6.onnx"
+    if not path.is_file():
+        raise ModelError(f"{path} is missing: the VAD needs faster-whisper>=1.2.1 ({VAD_INSTALL})")
+    check_weights(path, VAD_SHA256, VAD_INSTALL)
+    return onnxruntime.InferenceSession(
+        str(path), providers=["CPUExecutionProvider"], sess_options=opts
+    )
 
 
 class SpeechDetector:

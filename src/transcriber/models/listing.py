@@ -7,6 +7,7 @@ from pathlib import Path
 from transcriber.config import Settings
 from transcriber.models.packs import PACKS
 from transcriber.models.resolve import MANIFEST
+from transcriber.models.weights import SPEAKER_FILES
 
 
 def _size(path: Path) -> str:
@@ -31,6 +32,16 @@ def describe(settings: Settings) -> list[str]:
         mark = "*" if name == settings.model else " "
         rows.append(f"{mark} {name:<10} {state:<34} {pack.description}")
         rows.append(f"    {where} ({_size(Path(where))})")
+    rows += ["", "speaker diarization (--diarize):"]
+    for weights in SPEAKER_FILES:
+        path = weights.locate()
+        if path is None:
+            rows.append(
+                f"  {weights.name:<17} not installed   {weights.description}; {weights.install}"
+            )
+            continue
+        rows.append(f"  {weights.name:<17} ready   {weights.description}")
+        rows.append(f"    {path} ({path.stat().st_size / 1e6:.0f} MB)")
     hub = settings.model_dir / "hub"
     if hub.is_dir():
         for d in sorted(hub.iterdir()):

@@ -14,6 +14,7 @@ from transcriber.models.packs import (
     MODEL_FILES,
     PACKS,
     Pack,
+    check_weights,
     package_file,
     recorded_sha256,
     sha256_file,
@@ -61,6 +62,8 @@ def ensure_pack(pack: Pack, model_dir: Path) -> Path:
     never sees a half-written model.
     """
     if len(pack.parts) == 1:
+        part = pack.parts[0]
+        check_weights(package_file(part), part.sha256, pack.install)
         return package_file(pack.extras_from)
     target = model_dir / pack.name
     if (target / MANIFEST).is_file():
@@ -90,7 +93,7 @@ def _join_parts(pack: Pack, out: Path) -> None:
 
     with out.open("wb") as dst:
         for part, path in zip(pack.parts, pack.part_paths(), strict=True):
-            want = recorded_sha256(part)
+            want = part.sha256 or recorded_sha256(part)
             h = hashlib.sha256()
             with path.open("rb") as src:
                 while block := src.read(1 << 20):

@@ -33,6 +33,23 @@ class Store(Protocol):
         """
         ...
 
+    async def put_file(
+        self, key: str, path: Path, check: Callable[[Path], None] | None = None
+    ) -> int:
+        """Store the local file `path` (in `staging()`) under `key`, consuming it: it is
+        moved, or sent and deleted, never copied on local disk. `check` runs first (in a
+        thread); if it raises, nothing is stored. The size in bytes."""
+        ...
+
+    def staging(self) -> Path:
+        """A local folder for files on their way into the store (`put_file`), on the same
+        disk as the store's blobs where it has them, so that storing one is a rename."""
+        ...
+
+    def move(self, key: str, new_key: str) -> None:
+        """Give the blob `key` the name `new_key` (within the store; no local copy)."""
+        ...
+
     def put_bytes(self, key: str, data: bytes) -> None: ...
 
     def get_bytes(self, key: str) -> bytes: ...

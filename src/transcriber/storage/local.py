@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import shutil
 import time
@@ -14,11 +15,24 @@ from pathlib import Path
 from transcriber.errors import FileMissingError, UnavailableError
 from transcriber.storage.base import CHUNK, check_key, check_range, spool
 
+STAGING = ".staging"
+STAGED_TTL_S = 24 * 3600.0
+
 
 class LocalStore:
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
         self.root.mkdir(parents=True, exist_ok=True)
+        self._staging: Path | None = None
+
+    def _clear_staging(self, folder: Path, older_than_s: float) -> None:
+        cutoff = time.time() - older_than_s
+        for path in folder.iterdir():
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+            except FileNotFoundError:
+                continue
 
     def _path(self, key: str) -> Path:
         path = (self.root / check_key(key)).resolve()
@@ -51,6 +65,30 @@ class LocalStore:
         finally:
             tmp.unlink(missing_ok=True)
         return size
+
+    async def put_file(
+        self, key: str, path: Path, check: Callable[[Path], None] | None = None
+    ) -> int:
+        try:
+            dest = self._path(key)
+            if check is not None:
+                await asyncio.to_thread(check, path)
+            size = path.stat().st_size
+            await asyncio.to_thread(_move_file, path, dest)
+            return size
+        finally:
+            path.unlink(missing_ok=True)
+
+    def staging(self) -> Path:
+        if self._staging is None:
+            folder = self.root / STAGING
+            folder.mkdir(exist_ok=True)
+            self._clear_staging(folder, STAGED_TTL_S)  # left by a process that died mid-upload
+            self._staging = folder
+        return self._staging
+
+    def move(self, key: str, new_key: str) -> None:
+        _move_file(self._file(key), self._path(new_key))
 
     def put_bytes(self, key: str, data: bytes) -> None:
         path = self._path(key)
@@ -118,3 +156,20 @@ class LocalStore:
             probe.unlink()
         except OSError as e:
             raise UnavailableError(f"storage folder {self.root} cannot be written: {e}") from e
+
+
+def _move_file(path: Path, dest: Path) -> None:
+    """Rename `path` to `dest`; across disks, copy beside `dest` and rename that."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(path, dest)
+    except OSError as e:
+        if e.errno != errno.EXDEV:
+            raise
+        tmp = dest.with_name(f".{uuid.uuid4().hex}-{dest.name}")
+        try:
+            shutil.copyfile(path, tmp)
+            os.replace(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)
+        path.unlink()

@@ -120,6 +120,31 @@ class S3Store:
                 await asyncio.to_thread(self.client.upload_fileobj, f, self.bucket, name)
         return size
 
+    async def put_file(
+        self, key: str, path: Path, check: Callable[[Path], None] | None = None
+    ) -> int:
+        try:
+            name = self._key(key)
+            if check is not None:
+                await asyncio.to_thread(check, path)
+            size = path.stat().st_size
+            with self._errors(key):
+                await asyncio.to_thread(self.client.upload_file, str(path), self.bucket, name)
+            return size
+        finally:
+            path.unlink(missing_ok=True)
+
+    def staging(self) -> Path:
+        folder = Path(tempfile.gettempdir()) / "transcriber-staging"
+        folder.mkdir(exist_ok=True)
+        return folder
+
+    def move(self, key: str, new_key: str) -> None:
+        source = {"Bucket": self.bucket, "Key": self._key(key)}
+        with self._errors(key):
+            self.client.copy(source, self.bucket, self._key(new_key))  # in parts if large
+            self.client.delete_object(**source)
+
     def put_bytes(self, key: str, data: bytes) -> None:
         with self._errors(key):
             self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)

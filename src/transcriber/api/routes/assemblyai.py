@@ -14,25 +14,37 @@ import asyncio
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from transcriber.api import assemblyai as aai
 from transcriber.api.deps import CurrentOwner, ServicesDep
+from transcriber.api.schemas import (
+    AaiParagraphs,
+    AaiSentences,
+    AaiTranscript,
+    AaiTranscriptList,
+    AaiWordSearch,
+    UploadUrl,
+    content,
+    responses_for,
+)
 from transcriber.api.services import Services
 from transcriber.api.submit import cancel, check_room, submit_url, transcript_of
-from transcriber.domain import ChannelMode, Transcript
+from transcriber.api.uploads import UploadRoute, upload_limit, upload_route
+from transcriber.domain import MAX_CLIP_S, ChannelMode, Transcript
 from transcriber.errors import (
     ConflictError,
     EmptyFileError,
     FetchError,
+    FileMissingError,
     NotFoundError,
     OptionError,
 )
@@ -45,8 +57,10 @@ from transcriber.jobs.webhooks import make_webhook
 from transcriber.options import request_options
 from transcriber.profanity import censor
 
-router = APIRouter(prefix="/v2", tags=["AssemblyAI-compatible"])
+router = APIRouter(prefix="/v2", tags=["AssemblyAI-compatible"], route_class=UploadRoute)
 
+CLIP_MS = int(MAX_CLIP_S * 1000)
+"""The latest a clip may start or end, in milliseconds (a week: longer is a typo)."""
 UPLOAD_TTL_S = 24 * 3600.0
 UPLOAD_SWEEP_S = 600.0
 UPLOAD_PATH = re.compile(r"/v2/upload/([0-9a-f]{32})$")
@@ -77,7 +91,11 @@ class Spelling(BaseModel):
 class TranscriptRequest(BaseModel):
     """The fields this service acts on; any other field set to a true value is refused."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(
+        extra="allow",
+        # AssemblyAI's other features may be sent turned off, never on.
+        json_schema_extra={"additionalProperties": {"enum": [False, None, "", 0]}},
+    )
 
     audio_url: str = Field(max_length=8192)
     language_code: str | None = None
@@ -103,8 +121,8 @@ class TranscriptRequest(BaseModel):
     speech_threshold: float | None = Field(None, ge=0.0, le=1.0)
     custom_spelling: list[Spelling] | None = Field(None, max_length=1000)
     filter_profanity: bool | None = None
-    audio_start_from: int | None = Field(None, ge=0)  # milliseconds
-    audio_end_at: int | None = Field(None, ge=0)
+    audio_start_from: int | None = Field(None, ge=0, le=CLIP_MS)  # milliseconds
+    audio_end_at: int | None = Field(None, ge=0, le=CLIP_MS)
 
 
 def _base(request: Request) -> str:
@@ -138,12 +156,6 @@ def _refuse_unoffered(body: TranscriptRequest) -> None:
         )
     if body.punctuate is False or body.format_text is False:
         raise OptionError("punctuate and format_text cannot be turned off here")
-
-
-async def _stored(services: Services, key: str) -> AsyncIterator[bytes]:
-    blocks = iter(services.store.read_range(key, 0, services.store.size(key)))
-    while (block := await asyncio.to_thread(next, blocks, None)) is not None:
-        yield block
 
 
 def _task(services: Services, owner: str, transcript_id: str) -> TaskRecord:
@@ -181,10 +193,23 @@ def _not_empty(path: Path) -> None:
         raise EmptyFileError("the upload is empty: the request body holds no bytes")
 
 
-@router.post("/upload")
+@router.post(
+    "/upload",
+    response_model=UploadUrl,
+    responses=responses_for(401, 408, 413, 415, 429, 503, aai=True),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
+        }
+    },
+)
+@upload_route(raw=True)
 async def upload(request: Request, services: ServicesDep, owner: CurrentOwner) -> dict[str, str]:
     """The request body is the file; the answer's `upload_url` goes in `audio_url`."""
-    limit = check_room(request, services)
+    limit = upload_limit(services.settings)
     now = time.monotonic()
     if now - getattr(request.app.state, "uploads_swept", -UPLOAD_SWEEP_S) >= UPLOAD_SWEEP_S:
         request.app.state.uploads_swept = now  # uploads no transcript used expire
@@ -195,7 +220,11 @@ async def upload(request: Request, services: ServicesDep, owner: CurrentOwner) -
     return {"upload_url": f"{_base(request)}/v2/upload/{upload_id}"}
 
 
-@router.post("/transcript")
+@router.post(
+    "/transcript",
+    response_model=AaiTranscript,
+    responses=responses_for(400, 401, 422, 429, 503, aai=True),
+)
 async def create_transcript(
     request: Request, services: ServicesDep, owner: CurrentOwner, body: TranscriptRequest
 ) -> dict[str, Any]:
@@ -218,7 +247,8 @@ async def create_transcript(
         min_speech_fraction=body.speech_threshold,
         model_paths=False,
     )
-    hook = make_webhook(
+    hook = await asyncio.to_thread(
+        make_webhook,
         body.webhook_url,
         s.allow_private_urls,
         body.webhook_auth_header_name,
@@ -229,37 +259,46 @@ async def create_transcript(
     echo = {"audio_url": body.audio_url, "language_code": body.language_code,
             "speech_model": body.speech_model, "custom_spelling": spelling or None,
             "filter_profanity": bool(body.filter_profanity)}  # fmt: skip
-    extra = {"formats": ["json"], "webhook": hook.to_dict() if hook else None, "assemblyai": echo}
+    extra = {"webhook": hook.to_dict() if hook else None, "assemblyai": echo}
     # As AssemblyAI does, the answer comes at once, queued; media that cannot be used
     # makes the transcript fail with the reason, which the client sees when it polls.
     ours = UPLOAD_PATH.search(urlsplit(body.audio_url).path)
     if not ours:
-        task = await submit_url(request, services, owner, body.audio_url, options, extra)
-        return _body(request, services, task)
+        task = await submit_url(services, owner, body.audio_url, options, extra)
+        return await asyncio.to_thread(_body, request, services, task)
     key = _upload_key(owner, ours.group(1))
-    if not services.store.exists(key):
+    await asyncio.to_thread(check_room, services, owner)
+    task_id = str(uuid.uuid4())
+    try:  # the upload becomes the task's input: renamed, not copied
+        await asyncio.to_thread(services.store.move, key, f"{task_id}/input")
+    except FileMissingError:
         raise FetchError(
             f"{body.audio_url}: no such upload for this API key (an upload is used once)"
-        )
-    check_room(request, services)
-    task_id = str(uuid.uuid4())
-    limit = int(s.max_upload_mb * 1e6)
-    await services.store.put_stream(f"{task_id}/input", _stored(services, key), limit)
-    services.store.delete_prefix(key)
+        ) from None
     stored = options_to_dict(options) | extra
-    task = services.jobs.create(owner, "upload", f"{task_id}/input", stored, None, task_id=task_id)
-    services.queue.notify(task.id)
-    return _body(request, services, task)
+    task = await asyncio.to_thread(
+        services.jobs.create, owner, "upload", f"{task_id}/input", stored, None, task_id=task_id
+    )
+    await asyncio.to_thread(services.queue.notify, task.id)
+    return await asyncio.to_thread(_body, request, services, task)
 
 
-@router.get("/transcript/{transcript_id}")
+@router.get(
+    "/transcript/{transcript_id}",
+    response_model=AaiTranscript,
+    responses=responses_for(401, 404, 503, aai=True),
+)
 def get_transcript(
     request: Request, transcript_id: str, services: ServicesDep, owner: CurrentOwner
 ) -> dict[str, Any]:
     return _body(request, services, _task(services, owner, transcript_id))
 
 
-@router.delete("/transcript/{transcript_id}")
+@router.delete(
+    "/transcript/{transcript_id}",
+    response_model=AaiTranscript,
+    responses=responses_for(401, 404, 503, aai=True),
+)
 def delete_transcript(
     request: Request, transcript_id: str, services: ServicesDep, owner: CurrentOwner
 ) -> dict[str, Any]:
@@ -275,28 +314,37 @@ def delete_transcript(
     return body | {"text": "Deleted by user.", "words": [], "audio_url": "http://deleted_by_user"}
 
 
-@router.get("/transcript")
+@router.get(
+    "/transcript",
+    response_model=AaiTranscriptList,
+    responses=responses_for(401, 404, 422, 503, aai=True),
+)
 def list_transcripts(
     request: Request,
     services: ServicesDep,
     owner: CurrentOwner,
     limit: Annotated[int, Query(ge=1, le=200)] = 10,
-    status: Annotated[str | None, Query(description="queued, processing, completed, error")] = None,
+    status: Annotated[Literal["queued", "processing", "completed", "error"] | None, Query()] = None,
     before_id: str | None = None,
     after_id: str | None = None,
-    created_on: Annotated[str | None, Query(description="YYYY-MM-DD (UTC)")] = None,
+    created_on: Annotated[
+        str | None, Query(description="A day, YYYY-MM-DD (UTC)", pattern=r"^\d{4}-\d{2}-\d{2}$")
+    ] = None,
 ) -> dict[str, Any]:
-    if status is not None and status not in LIST_STATUS:
-        raise OptionError(f"status {status!r}; use {', '.join(LIST_STATUS)}")
     before = _task(services, owner, before_id).created_at if before_id else None
     after = _task(services, owner, after_id).created_at if after_id else None
     if created_on:
         try:
-            day = datetime.fromisoformat(created_on).replace(tzinfo=None)
+            day = datetime.combine(date.fromisoformat(created_on), clock(), tzinfo=UTC)
         except ValueError:
-            raise OptionError(f"created_on {created_on!r} is not a date (YYYY-MM-DD)") from None
-        start = day.replace(tzinfo=UTC) - timedelta(microseconds=1)
-        end = start + timedelta(days=1, microseconds=1)
+            raise OptionError(f"created_on {created_on!r} is not a day (YYYY-MM-DD)") from None
+        try:
+            start = day - timedelta(microseconds=1)
+            end = start + timedelta(days=1, microseconds=1)
+        except OverflowError:  # the first or the last day a datetime can hold
+            raise OptionError(
+                f"created_on {created_on} is out of range; give a day from 0001-01-02 to 9999-12-30"
+            ) from None
         after = max(after, start) if after else start
         before = min(before, end) if before else end
     wanted = LIST_STATUS[status] if status else None
@@ -336,13 +384,21 @@ def list_transcripts(
 Chars = Annotated[int | None, Query(ge=1, le=1000, description="Longest caption line")]
 
 
-@router.get("/transcript/{transcript_id}/sentences")
+@router.get(
+    "/transcript/{transcript_id}/sentences",
+    response_model=AaiSentences,
+    responses=responses_for(401, 404, 409, 503, aai=True),
+)
 def get_sentences(transcript_id: str, services: ServicesDep, owner: CurrentOwner) -> dict[str, Any]:
     t = _completed(services, owner, transcript_id)
     return aai.spans_body("sentences", aai.sentences(aai.words(t)), t, t.model)
 
 
-@router.get("/transcript/{transcript_id}/paragraphs")
+@router.get(
+    "/transcript/{transcript_id}/paragraphs",
+    response_model=AaiParagraphs,
+    responses=responses_for(401, 404, 409, 503, aai=True),
+)
 def get_paragraphs(
     transcript_id: str, services: ServicesDep, owner: CurrentOwner
 ) -> dict[str, Any]:
@@ -350,12 +406,16 @@ def get_paragraphs(
     return aai.spans_body("paragraphs", aai.paragraphs(aai.words(t)), t, t.model)
 
 
-@router.get("/transcript/{transcript_id}/word-search")
+@router.get(
+    "/transcript/{transcript_id}/word-search",
+    response_model=AaiWordSearch,
+    responses=responses_for(401, 404, 409, 422, 503, aai=True),
+)
 def word_search(
     transcript_id: str,
     services: ServicesDep,
     owner: CurrentOwner,
-    words: Annotated[str, Query(description="Comma-separated words or phrases")],
+    words: Annotated[str, Query(description="Comma-separated words or phrases", pattern=r"[^,\s]")],
 ) -> dict[str, Any]:
     terms = [w for w in words.split(",") if w.strip()]
     if not terms:
@@ -367,7 +427,14 @@ def word_search(
 CAPTIONS = {"srt": (srt.render, "text/plain"), "vtt": (vtt.render, "text/vtt")}
 
 
-@router.get("/transcript/{transcript_id}/{kind}", response_class=PlainTextResponse)
+@router.get(
+    "/transcript/{transcript_id}/{kind}",
+    response_class=Response,
+    responses={
+        200: content("text/plain", "text/vtt"),
+        **responses_for(401, 404, 409, 422, 503, aai=True),
+    },
+)
 def export_captions(
     transcript_id: str,
     kind: Literal["srt", "vtt"],

@@ -9,28 +9,35 @@ a client that hangs up cancels it. Errors keep this service's one shape,
 from __future__ import annotations
 
 import asyncio
-import tempfile
 import threading
-from pathlib import Path
+import zlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from openai.types.audio import (
+    Transcription,
+    TranscriptionDiarized,
+    TranscriptionVerbose,
+    Translation,
+    TranslationVerbose,
+)
 
 from transcriber.api.deps import CurrentOwner, ServicesDep
 from transcriber.api.openai_stream import STREAM_FORMATS, diarized_json, transcript_events
 from transcriber.api.routes.export import content_disposition
+from transcriber.api.schemas import DetectedLanguage, ModelList, ModelPublic, content, responses_for
 from transcriber.api.services import Services
-from transcriber.api.submit import check_room, chunks_of, finished, require_worker, submit
+from transcriber.api.submit import finished, require_worker, submit
+from transcriber.api.uploads import UploadRoute, staged_path, upload_route
 from transcriber.domain import Transcript
 from transcriber.errors import NotFoundError, OptionError, TranscriptionFailedError, naming
 from transcriber.formats import FORMATS, render
 from transcriber.languages import language_name
 from transcriber.models.packs import PACKS
 from transcriber.options import request_options
-from transcriber.storage.base import spool
 
-router = APIRouter(tags=["compatible"])
+router = APIRouter(tags=["compatible"], route_class=UploadRoute)
 
 # OpenAI's model names mean "the service's default model" here.
 OPENAI_MODELS = (
@@ -59,12 +66,14 @@ def _model(model_id: str) -> dict[str, Any]:
     return {"id": model_id, "object": "model", "created": 0, "owned_by": "video-transcriber"}
 
 
-@router.get("/v1/models")
+@router.get("/v1/models", response_model=ModelList, responses=responses_for(401, 503))
 def openai_models(services: ServicesDep, _: CurrentOwner) -> dict[str, Any]:
     return {"object": "list", "data": [_model(n) for n in _model_ids(services)]}
 
 
-@router.get("/v1/models/{model_id:path}")
+@router.get(
+    "/v1/models/{model_id:path}", response_model=ModelPublic, responses=responses_for(401, 404, 503)
+)
 def openai_model(model_id: str, services: ServicesDep, _: CurrentOwner) -> dict[str, Any]:
     """One model, as OpenAI's `models.retrieve` reads it; 404 for one not served here."""
     if model_id not in _model_ids(services):
@@ -72,7 +81,14 @@ def openai_model(model_id: str, services: ServicesDep, _: CurrentOwner) -> dict[
     return _model(model_id)
 
 
-@router.post("/v1/audio/transcriptions", response_model=None)
+@router.post(
+    "/v1/audio/transcriptions",
+    response_model=Transcription | TranscriptionVerbose | TranscriptionDiarized,
+    responses={
+        200: content("text/plain", "text/vtt", "application/x-subrip", "text/event-stream"),
+        **responses_for(400, 401, 408, 413, 415, 422, 429, 503),
+    },
+)
 async def openai_transcriptions(
     request: Request,
     services: ServicesDep,
@@ -107,16 +123,23 @@ async def openai_transcriptions(
         initial_prompt=prompt,
         model_paths=False,
     )
-    task = await submit(request, services, owner, file, options, {"formats": ["json"]})
+    task = await submit(services, owner, file, options, {})
     if stream:
         events = transcript_events(request, services, task, fmt)
         return StreamingResponse(events, media_type="text/event-stream",
                                  headers={"cache-control": "no-cache"})  # fmt: skip
     transcript = await finished(request, services, task)
-    return _openai_answer(transcript, fmt, words="word" in wanted)
+    return await asyncio.to_thread(_openai_answer, transcript, fmt, "word" in wanted)
 
 
-@router.post("/v1/audio/translations", response_model=None)
+@router.post(
+    "/v1/audio/translations",
+    response_model=Translation | TranslationVerbose,
+    responses={
+        200: content("text/plain", "text/vtt", "application/x-subrip"),
+        **responses_for(400, 401, 408, 413, 415, 422, 429, 503),
+    },
+)
 async def openai_translations(
     request: Request,
     services: ServicesDep,
@@ -141,8 +164,9 @@ async def openai_translations(
         task="translate",
         model_paths=False,
     )
-    task = await submit(request, services, owner, file, options, {"formats": ["json"]})
-    return _openai_answer(await finished(request, services, task), fmt, words=False)
+    task = await submit(services, owner, file, options, {})
+    transcript = await finished(request, services, task)
+    return await asyncio.to_thread(_openai_answer, transcript, fmt, False)
 
 
 def _openai_answer(transcript: Transcript, fmt: str, words: bool) -> Response:
@@ -155,6 +179,12 @@ def _openai_answer(transcript: Transcript, fmt: str, words: bool) -> Response:
     if fmt == "verbose_json":
         return JSONResponse(verbose_json(transcript, words=words))
     return Response(render(transcript, fmt), media_type=FORMATS[fmt].content_type)
+
+
+def compression_ratio(text: str) -> float:
+    """How well the text compresses, as Whisper measures it (repetition scores high)."""
+    raw = text.encode()
+    return round(len(raw) / len(zlib.compress(raw)), 4) if raw else 0.0
 
 
 def verbose_json(t: Transcript, words: bool) -> dict[str, Any]:
@@ -175,9 +205,9 @@ def verbose_json(t: Transcript, words: bool) -> dict[str, Any]:
                 "text": s.text,
                 "tokens": [],
                 "temperature": 0.0,
-                "avg_logprob": s.avg_logprob,
-                "compression_ratio": None,
-                "no_speech_prob": s.no_speech_prob,
+                "avg_logprob": s.avg_logprob or 0.0,
+                "compression_ratio": compression_ratio(s.text),
+                "no_speech_prob": s.no_speech_prob or 0.0,
                 "speaker": s.speaker,
             }
             for s in t.segments
@@ -192,7 +222,14 @@ def verbose_json(t: Transcript, words: bool) -> dict[str, Any]:
     return body
 
 
-@router.post("/asr", response_model=None)
+@router.post(
+    "/asr",
+    response_class=Response,
+    responses={
+        200: content(*(FORMATS[f].content_type for f in ASR_OUTPUTS)),
+        **responses_for(400, 401, 408, 413, 415, 422, 429, 503),
+    },
+)
 async def asr_webservice(
     request: Request,
     services: ServicesDep,
@@ -225,7 +262,7 @@ async def asr_webservice(
         task=task,
         model_paths=False,
     )
-    queued = await submit(request, services, owner, audio_file, options, {"formats": [fmt]})
+    queued = await submit(services, owner, audio_file, options, {})
     transcript = await finished(request, services, queued)
     stem = queued.filename.rsplit(".", 1)[0] or "transcript"
     spec = FORMATS[fmt]
@@ -233,14 +270,20 @@ async def asr_webservice(
         "Content-Disposition": content_disposition(f"{stem}.{spec.extension}"),
         "Asr-Engine": "video-transcriber",
     }
-    return Response(render(transcript, fmt), media_type=spec.content_type, headers=headers)
+    body = await asyncio.to_thread(render, transcript, fmt)
+    return Response(body, media_type=spec.content_type, headers=headers)
 
 
 # One detection at a time: each is a second of the model's time, not queued as a task.
 _detecting = threading.Lock()
 
 
-@router.post("/detect-language")
+@router.post(
+    "/detect-language",
+    response_model=DetectedLanguage,
+    responses=responses_for(400, 401, 408, 413, 415, 422, 503),
+)
+@upload_route(queued=False)  # not a task: no queue to wait in
 async def asr_detect_language(
     request: Request,
     services: ServicesDep,
@@ -249,19 +292,14 @@ async def asr_detect_language(
     encode: Annotated[bool, Query(description="Accepted; media is always decoded")] = True,
 ) -> dict[str, Any]:
     """whisper-asr-webservice's language detection: the first 30 s of speech decide."""
-    limit = check_room(request, services)
     name = audio_file.filename or "upload"
-    suffix = Path(name).suffix[:16]
-    with tempfile.TemporaryDirectory(prefix="detect-") as folder:
-        path = Path(folder) / f"media{suffix}"
-        with path.open("wb") as out:
-            await spool(chunks_of(audio_file), out, limit)
+    path = staged_path(audio_file)  # deleted when the request ends
 
-        def detect() -> tuple[str, float] | None:
-            with _detecting, naming(path, name):
-                return services.pipeline.detect_language(path, max_duration_s=DETECT_SCAN_S)
+    def detect() -> tuple[str, float] | None:
+        with _detecting, naming(path, name):
+            return services.pipeline.detect_language(path, max_duration_s=DETECT_SCAN_S)
 
-        found = await asyncio.to_thread(detect)
+    found = await asyncio.to_thread(detect)
     if found is None:
         raise TranscriptionFailedError(
             f"{name}: no speech found in its first {DETECT_SCAN_S / 60:.0f} minutes,"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import replace
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query
@@ -20,6 +20,7 @@ from fastapi.responses import Response
 
 from transcriber.api import transcripts
 from transcriber.api.deps import CurrentOwner, ServicesDep
+from transcriber.api.schemas import content, responses_for
 from transcriber.domain import Transcript
 from transcriber.edits import with_names
 from transcriber.errors import ConflictError, NotFoundError, OptionError
@@ -31,6 +32,16 @@ router = APIRouter(prefix="/api", tags=["tasks"])
 MAX_NAME = 100
 VERBOSE_JSON = "verbose_json"  # OpenAI's /v1 transcription object, with words
 MIN_LINE, MAX_LINE = 10, 200
+ExportFormat = Literal["txt", "srt", "vtt", "tsv", "json", "docx", "rttm", "verbose_json"]
+
+
+def with_verbose_json(answer: dict[str, Any]) -> dict[str, Any]:
+    """A 200's content where JSON is the transcript document or, for `verbose_json`,
+    OpenAI's transcription object (the `/v1` route puts its schema in the components)."""
+    json_kind = answer["content"]["application/json"]
+    verbose = {"$ref": "#/components/schemas/TranscriptionVerbose"}
+    json_kind["schema"] = {"anyOf": [json_kind["schema"], verbose]}
+    return answer
 
 
 def parse_speaker_names(raw: str | None) -> dict[str, str]:
@@ -76,13 +87,21 @@ def content_disposition(filename: str) -> str:
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
 
 
-@router.get("/tasks/{task_id}/export")
+@router.get(
+    "/tasks/{task_id}/export",
+    response_class=Response,
+    responses={
+        200: with_verbose_json(content(*dict.fromkeys(f.content_type for f in FORMATS.values()))),
+        **responses_for(401, 404, 409, 422, 503),
+    },
+)
 def export_result(
     task_id: str,
     services: ServicesDep,
     owner: CurrentOwner,
     format: Annotated[
-        str, Query(description="txt, srt, vtt, tsv, json, docx, or verbose_json (OpenAI's)")
+        ExportFormat,
+        Query(description="txt, srt, vtt, tsv, json, docx, rttm, or verbose_json (OpenAI's)"),
     ] = "json",
     speaker_names: Annotated[
         str | None, Query(description='JSON object, e.g. {"A": "Anna"}; over the saved names')
@@ -94,10 +113,7 @@ def export_result(
         int | None, Query(ge=MIN_LINE, le=MAX_LINE, description="Longest caption line (srt, vtt)")
     ] = None,
 ) -> Response:
-    fmt = format.lower()
-    if fmt not in FORMATS and fmt != VERBOSE_JSON:
-        choices = ", ".join([*FORMATS, VERBOSE_JSON])
-        raise OptionError(f"unknown format {format!r}; choose one of {choices}")
+    fmt: str = format
     names = parse_speaker_names(speaker_names)
     task = services.jobs.get(task_id, owner=owner)
     if task is None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import mimetypes
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
@@ -13,11 +14,13 @@ from transcriber.api.deps import CurrentOwner, MediaOwner, ServicesDep
 from transcriber.api.ranges import ranged_response
 from transcriber.api.retry import TaskRetry, retried_options
 from transcriber.api.routes.export import content_disposition
+from transcriber.api.schemas import TaskList, TaskPublic, content, responses_for
 from transcriber.api.services import Services
 from transcriber.api.submit import cancel, submit, submit_url
+from transcriber.api.uploads import UploadRoute
 from transcriber.domain import ChannelMode
 from transcriber.errors import ConflictError, FileMissingError, NotFoundError, OptionError
-from transcriber.formats import FORMATS, parse_formats, render
+from transcriber.formats import FORMATS, FormatName, render
 from transcriber.formats.json_doc import parse
 from transcriber.jobs.events import TaskEvent
 from transcriber.jobs.record import TaskRecord
@@ -26,7 +29,7 @@ from transcriber.jobs.view import public
 from transcriber.jobs.webhooks import make_webhook
 from transcriber.options import parse_time, request_options
 
-router = APIRouter(prefix="/api", tags=["tasks"])
+router = APIRouter(prefix="/api", tags=["tasks"], route_class=UploadRoute)
 
 
 def _view(services: Services, task: TaskRecord) -> dict[str, Any]:
@@ -40,7 +43,12 @@ def _task(services: Services, owner: str, task_id: str) -> TaskRecord:
     return task
 
 
-@router.post("/tasks", status_code=202)
+@router.post(
+    "/tasks",
+    status_code=202,
+    response_model=TaskPublic,
+    responses=responses_for(400, 401, 408, 413, 415, 422, 429, 503),
+)
 async def create_task(
     request: Request,
     services: ServicesDep,
@@ -58,7 +66,6 @@ async def create_task(
     speakers: Annotated[int | None, Form(ge=1, le=32)] = None,
     min_speakers: Annotated[int | None, Form(ge=1, le=32)] = None,
     max_speakers: Annotated[int | None, Form(ge=1, le=32)] = None,
-    formats: Annotated[str, Form(description="Formats offered for download")] = "json",
     beam_size: Annotated[int | None, Form(ge=1, le=10)] = None,
     word_timestamps: Annotated[bool, Form()] = False,
     channels: Annotated[ChannelMode, Form()] = ChannelMode.mix,
@@ -79,7 +86,7 @@ async def create_task(
     end: Annotated[
         str | None, Form(max_length=32, description="Transcribe up to: seconds or [h:]mm:ss")
     ] = None,
-) -> JSONResponse:
+) -> dict[str, Any]:
     options = request_options(
         services.settings,
         language=language,
@@ -97,19 +104,20 @@ async def create_task(
         task=whisper_task,
         model_paths=False,
     )
-    hook = make_webhook(webhook, services.settings.allow_private_urls)
-    extra = {"formats": parse_formats(formats), "webhook": hook.to_dict() if hook else None}
+    # The URL's host is looked up (DNS): not on the event loop.
+    hook = await asyncio.to_thread(make_webhook, webhook, services.settings.allow_private_urls)
+    extra = {"webhook": hook.to_dict() if hook else None}
     if (file is None) == (not url):
         raise OptionError("give the media as a file upload or as a url, one of the two")
     if url:
-        task = await submit_url(request, services, owner, url, options, extra)
+        task = await submit_url(services, owner, url, options, extra)
     else:
         assert file is not None
-        task = await submit(request, services, owner, file, options, extra)
-    return JSONResponse(_view(services, task), status_code=202)
+        task = await submit(services, owner, file, options, extra)
+    return await asyncio.to_thread(_view, services, task)
 
 
-@router.get("/tasks")
+@router.get("/tasks", response_model=TaskList, responses=responses_for(401, 422, 503))
 def list_tasks(
     services: ServicesDep,
     owner: CurrentOwner,
@@ -122,25 +130,32 @@ def list_tasks(
             "limit": limit, "offset": offset}  # fmt: skip
 
 
-@router.get("/tasks/{task_id}")
+@router.get("/tasks/{task_id}", response_model=TaskPublic, responses=responses_for(401, 404, 503))
 def get_task(task_id: str, services: ServicesDep, owner: CurrentOwner) -> dict[str, Any]:
     return _view(services, _task(services, owner, task_id))
 
 
-@router.get("/tasks/{task_id}/result")
+@router.get(
+    "/tasks/{task_id}/result",
+    response_class=Response,
+    responses={
+        200: content(*dict.fromkeys(f.content_type for f in FORMATS.values())),
+        **responses_for(401, 404, 409, 422, 503),
+    },
+)
 def get_result(
     task_id: str,
     services: ServicesDep,
     owner: CurrentOwner,
-    format: Annotated[str, Query(description="json, txt, srt, vtt, tsv or docx")] = "json",
+    format: Annotated[
+        FormatName, Query(description="json, txt, srt, vtt, tsv, docx or rttm")
+    ] = "json",
     version: Annotated[
-        str,
-        Query(pattern="^(current|original)$", description="current (as edited), or original"),
+        Literal["current", "original"],
+        Query(description="current (as edited), or original (the machine's)"),
     ] = "current",
 ) -> Response:
-    fmt = format.lower()
-    if fmt not in FORMATS:
-        raise OptionError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
+    fmt: str = format
     task = _task(services, owner, task_id)
     if task.status != TaskStatus.completed or not task.result_key:
         raise ConflictError(f"task {task_id} is {task.status.value}; no result yet")
@@ -152,7 +167,15 @@ def get_result(
     return Response(body, media_type=spec.content_type, headers=headers)
 
 
-@router.get("/tasks/{task_id}/media", response_model=None)
+@router.get(
+    "/tasks/{task_id}/media",
+    response_class=Response,
+    responses={
+        200: {**content("*/*"), "description": "The whole media"},
+        206: {**content("*/*"), "description": "The range asked for"},
+        **responses_for(401, 404, 416, 503),
+    },
+)
 def get_media(
     request: Request,
     task_id: str,
@@ -171,7 +194,15 @@ def get_media(
         raise NotFoundError(f"the media of task {task_id} was removed") from None
 
 
-@router.delete("/tasks/{task_id}", response_model=None)
+@router.delete(
+    "/tasks/{task_id}",
+    response_model=None,
+    responses={
+        200: {"model": TaskPublic, "description": "A queued or running task, now cancelled"},
+        204: {"description": "A finished task, now deleted"},
+        **responses_for(401, 404, 503),
+    },
+)
 def delete_task(task_id: str, services: ServicesDep, owner: CurrentOwner) -> Response:
     task = _task(services, owner, task_id)
     if task.status not in TERMINAL_STATUSES:
@@ -183,7 +214,11 @@ def delete_task(task_id: str, services: ServicesDep, owner: CurrentOwner) -> Res
     return Response(status_code=204)
 
 
-@router.post("/tasks/{task_id}/cancel")
+@router.post(
+    "/tasks/{task_id}/cancel",
+    response_model=TaskPublic,
+    responses=responses_for(401, 404, 409, 503),
+)
 def cancel_task(task_id: str, services: ServicesDep, owner: CurrentOwner) -> dict[str, Any]:
     """Stop a queued or running task and keep its media, so that it can be retried
     (`DELETE` cancels and removes the media)."""
@@ -195,7 +230,12 @@ def cancel_task(task_id: str, services: ServicesDep, owner: CurrentOwner) -> dic
     return _view(services, _task(services, owner, task_id))
 
 
-@router.post("/tasks/{task_id}/retry", status_code=202)
+@router.post(
+    "/tasks/{task_id}/retry",
+    status_code=202,
+    response_model=TaskPublic,
+    responses=responses_for(401, 404, 409, 422, 503),
+)
 def retry_task(
     task_id: str,
     services: ServicesDep,

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from transcriber.api import transcripts
 from transcriber.api.deps import CurrentOwner, ServicesDep
+from transcriber.api.schemas import Peaks, TranscriptEditor, responses_for
 from transcriber.api.services import Services
 from transcriber.api.transcripts import SegmentEdit
 from transcriber.edits import MAX_SEGMENT_TEXT, Edited, apply, undo_target
@@ -76,27 +77,27 @@ def editor_view(services: Services, task: TaskRecord) -> dict[str, Any]:
     }
 
 
-@router.get("/tasks/{task_id}/transcript")
+@router.get(
+    "/tasks/{task_id}/transcript",
+    response_model=TranscriptEditor,
+    responses=responses_for(401, 404, 409, 503),
+)
 async def get_transcript(
-    task_id: str,
-    services: ServicesDep,
-    owner: CurrentOwner,
-    version: Annotated[
-        str, Query(pattern="^(current|original)$", description="current, or original")
-    ] = "current",
+    task_id: str, services: ServicesDep, owner: CurrentOwner
 ) -> dict[str, Any]:
-    """The transcript to edit (`version=original`: the machine's, as a JSON document)."""
+    """The transcript to edit (the machine's: `/result?version=original`)."""
 
     def read() -> dict[str, Any]:
-        task = _task(services, owner, task_id)
-        if version == "original":
-            return to_dict(transcripts.original(services, task))
-        return editor_view(services, task)
+        return editor_view(services, _task(services, owner, task_id))
 
     return await asyncio.to_thread(read)
 
 
-@router.patch("/tasks/{task_id}/transcript")
+@router.patch(
+    "/tasks/{task_id}/transcript",
+    response_model=TranscriptEditor,
+    responses=responses_for(401, 404, 409, 422, 503),
+)
 async def patch_transcript(
     task_id: str, body: TranscriptPatch, services: ServicesDep, owner: CurrentOwner
 ) -> dict[str, Any]:
@@ -111,7 +112,11 @@ async def patch_transcript(
     return await asyncio.to_thread(save)
 
 
-@router.post("/tasks/{task_id}/transcript/undo")
+@router.post(
+    "/tasks/{task_id}/transcript/undo",
+    response_model=TranscriptEditor,
+    responses=responses_for(401, 404, 409, 422, 503),
+)
 async def undo_edit(
     task_id: str, body: UndoRequest, services: ServicesDep, owner: CurrentOwner
 ) -> dict[str, Any]:
@@ -123,7 +128,11 @@ async def undo_edit(
     return await asyncio.to_thread(take_back)
 
 
-@router.get("/tasks/{task_id}/peaks")
+@router.get(
+    "/tasks/{task_id}/peaks",
+    response_model=Peaks,
+    responses=responses_for(401, 404, 409, 422, 503),
+)
 async def get_peaks(
     task_id: str,
     services: ServicesDep,

@@ -11,24 +11,25 @@ from transcriber.api import transcripts
 from transcriber.api.auth import bearer, owner_for
 from transcriber.api.services import Services
 from transcriber.errors import AuthError
+from transcriber.jobs.events import FINAL_KINDS, WEBSOCKET_KINDS
 from transcriber.jobs.status import TERMINAL_STATUSES, TaskStatus
 from transcriber.jobs.view import public
 
 router = APIRouter()
-FINAL_KINDS = {"completed", "failed", "cancelled", "deleted"}
 
 
 async def _owner(ws: WebSocket, services: Services) -> str | None:
     key = bearer(ws.headers.get("authorization")) or ws.query_params.get("token")
     try:
-        return owner_for(services.jobs, services.settings.key_list(), key)
+        return await asyncio.to_thread(owner_for, services.jobs, services.settings.key_list(), key)
     except AuthError as e:
         await ws.close(code=4401, reason=e.message)
         return None
 
 
 def _summary(services: Services, data: dict[str, Any]) -> dict[str, Any]:
-    """The completed event carries a short transcript summary."""
+    """The completed event carries a short transcript summary (read from the store: call
+    it from a thread)."""
     task = services.jobs.get(data["id"])
     if task is None or task.status != TaskStatus.completed or not task.result_key:
         return data
@@ -49,16 +50,19 @@ async def task_events(ws: WebSocket, task_id: str) -> None:
     if owner is None:
         return
     async with services.events.subscribe(task_id=task_id) as queue:
-        task = services.jobs.get(task_id, owner=owner)
+        task = await asyncio.to_thread(services.jobs.get, task_id, owner)
         if task is None:
             await ws.send_json({"event": "error", "error": {"code": "not_found",
                                 "message": f"task {task_id} not found"}})  # fmt: skip
             await ws.close(code=4404)
             return
-        state = public(task, services.jobs.queue_position(task))
+        position = await asyncio.to_thread(services.jobs.queue_position, task)
+        state = public(task, position)
         if task.status in TERMINAL_STATUSES:
             kind = task.status.value
-            data = _summary(services, state) if kind == "completed" else state
+            data = (
+                await asyncio.to_thread(_summary, services, state) if kind == "completed" else state
+            )
             await ws.send_json({"event": kind, "task": data})
             await ws.close()
             return
@@ -87,7 +91,11 @@ async def _pump(ws: WebSocket, services: Services, queue: asyncio.Queue[Any], si
                 getter.cancel()
                 break
             event = getter.result()
-            data = _summary(services, event.data) if event.kind == "completed" else event.data
+            if event.kind not in WEBSOCKET_KINDS:
+                continue
+            data = event.data
+            if event.kind == "completed":
+                data = await asyncio.to_thread(_summary, services, data)
             await ws.send_json({"event": event.kind, "task": data})
             if single and event.kind in FINAL_KINDS:
                 await ws.close()

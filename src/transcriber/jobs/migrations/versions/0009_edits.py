@@ -10,15 +10,15 @@
 - `tasks.expected_end_at`: when the worker expects the running task to finish, so that
   every view counts the time left down between progress reports.
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0009
+Revises: 0008
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0009"
+down_revision = "0008"
 
 
 def upgrade() -> None:

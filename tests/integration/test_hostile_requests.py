@@ -1,0 +1,98 @@
+"""Requests found by hand to crash the service or to be misread: each gets a 4xx that names
+the problem, and a client that leaves mid-upload costs one log line."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.integration.conftest import make_client
+from tests.integration.live_server import live_app, raw_request
+from tests.media_factory import write_audio
+
+
+@pytest.fixture
+def idle(tmp_path: Path, model_cache: Path) -> TestClient:
+    with make_client(tmp_path, model_cache, workers=0) as c:
+        yield c
+
+
+def media(tmp_path: Path) -> bytes:
+    return write_audio(tmp_path / "quiet.wav", np.zeros(16000, np.float32)).read_bytes()
+
+
+@pytest.mark.parametrize("field", ["audio_start_from", "audio_end_at"])
+def test_a_huge_clip_time_is_refused_by_name(idle: TestClient, tmp_path: Path, field: str) -> None:
+    url = idle.post("/v2/upload", content=media(tmp_path)).json()["upload_url"]
+    for value in (10**309, 2**63, 604_800_001):
+        r = idle.post("/v2/transcript", json={"audio_url": url, field: value})
+        assert r.status_code == 422, r.text
+        assert field in r.json()["error"]
+
+
+@pytest.mark.parametrize("day", ["0001-01-01", "9999-12-31"])
+def test_the_first_and_last_days_are_refused_by_name(idle: TestClient, day: str) -> None:
+    r = idle.get("/v2/transcript", params={"created_on": day})
+    assert r.status_code == 422, r.text
+    assert "created_on" in r.json()["error"] and "out of range" in r.json()["error"]
+    assert idle.get("/v2/transcript", params={"created_on": "9999-12-30"}).status_code == 200
+
+
+def test_form_fields_must_be_utf8(idle: TestClient, tmp_path: Path) -> None:
+    boundary = "b0undary"
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="prompt"\r\n\r\n'.encode()
+        + "Привет".encode("cp1251")  # Latin-1 would read it as "Ïðèâåò"
+        + f'\r\n--{boundary}\r\nContent-Disposition: form-data; name="file";'
+        f' filename="a.wav"\r\n\r\n'.encode()
+        + media(tmp_path)
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    kind = {"content-type": f"multipart/form-data; boundary={boundary}"}
+    r = idle.post("/api/tasks", content=body, headers=kind)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["message"] == "form field 'prompt' is not valid UTF-8"
+    bad_name = body.replace(b'filename="a.wav"', 'filename="запись.wav"'.encode("cp1251"))
+    r = idle.post("/api/tasks", content=bad_name.replace("Привет".encode("cp1251"), b"ok"),
+                  headers=kind)  # fmt: skip
+    assert r.status_code == 422 and "the file name is not valid UTF-8" in r.text
+    form = "url=http%3A%2F%2Fexample.com%2Fa.mp3&prompt=%CF%F0%E8"  # cp1251 percent-encoded
+    urlencoded = {"content-type": "application/x-www-form-urlencoded"}
+    r = idle.post("/api/tasks", content=form, headers=urlencoded)
+    assert r.status_code == 422 and "not valid UTF-8" in r.text
+    assert idle.get("/api/tasks").json()["total"] == 0
+
+
+def test_a_five_thousand_character_file_name_is_taken(idle: TestClient, tmp_path: Path) -> None:
+    name = "лекция " * 714 + ".wav"  # 5002 characters, 9.3 KB of UTF-8
+    r = idle.post("/api/tasks", files={"file": (name, media(tmp_path))})
+    assert r.status_code == 202, r.text
+    kept = r.json()["filename"]
+    assert len(kept) == 200 and kept.endswith(".wav") and kept.startswith("лекция лекция")
+
+
+def test_a_client_leaving_mid_upload_costs_one_log_line(
+    tmp_path: Path, model_cache: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    with live_app(tmp_path, model_cache, workers=0) as (url, _):
+        part = b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\n'
+        for route, body in (("/v2/upload", b"RIFF" + bytes(5000)), ("/api/tasks", part + b"RI")):
+            head = (f"POST {route} HTTP/1.1\r\nHost: t\r\nContent-Length: 10000000\r\n"
+                    "Content-Type: multipart/form-data; boundary=b")  # fmt: skip
+            conn = raw_request(url, head, body)
+            conn.close()  # gone, 5 KB into 10 MB
+            deadline = time.monotonic() + 10
+            while not [r for r in caplog.records if route in r.getMessage()
+                       and "client left" in r.getMessage()]:  # fmt: skip
+                assert time.monotonic() < deadline, [r.getMessage() for r in caplog.records]
+                time.sleep(0.05)
+        assert httpx.get(f"{url}/health").status_code == 200
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+    assert not [p for p in (tmp_path / "store").rglob("*") if p.is_file()]
