@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import fields
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from transcriber.api.schemas import whole_number
 from transcriber.api.services import Services
 from transcriber.domain import ChannelMode, TranscriptionOptions
 from transcriber.jobs.codec import options_from_dict, options_to_dict
@@ -18,16 +19,20 @@ OPTION_FIELDS = {f.name for f in fields(TranscriptionOptions)}
 class TaskRetry(BaseModel):
     """Options to change when retrying; what is left out stays as the task had it."""
 
+    model_config = ConfigDict(strict=True)  # JSON as it is: `"yes"` is not a boolean
+
     language: str | None = Field(None, max_length=16, description="auto, ru, en, …")
     model: str | None = Field(None, max_length=64, description="An installed model's name")
     diarize: bool | None = Field(None, description="Label speakers")
-    speakers: int | None = Field(None, ge=1, le=32, description="How many speakers")
+    speakers: Annotated[int, Field(ge=1, le=32), BeforeValidator(whole_number)] | None = Field(
+        None, description="How many speakers"
+    )
     word_timestamps: bool | None = None
     prompt: str | None = Field(
         None, max_length=4000, description="Names and terms (Whisper's prompt)"
     )
     task: Literal["transcribe", "translate"] | None = None
-    channels: ChannelMode | None = None
+    channels: ChannelMode | None = Field(None, strict=False)  # its value, as JSON gives it
 
 
 def retried_options(
@@ -60,5 +65,5 @@ def retried_options(
         min_speech_fraction=old.min_speech_fraction,
         model_paths=False,
     )
-    kept = {k: v for k, v in stored.items() if k not in OPTION_FIELDS}  # formats, webhook…
+    kept = {k: v for k, v in stored.items() if k not in OPTION_FIELDS}  # webhook, source_url…
     return options_to_dict(new) | kept

@@ -7,10 +7,26 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from transcriber.formats import JSON_SCHEMA
 from transcriber.jobs.status import TaskStatus
+
+
+def whole_number(value: Any) -> Any:
+    """A JSON integer as JSON Schema has it: 3 or 3.0, never `true` or "3"."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a whole number")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("must be a whole number")
+        return int(value)
+    return value
+
+
+WholeNumber = Annotated[int, BeforeValidator(whole_number)]
+"""An integer field of a strict JSON body (a model with `strict=True`); with limits,
+`Annotated[int, Field(ge=1), BeforeValidator(whole_number)]` keeps them in the schema."""
 
 
 class ErrorDetail(BaseModel):
@@ -248,7 +264,7 @@ class AaiWordSearch(BaseModel):
 
 WHY = {
     400: "The request cannot be used: a URL that is refused or fails, a body that is not"
-    " a readable form",
+    " a readable form or JSON",
     401: "No API key, or an unknown one",
     404: "No such task (or another key's), model or upload",
     408: "The request body stalled before it was complete",

@@ -234,7 +234,7 @@ def cancel_task(task_id: str, services: ServicesDep, owner: CurrentOwner) -> dic
     "/tasks/{task_id}/retry",
     status_code=202,
     response_model=TaskPublic,
-    responses=responses_for(401, 404, 409, 422, 503),
+    responses=responses_for(400, 401, 404, 409, 422, 503),
 )
 def retry_task(
     task_id: str,

@@ -14,11 +14,11 @@ import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from transcriber.api import transcripts
 from transcriber.api.deps import CurrentOwner, ServicesDep
-from transcriber.api.schemas import Peaks, TranscriptEditor, responses_for
+from transcriber.api.schemas import Peaks, TranscriptEditor, WholeNumber, responses_for
 from transcriber.api.services import Services
 from transcriber.api.transcripts import SegmentEdit
 from transcriber.edits import MAX_SEGMENT_TEXT, Edited, apply, undo_target
@@ -34,7 +34,8 @@ router = APIRouter(prefix="/api", tags=["transcript editing"])
 
 
 class SegmentChangeIn(BaseModel):
-    id: int = Field(description="The segment's id, as the transcript numbers it")
+    model_config = ConfigDict(strict=True)  # JSON as it is: `false` is not a number
+    id: WholeNumber = Field(description="The segment's id, as the transcript numbers it")
     text: str | None = Field(
         None, max_length=2 * MAX_SEGMENT_TEXT, description="New text; empty removes the words"
     )
@@ -43,7 +44,8 @@ class SegmentChangeIn(BaseModel):
 
 
 class TranscriptPatch(BaseModel):
-    revision: int = Field(ge=0, description="The revision the changes were made on")
+    model_config = ConfigDict(strict=True)
+    revision: WholeNumber = Field(ge=0, description="The revision the changes were made on")
     segments: list[SegmentChangeIn] = Field(default_factory=list, max_length=500)
     speaker_names: dict[str, Annotated[str, Field(max_length=200)]] = Field(
         default_factory=dict, max_length=64, description='{"A": "Анна"}; "" removes a name'
@@ -51,7 +53,8 @@ class TranscriptPatch(BaseModel):
 
 
 class UndoRequest(BaseModel):
-    revision: int = Field(ge=0, description="The revision the undo was asked on")
+    model_config = ConfigDict(strict=True)
+    revision: WholeNumber = Field(ge=0, description="The revision the undo was asked on")
 
 
 def _task(services: Services, owner: str, task_id: str) -> TaskRecord:
@@ -96,7 +99,7 @@ async def get_transcript(
 @router.patch(
     "/tasks/{task_id}/transcript",
     response_model=TranscriptEditor,
-    responses=responses_for(401, 404, 409, 422, 503),
+    responses=responses_for(400, 401, 404, 409, 422, 503),
 )
 async def patch_transcript(
     task_id: str, body: TranscriptPatch, services: ServicesDep, owner: CurrentOwner
@@ -115,7 +118,7 @@ async def patch_transcript(
 @router.post(
     "/tasks/{task_id}/transcript/undo",
     response_model=TranscriptEditor,
-    responses=responses_for(401, 404, 409, 422, 503),
+    responses=responses_for(400, 401, 404, 409, 422, 503),
 )
 async def undo_edit(
     task_id: str, body: UndoRequest, services: ServicesDep, owner: CurrentOwner
