@@ -139,6 +139,12 @@ class ConflictError(InputError):
     http_status = 409
 
 
+class EditConflictError(ConflictError):
+    """A transcript edit was made against a revision that is no longer the latest."""
+
+    code = "edit_conflict"
+
+
 class TranscriptionFailedError(InputError):
     """A synchronous request whose task failed; the message is the task's reason."""
 
@@ -158,6 +164,12 @@ class TooManySessionsError(TranscriberError):
 
     code = "too_many_sessions"
     http_status = 429
+
+
+class PrivateAddressError(FetchError):
+    """A URL given by the client points into a private network, which is not called."""
+
+    code = "private_address"
 
 
 class UnavailableError(TranscriberError):

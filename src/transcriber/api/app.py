@@ -21,6 +21,7 @@ from transcriber.api.routes import (
     live,
     realtime,
     tasks,
+    transcript,
     versions,
     web,
     ws,
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(realtime.router)
     app.include_router(health.router)
     app.include_router(export.router)
+    app.include_router(transcript.router)
     app.include_router(versions.router)
     app.include_router(account.router)
     app.include_router(compat.router)

@@ -40,3 +40,7 @@ class TaskRecord:
     pushed forward while a sender holds it, cleared when the answer is recorded."""
     warnings: list[dict[str, Any]] | None = None
     """The completed transcript's notices, as its JSON's `metadata.warnings` has them."""
+    error_code: str | None = None
+    """The error tree's code of a failed task's reason (`not_media`, `fetch_failed`, …)."""
+    expected_end_at: datetime | None = None
+    """When the worker expects a running task to finish; None when it cannot tell yet."""

@@ -43,7 +43,7 @@ from transcriber.api.live_socket import (
 )
 from transcriber.api.services import Services
 from transcriber.errors import InputError, TranscriberError
-from transcriber.formats.json_doc import segment_doc, to_dict
+from transcriber.formats.json_doc import segment_to_dict, to_dict
 from transcriber.jobs.view import public
 from transcriber.live.audio import AudioFormat, check_frame
 from transcriber.live.events import Final, LiveEvent, Partial, SpeechStarted, SpeechStopped
@@ -121,7 +121,7 @@ def event_message(event: LiveEvent) -> dict[str, Any] | None:
             "stable": event.stable,
         }
     if isinstance(event, Final):
-        return {"type": "final", "utterance": event.utterance} | segment_doc(event.segment)
+        return {"type": "final", "utterance": event.utterance} | segment_to_dict(event.segment)
     return None
 
 
