@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint typecheck pytest bench clean
+.PHONY: install run test lint typecheck pytest bench bench-live clean
 
 install: $(STAMP)
 
@@ -37,6 +37,10 @@ test: lint typecheck pytest
 
 bench: install
 	$(PY) -m bench.run $(BENCH_ARGS)
+	$(PY) -m bench.live $(LIVE_BENCH_ARGS)
+
+bench-live: install
+	$(PY) -m bench.live $(LIVE_BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache bench/out

@@ -431,6 +431,101 @@ def keys_list() -> None:
 
 
 @app.command()
+def live(
+    source: Annotated[
+        str, typer.Argument(help="A media file to stream, or - for raw audio from stdin.")
+    ],
+    url: Annotated[
+        str, typer.Option("--url", help="The running service (its base URL).")
+    ] = "http://127.0.0.1:8086",
+    api_key: Annotated[
+        str | None, typer.Option("--api-key", help="A key of the service, when it needs one.")
+    ] = None,
+    language: Annotated[
+        str,
+        typer.Option("--language", "-l", help="auto (detect), ru, en or another Whisper code."),
+    ] = "auto",
+    speed: Annotated[
+        float,
+        typer.Option("--speed", min=0.0, help="Times real time; 0 sends as fast as it is taken."),
+    ] = 1.0,
+    rate: Annotated[
+        int, typer.Option("--rate", help="Sample rate of stdin audio: 8000, 16000, 24000, 48000.")
+    ] = 16000,
+    encoding: Annotated[
+        str, typer.Option("--encoding", help="Encoding of stdin audio: pcm_s16le, mulaw, alaw.")
+    ] = "pcm_s16le",
+    prompt: Annotated[
+        str | None,
+        typer.Option("--prompt", help="Text that steers spelling and style: names, terms."),
+    ] = None,
+    diarize: Annotated[
+        bool, typer.Option("--diarize", help="Label speakers A, B, … as they speak.")
+    ] = False,
+    partials: Annotated[
+        bool, typer.Option("--partials", help="Also show the text still being heard (stderr).")
+    ] = False,
+) -> None:
+    """Stream SOURCE to a running service's live transcription and print finals as they come."""
+    import asyncio
+    from typing import Any
+
+    from transcriber.live.audio import AudioFormat
+    from transcriber.live.client import live_url, stream
+    from transcriber.live.feed import file_frames, final_line, stdin_frames
+
+    try:
+        fmt = AudioFormat(encoding, rate) if source == "-" else AudioFormat("pcm_s16le", 16000)
+    except InputError as e:
+        _error(e.message)
+        raise typer.Exit(2) from e
+    if source != "-" and not Path(source).is_file():
+        _error(f"{source}: no such file")
+        raise typer.Exit(2)
+    chunks = stdin_frames(fmt) if source == "-" else file_frames(Path(source))
+    start = {"type": "start", "language": language, "sample_rate": fmt.sample_rate,
+             "encoding": fmt.encoding, "prompt": prompt, "diarize": diarize}  # fmt: skip
+    failed: list[dict[str, Any]] = []
+
+    def show(message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == "final":
+            typer.echo(final_line(message))
+        elif kind == "partial" and partials and message.get("text"):
+            err.print(f"[dim]… {message['text']}[/]", soft_wrap=True, highlight=False)
+        elif kind == "error":
+            failed.append(message["error"])
+            _error(message["error"]["message"])
+        elif kind == "done" and message.get("task_id"):
+            err.print(f"saved as task {message['task_id']}", highlight=False)
+
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
+    try:
+        run = asyncio.run(
+            stream(
+                live_url(url),
+                start,
+                chunks,
+                fmt.sample_rate * fmt.bytes_per_sample,
+                speed,
+                show,
+                headers=headers,
+                limit_s=None,
+            )
+        )
+    except OSError as e:
+        _error(f"cannot reach the service at {url}: {e}")
+        raise typer.Exit(1) from e
+    except TranscriberError as e:
+        _error(e.message)
+        raise typer.Exit(2 if isinstance(e, InputError) else 1) from e
+    if failed or not run.of_type("done"):
+        if not failed:
+            _error(f"the service closed the session ({run.close_code} {run.close_reason})")
+        raise typer.Exit(2 if failed and failed[0].get("code") != "internal_error" else 1)
+
+
+@app.command()
 def doctor() -> None:
     """Check Python, packages, the model, decoding, disk space and any configured servers."""
     from transcriber.doctor import run_checks

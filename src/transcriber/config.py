@@ -140,6 +140,25 @@ class Settings(BaseSettings):
     max_queue: int = Field(default=100, ge=1)
     """Queued tasks beyond this get 429 with Retry-After."""
 
+    max_live_sessions: int = Field(default=3, ge=0, le=256)
+    """Live transcription sessions (`/ws/live`, `/v1/realtime`) this process runs at once;
+    one more is refused with WebSocket close code 1013 (try again later). 0 turns live
+    transcription off. How many real-time sessions a box holds is measured by
+    `make bench-live` (docs/performance.md)."""
+
+    live_silence_ms: int = Field(default=600, ge=100, le=5000)
+    """In live sessions, silence this long ends an utterance and makes its text final.
+    Shorter gives finals sooner but cuts sentences at pauses, which costs accuracy."""
+
+    live_step_s: float = Field(default=1.0, ge=0.2, le=10.0)
+    """In live sessions, an utterance is decoded again (for partial text) each time this
+    much more audio has arrived and the previous decode is done."""
+
+    live_max_buffer_s: float = Field(default=15.0, ge=4.0, le=28.0)
+    """In live sessions, an utterance longer than this without a pause has its settled
+    words made final and its audio buffer cut behind them, so a long monologue keeps
+    latency and memory bounded."""
+
     allow_private_urls: bool = False
     """Let client-given URLs (AssemblyAI-style `audio_url` downloads, webhooks) reach
     loopback and private addresses. Off by default, so that a client cannot make the

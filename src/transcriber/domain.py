@@ -13,6 +13,7 @@ from transcriber.errors import OptionError
 class Stage(str, Enum):
     """Pipeline stages, in the order they run."""
 
+    loading = "loading"  # the model is being loaded
     decoding = "decoding"
     vad = "vad"
     transcribing = "transcribing"

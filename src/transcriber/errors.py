@@ -55,6 +55,12 @@ class TruncatedMediaError(MediaError):
     code = "truncated_media"
 
 
+class NotAudioError(MediaError):
+    """A live client sent something other than raw audio where samples belong."""
+
+    code = "not_audio"
+
+
 class OptionError(InputError):
     code = "invalid_option"
     http_status = 422
@@ -133,6 +139,12 @@ class ConflictError(InputError):
     http_status = 409
 
 
+class EditConflictError(ConflictError):
+    """A transcript edit was made against a revision that is no longer the latest."""
+
+    code = "edit_conflict"
+
+
 class TranscriptionFailedError(InputError):
     """A synchronous request whose task failed; the message is the task's reason."""
 
@@ -145,6 +157,19 @@ class FetchError(InputError):
 
     code = "fetch_failed"
     http_status = 400
+
+
+class TooManySessionsError(TranscriberError):
+    """Every live session this process allows is in use."""
+
+    code = "too_many_sessions"
+    http_status = 429
+
+
+class PrivateAddressError(FetchError):
+    """A URL given by the client points into a private network, which is not called."""
+
+    code = "private_address"
 
 
 class UnavailableError(TranscriberError):

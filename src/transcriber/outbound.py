@@ -30,7 +30,7 @@ import anyio.to_thread
 import httpcore
 import httpx
 
-from transcriber.errors import FetchError, UploadTooLargeError
+from transcriber.errors import FetchError, PrivateAddressError, UploadTooLargeError
 
 MAX_REDIRECTS = 5
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
@@ -100,7 +100,7 @@ class _Private(Exception):
         self.host, self.address = host, address
 
     def error(self, url: str) -> FetchError:
-        return FetchError(
+        return PrivateAddressError(
             f"{shown(url)}: {self.host} is a private address ({self.address}), which this"
             " service does not call; set TRANSCRIBER_ALLOW_PRIVATE_URLS=true to allow it"
         )

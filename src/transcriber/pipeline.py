@@ -36,6 +36,7 @@ from transcriber.errors import (
 )
 from transcriber.media.decode import MediaInfo, probe, stream_audio
 from transcriber.media.frames import SAMPLE_RATE
+from transcriber.media.peaks import PeakMeter
 from transcriber.media.vad import Region, SpeechDetector, VadParams
 from transcriber.media.windows import SpeechWindow, WindowBuilder
 
@@ -45,6 +46,11 @@ CheckpointFn = Callable[[Checkpoint], None]
 when the result keeps none) and where the run stands."""
 # A language detected with less confidence than this is called uncertain in the notices.
 LANGUAGE_SURE = 0.5
+# With speaker labels, the share of a run's time that transcribing takes; identifying
+# speakers (a second decode and the speaker encoder) takes the rest. Measured on the
+# 2-core development machine (docs/performance.md), so that the bar moves evenly and
+# does not sit at 100% while speakers are found.
+TRANSCRIBE_SHARE = 0.8
 
 
 class Pipeline:
@@ -68,16 +74,21 @@ class Pipeline:
         checkpoint: Checkpoint | None = None,
         on_checkpoint: CheckpointFn | None = None,
         max_duration_s: float | None = None,
+        peaks: PeakMeter | None = None,
     ) -> Transcript:
         """Transcribe `path`. `max_duration_s` stops a file whose audio runs longer, which
-        its header may not say (a service's limit; the CLI has none)."""
+        its header may not say (a service's limit; the CLI has none). `peaks` is fed the
+        audio as it is decoded (a waveform for the web page)."""
         started = time.perf_counter()
         info = probe(path)
         info.check(options.clip, max_duration_s)
+        if on_progress is not None:
+            length = options.clip.length(info.duration) or 0.0
+            on_progress(Progress(Stage.loading, 0.0, 0.0, length))
         with self.engines.use(options.model) as engine:
             return self._transcribe(
                 info, engine, options, on_progress, checkpoint, on_checkpoint, max_duration_s,
-                started,
+                started, peaks,
             )  # fmt: skip
 
     def _transcribe(
@@ -90,6 +101,7 @@ class Pipeline:
         on_checkpoint: CheckpointFn | None,
         max_duration_s: float | None,
         started: float,
+        peaks: PeakMeter | None,
     ) -> Transcript:
         if options.language and options.language != "en" and not engine.multilingual:
             raise OptionError(
@@ -104,6 +116,9 @@ class Pipeline:
         state = _Run(
             self, info, engine, options, on_progress, on_checkpoint, checkpoint, max_duration_s
         )
+        state.peaks = peaks
+        if peaks is not None:
+            peaks.start = state.origin
         channels: list[int | None] = [None]
         if options.channels == ChannelMode.split and info.channels >= 2:
             channels = list(range(info.channels))
@@ -114,6 +129,8 @@ class Pipeline:
         speakers: tuple[SpeakerStat, ...] = ()
         if options.diarize and len(channels) == 1:
             segments, speakers = state.diarize(segments)
+        elif options.diarize:  # split channels are the speakers: no second pass
+            state.share = 1.0
         elif len(channels) > 1:
             speakers = speaker_stats(segments)
         notices = tuple(dict.fromkeys(state.notices + state.verdicts(segments)))
@@ -248,6 +265,8 @@ class _Run:
         self.regions: list[Region] = []
         self.heard = self.speech = 0  # samples decoded, and of them speech, over channels
         self.notices: list[Notice] = []  # what the decoding had to say about the audio
+        self.share = TRANSCRIBE_SHARE if options.diarize else 1.0  # of the bar: transcribing
+        self.peaks: PeakMeter | None = None
 
     def run_channel(self, ch: int | None) -> None:
         key = ch if ch is not None else 0
@@ -305,6 +324,7 @@ class _Run:
             cache_dir=self.p.settings.model_dir,
             duration=self.duration,
             method=self.p.settings.diarization_method,
+            on_progress=self._report_diarizing,
         )
         labelled, summary = assign_speakers(segments, turns)
         self.timings["diarization"] = time.perf_counter() - t
@@ -315,7 +335,11 @@ class _Run:
         chunks = stream_audio(
             self.info.path, channel=ch, clip=self.options.clip, notices=self.notices
         )
+        at = 0
         for chunk in chunks:
+            if self.peaks is not None:
+                self.peaks.feed(chunk, at)
+                at += len(chunk)
             yield from builder.feed(chunk)
             if check_length(builder, self.max_duration_s):
                 raise UploadTooLargeError(
@@ -410,4 +434,15 @@ class _Run:
         done = max(done, 0.0)
         channels_before = key if self.n_channels > 1 else 0
         fraction = (channels_before + (done / total if total else 0.0)) / self.n_channels
-        self.on_progress(Progress(stage, round(min(1.0, fraction), 6), done, total))
+        fraction = min(1.0, fraction) * self.share
+        self.on_progress(Progress(stage, round(fraction, 6), done, total))
+
+    def _report_diarizing(self, seconds: float) -> None:
+        """Identifying speakers has decoded `seconds` of the audio again."""
+        if self.on_progress is None:
+            return
+        total = self.duration or 0.0
+        part = min(1.0, seconds / total) if total else 0.0
+        # The last stretch is the clustering, after the decode: never 100% before it ends.
+        fraction = self.share + (1.0 - self.share) * 0.95 * part
+        self.on_progress(Progress(Stage.diarizing, round(fraction, 6), total, total))

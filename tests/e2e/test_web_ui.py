@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,49 +23,16 @@ from tests.servers.receiver import Receiver
 pytestmark = pytest.mark.slow
 
 try:
-    from playwright.sync_api import Browser, Page, expect, sync_playwright
+    from playwright.sync_api import Browser, Page, expect
 except ImportError:  # pragma: no cover - depends on the environment
     if os.environ.get("CI"):
         raise
     pytest.skip("playwright is not installed (pip install -e '.[dev]')", allow_module_level=True)
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARTIFACTS = ROOT / "test-artifacts"
 DONE_S = 300_000  # ms: a transcription on a small shared CPU box
 RU_WORDS = {"бедняга", "ребят", "на", "его", "месте", "должен", "был", "быть", "я"}
 STEREO = "unreferenced/faster_whisper_stereo_diarization.wav"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if CHROMIUM is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed: apt-get install -y chromium")
-        pytest.skip("chromium is absent (apt-get install -y chromium): browser tests skipped")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -> Iterator[Server]:
-    s = Server(tmp_path_factory.mktemp("web"), model_cache)
-    s.env["TRANSCRIBER_ALLOW_PRIVATE_URLS"] = "true"  # the links' host is 127.0.0.1
-    s.start()
-    yield s
-    if s.proc and s.proc.poll() is None:
-        s.stop()
 
 
 @pytest.fixture
@@ -105,8 +71,13 @@ def upload_and_wait(page: Page, path: Path) -> Any:
     return item
 
 
+def show_options(page: Page) -> None:
+    """The options fold away once a file was sent with them: open them again."""
+    page.evaluate("document.getElementById('options').open = true")
+
+
 def open_transcript(page: Page, item: Any) -> None:
-    item.locator("button[data-action=open]").click()
+    item.locator(".task-actions button[data-action=open]").click()
     expect(page.locator("#viewer-body")).to_have_attribute("data-ready", "true")
     expect(page.locator("#player")).to_have_attribute("data-ready", "true", timeout=30_000)
 
@@ -116,10 +87,12 @@ def test_upload_progress_transcript_and_seek(page: Page, eval_root: Path) -> Non
     ru = eval_root / "ru" / "coqui_stt" / "ru.wav"
     page.select_option("#opt-language", "auto")
     item = upload_and_wait(page, video)
+    show_options(page)
     page.select_option("#opt-language", "ru")
     page.fill("#opt-prompt", "Анна Петрова, Kubernetes")  # sent as Whisper's prompt
     page.fill("#opt-start", "0:00.5")  # only this part of the file is transcribed
     ru_item = upload_and_wait(page, ru)
+    show_options(page)
     page.fill("#opt-prompt", "")
     page.fill("#opt-start", "")
     listed = page.evaluate("() => fetch('/api/tasks').then(r => r.json())")
@@ -182,6 +155,7 @@ def test_renamed_speaker_reaches_the_srt(page: Page, eval_root: Path, tmp_path: 
     assert all(t == "Анна" for t in badges.all_text_contents())
     shot(page, "desktop-speakers")
 
+    page.locator("#export summary").click()
     page.select_option("#download-format", "srt")
     with page.expect_download() as info:
         page.click("#download")
@@ -192,7 +166,8 @@ def test_renamed_speaker_reaches_the_srt(page: Page, eval_root: Path, tmp_path: 
     assert "[channel 1]" not in srt
     assert "[channel 2]" in srt
 
-    # The names survive a reload (kept in the browser per task).
+    # The names survive a reload: they are saved on the server.
+    expect(page.locator("#toast")).to_have_text("Speaker name saved")
     page.reload()
     page.wait_for_selector("body[data-ready]")
     open_transcript(page, task_item(page, STEREO.rsplit("/", 1)[1]))
@@ -261,7 +236,11 @@ def test_bad_upload_shows_the_api_error(page: Page, server: Server, tmp_path: Pa
     page.set_input_files("#file-input", str(bad))
     item = task_item(page, "notes.txt")
     expect(item).to_have_attribute("data-status", "rejected")
-    expect(item.locator(".task-error")).to_have_text(message)
+    error = item.locator(".task-error")
+    expect(error).to_contain_text("This is not a video or audio file.")  # the code, worded
+    error.locator("summary").click()
+    expect(error.locator("details")).to_contain_text(message)  # the server's own words
+    expect(page.locator("#toast")).to_contain_text("This is not a video or audio file.")
     expect(item.locator(".pill")).to_have_text("Rejected")
     shot(page, "desktop-list")
     item.locator("button[data-action=dismiss]").click()
@@ -353,9 +332,11 @@ def test_a_link_is_transcribed_and_a_broken_one_fails(
     # "Translate into English" sends Whisper's translate task: Russian speech, English text.
     row = next(r for r in eval_rows("asr.jsonl") if "конференц" in r["text"])
     receiver.files["talks/conf.wav"] = eval_root / row["path"]
+    show_options(page)
     page.check("#opt-translate")
     page.fill("#url-input", f"{receiver.url}/talks/conf.wav")
     page.press("#url-input", "Enter")
+    show_options(page)
     page.uncheck("#opt-translate")
     translated = task_item(page, "conf.wav")
     expect(translated).to_have_attribute("data-status", "completed", timeout=DONE_S)
@@ -367,7 +348,11 @@ def test_a_link_is_transcribed_and_a_broken_one_fails(
     page.click("#url-button")
     broken = task_item(page, "missing.mp3")
     expect(broken).to_have_attribute("data-status", "failed", timeout=DONE_S)
-    expect(broken.locator(".task-error")).to_have_text(
+    # Worded for the reader, with what the server said one click away.
+    error = broken.locator(".task-error")
+    expect(error).to_contain_text("The link could not be downloaded.")
+    expect(error.locator("details")).to_contain_text(
         f"{receiver.url}/missing.mp3 answered HTTP 404"
     )
+    expect(broken.locator(".task-actions button[data-action=retry]")).to_be_visible()
     shot(page, "desktop-link")

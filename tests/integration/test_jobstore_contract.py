@@ -350,6 +350,69 @@ def test_cancel_retry_delete(store: SqlJobStore) -> None:
     store.delete(running.id)  # deleting twice is harmless
 
 
+def test_a_failure_keeps_its_code_and_a_retry_its_new_options(store: SqlJobStore) -> None:
+    task = add(store)
+    held = claimed(store)
+    end = datetime.now(UTC) + timedelta(seconds=30)
+    assert store.progress(task.id, held.claim or "", "transcribing", 0.1, 1.0, 12.5, end)
+    running = store.get(task.id)
+    assert running is not None and running.expected_end_at == end
+    assert store.fail(task.id, held.claim or "", "notes.txt: not media", code="not_media")
+    failed = store.get(task.id)
+    assert failed is not None and failed.error_code == "not_media"
+    assert failed.expected_end_at is None
+    assert store.retry(task.id, {"language": "en", "diarize": True})
+    again = store.get(task.id)
+    assert again is not None and again.options == {"language": "en", "diarize": True}
+    assert again.error_code is None and again.error is None
+
+
+def test_recent_runs_say_how_fast_tasks_finished(store: SqlJobStore) -> None:
+    for spent in (3.0, 6.0):
+        task = store.create("alice", "a.wav", "a/input", {"model": "base"}, 60.0)
+        held = store.claim(task.id)
+        assert held is not None
+        assert store.complete(task.id, held.claim or "", "r.json", "ru", 60.0, spent)
+    add(store)  # still queued: not a run
+    runs = store.recent_runs()
+    assert [(o["model"], spent, audio) for o, spent, audio in runs] == [
+        ("base", 6.0, 60.0), ("base", 3.0, 60.0),
+    ]  # fmt: skip
+
+
+def test_two_editors_of_one_revision_write_one_next_revision(
+    stores: Callable[[int], list[SqlJobStore]],
+) -> None:
+    from transcriber.domain import Segment
+    from transcriber.edits import SegmentChange
+    from transcriber.errors import EditConflictError
+
+    a, b = stores(2)  # two API nodes
+    task = add(a)
+    seg = Segment(1, 0.0, 1.5, "Привет, мир", speaker="A")
+    mine = SegmentChange(seg, Segment(1, 0.0, 1.5, "Привет, мир!", speaker="A"))
+    theirs = SegmentChange(seg, Segment(1, 0.0, 1.5, "Привет, Мир", speaker="B"))
+
+    def save(store: SqlJobStore, change: SegmentChange, names: dict[str, str]) -> str:
+        try:
+            store.edits.append(task.id, 0, [change], names)
+            return "saved"
+        except EditConflictError as e:
+            return e.message
+
+    results = race([partial(save, a, mine, {"A": "Анна"}), partial(save, b, theirs, {})])
+    assert sorted(r == "saved" for r in results) == [False, True], results
+    assert any("revision 1, not 0" in r for r in results)
+    (only,) = a.edits.revisions(task.id)
+    assert only.number == 1 and only.changes[0].after.text in ("Привет, мир!", "Привет, Мир")
+    assert only.changes[0].before == seg and only.created_at is not None
+    second = b.edits.append(task.id, 1, [], {"A": "Анна Петровна"}, undoes=None)
+    assert second.number == 2 and a.edits.latest(task.id) == 2
+    assert [r.speaker_names for r in b.edits.revisions(task.id)][-1] == {"A": "Анна Петровна"}
+    a.delete(task.id)
+    assert b.edits.revisions(task.id) == []
+
+
 def test_datetimes_are_utc_aware(store: SqlJobStore) -> None:
     add(store)
     task = claimed(store)
@@ -640,6 +703,8 @@ def test_a_0001_database_is_migrated_with_its_rows(url: str) -> None:
         assert task is not None and task.heartbeat_at is None and task.webhook_status is None
         assert task.webhook_due_at is None and task.warnings is None
         assert task.request_key is None
+        assert task.error_code is None and task.expected_end_at is None
+        assert store.edits.revisions("old-1") == []
         assert (task.status, task.filename, task.options) == (
             TaskStatus.processing, "старый.wav", {"language": "ru"},
         )  # fmt: skip

@@ -19,7 +19,7 @@ from tests.media_factory import write_audio
 pytestmark = pytest.mark.slow
 A = {"Authorization": "Bearer key-a"}
 B = {"Authorization": "Bearer key-b"}
-FILL = {"kind": "srt", "model_id": "whisper-1"}
+FILL = {"kind": "srt", "model_id": "whisper-1", "number": "1"}
 QUERY = {"words": "x"}
 
 

@@ -12,7 +12,20 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from transcriber import __version__
 from transcriber.api import errors, schemas
-from transcriber.api.routes import account, assemblyai, compat, export, health, tasks, web, ws
+from transcriber.api.routes import (
+    account,
+    assemblyai,
+    compat,
+    export,
+    health,
+    live,
+    realtime,
+    tasks,
+    transcript,
+    versions,
+    web,
+    ws,
+)
 from transcriber.api.services import Services
 from transcriber.config import Settings
 
@@ -44,8 +57,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(tasks.router)
     app.include_router(ws.router)
+    app.include_router(live.router)
+    app.include_router(realtime.router)
     app.include_router(health.router)
     app.include_router(export.router)
+    app.include_router(transcript.router)
+    app.include_router(versions.router)
     app.include_router(account.router)
     app.include_router(compat.router)
     app.include_router(assemblyai.router)

@@ -5,12 +5,28 @@ declared with the error shape it comes in (`responses_for`)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from transcriber.formats import JSON_SCHEMA
 from transcriber.jobs.status import TaskStatus
+
+
+def whole_number(value: Any) -> Any:
+    """A JSON integer as JSON Schema has it: 3 or 3.0, never `true` or "3"."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a whole number")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("must be a whole number")
+        return int(value)
+    return value
+
+
+WholeNumber = Annotated[int, BeforeValidator(whole_number)]
+"""An integer field of a strict JSON body (a model with `strict=True`); with limits,
+`Annotated[int, Field(ge=1), BeforeValidator(whole_number)]` keeps them in the schema."""
 
 
 class ErrorDetail(BaseModel):
@@ -49,6 +65,9 @@ class TaskPublic(BaseModel):
     started_at: str | None = Field(json_schema_extra={"format": "date-time"})
     finished_at: str | None = Field(json_schema_extra={"format": "date-time"})
     error: str | None
+    error_code: str | None = Field(
+        description="The error tree's code of a failed task's reason: not_media, …"
+    )
     filename: str
     duration: float | None
     language: str | None
@@ -57,6 +76,38 @@ class TaskPublic(BaseModel):
     processing_time: float | None
     webhook_status: int | None
     warnings: list[Warning]
+
+
+TranscriptDocument = Annotated[
+    dict[str, Any],
+    WithJsonSchema({k: v for k, v in JSON_SCHEMA.items() if k != "$schema"}),
+]
+"""A transcript's JSON document (formats/json_schema.py)."""
+SegmentDocument = Annotated[
+    dict[str, Any], WithJsonSchema(JSON_SCHEMA["properties"]["segments"]["items"])
+]
+
+
+class TranscriptEditor(BaseModel):
+    """A transcript as its editors read it (`GET`/`PATCH /api/tasks/{id}/transcript`)."""
+
+    id: str
+    revision: int = Field(ge=0, description="The latest revision; 0 before any edit")
+    speaker_names: dict[str, str] = Field(description='Label → name: {"A": "Анна"}')
+    edited: list[int] = Field(description="Ids of the segments that differ from the machine's")
+    original: dict[str, SegmentDocument] = Field(
+        description="The machine's version of each edited segment, by id"
+    )
+    can_undo: bool
+    transcript: TranscriptDocument = Field(description="As edited, speakers under labels")
+
+
+class Peaks(BaseModel):
+    """The media's loudness over time, for a waveform."""
+
+    start: float = Field(description="File seconds of the first peak")
+    seconds_per_peak: float = Field(gt=0)
+    peaks: list[Annotated[int, Field(ge=0, le=100)]]
 
 
 class TaskList(BaseModel):
@@ -214,11 +265,12 @@ class AaiWordSearch(BaseModel):
 
 WHY = {
     400: "The request cannot be used: a URL that is refused or fails, a body that is not"
-    " a readable form",
+    " a readable form or JSON",
     401: "No API key, or an unknown one",
     404: "No such task (or another key's), model or upload",
     408: "The request body stalled before it was complete",
-    409: "The task is not in a state for this: no result yet, or not failed",
+    409: "The task is not in a state for this (no result yet, or not failed), or the"
+    " transcript changed since the revision given (edit_conflict)",
     413: "The upload or the media's duration is over the limit",
     415: "The upload is not media this service can read",
     416: "The byte range starts past the end of the media",

@@ -17,6 +17,7 @@ from transcriber.jobs.queue.embedded import EmbeddedQueue
 from transcriber.jobs.store import SqlJobStore
 from transcriber.jobs.webhooks import WebhookSender
 from transcriber.jobs.worker import FetchPolicy, Worker
+from transcriber.live.sessions import LiveSessions
 from transcriber.pipeline import Pipeline
 from transcriber.storage import Store, from_url
 
@@ -33,6 +34,7 @@ class Services:
     queue: JobQueue
     worker: Worker
     webhooks: WebhookSender
+    live: LiveSessions
 
     @classmethod
     def build(cls, settings: Settings, listen: bool = True) -> Services:
@@ -63,11 +65,13 @@ class Services:
             if embedded
             else CeleryQueue(settings.queue_url)
         )
+        live = LiveSessions(settings.max_live_sessions, metrics.live_sessions)
         return cls(
-            settings, jobs, store, engines, pipeline, events, metrics, queue, worker, webhooks
+            settings, jobs, store, engines, pipeline, events, metrics, queue, worker, webhooks, live
         )
 
     def close(self) -> None:
+        self.live.close()
         self.queue.stop()
         self.webhooks.drain(timeout_s=10.0)
         self.events.close()

@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import Request, UploadFile
 
 from transcriber.api.services import Services
+from transcriber.api.transcripts import shown
 from transcriber.api.uploads import staged_path
 from transcriber.domain import Transcript, TranscriptionOptions
 from transcriber.errors import (
@@ -25,7 +26,6 @@ from transcriber.errors import (
     UnavailableError,
     naming,
 )
-from transcriber.formats.json_doc import parse
 from transcriber.jobs.codec import options_to_dict
 from transcriber.jobs.events import FINAL_KINDS, TaskEvent
 from transcriber.jobs.record import TaskRecord
@@ -178,11 +178,13 @@ async def submit_url(
     return task
 
 
-def cancel(services: Services, task: TaskRecord) -> None:
-    """Stop a task that is queued or running and drop its files."""
+def cancel(services: Services, task: TaskRecord, keep_input: bool = False) -> None:
+    """Stop a task that is queued or running and drop its files (all but its media with
+    `keep_input`, so that it can be retried)."""
     services.jobs.cancel(task.id)
     services.queue.cancel(task.id)
-    services.store.delete_prefix(task.id)
+    if not keep_input:
+        services.store.delete_prefix(task.id)
     after = services.jobs.get(task.id)
     if after is not None:
         services.events.publish(TaskEvent(task.id, task.owner, "cancelled", public(after)))
@@ -255,10 +257,10 @@ def cancel_if_running(services: Services, task_id: str) -> None:
 
 
 def transcript_of(services: Services, task: TaskRecord) -> Transcript:
-    """The stored transcript of a completed task."""
+    """The transcript of a completed task, as people edited it (api/transcripts.py)."""
     if task.result_key is None:
         raise TranscriptionFailedError(f"{task.filename}: the task has no result")
-    return parse(services.store.get_bytes(task.result_key))
+    return shown(services, task)
 
 
 async def finished(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from transcriber.diarization.campplus import SpeakerEncoder, default_encoder
@@ -15,6 +15,7 @@ from transcriber.diarization.timeline import Turn
 from transcriber.domain import Clip, SpeakerCount
 from transcriber.errors import OptionError
 from transcriber.media.decode import probe, stream_audio
+from transcriber.media.frames import SAMPLE_RATE
 from transcriber.media.vad import Region
 
 
@@ -25,14 +26,19 @@ def analyse(
     segmenter: Segmenter | None = None,
     encoder: SpeakerEncoder | None = None,
     seconds: float | None = None,
+    on_progress: Callable[[float], None] | None = None,
 ) -> list[Chunk]:
     """Decode `path` again (the part of it in `clip`, `seconds` long if known) and analyse
-    all its chunks."""
+    all its chunks. `on_progress(seconds)` hears how far it got."""
     local = LocalSpeakers(
         segmenter or default_segmenter(), encoder or default_encoder(), step_frames_for(seconds)
     )
+    done = 0
     for chunk in stream_audio(path, channel=channel, clip=clip):
         local.feed(chunk)
+        done += len(chunk)
+        if on_progress is not None:
+            on_progress(done / SAMPLE_RATE)
     return local.finish()
 
 
@@ -58,6 +64,7 @@ def diarize(
     cache_dir: Path | None = None,
     duration: float | None = None,
     method: str = "pyannote",
+    on_progress: Callable[[float], None] | None = None,
 ) -> list[Turn]:
     """Speaker turns (file seconds); turns of different speakers may overlap.
 
@@ -69,6 +76,7 @@ def diarize(
     is kept in `cache_dir` (the model cache) when given. `duration` (seconds of audio
     in the clip) sets the chunk step; the container's is used when it is not given.
     `method="dvector"` runs the earlier resemblyzer method instead (no overlap).
+    `on_progress(seconds)` hears how far the decoding got (seconds of the clip).
     """
     count = SpeakerCount.of(num_speakers, min_speakers, max_speakers)
     if method == "dvector":
@@ -86,5 +94,5 @@ def diarize(
     if duration is None:
         declared = probe(path).duration
         duration = clip.length(declared) if clip is not None else declared
-    chunks = analyse(path, channel, clip, segmenter, encoder, duration)
+    chunks = analyse(path, channel, clip, segmenter, encoder, duration, on_progress)
     return turns_from_chunks(chunks, count, time_offset)

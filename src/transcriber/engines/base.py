@@ -6,7 +6,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from transcriber.domain import Segment
+import numpy as np
+
+from transcriber.domain import Segment, Word
 from transcriber.media.windows import SpeechWindow
 
 
@@ -48,4 +50,9 @@ class Engine(Protocol):
         self, windows: Iterable[SpeechWindow], options: DecodeOptions
     ) -> Iterator[WindowResult]:
         """Transcribe windows in order, batching as the engine sees fit."""
+        ...
+
+    def align(self, audio: np.ndarray, text: str, language: str) -> list[Word]:
+        """The words of `text` with their times in `audio` (16 kHz mono, at most 30 s),
+        in seconds from its start: how a person's edit gets word times."""
         ...

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from transcriber.domain import Segment, Word
+from transcriber.engines.align import APPEND_PUNCTUATION, PREPEND_PUNCTUATION, align_text
 from transcriber.engines.base import DecodeOptions, WindowResult
 from transcriber.engines.gate import (
     COMPRESSION_CEILING,
@@ -92,6 +93,10 @@ class WhisperEngine:
         norm = sum(weights) or 1.0
         lang, score = max(totals.items(), key=lambda kv: kv[1])
         return lang, round(score / norm, 4)
+
+    def align(self, audio: np.ndarray, text: str, language: str) -> list[Word]:
+        """The words of `text` timed in `audio` (engines/align.py)."""
+        return align_text(self.model, audio, text, language)
 
     def transcribe(
         self, windows: Iterable[SpeechWindow], options: DecodeOptions
@@ -287,8 +292,8 @@ def _fw_options(tokenizer: Any, options: DecodeOptions, beam_size: int) -> Any:
         without_timestamps=True,
         max_initial_timestamp=0.0,
         word_timestamps=True,  # segment bounds come from word times; the gate reads them
-        prepend_punctuations="\"'“¿([{-«",
-        append_punctuations="\"'.。,，!！?？:：”)]}、»",
+        prepend_punctuations=PREPEND_PUNCTUATION,
+        append_punctuations=APPEND_PUNCTUATION,
         multilingual=False,
         max_new_tokens=None,
         clip_timestamps=[],

@@ -51,6 +51,35 @@ def _speaker(sp: SpeakerStat) -> dict[str, Any]:
     return out
 
 
+def segment_to_dict(s: Segment) -> dict[str, Any]:
+    """One segment as the document writes it (an edit revision stores them so)."""
+    return _segment(s)
+
+
+def segment_from_dict(s: dict[str, Any]) -> Segment:
+    """The inverse of `segment_to_dict`; KeyError, TypeError or ValueError if not one."""
+    return Segment(
+        id=int(s["id"]),
+        start=float(s["start"]),
+        end=float(s["end"]),
+        text=str(s["text"]),
+        speaker=s.get("speaker"),
+        words=tuple(
+            Word(
+                start=float(w["start"]),
+                end=float(w["end"]),
+                word=str(w["word"]),
+                probability=float(w.get("probability", 1.0)),
+                speaker=w.get("speaker"),
+            )
+            for w in s.get("words") or ()
+        ),
+        avg_logprob=_opt_float(s.get("avg_logprob")),
+        no_speech_prob=_opt_float(s.get("no_speech_prob")),
+        overlap=bool(s.get("overlap", False)),
+    )
+
+
 def notice_doc(n: Notice) -> dict[str, Any]:
     """A notice as the JSON document's `metadata.warnings` and the task view hold it."""
     return {"code": n.code.value, "message": n.message, "values": dict(n.values)}
@@ -85,29 +114,7 @@ def from_dict(d: dict[str, Any]) -> Transcript:
     """The Transcript a `to_dict` document describes; ValueError if it is not one."""
     try:
         meta = d.get("metadata") or {}
-        segments = tuple(
-            Segment(
-                id=int(s["id"]),
-                start=float(s["start"]),
-                end=float(s["end"]),
-                text=str(s["text"]),
-                speaker=s.get("speaker"),
-                words=tuple(
-                    Word(
-                        start=float(w["start"]),
-                        end=float(w["end"]),
-                        word=str(w["word"]),
-                        probability=float(w.get("probability", 1.0)),
-                        speaker=w.get("speaker"),
-                    )
-                    for w in s.get("words") or ()
-                ),
-                avg_logprob=_opt_float(s.get("avg_logprob")),
-                no_speech_prob=_opt_float(s.get("no_speech_prob")),
-                overlap=bool(s.get("overlap", False)),
-            )
-            for s in d["segments"]
-        )
+        segments = tuple(segment_from_dict(s) for s in d["segments"])
         return Transcript(
             segments=segments,
             language=d.get("language"),

@@ -18,13 +18,15 @@ from typing import Any
 class TaskEvent:
     task_id: str
     owner: str
-    kind: str  # "status" | "progress" | "text" | "completed" | "failed" | "cancelled" | "deleted"
+    kind: str  # "status" | "progress" | "text" | "edited" | "completed" | "failed" | "cancelled"
+    #            | "deleted"
     data: dict[str, Any] = field(default_factory=dict)
 
 
 FINAL_KINDS = frozenset({"completed", "failed", "cancelled", "deleted"})
-WEBSOCKET_KINDS = frozenset({"status", "progress"} | FINAL_KINDS)
-"""What the WebSocket forwards; `text` (a batch's new text) feeds OpenAI's stream only."""
+WEBSOCKET_KINDS = frozenset({"status", "progress", "edited"} | FINAL_KINDS)
+"""What the WebSocket forwards; `text` (a batch's new text) feeds OpenAI's stream only.
+`edited` (`{id, revision}`) tells the task's viewers that someone saved a change."""
 
 
 @dataclass(eq=False)

@@ -87,10 +87,10 @@ def requeue_or_give_up(s: Session, row: Any, max_attempts: int, claim: str | Non
     attempt; `requeued` or `failed`. The row (id, attempts, filename, options) is updated
     only while it still has `claim`."""
     task_id, attempts, filename, options = row
-    values: dict[str, Any] = dict(status=QUEUED, claim=None, stage=None)
+    values: dict[str, Any] = dict(status=QUEUED, claim=None, stage=None, expected_end_at=None)
     if attempts >= max_attempts:
         hook = isinstance(options, dict) and bool(options.get("webhook"))
-        values = gave_up(filename, attempts) | finished_values(hook)
+        values = gave_up(filename, attempts) | finished_values(hook) | {"expected_end_at": None}
     res = s.execute(
         update(TaskRow)
         .where(TaskRow.id == task_id, TaskRow.status == PROCESSING, TaskRow.claim == claim)

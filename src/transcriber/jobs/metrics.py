@@ -30,6 +30,15 @@ class Metrics:
             "Waiting requests answered by the task of an identical earlier request (/asr)",
             registry=r,
         )
+        self.live_sessions = Gauge(
+            "transcriber_live_sessions", "Live transcription sessions open", registry=r
+        )
+        self.live_final_delay = Histogram(
+            "transcriber_live_final_delay_seconds",
+            "Live sessions: from the VAD's end of speech to the final text",
+            buckets=(0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0),
+            registry=r,
+        )
         self.checkpoint_bytes = Counter(
             "transcriber_checkpoint_bytes",
             "Bytes of checkpoint steps written to the job store",

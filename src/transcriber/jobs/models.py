@@ -41,6 +41,23 @@ class TaskRow(Base):
     )
     warnings: Mapped[list[dict[str, object]] | None] = mapped_column(JSON, nullable=True)
     request_key: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    error_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    expected_end_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class EditRow(Base):
+    """One revision of a task's transcript (migration 0009)."""
+
+    __tablename__ = "transcript_edits"
+
+    task_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # [{"id": segment id, "before": segment, "after": segment}], segments as the JSON
+    # document writes them
+    segments: Mapped[list[dict[str, object]]] = mapped_column(JSON)
+    speaker_names: Mapped[dict[str, str]] = mapped_column(JSON)  # all names after it
+    undoes: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class CheckpointRow(Base):

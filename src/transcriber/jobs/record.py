@@ -43,3 +43,7 @@ class TaskRecord:
     request_key: str | None = None
     """For a task made by a waiting request that may be repeated (`/asr`): the hash of
     its upload and options, under which a repeat finds this task (api/reuse.py)."""
+    error_code: str | None = None
+    """The error tree's code of a failed task's reason (`not_media`, `fetch_failed`, …)."""
+    expected_end_at: datetime | None = None
+    """When the worker expects a running task to finish; None when it cannot tell yet."""

@@ -21,10 +21,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from transcriber.errors import OptionError
 from transcriber.jobs import leases, migrate, usage
 from transcriber.jobs.database import make_engine, reachable
+from transcriber.jobs.edit_log import EditLog
 from transcriber.jobs.leases import PROCESSING as _PROCESSING
 from transcriber.jobs.leases import QUEUED as _QUEUED
 from transcriber.jobs.leases import now, rowcount
-from transcriber.jobs.models import ApiKeyRow, CheckpointRow, TaskRow, WebhookSecretRow
+from transcriber.jobs.models import ApiKeyRow, CheckpointRow, EditRow, TaskRow, WebhookSecretRow
 from transcriber.jobs.record import TaskRecord
 from transcriber.jobs.status import TaskStatus
 from transcriber.jobs.usage import Quota, Usage
@@ -32,7 +33,9 @@ from transcriber.signing import new_secret
 
 KEY_NAME_MAX = 100
 _FIELDS = [f.name for f in fields(TaskRecord)]
-_TIMES = ("created_at", "started_at", "finished_at", "heartbeat_at", "webhook_due_at")
+_TIMES = (
+    "created_at", "started_at", "finished_at", "heartbeat_at", "webhook_due_at", "expected_end_at"
+)  # fmt: skip
 
 
 def utc(t: datetime) -> datetime:
@@ -64,6 +67,7 @@ class SqlJobStore:
         with reachable(self.engine):
             migrate.upgrade(self.engine)
         self._session = sessionmaker(self.engine, expire_on_commit=False)
+        self.edits = EditLog(self._session)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -97,6 +101,45 @@ class SqlJobStore:
             attempts=0,
             created_at=now(),
             request_key=request_key,
+        )
+        with self._session.begin() as s:
+            s.add(row)
+        return _record(row)
+
+    def add_completed(
+        self,
+        task_id: str,
+        owner: str,
+        filename: str,
+        input_key: str,
+        result_key: str,
+        options: dict[str, Any],
+        duration: float,
+        language: str | None,
+        processing_time: float,
+        started_at: datetime,
+        warnings: list[dict[str, Any]] | None = None,
+    ) -> TaskRecord:
+        """Record a task whose work is already done, such as a live session: its input
+        and result are stored, so it goes straight to completed, never through the queue."""
+        row = TaskRow(
+            id=task_id,
+            owner=owner,
+            status=TaskStatus.completed.value,
+            progress=1.0,
+            audio_done=duration,
+            filename=_text(filename),
+            input_key=input_key,
+            result_key=result_key,
+            options=options,
+            duration=duration,
+            language=language,
+            attempts=1,
+            processing_time=processing_time,
+            created_at=started_at,
+            started_at=started_at,
+            finished_at=now(),
+            warnings=list(warnings or ()),
         )
         with self._session.begin() as s:
             s.add(row)
@@ -225,12 +268,15 @@ class SqlJobStore:
         progress: float,
         audio_done: float,
         duration: float | None = None,
+        expected_end_at: datetime | None = None,
     ) -> bool:
+        """`expected_end_at`: when the worker now expects to finish (None: cannot tell)."""
         values: dict[str, Any] = {
             "stage": stage,
             "progress": progress,
             "audio_done": audio_done,
             "heartbeat_at": now(),
+            "expected_end_at": expected_end_at,
         }
         if duration:
             values["duration"] = duration
@@ -283,24 +329,29 @@ class SqlJobStore:
                 claim=None,
                 processing_time=processing_time,
                 warnings=list(warnings or ()),
+                expected_end_at=None,
                 **leases.finished_values(webhook),
             ),
             finish=True,
         )
 
-    def fail(self, task_id: str, claim: str, error: str, webhook: bool = False) -> bool:
+    def fail(
+        self, task_id: str, claim: str, error: str, webhook: bool = False, code: str | None = None
+    ) -> bool:
+        """`code`: the error tree's code of the reason, for pages that word it themselves."""
         return self._update_claimed(
             task_id,
             claim,
             dict(status=TaskStatus.failed.value, error=_text(error), claim=None, stage=None,
-                 **leases.finished_values(webhook)),
+                 error_code=code, expected_end_at=None, **leases.finished_values(webhook)),
             finish=True,
         )  # fmt: skip
 
     def requeue(self, task_id: str, claim: str) -> bool:
         """Give a running task back to the queue (the process is stopping), keeping its
         checkpoint; the attempt is given back too, so restarts never use up a task."""
-        values = dict(status=_QUEUED, claim=None, stage=None, attempts=TaskRow.attempts - 1)
+        values = dict(status=_QUEUED, claim=None, stage=None, expected_end_at=None,
+                      attempts=TaskRow.attempts - 1)  # fmt: skip
         return self._update_claimed(task_id, claim, values)
 
     def recover(self) -> list[str]:
@@ -336,11 +387,13 @@ class SqlJobStore:
             before = TaskStatus(row.status)
             if before in (TaskStatus.queued, TaskStatus.processing):
                 row.status, row.claim, row.finished_at = TaskStatus.cancelled.value, None, now()
-                row.stage = None
+                row.stage, row.expected_end_at = None, None
                 _drop_checkpoint(s, task_id)
             return before
 
-    def retry(self, task_id: str) -> bool:
+    def retry(self, task_id: str, options: dict[str, Any] | None = None) -> bool:
+        """Queue a failed or cancelled task again, with new `options` when given."""
+        changed = {} if options is None else {"options": options}
         with self._session.begin() as s:
             res = s.execute(
                 update(TaskRow)
@@ -351,11 +404,43 @@ class SqlJobStore:
                 .values(
                     status=_QUEUED,
                     error=None,
+                    error_code=None,
+                    expected_end_at=None,
                     progress=0.0,
                     stage=None,
                     finished_at=None,
                     created_at=now(),
                     webhook_due_at=None,  # the retried run's finish will owe its own
+                    **changed,
+                )
+            )
+            if rowcount(res) != 1:
+                return False
+            _drop_checkpoint(s, task_id)
+            return True
+
+    def rerun(self, task_id: str, options: dict[str, Any]) -> bool:
+        """A completed task goes back to the queue with `options`, to be transcribed again
+        from its stored input; False unless it was completed. Its result stays where it
+        is until the new run replaces it (keep a copy first to keep the old version). The
+        new run is new work: it starts with no attempt spent and owes its own webhook."""
+        with self._session.begin() as s:
+            res = s.execute(
+                update(TaskRow)
+                .where(TaskRow.id == task_id, TaskRow.status == TaskStatus.completed.value)
+                .values(
+                    status=_QUEUED,
+                    options=options,
+                    error=None,
+                    progress=0.0,
+                    audio_done=0.0,
+                    stage=None,
+                    finished_at=None,
+                    created_at=now(),
+                    warnings=None,
+                    attempts=0,
+                    claim=None,
+                    webhook_due_at=None,
                 )
             )
             if rowcount(res) != 1:
@@ -398,7 +483,25 @@ class SqlJobStore:
             row = s.get(TaskRow, task_id)
             if row is not None:
                 s.delete(row)
+            s.execute(delete(EditRow).where(EditRow.task_id == task_id))
             _drop_checkpoint(s, task_id)
+
+    def recent_runs(self, limit: int = 50) -> list[tuple[dict[str, Any], float, float]]:
+        """The options, processing seconds and audio seconds of the latest completed tasks,
+        newest first: how fast this installation transcribes (jobs/eta.py)."""
+        q = (
+            select(TaskRow.options, TaskRow.processing_time, TaskRow.duration)
+            .where(
+                TaskRow.status == TaskStatus.completed.value,
+                TaskRow.processing_time.is_not(None),
+                TaskRow.duration > 0,
+            )
+            .order_by(TaskRow.finished_at.desc())
+            .limit(limit)
+        )
+        with self._session() as s:
+            rows = s.execute(q).all()
+        return [(dict(o or {}), float(p or 0.0), float(d or 0.0)) for o, p, d in rows]
 
     def webhook_secret(self, owner: str) -> str:
         """The secret that signs `owner`'s webhook deliveries, made the first time it is

@@ -10,7 +10,13 @@ from transcriber.jobs.status import TaskStatus
 
 
 def eta_seconds(task: TaskRecord) -> float | None:
-    if task.status != TaskStatus.processing or task.started_at is None or task.progress < 0.02:
+    """Seconds left: to the end the worker expects (jobs/eta.py), which counts down by
+    itself between reports; from the pace so far when no end is known."""
+    if task.status != TaskStatus.processing:
+        return None
+    if task.expected_end_at is not None:
+        return round(max(0.0, (task.expected_end_at - datetime.now(UTC)).total_seconds()), 1)
+    if task.started_at is None or task.progress < 0.02:
         return None
     elapsed = (datetime.now(UTC) - task.started_at).total_seconds()
     return round(max(0.0, elapsed / task.progress * (1 - task.progress)), 1)
@@ -31,6 +37,7 @@ def public(task: TaskRecord, queue_position: int | None = None) -> dict[str, Any
         "started_at": iso(task.started_at),
         "finished_at": iso(task.finished_at),
         "error": task.error,
+        "error_code": task.error_code,
         "filename": task.filename,
         "duration": task.duration,
         "language": task.language,

@@ -8,17 +8,19 @@ import threading
 import time
 from dataclasses import dataclass
 
-from transcriber.domain import Checkpoint, Progress
+from transcriber.domain import Checkpoint, Progress, Stage
 from transcriber.errors import CancelledError, TranscriberError, naming
 from transcriber.formats import render
 from transcriber.formats.json_doc import notice_doc
 from transcriber.jobs.codec import checkpoint_from_texts, checkpoint_to_text, options_from_dict
+from transcriber.jobs.eta import Countdown, Speeds
 from transcriber.jobs.events import EventBus, TaskEvent
 from transcriber.jobs.metrics import Metrics
 from transcriber.jobs.record import TaskRecord
 from transcriber.jobs.store import SqlJobStore
 from transcriber.jobs.view import public
 from transcriber.jobs.webhooks import Webhook, WebhookSender
+from transcriber.media.peaks import PeakMeter
 from transcriber.outbound import download
 from transcriber.pipeline import Pipeline
 from transcriber.storage import Store
@@ -50,6 +52,10 @@ def result_key(task_id: str) -> str:
     return f"{task_id}/result.json"
 
 
+def peaks_key(task_id: str) -> str:
+    return f"{task_id}/peaks.json"
+
+
 class Worker:
     def __init__(
         self,
@@ -65,6 +71,7 @@ class Worker:
         self.metrics = metrics
         self.webhooks = webhooks
         self.fetch = fetch or FetchPolicy()
+        self.speeds = Speeds(jobs.recent_runs)
 
     def publish(self, task_id: str, kind: str) -> None:
         task = self.jobs.get(task_id)
@@ -75,6 +82,7 @@ class Worker:
         claim = task.claim or ""
         self.publish(task.id, "status")
         last = 0.0
+        countdown = Countdown(task.duration, self.speeds.cost(task.options))
 
         def on_progress(p: Progress) -> None:
             nonlocal last
@@ -86,8 +94,12 @@ class Worker:
             if now - last < PROGRESS_EVERY_S and p.fraction < 1.0:
                 return
             last = now
+            total = p.audio_total or None
+            if p.stage != Stage.loading:
+                countdown.begin()
+            end = countdown.expected_end(p.fraction, total)
             still_ours = self.jobs.progress(
-                task.id, claim, p.stage.value, p.fraction, p.audio_done, p.audio_total or None
+                task.id, claim, p.stage.value, p.fraction, p.audio_done, total, end
             )
             if not still_ours:  # cancelled or taken over elsewhere
                 raise CancelledError("the task is no longer ours")
@@ -118,6 +130,7 @@ class Worker:
                 self.store.local_path(task.input_key) as path,
                 naming(path, task.filename),
             ):
+                peaks = PeakMeter()
                 transcript = self.pipeline.run(
                     path,
                     options_from_dict(task.options),
@@ -125,12 +138,15 @@ class Worker:
                     checkpoint=checkpoint,
                     on_checkpoint=on_checkpoint,
                     max_duration_s=self.fetch.max_duration_s,
+                    peaks=peaks,
                 )
+            self.store.put_bytes(peaks_key(task.id), peaks.to_json())
             self.store.put_bytes(result_key(task.id), render(transcript, "json"))
             said = [notice_doc(n) for n in transcript.notices]
             if self.jobs.complete(task.id, claim, result_key(task.id), transcript.language,
                                   transcript.duration, time.perf_counter() - started,
                                   webhook=self._owes_webhook(task), warnings=said):  # fmt: skip
+                self.speeds.observe(task.options, countdown.worked() or 0.0, transcript.duration)
                 if self.metrics:
                     self.metrics.observe_transcript(transcript)
                 self.publish(task.id, "completed")
@@ -141,10 +157,11 @@ class Worker:
         except CancelledError:
             log.info("task %s cancelled", task.id)
         except TranscriberError as e:  # bad input or an unloadable model: the reason is the message
-            self._fail(task, claim, e.message)
+            self._fail(task, claim, e.message, e.code)
         except Exception as e:  # a bug must fail the task, not kill the worker thread
             log.exception("task %s crashed", task.id)
-            self._fail(task, claim, f"{task.filename}: internal error: {type(e).__name__}: {e}")
+            reason = f"{task.filename}: internal error: {type(e).__name__}: {e}"
+            self._fail(task, claim, reason, "internal_error")
 
     def _download(self, task: TaskRecord, claim: str, url: str) -> None:
         """Media named by URL (AssemblyAI's `audio_url`) is fetched into the store first."""
@@ -154,8 +171,8 @@ class Worker:
         chunks = download(url, limit, self.fetch.allow_private)
         asyncio.run(self.store.put_stream(task.input_key, chunks, limit))
 
-    def _fail(self, task: TaskRecord, claim: str, reason: str) -> None:
-        if self.jobs.fail(task.id, claim, reason, webhook=self._owes_webhook(task)):
+    def _fail(self, task: TaskRecord, claim: str, reason: str, code: str) -> None:
+        if self.jobs.fail(task.id, claim, reason, webhook=self._owes_webhook(task), code=code):
             self.publish(task.id, "failed")
             self._tell(task.id)
 

@@ -132,6 +132,23 @@ class SpeechDetector:
         self._start = None
         return out
 
+    def pending(self) -> Region | None:
+        """The open region as it would be emitted if the speech ended now, with its inner
+        pauses so far, or None while there is no speech (or too little to count yet).
+        Changes nothing: a live stream reads it to announce speech, to start decoding
+        before the region closes, and to cut a long one between words."""
+        if self._start is None or self._last_speech + 1 - self._start < self._min_speech:
+            return None
+        s = self._start * FRAME if self._start_forced else self._start * FRAME - self._pad
+        s = max(s, self._emitted_end, 0)
+        pauses = tuple(q for q in self._pauses if q.at > s)
+        return Region(s, (self._last_speech + 1) * FRAME + self._pad, pauses)
+
+    @property
+    def quiet_frames(self) -> int:
+        """Frames since the last speech frame of the open region (0 outside speech)."""
+        return self._gap if self._start is not None else 0
+
     def earliest_needed(self) -> int:
         """The first sample a region not yet emitted could still include."""
         frame = self._frame if self._start is None else self._start

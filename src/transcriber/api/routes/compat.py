@@ -193,12 +193,13 @@ def compression_ratio(text: str) -> float:
 
 
 def verbose_json(t: Transcript, words: bool) -> dict[str, Any]:
-    """OpenAI's `verbose_json`: the language is a code here (`ru`), not a name; a
-    translation's is `english`, as OpenAI gives it."""
+    """OpenAI's `verbose_json`: the language is a code here (`ru`), not a name, and ""
+    when none was detected (no speech); a translation's is `english`, as OpenAI gives it."""
     translated = t.task == "translate"
     body: dict[str, Any] = {
         "task": t.task,
-        "language": "english" if translated else t.language,
+        # OpenAI's schema has a language always; audio with no speech has none detected.
+        "language": "english" if translated else (t.language or ""),
         "duration": t.duration,
         "text": t.text,
         "segments": [

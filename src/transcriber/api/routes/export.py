@@ -1,27 +1,47 @@
-"""Downloads with speakers renamed: `GET /api/tasks/{id}/export?format=srt&speaker_names=…`.
+"""Downloads as the web page offers them: `GET /api/tasks/{id}/export?format=srt&…`.
 
-`speaker_names` is a JSON object from a label to the name to show ({"A": "Анна"}); labels it
-does not name stay as they are. Without it this is the same as `/result`.
+The transcript as edited, with the saved speaker names; `speaker_names` (a JSON object
+from a label to the name to show, {"A": "Анна"}) names speakers over them for this
+download. `speaker_labels=false` leaves who speaks out of captions and text, `max_line`
+sets the longest caption line, and `format=verbose_json` gives OpenAI's `/v1`
+transcription object with words. Without options this is the same as `/result`.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from typing import Annotated, Any
+from dataclasses import replace
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
+from transcriber.api import transcripts
 from transcriber.api.deps import CurrentOwner, ServicesDep
 from transcriber.api.schemas import content, responses_for
+from transcriber.domain import Transcript
+from transcriber.edits import with_names
 from transcriber.errors import ConflictError, NotFoundError, OptionError
-from transcriber.formats import FORMATS, FormatName, from_dict, render
+from transcriber.formats import FORMATS, render, srt, vtt
+from transcriber.formats.captions import MAX_CHARS
 from transcriber.jobs.status import TaskStatus
 
 router = APIRouter(prefix="/api", tags=["tasks"])
 MAX_NAME = 100
+VERBOSE_JSON = "verbose_json"  # OpenAI's /v1 transcription object, with words
+MIN_LINE, MAX_LINE = 10, 200
+ExportFormat = Literal["txt", "srt", "vtt", "tsv", "json", "docx", "rttm", "verbose_json"]
+
+
+def with_verbose_json(answer: dict[str, Any]) -> dict[str, Any]:
+    """A 200's content where JSON is the transcript document or, for `verbose_json`,
+    OpenAI's transcription object (the `/v1` route puts its schema in the components)."""
+    json_kind = answer["content"]["application/json"]
+    verbose = {"$ref": "#/components/schemas/TranscriptionVerbose"}
+    json_kind["schema"] = {"anyOf": [json_kind["schema"], verbose]}
+    return answer
 
 
 def parse_speaker_names(raw: str | None) -> dict[str, str]:
@@ -71,7 +91,7 @@ def content_disposition(filename: str) -> str:
     "/tasks/{task_id}/export",
     response_class=Response,
     responses={
-        200: content(*dict.fromkeys(f.content_type for f in FORMATS.values())),
+        200: with_verbose_json(content(*dict.fromkeys(f.content_type for f in FORMATS.values()))),
         **responses_for(401, 404, 409, 422, 503),
     },
 )
@@ -80,10 +100,17 @@ def export_result(
     services: ServicesDep,
     owner: CurrentOwner,
     format: Annotated[
-        FormatName, Query(description="txt, srt, vtt, tsv, json, docx or rttm")
+        ExportFormat,
+        Query(description="txt, srt, vtt, tsv, json, docx, rttm, or verbose_json (OpenAI's)"),
     ] = "json",
     speaker_names: Annotated[
-        str | None, Query(description='JSON object, e.g. {"A": "Anna"}')
+        str | None, Query(description='JSON object, e.g. {"A": "Anna"}; over the saved names')
+    ] = None,
+    speaker_labels: Annotated[
+        bool, Query(description="Show who speaks in captions and text (false: text only)")
+    ] = True,
+    max_line: Annotated[
+        int | None, Query(ge=MIN_LINE, le=MAX_LINE, description="Longest caption line (srt, vtt)")
     ] = None,
 ) -> Response:
     fmt: str = format
@@ -93,16 +120,32 @@ def export_result(
         raise NotFoundError(f"task {task_id} not found")
     if task.status != TaskStatus.completed or not task.result_key:
         raise ConflictError(f"task {task_id} is {task.status.value}; no result yet")
-    raw = services.store.get_bytes(task.result_key)
-    if not names and fmt == "json":
-        body = raw
-    else:
-        doc = rename_speakers(json.loads(raw), names)
-        if fmt == "json":
-            body = json.dumps(doc, ensure_ascii=False, indent=2).encode() + b"\n"
-        else:
-            body = render(from_dict(doc), fmt)
-    spec = FORMATS[fmt]
+    edited = transcripts.current(services, task)
+    shown = with_names(edited.transcript, {**edited.speaker_names, **names})
+    if not speaker_labels:
+        shown = without_speakers(shown)
     stem = re.sub(r"[^\w.-]+", "_", task.filename.rsplit(".", 1)[0]) or "transcript"
+    if fmt == VERBOSE_JSON:
+        from transcriber.api.routes.compat import verbose_json  # compat imports this module
+
+        body = json.dumps(verbose_json(shown, words=True), ensure_ascii=False).encode()
+        headers = {"Content-Disposition": content_disposition(f"{stem}.json")}
+        return Response(body, media_type="application/json", headers=headers)
+    if fmt == "srt":
+        body = srt.render(shown, max_line or MAX_CHARS)
+    elif fmt == "vtt":
+        body = vtt.render(shown, max_line or MAX_CHARS)
+    else:
+        body = render(shown, fmt)
+    spec = FORMATS[fmt]
     headers = {"Content-Disposition": content_disposition(f"{stem}.{spec.extension}")}
     return Response(body, media_type=spec.content_type, headers=headers)
+
+
+def without_speakers(t: Transcript) -> Transcript:
+    """`t` with no speaker on any segment or word: captions and text without names."""
+    segments = tuple(
+        replace(s, speaker=None, words=tuple(replace(w, speaker=None) for w in s.words))
+        for s in t.segments
+    )
+    return replace(t, segments=segments)

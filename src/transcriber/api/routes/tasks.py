@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import mimetypes
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Body, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 
-from transcriber.api.deps import CurrentOwner, ServicesDep
+from transcriber.api import transcripts
+from transcriber.api.deps import CurrentOwner, MediaOwner, ServicesDep
 from transcriber.api.ranges import ranged_response
+from transcriber.api.retry import TaskRetry, retried_options
 from transcriber.api.routes.export import content_disposition
 from transcriber.api.schemas import TaskList, TaskPublic, content, responses_for
 from transcriber.api.services import Services
@@ -19,7 +21,7 @@ from transcriber.api.uploads import UploadRoute
 from transcriber.domain import ChannelMode
 from transcriber.errors import ConflictError, FileMissingError, NotFoundError, OptionError
 from transcriber.formats import FORMATS, FormatName, render
-from transcriber.formats.json_doc import from_dict
+from transcriber.formats.json_doc import parse
 from transcriber.jobs.events import TaskEvent
 from transcriber.jobs.record import TaskRecord
 from transcriber.jobs.status import TERMINAL_STATUSES, TaskStatus
@@ -148,24 +150,21 @@ def get_result(
     format: Annotated[
         FormatName, Query(description="json, txt, srt, vtt, tsv, docx or rttm")
     ] = "json",
+    version: Annotated[
+        Literal["current", "original"],
+        Query(description="current (as edited), or original (the machine's)"),
+    ] = "current",
 ) -> Response:
     fmt: str = format
     task = _task(services, owner, task_id)
     if task.status != TaskStatus.completed or not task.result_key:
         raise ConflictError(f"task {task_id} is {task.status.value}; no result yet")
-    raw = services.store.get_bytes(task.result_key)
-    body = raw if fmt == "json" else render(from_dict(_json(raw)), fmt)
+    raw = transcripts.document(services, task, version)
+    body = raw if fmt == "json" else render(parse(raw), fmt)
     spec = FORMATS[fmt]
     stem = task.filename.rsplit(".", 1)[0] or "transcript"
     headers = {"Content-Disposition": content_disposition(f"{stem}.{spec.extension}")}
     return Response(body, media_type=spec.content_type, headers=headers)
-
-
-def _json(raw: bytes) -> dict[str, Any]:
-    import json
-
-    data: dict[str, Any] = json.loads(raw)
-    return data
 
 
 @router.get(
@@ -178,7 +177,10 @@ def _json(raw: bytes) -> dict[str, Any]:
     },
 )
 def get_media(
-    request: Request, task_id: str, services: ServicesDep, owner: CurrentOwner
+    request: Request,
+    task_id: str,
+    services: ServicesDep,
+    owner: MediaOwner,
 ) -> Response:
     """The uploaded media, with byte ranges, so that the player can seek without it all."""
     task = _task(services, owner, task_id)
@@ -213,17 +215,46 @@ def delete_task(task_id: str, services: ServicesDep, owner: CurrentOwner) -> Res
 
 
 @router.post(
-    "/tasks/{task_id}/retry",
-    status_code=202,
+    "/tasks/{task_id}/cancel",
     response_model=TaskPublic,
     responses=responses_for(401, 404, 409, 503),
 )
-def retry_task(task_id: str, services: ServicesDep, owner: CurrentOwner) -> dict[str, Any]:
+def cancel_task(task_id: str, services: ServicesDep, owner: CurrentOwner) -> dict[str, Any]:
+    """Stop a queued or running task and keep its media, so that it can be retried
+    (`DELETE` cancels and removes the media)."""
+    task = _task(services, owner, task_id)
+    if task.status in TERMINAL_STATUSES:
+        raise ConflictError(f"task {task_id} is {task.status.value}; only a queued or"
+                            " running task can be cancelled")  # fmt: skip
+    cancel(services, task, keep_input=True)
+    return _view(services, _task(services, owner, task_id))
+
+
+@router.post(
+    "/tasks/{task_id}/retry",
+    status_code=202,
+    response_model=TaskPublic,
+    responses=responses_for(400, 401, 404, 409, 422, 503),
+)
+def retry_task(
+    task_id: str,
+    services: ServicesDep,
+    owner: CurrentOwner,
+    change: Annotated[TaskRetry | None, Body(description="Options to change")] = None,
+) -> dict[str, Any]:
+    """Queue a failed or cancelled task again, with changed options when given."""
     task = _task(services, owner, task_id)
     fetched_again = bool(task.options.get("source_url"))  # the worker downloads it anew
+    if task.status not in (TaskStatus.failed, TaskStatus.cancelled):
+        raise ConflictError(
+            f"task {task_id} is {task.status.value}; only failed or cancelled tasks retry"
+        )
     if not fetched_again and not services.store.exists(task.input_key):
         raise ConflictError(f"task {task_id} has no input any more; upload the file again")
-    if not services.jobs.retry(task_id):
-        raise ConflictError(f"task {task_id} is {task.status.value}; only failed tasks retry")
+    options = retried_options(services, task.options, change) if change else None
+    if not services.jobs.retry(task_id, options):
+        raise ConflictError(
+            f"task {task_id} is {task.status.value}; only failed or cancelled tasks retry"
+        )
     services.queue.notify(task_id)
     return _view(services, _task(services, owner, task_id))

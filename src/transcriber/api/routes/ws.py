@@ -7,11 +7,12 @@ from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
+from transcriber.api import transcripts
 from transcriber.api.auth import bearer, owner_for
 from transcriber.api.services import Services
 from transcriber.errors import AuthError
 from transcriber.jobs.events import FINAL_KINDS, WEBSOCKET_KINDS
-from transcriber.jobs.status import TERMINAL_STATUSES
+from transcriber.jobs.status import TERMINAL_STATUSES, TaskStatus
 from transcriber.jobs.view import public
 
 router = APIRouter()
@@ -30,11 +31,11 @@ def _summary(services: Services, data: dict[str, Any]) -> dict[str, Any]:
     """The completed event carries a short transcript summary (read from the store: call
     it from a thread)."""
     task = services.jobs.get(data["id"])
-    if task is None or not task.result_key:
+    if task is None or task.status != TaskStatus.completed or not task.result_key:
         return data
     import json
 
-    doc = json.loads(services.store.get_bytes(task.result_key))
+    doc = json.loads(transcripts.document(services, task))  # as edited, when it was
     text = doc.get("text", "")
     return data | {"transcript": {"text": text[:2000], "language": doc.get("language"),
                                   "segments": len(doc.get("segments", [])),

@@ -48,11 +48,18 @@ function errorFrom(status, text, fallback) {
   return new ApiError(status, "http_error", fallback || `HTTP ${status}`);
 }
 
-export async function request(path, { method = "GET", raw = false } = {}) {
+/** A JSON API call; `body` is sent as JSON. Asks for the key on 401, then tries again. */
+export async function request(path, { method = "GET", raw = false, body } = {}) {
   for (let attempt = 0; ; attempt += 1) {
     let res;
+    const headers = authHeaders();
+    const init = { method, headers };
+    if (body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
     try {
-      res = await fetch(path, { method, headers: authHeaders() });
+      res = await fetch(path, init);
     } catch {
       throw new ApiError(0, "network", "");
     }
@@ -100,6 +107,15 @@ export function uploadFile(file, fields, onProgress) {
       if (xhr) xhr.abort();
     },
   };
+}
+
+/** A URL a media element can load by itself: it cannot send headers, so the key rides
+ * along as `?token=` (as for the WebSocket), and the browser asks for byte ranges. */
+export function mediaUrl(path) {
+  const url = new URL(path, location.href);
+  const key = apiKey();
+  if (key) url.searchParams.set("token", key);
+  return url.pathname + url.search;
 }
 
 export function wsUrl(path) {

@@ -1,7 +1,12 @@
-// Entry point: wires the upload form, the task list, the viewer, the language and the key.
+// Entry point: wires the upload form, the task list, the viewer, the language, the theme,
+// the keyboard and the key.
 import { apiKey, setApiKey, setKeyPrompt } from "./api.js";
 import { applyStatic, currentLang, setLang, t } from "./i18n.js";
+import { LivePanel, setupTabs } from "./live.js";
+import { foldOptions, loadModels, readOptions, setupOptions } from "./options.js";
+import { setupShortcuts } from "./shortcuts.js";
 import { TaskList } from "./tasks.js";
+import { setupTheme } from "./theme.js";
 import { errorText, toast } from "./ui.js";
 import { Viewer } from "./viewer.js";
 
@@ -40,34 +45,13 @@ function setupKeyDialog() {
   });
 }
 
-function readOptions() {
-  const language = $("opt-language").value;
-  const model = $("opt-model").value.trim();
-  const diarize = $("opt-diarize").checked;
-  const speakers = $("opt-speakers").value;
-  const fields = { language };
-  if (model) fields.model = model;
-  if (diarize) {
-    fields.diarize = "true";
-    if (speakers) fields.speakers = speakers;
-  }
-  if ($("opt-split").checked) fields.channels = "split";
-  if ($("opt-translate").checked) fields.task = "translate";
-  const prompt = $("opt-prompt").value.trim();
-  if (prompt) fields.prompt = prompt;
-  for (const edge of ["start", "end"]) {
-    const at = $(`opt-${edge}`).value.trim();  // seconds or [h:]mm:ss, read by the server
-    if (at) fields[edge] = at;
-  }
-  return fields;
-}
-
 function setupUpload(tasks) {
   const zone = $("dropzone");
   const input = $("file-input");
   const send = (files) => {
     const fields = readOptions();
     for (const file of files) tasks.upload(file, fields);
+    foldOptions();
   };
   input.addEventListener("change", () => {
     send([...input.files]);
@@ -76,8 +60,18 @@ function setupUpload(tasks) {
   const link = $("url-input");
   const sendLink = () => {
     const url = link.value.trim();
-    if (!url) return;
+    if (!url) {
+      toast(t("upload.linkEmpty"), "error");
+      link.focus();
+      return;
+    }
+    if (!/^https?:\/\/\S+$/i.test(url)) {
+      toast(t("upload.linkInvalid"), "error");
+      link.focus();
+      return;
+    }
     tasks.upload(null, { ...readOptions(), url });
+    foldOptions();
     link.value = "";
   };
   $("url-button").addEventListener("click", sendLink);
@@ -106,18 +100,15 @@ function setupUpload(tasks) {
     depth = 0;
     zone.classList.remove("dragging");
     if (e.dataTransfer.files.length) send([...e.dataTransfer.files]);
+    else toast(t("upload.dropNothing"), "error");
   });
-  // A file dropped next to the zone would otherwise replace the page.
+  // A file dropped next to the zone would otherwise replace the page: it is taken too.
   window.addEventListener("dragover", (e) => e.preventDefault());
-  window.addEventListener("drop", (e) => e.preventDefault());
-
-  const diarize = $("opt-diarize");
-  const speakers = $("opt-speakers");
-  const syncSpeakers = () => {
-    speakers.disabled = !diarize.checked;
-  };
-  diarize.addEventListener("change", syncSpeakers);
-  syncSpeakers();
+  window.addEventListener("drop", (e) => {
+    e.preventDefault();
+    if (e.target instanceof Element && e.target.closest("#dropzone")) return;
+    if (e.dataTransfer && e.dataTransfer.files.length) send([...e.dataTransfer.files]);
+  });
 }
 
 function setupLanguage() {
@@ -135,18 +126,29 @@ function setupLanguage() {
 
 async function main() {
   applyStatic();
+  setupTheme();
   setupKeyDialog();
   setupLanguage();
-  const viewer = new Viewer();
-  const tasks = new TaskList($("task-list"), {
+  setupOptions();
+  let tasks = null;
+  const viewer = new Viewer({ onOpened: (id) => tasks && tasks.setOpen(id) });
+  tasks = new TaskList($("task-list"), {
     onOpen: (task) => viewer.open(task),
     onRemoved: (id) => {
       if (viewer.openId === id) viewer.close();
     },
   });
   setupUpload(tasks);
+  setupTabs();
+  new LivePanel({
+    onSaved: (task) => {
+      tasks.render(tasks.ensure(task.id, task, true));
+      viewer.open(task);
+    },
+  });
+  setupShortcuts(viewer);
   try {
-    await tasks.load();
+    await Promise.all([tasks.load(), loadModels()]);
   } catch (err) {
     toast(errorText(err), "error");
   }

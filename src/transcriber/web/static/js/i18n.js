@@ -2,6 +2,16 @@
 let lang = document.documentElement.lang || "en";
 let messages = JSON.parse(document.getElementById("i18n-catalogue").textContent);
 const listeners = new Set();
+const titleListeners = new Set();
+
+/** `fn()` sets the page's title; it runs again whenever the language changes. */
+export function onTitle(fn) {
+  titleListeners.add(fn);
+  fn();
+}
+
+/** Whether the catalogue words `key` (error codes the page has its own sentence for). */
+export const has = (key) => key in messages;
 
 export function t(key, vars) {
   let text = messages[key] ?? key;
@@ -28,7 +38,11 @@ export function applyStatic(root = document) {
   for (const el of root.querySelectorAll("[data-i18n-placeholder]")) {
     el.placeholder = t(el.dataset.i18nPlaceholder);
   }
-  document.title = t("app.title");
+  for (const el of root.querySelectorAll("[data-i18n-label]")) {
+    el.setAttribute("aria-label", t(el.dataset.i18nLabel));
+    if (el.hasAttribute("title")) el.title = t(el.dataset.i18nLabel);
+  }
+  for (const fn of titleListeners) fn();
 }
 
 export function onLangChange(fn) {

@@ -1,24 +1,46 @@
 // The task list: uploads in flight, then tasks, each kept live by its own WebSocket.
 import { ApiError, askForKey, request, uploadFile, wsUrl } from "./api.js";
 import { bytes, clock, dateTime, percent } from "./format.js";
-import { noticeText, onLangChange, t } from "./i18n.js";
-import { errorText, toast } from "./ui.js";
+import { noticeText, onLangChange, onTitle, t } from "./i18n.js";
+import { askRetryOptions } from "./options.js";
+import { Estimate } from "./progress.js";
+import { codeText, errorText, fillError, reveal, toast } from "./ui.js";
 
 const FINAL = new Set(["completed", "failed", "cancelled"]);
+const ACTIVE = new Set(["uploading", "queued", "processing"]);
 const AUDIO_EXT = /\.(mp3|m4a|aac|ogg|oga|opus|flac|wav|wma|amr)$/i;
+const VIDEO_EXT = /\.(mp4|m4v|mkv|webm|mov|avi|wmv|flv|mpg|mpeg|ts|3gp|ogv)$/i;
+const TICK_MS = 250;
+
+/** What a file's icon shows: audio, video, or (anything else) a plain file. */
+export function mediaKind(name) {
+  if (AUDIO_EXT.test(name)) return "audio";
+  if (VIDEO_EXT.test(name)) return "video";
+  return "file";
+}
 
 export class TaskList {
   constructor(listEl, { onOpen, onRemoved }) {
     this.listEl = listEl;
     this.emptyEl = document.getElementById("tasks-empty");
+    this.noneMatchEl = document.getElementById("tasks-none-match");
     this.countEl = document.getElementById("task-count");
+    this.filtersEl = document.getElementById("task-filters");
+    this.nameFilter = document.getElementById("task-filter");
+    this.statusFilter = document.getElementById("task-status");
     this.onOpen = onOpen;
     this.onRemoved = onRemoved;
     this.items = new Map(); // key (task id or upload id) -> item
     this.uploadSeq = 0;
+    this.openId = null;
     onLangChange(() => {
       for (const item of this.items.values()) this.render(item);
+      this.updateCount();
     });
+    this.nameFilter.addEventListener("input", () => this.applyFilter());
+    this.statusFilter.addEventListener("change", () => this.applyFilter());
+    setInterval(() => this.tick(), TICK_MS);
+    onTitle(() => this.updateTitle());
   }
 
   async load() {
@@ -43,7 +65,16 @@ export class TaskList {
       if (task) item.task = { ...item.task, ...task };
       return item;
     }
-    item = { key, task, el: this.build(), socket: null, backoff: 1000, timer: null };
+    item = {
+      key,
+      task,
+      el: this.build(),
+      socket: null,
+      backoff: 1000,
+      timer: null,
+      estimate: new Estimate(),
+    };
+    if (task) item.estimate.report(task.progress || 0, task.eta_seconds);
     this.items.set(key, item);
     if (atTop) this.listEl.prepend(item.el);
     else this.listEl.append(item.el);
@@ -58,7 +89,8 @@ export class TaskList {
       <div class="task-head">
         <span class="task-icon" aria-hidden="true"></span>
         <div class="task-title">
-          <span class="task-name"></span>
+          <button type="button" class="task-name task-name-button" data-action="open"></button>
+          <span class="task-name task-name-text"></span>
           <span class="task-meta"></span>
           <span class="task-warning" hidden></span>
         </div>
@@ -69,7 +101,7 @@ export class TaskList {
         <div class="progress" role="progressbar" aria-valuemin="0" aria-valuemax="100"><div class="progress-fill"></div></div>
         <div class="progress-detail"></div>
       </div>
-      <p class="task-error" role="alert"></p>
+      <div class="task-error" role="alert"></div>
       <div class="task-actions">
         <button type="button" class="btn btn-primary btn-small" data-action="open"></button>
         <button type="button" class="btn btn-secondary btn-small" data-action="retry"></button>
@@ -86,18 +118,33 @@ export class TaskList {
     return el;
   }
 
+  status(item) {
+    const up = item.upload;
+    return up && !item.task ? up.state : (item.task || {}).status;
+  }
+
   /** Put one item's state on screen, reusing its elements so focus is never lost. */
   render(item) {
     const { el } = item;
     const task = item.task || {};
     const up = item.upload;
-    const status = up && !item.task ? up.state : task.status;
+    const status = this.status(item);
     const name = task.filename || (up && up.file.name) || "";
     el.dataset.status = status;
     if (task.id) el.dataset.taskId = task.id;
-    el.querySelector(".task-icon").dataset.kind = AUDIO_EXT.test(name) ? "audio" : "video";
-    el.querySelector(".task-name").textContent = name;
-    el.querySelector(".task-name").title = name;
+    el.querySelector(".task-icon").dataset.kind = mediaKind(name);
+    const openable = status === "completed";
+    const nameButton = el.querySelector(".task-name-button");
+    const nameText = el.querySelector(".task-name-text");
+    nameButton.hidden = !openable;
+    nameText.hidden = openable;
+    nameButton.textContent = nameText.textContent = name;
+    nameButton.title = nameText.title = name;
+    nameButton.setAttribute("aria-label", t("task.openName", { name }));
+    const isOpen = Boolean(task.id) && task.id === this.openId;
+    el.classList.toggle("is-open", isOpen);
+    if (isOpen) el.setAttribute("aria-current", "true");
+    else el.removeAttribute("aria-current");
 
     const meta = [];
     const options = task.options || {};
@@ -125,15 +172,41 @@ export class TaskList {
     warning.title = warnings.map(noticeText).join("\n");
 
     const pill = el.querySelector(".pill");
-    pill.textContent = t(`status.${status}`);
-    pill.className = `pill pill-${status}`;
+    pill.textContent = isOpen ? t("task.open.current") : t(`status.${status}`);
+    pill.className = `pill pill-${isOpen ? "open" : status}`;
 
+    this.renderProgress(item);
+
+    const errorEl = el.querySelector(".task-error");
+    if (status === "rejected") fillError(errorEl, up.code, up.error);
+    else if (status === "failed") fillError(errorEl, task.error_code, task.error);
+    else errorEl.replaceChildren();
+    errorEl.hidden = !(status === "rejected" || status === "failed");
+
+    const show = {
+      open: openable,
+      retry: status === "failed" || status === "cancelled",
+      cancel: ACTIVE.has(status),
+      delete: Boolean(task.id) && FINAL.has(status),
+      dismiss: status === "rejected",
+    };
+    for (const button of el.querySelectorAll(".task-actions button[data-action]")) {
+      const action = button.dataset.action;
+      button.hidden = !show[action];
+      button.textContent = t(`task.${action}`);
+      button.setAttribute("aria-label", `${t(`task.${action}`)}: ${name}`);
+    }
+    this.filterOne(item);
+  }
+
+  /** The bar, its numbers and the time left: drawn on every report and between them. */
+  renderProgress(item, now = performance.now()) {
+    const { el } = item;
+    const task = item.task || {};
+    const up = item.upload;
+    const status = this.status(item);
     const block = el.querySelector(".progress-block");
     const bar = el.querySelector(".progress");
-    const fill = el.querySelector(".progress-fill");
-    const stageEl = el.querySelector(".progress-stage");
-    const valueEl = el.querySelector(".progress-value");
-    const detailEl = el.querySelector(".progress-detail");
     let fraction = null;
     let stage = "";
     const details = [];
@@ -143,7 +216,7 @@ export class TaskList {
       details.push(t("progress.bytes", { done: bytes(up.loaded), total: bytes(up.total) }));
       bar.setAttribute("aria-label", t("progress.upload"));
     } else if (status === "queued" || status === "processing") {
-      fraction = task.progress || 0;
+      fraction = status === "processing" ? item.estimate.progress(now) : task.progress || 0;
       stage =
         status === "queued"
           ? t("stage.waiting")
@@ -151,8 +224,9 @@ export class TaskList {
             ? t(`stage.${task.stage}`)
             : t("stage.starting");
       if (task.queue_position) details.push(t("progress.queue", { n: task.queue_position }));
-      if (task.eta_seconds != null && status === "processing") {
-        details.push(t("progress.eta", { eta: clock(task.eta_seconds) }));
+      const left = status === "processing" ? item.estimate.secondsLeft(now) : null;
+      if (left !== null) {
+        details.push(left >= 1 ? t("progress.eta", { eta: clock(left) }) : t("progress.finishing"));
       }
       if (item.reconnecting) details.push(t("progress.reconnecting"));
       bar.setAttribute("aria-label", t("progress.task"));
@@ -162,40 +236,69 @@ export class TaskList {
       bar.setAttribute("aria-label", t("progress.task"));
     }
     block.hidden = fraction === null;
-    if (fraction !== null) {
-      const pct = percent(fraction);
-      fill.style.width = pct;
-      valueEl.textContent = pct;
-      bar.setAttribute("aria-valuenow", String(Math.round(fraction * 100)));
-      stageEl.textContent = stage;
-      detailEl.textContent = details.join(" · ");
-      block.dataset.kind = status === "uploading" ? "upload" : "task";
-    }
+    if (fraction === null) return;
+    const pct = percent(fraction);
+    el.querySelector(".progress-fill").style.width = pct;
+    el.querySelector(".progress-value").textContent = pct;
+    bar.setAttribute("aria-valuenow", String(Math.round(fraction * 100)));
+    el.querySelector(".progress-stage").textContent = stage;
+    el.querySelector(".progress-detail").textContent = details.join(" · ");
+    block.dataset.kind = status === "uploading" ? "upload" : "task";
+    // What the server last said, apart from what the bar shows between its reports.
+    block.dataset.reported = String(Math.round((task.progress || 0) * 100));
+  }
 
-    const errorEl = el.querySelector(".task-error");
-    const error = status === "rejected" ? up.error : status === "failed" ? task.error : "";
-    errorEl.textContent = error || "";
-    errorEl.hidden = !error;
-
-    const show = {
-      open: status === "completed",
-      retry: status === "failed",
-      cancel: status === "queued" || status === "processing" || status === "uploading",
-      delete: Boolean(task.id) && FINAL.has(status),
-      dismiss: status === "rejected",
-    };
-    for (const button of el.querySelectorAll("button[data-action]")) {
-      const action = button.dataset.action;
-      button.hidden = !show[action];
-      button.textContent = t(`task.${action}`);
-      button.setAttribute("aria-label", `${t(`task.${action}`)}: ${name}`);
+  tick() {
+    const now = performance.now();
+    for (const item of this.items.values()) {
+      if (this.status(item) === "processing") this.renderProgress(item, now);
     }
+    this.updateTitle();
+  }
+
+  /** The running tasks' progress in the tab's title, so it shows from another tab. */
+  updateTitle() {
+    const running = [...this.items.values()].filter((i) => this.status(i) === "processing");
+    const base = t("app.title");
+    if (!running.length) {
+      document.title = base;
+      return;
+    }
+    const shown = running.map((i) => i.estimate.progress());
+    const pct = percent(shown.reduce((a, b) => a + b, 0) / shown.length);
+    document.title = running.length > 1 ? `${pct} (${running.length}) · ${base}` : `${pct} · ${base}`;
+  }
+
+  setOpen(id) {
+    this.openId = id;
+    for (const item of this.items.values()) this.render(item);
+  }
+
+  applyFilter() {
+    for (const item of this.items.values()) this.filterOne(item);
+    this.updateCount();
+  }
+
+  filterOne(item) {
+    const query = this.nameFilter.value.trim().toLocaleLowerCase();
+    const wanted = this.statusFilter.value;
+    const status = this.status(item);
+    const name = ((item.task && item.task.filename) || (item.upload && item.upload.file.name) || "")
+      .toLocaleLowerCase();
+    let match = !query || name.includes(query);
+    if (wanted === "active") match &&= ACTIVE.has(status);
+    else if (wanted === "failed") match &&= status === "failed" || status === "rejected";
+    else if (wanted) match &&= status === wanted;
+    item.el.hidden = !match;
   }
 
   updateCount() {
     const n = this.items.size;
+    const shown = [...this.items.values()].filter((i) => !i.el.hidden).length;
     this.emptyEl.hidden = n > 0;
-    this.countEl.textContent = n ? String(n) : "";
+    this.noneMatchEl.hidden = n === 0 || shown > 0;
+    this.filtersEl.hidden = n < 2 && !this.nameFilter.value && !this.statusFilter.value;
+    this.countEl.textContent = !n ? "" : shown === n ? String(n) : t("tasks.shown", { n: shown, total: n });
   }
 
   remove(item) {
@@ -209,14 +312,21 @@ export class TaskList {
   /** Upload one file (or, with `file` null, send `fields.url`), then follow its task. */
   upload(file, fields) {
     const key = `upload-${++this.uploadSeq}`;
+    // A filter that would hide the new card is lifted: the reader must see it arrive.
+    if (this.nameFilter.value || this.statusFilter.value) {
+      this.nameFilter.value = "";
+      this.statusFilter.value = "";
+      this.applyFilter();
+    }
     const item = this.ensure(key, null, true);
     const shown = file || { name: linkName(fields.url), size: 0 };
     item.upload = { file: shown, state: "uploading", loaded: 0, total: shown.size, error: "" };
     this.render(item);
+    requestAnimationFrame(() => reveal(item.el));
     const job = uploadFile(file, fields, (loaded, total) => {
       item.upload.loaded = loaded;
       item.upload.total = total || shown.size;
-      this.render(item);
+      this.renderProgress(item);
     });
     item.upload.abort = job.abort;
     job.promise.then(
@@ -225,6 +335,7 @@ export class TaskList {
         this.items.delete(key);
         item.key = task.id;
         item.task = task;
+        item.estimate.report(task.progress || 0, task.eta_seconds);
         this.items.set(task.id, item);
         this.render(item);
         this.watch(item);
@@ -235,8 +346,10 @@ export class TaskList {
           return;
         }
         item.upload.state = "rejected";
-        item.upload.error = errorText(err);
+        item.upload.code = err instanceof ApiError ? err.code : "";
+        item.upload.error = err instanceof ApiError && err.message ? err.message : errorText(err);
         this.render(item);
+        toast(`${shown.name}: ${codeText(item.upload.code) || errorText(err)}`, "error");
       },
     );
   }
@@ -266,6 +379,7 @@ export class TaskList {
       const was = item.task.status;
       item.reconnecting = false;
       item.task = { ...item.task, ...data.task };
+      item.estimate.report(item.task.progress || 0, item.task.eta_seconds);
       if (FINAL.has(data.event)) {
         ended = true;
         if (data.event === "completed" && was !== "completed") {
@@ -274,6 +388,7 @@ export class TaskList {
         }
       }
       this.render(item);
+      this.updateTitle();
     };
     socket.onclose = async (e) => {
       if (item.socket !== socket) return;
@@ -327,18 +442,18 @@ export class TaskList {
   async act(item, action, button) {
     const task = item.task;
     const name = task ? task.filename : item.upload && item.upload.file.name;
+    const path = task ? `/api/tasks/${encodeURIComponent(task.id)}` : "";
     try {
       if (action === "open") {
-        this.onOpen(task);
+        if (task && task.status === "completed") this.onOpen(task);
       } else if (action === "dismiss") {
         this.remove(item);
       } else if (action === "cancel" && !task) {
         item.upload.abort();
       } else if (action === "cancel") {
         button.disabled = true;
-        const after = await request(`/api/tasks/${encodeURIComponent(task.id)}`, {
-          method: "DELETE",
-        });
+        // Cancelling keeps the media, so that the task can be retried.
+        const after = await request(`${path}/cancel`, { method: "POST" });
         this.stopWatching(item);
         if (after) item.task = after;
         this.render(item);
@@ -346,17 +461,20 @@ export class TaskList {
       } else if (action === "delete") {
         if (!confirm(t("task.confirmDelete", { name }))) return;
         button.disabled = true;
-        await request(`/api/tasks/${encodeURIComponent(task.id)}`, { method: "DELETE" });
+        await request(path, { method: "DELETE" });
         this.remove(item);
         toast(t("task.deleted", { name }));
       } else if (action === "retry") {
+        const change = await askRetryOptions(task);
+        if (!change) return;
         button.disabled = true;
-        item.task = await request(`/api/tasks/${encodeURIComponent(task.id)}/retry`, {
-          method: "POST",
-        });
+        item.task = await request(`${path}/retry`, { method: "POST", body: change });
         item.justFinished = false;
+        item.estimate = new Estimate();
+        item.estimate.report(0, item.task.eta_seconds);
         this.render(item);
         this.watch(item);
+        toast(t("task.retried", { name }));
       }
     } catch (err) {
       toast(errorText(err), "error");

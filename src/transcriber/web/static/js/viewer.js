@@ -1,14 +1,19 @@
-// The transcript view: a player synced with the segments, speakers, search, copy, download.
-import { download, request } from "./api.js";
+// The transcript view: a streamed player with a timeline, synced segments that can be
+// corrected, speakers that can be named, search, copy and downloads.
+import { download, mediaUrl, request } from "./api.js";
+import { Editor } from "./editor.js";
 import { clock } from "./format.js";
 import { noticeText, onLangChange, t } from "./i18n.js";
-import { errorText, toast } from "./ui.js";
+import { Timeline } from "./timeline.js";
+import { errorText, reveal, toast } from "./ui.js";
 
 const SPEAKER_COLOURS = 8;
 const AUDIO_EXT = /\.(mp3|m4a|aac|ogg|oga|opus|flac|wav|wma|amr)$/i;
+const RENAME_WAIT_MS = 700;
 
 export class Viewer {
-  constructor() {
+  constructor({ onOpened } = {}) {
+    this.onOpened = onOpened || (() => {});
     this.emptyEl = document.getElementById("viewer-empty");
     this.bodyEl = document.getElementById("viewer-body");
     this.playerEl = document.getElementById("player");
@@ -17,18 +22,45 @@ export class Viewer {
     this.speakerListEl = document.getElementById("speaker-list");
     this.searchEl = document.getElementById("search");
     this.searchCountEl = document.getElementById("search-count");
+    this.undoEl = document.getElementById("undo-edit");
+    this.compareEl = document.getElementById("show-original");
     this.task = null;
+    this.view = null;
     this.doc = null;
-    document.getElementById("notices").hidden = true;
     this.media = null;
-    this.mediaUrl = null;
     this.names = {};
+    this.speakers = [];
     this.active = -1;
     this.matchIndex = -1;
+    this.renameTimers = {};
+    this.editor = new Editor(this);
+    this.timeline = new Timeline(
+      document.getElementById("timeline"),
+      document.getElementById("timeline-canvas"),
+      (s) => this.seek(s, false),
+    );
+    document.getElementById("notices").hidden = true;
 
     document.getElementById("viewer-close").addEventListener("click", () => this.close());
     document.getElementById("copy-text").addEventListener("click", () => this.copy());
     document.getElementById("download").addEventListener("click", () => this.download());
+    // The download options are a small panel: a click elsewhere or Esc closes it.
+    const exportEl = document.getElementById("export");
+    document.addEventListener("click", (e) => {
+      if (exportEl.open && !exportEl.contains(e.target)) exportEl.open = false;
+    });
+    exportEl.addEventListener("keydown", (e) => {
+      if (e.key !== "Escape" || !exportEl.open) return;
+      e.stopPropagation();
+      exportEl.open = false;
+      exportEl.querySelector("summary").focus();
+    });
+    this.undoEl.addEventListener("click", () => this.editor.undo());
+    this.compareEl.addEventListener("click", () => {
+      const on = this.compareEl.getAttribute("aria-pressed") !== "true";
+      this.compareEl.setAttribute("aria-pressed", String(on));
+      this.segmentsEl.classList.toggle("comparing", on);
+    });
     this.searchEl.addEventListener("input", () => this.search());
     this.searchEl.addEventListener("keydown", (e) => {
       if (e.key === "Enter") {
@@ -37,19 +69,25 @@ export class Viewer {
       }
     });
     this.segmentsEl.addEventListener("click", (e) => {
-      const word = e.target.closest(".word");
       const seg = e.target.closest(".segment");
-      if (!seg) return;
-      const start = word ? Number(word.dataset.start) : Number(seg.dataset.start);
-      this.seek(start);
+      if (!seg || e.target.closest(".seg-form")) return;
+      if (e.target.closest(".seg-edit")) {
+        this.edit(seg);
+        return;
+      }
+      const word = e.target.closest(".word");
+      this.seek(word ? Number(word.dataset.start) : Number(seg.dataset.start));
+    });
+    this.segmentsEl.addEventListener("dblclick", (e) => {
+      const seg = e.target.closest(".segment");
+      if (seg && !e.target.closest(".seg-form")) this.edit(seg);
     });
     onLangChange(() => {
-      if (this.doc) {
-        this.renderMeta();
-        this.renderNotices();
-        this.renderSpeakers();
-        this.renderSegments();
-      }
+      if (this.doc) this.renderAll();
+    });
+    // Back on this tab: another device may have corrected the transcript meanwhile.
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "visible" && this.view) this.refresh();
     });
   }
 
@@ -57,36 +95,85 @@ export class Viewer {
     return this.task ? this.task.id : null;
   }
 
+  transcriptPath(task) {
+    return `/api/tasks/${encodeURIComponent(task.id)}`;
+  }
+
   async open(task) {
     this.close();
     this.task = task;
-    this.names = loadNames(task.id);
     this.emptyEl.hidden = true;
     this.bodyEl.hidden = false;
     document.getElementById("viewer-filename").textContent = task.filename;
     document.getElementById("viewer-meta").textContent = t("viewer.loading");
     this.segmentsEl.replaceChildren();
     this.bodyEl.setAttribute("aria-busy", "true");
+    this.onOpened(task.id);
+    // At every width the transcript comes into view; the player starts loading at once.
+    reveal(this.bodyEl, "start");
+    this.loadMedia(task);
     try {
-      const doc = await request(`/api/tasks/${encodeURIComponent(task.id)}/result?format=json`);
+      const view = await request(`${this.transcriptPath(task)}/transcript`);
       if (this.task !== task) return;
-      this.doc = doc;
-      this.speakers = speakerOrder(doc.segments);
-      this.renderMeta();
-      this.renderNotices();
-      this.renderSpeakers();
-      this.renderSegments();
-      this.search();
+      this.applyView(view);
       this.bodyEl.removeAttribute("aria-busy");
       this.bodyEl.dataset.ready = "true";
-      this.loadMedia(task);
+      this.loadPeaks(task);
     } catch (err) {
+      if (this.task !== task) return;
       document.getElementById("viewer-meta").textContent = errorText(err);
       this.bodyEl.removeAttribute("aria-busy");
     }
-    if (window.matchMedia("(max-width: 960px)").matches) {
-      this.bodyEl.scrollIntoView({ behavior: "smooth", block: "start" });
+  }
+
+  /** Show the server's editor view of the transcript (after opening, or a change). */
+  applyView(view) {
+    const focused = document.activeElement && document.activeElement.closest(".segment");
+    const focusId = focused ? focused.dataset.id : null;
+    this.view = view;
+    this.doc = view.transcript;
+    this.names = { ...view.speaker_names };
+    this.speakers = speakerOrder(this.doc.segments);
+    this.bodyEl.dataset.revision = String(view.revision);
+    this.renderAll();
+    this.timeline.setTurns(this.doc.segments, (label) => this.colour(label));
+    if (focusId) {
+      const back = this.segmentsEl.querySelector(`.segment[data-id="${focusId}"] .seg-edit`);
+      if (back) back.focus();
     }
+  }
+
+  /** Read the transcript again (a conflict, or another device changed it). */
+  async reload() {
+    if (!this.task) return;
+    const task = this.task;
+    try {
+      const view = await request(`${this.transcriptPath(task)}/transcript`);
+      if (this.task === task) this.applyView(view);
+    } catch (err) {
+      toast(errorText(err), "error");
+    }
+  }
+
+  async refresh() {
+    const task = this.task;
+    try {
+      const view = await request(`${this.transcriptPath(task)}/transcript`);
+      const editing = this.segmentsEl.querySelector(".seg-form");
+      if (this.task === task && view.revision !== this.view.revision && !editing) this.applyView(view);
+    } catch {
+      // offline for now: the next save will tell
+    }
+  }
+
+  renderAll() {
+    this.renderMeta();
+    this.renderNotices();
+    this.renderSpeakers();
+    this.renderSegments();
+    this.search();
+    this.undoEl.disabled = !this.view.can_undo;
+    this.compareEl.hidden = this.view.edited.length === 0;
   }
 
   close() {
@@ -95,23 +182,28 @@ export class Viewer {
       this.media.removeAttribute("src");
       this.media.load();
     }
-    if (this.mediaUrl) URL.revokeObjectURL(this.mediaUrl);
+    const wasOpen = this.task !== null;
     this.media = null;
-    this.mediaUrl = null;
     this.task = null;
+    this.view = null;
     this.doc = null;
     document.getElementById("notices").hidden = true;
     this.active = -1;
     this.playerEl.replaceChildren();
+    delete this.playerEl.dataset.ready;
     this.segmentsEl.replaceChildren();
     this.searchEl.value = "";
     this.searchCountEl.textContent = "";
+    this.timeline.reset();
     delete this.bodyEl.dataset.ready;
     this.bodyEl.hidden = true;
     this.emptyEl.hidden = false;
+    if (wasOpen) this.onOpened(null);
   }
 
-  async loadMedia(task) {
+  /** The media streams from the server: the browser asks for byte ranges as it plays
+   * and seeks, so a large file starts at once and is never held whole. */
+  loadMedia(task) {
     const isAudio = AUDIO_EXT.test(task.filename);
     const media = document.createElement(isAudio ? "audio" : "video");
     media.controls = true;
@@ -122,20 +214,31 @@ export class Viewer {
     this.playerEl.replaceChildren(media);
     media.addEventListener("timeupdate", () => this.sync());
     media.addEventListener("seeked", () => this.sync());
-    try {
-      // Fetched as a blob: it carries the API key, and a blob is seekable everywhere.
-      const res = await request(`/api/tasks/${encodeURIComponent(task.id)}/media`, { raw: true });
-      const blob = await res.blob();
-      if (this.task !== task) return;
-      this.mediaUrl = URL.createObjectURL(blob);
-      media.src = this.mediaUrl;
+    media.addEventListener("loadedmetadata", () => {
       this.playerEl.dataset.ready = "true";
-    } catch (err) {
-      if (this.task !== task) return;
+      this.timeline.setDuration(media.duration);
+    });
+    media.addEventListener("error", () => {
+      if (this.media !== media) return;
       const note = document.createElement("p");
       note.className = "hint";
-      note.textContent = err.status === 404 ? t("viewer.mediaGone") : errorText(err);
+      note.textContent = t("viewer.mediaGone");
       this.playerEl.replaceChildren(note);
+    });
+    media.src = mediaUrl(`${this.transcriptPath(task)}/media`);
+  }
+
+  async loadPeaks(task) {
+    const width = Math.min(2000, Math.max(200, Math.round(this.timeline.el.clientWidth || 800)));
+    try {
+      const peaks = await request(`${this.transcriptPath(task)}/peaks?width=${width}`);
+      if (this.task !== task) return;
+      const end = peaks.start + peaks.seconds_per_peak * peaks.peaks.length;
+      if (!this.timeline.duration) this.timeline.setDuration(Math.max(end, this.doc.duration));
+      this.timeline.setPeaks(peaks);
+    } catch {
+      // No waveform (media removed): the speakers' turns are drawn all the same.
+      if (this.task === task && !this.timeline.duration) this.timeline.setDuration(this.doc.duration);
     }
   }
 
@@ -166,7 +269,7 @@ export class Viewer {
   }
 
   colour(label) {
-    return this.speakers.indexOf(label) % SPEAKER_COLOURS;
+    return Math.max(0, this.speakers.indexOf(label)) % SPEAKER_COLOURS;
   }
 
   renderSpeakers() {
@@ -185,23 +288,38 @@ export class Viewer {
         const input = document.createElement("input");
         input.id = id;
         input.type = "text";
+        input.maxLength = 100;
         input.value = this.names[label] || "";
-        input.placeholder = label;
+        input.placeholder = t("viewer.renamePlaceholder");
         input.dataset.speaker = label;
         input.setAttribute("aria-label", t("viewer.rename", { label }));
+        const pen = document.createElement("span");
+        pen.className = "speaker-pen";
+        pen.setAttribute("aria-hidden", "true");
         input.addEventListener("input", () => {
           const value = input.value.trim();
           if (value) this.names[label] = value;
           else delete this.names[label];
-          saveNames(this.task.id, this.names);
           for (const badge of this.segmentsEl.querySelectorAll(".speaker")) {
             if (badge.dataset.speaker === label) badge.textContent = this.name(label);
           }
+          this.scheduleRename(label, value);
         });
-        row.append(lab, input);
+        input.addEventListener("change", () => this.scheduleRename(label, input.value.trim(), 0));
+        row.append(lab, input, pen);
         return row;
       }),
     );
+  }
+
+  /** Save a speaker's name once typing pauses (or at once when the field is left). */
+  scheduleRename(label, value, wait = RENAME_WAIT_MS) {
+    clearTimeout(this.renameTimers[label]);
+    this.renameTimers[label] = setTimeout(() => {
+      const saved = (this.view.speaker_names || {})[label] || "";
+      if (saved === value) return;
+      this.editor.save({ speaker_names: { [label]: value } }, { done: t("editor.renamed") });
+    }, wait);
   }
 
   renderSegments() {
@@ -213,11 +331,13 @@ export class Viewer {
       this.segmentsEl.replaceChildren(li);
       return;
     }
+    const edited = new Set(this.view.edited);
     const frag = document.createDocumentFragment();
     segs.forEach((seg, i) => {
       const li = document.createElement("li");
       li.className = "segment";
       li.dataset.index = String(i);
+      li.dataset.id = String(seg.id);
       li.dataset.start = String(seg.start);
       li.dataset.end = String(seg.end);
       const time = document.createElement("button");
@@ -227,6 +347,8 @@ export class Viewer {
       time.setAttribute("aria-label", t("viewer.seek", { time: clock(seg.start) }));
       const body = document.createElement("div");
       body.className = "seg-body";
+      const head = document.createElement("div");
+      head.className = "seg-head";
       if (seg.speaker) {
         const badge = document.createElement("span");
         badge.className = "speaker";
@@ -234,12 +356,35 @@ export class Viewer {
         badge.dataset.colour = String(this.colour(seg.speaker));
         badge.textContent = this.name(seg.speaker);
         li.dataset.colour = badge.dataset.colour;
-        body.append(badge);
+        head.append(badge);
       }
+      if (edited.has(seg.id)) {
+        li.classList.add("edited");
+        const mark = document.createElement("span");
+        mark.className = "seg-edited";
+        mark.textContent = t("viewer.edited");
+        head.append(mark);
+      }
+      if (head.childNodes.length) body.append(head);
       const text = document.createElement("p");
       text.className = "seg-text";
       body.append(text);
-      li.append(time, body);
+      const machine = this.view.original[String(seg.id)];
+      if (machine) {
+        const was = document.createElement("p");
+        was.className = "seg-original";
+        const label = document.createElement("span");
+        label.className = "seg-original-label";
+        label.textContent = t("editor.machine");
+        was.append(label, ` ${machine.text}`);
+        body.append(was);
+      }
+      const pen = document.createElement("button");
+      pen.type = "button";
+      pen.className = "seg-edit";
+      pen.setAttribute("aria-label", t("editor.edit", { time: clock(seg.start) }));
+      pen.title = t("editor.edit", { time: clock(seg.start) });
+      li.append(time, body, pen);
       frag.append(li);
       this.fillText(text, seg, "");
     });
@@ -248,9 +393,30 @@ export class Viewer {
     this.sync();
   }
 
+  edit(li) {
+    const seg = this.doc.segments[Number(li.dataset.index)];
+    if (seg) this.editor.open(li, seg);
+  }
+
+  /** The segment under the playhead (or the first) gets the correction form. */
+  editCurrent() {
+    if (!this.doc) return;
+    const items = this.segmentsEl.querySelectorAll(".segment");
+    const li = items[this.active >= 0 ? this.active : 0];
+    if (li) {
+      reveal(li);
+      this.edit(li);
+    }
+  }
+
   /** Words as clickable spans; with a search query, the plain text with matches marked. */
   fillText(el, seg, query) {
     el.replaceChildren();
+    if (!seg.text) {
+      el.textContent = t("editor.removed");
+      el.classList.add("removed");
+      return 0;
+    }
     if (query) {
       const text = seg.text;
       const lower = text.toLocaleLowerCase();
@@ -313,18 +479,36 @@ export class Viewer {
     mark.scrollIntoView({ block: "center", behavior: "smooth" });
   }
 
-  seek(seconds) {
+  seek(seconds, play = true) {
     if (!this.media || !Number.isFinite(seconds)) return;
-    this.media.currentTime = seconds + 0.01;
+    this.media.currentTime = Math.max(0, seconds + 0.01);
     this.sync();
+    if (!play) return;
     const played = this.media.play();
     if (played) played.catch(() => {});
+  }
+
+  togglePlay() {
+    if (!this.media) return;
+    if (this.media.paused) {
+      const played = this.media.play();
+      if (played) played.catch(() => {});
+    } else this.media.pause();
+  }
+
+  skip(seconds) {
+    if (this.media) this.seek(this.media.currentTime + seconds, !this.media.paused);
+  }
+
+  focusSearch() {
+    if (this.doc) this.searchEl.focus();
   }
 
   /** Highlight the segment (and word) under the playhead. */
   sync() {
     if (!this.doc || !this.media) return;
     const now = this.media.currentTime;
+    this.timeline.setTime(now);
     const segs = this.doc.segments;
     let index = -1;
     // Segments are ordered by start; with split channels they overlap: the latest start wins.
@@ -399,37 +583,39 @@ export class Viewer {
     if (!this.task) return;
     const format = document.getElementById("download-format").value;
     const params = new URLSearchParams({ format });
+    if (!document.getElementById("export-speakers").checked) params.set("speaker_labels", "false");
+    if (format === "srt" || format === "vtt") {
+      params.set("max_line", document.getElementById("export-line").value);
+    }
+    // Names typed but not saved yet go along, so the file has what the page shows.
     if (Object.keys(this.names).length) params.set("speaker_names", JSON.stringify(this.names));
+    document.getElementById("export").open = false;
     try {
-      await download(`/api/tasks/${encodeURIComponent(this.task.id)}/export?${params}`);
+      await download(`${this.transcriptPath(this.task)}/export?${params}`);
     } catch (err) {
       toast(errorText(err), "error");
     }
   }
 }
 
+/** Labels in reading order: "A" before "B", "channel 2" before "channel 10". */
 function speakerOrder(segments) {
-  const seen = [];
-  for (const seg of segments) if (seg.speaker && !seen.includes(seg.speaker)) seen.push(seg.speaker);
-  // "channel 2" before "channel 10", "A" before "B": the order people expect to read them in.
-  return seen.sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
-}
-
-function loadNames(id) {
-  try {
-    return JSON.parse(localStorage.getItem(`transcriber.names.${id}`)) || {};
-  } catch {
-    return {};
-  }
-}
-
-function saveNames(id, names) {
-  localStorage.setItem(`transcriber.names.${id}`, JSON.stringify(names));
+  const seen = new Set();
+  for (const seg of segments) if (seg.speaker) seen.add(seg.speaker);
+  return [...seen].sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
 }
 
 function scrollWithin(container, el) {
   const box = container.getBoundingClientRect();
   const r = el.getBoundingClientRect();
+  if (container.scrollHeight <= container.clientHeight) {
+    // The page itself scrolls (a phone): keep the segment below the sticky player.
+    const player = document.getElementById("player-wrap").getBoundingClientRect();
+    if (r.top < player.bottom || r.bottom > window.innerHeight) {
+      window.scrollBy({ top: r.top - player.bottom - 12, behavior: "smooth" });
+    }
+    return;
+  }
   if (r.top < box.top || r.bottom > box.bottom) {
     container.scrollTo({ top: container.scrollTop + r.top - box.top - box.height / 3, behavior: "smooth" });
   }

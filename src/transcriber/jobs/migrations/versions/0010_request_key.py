@@ -4,15 +4,15 @@ transcribing again (whisper-asr-webservice's `/asr`, whose clients time out and 
 
 NULL for tasks made any other way.
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 
 
 def upgrade() -> None:

@@ -1,0 +1,348 @@
+"""The page as a transcript editor, in a real browser, at desktop (1280×900) and phone
+(375×800) sizes: the action stays in view, corrections are saved on the server with word
+times re-aligned, two editors conflict instead of overwriting, the player streams, the
+progress moves, dark mode, errors in the reader's language, and axe-core finds nothing
+serious. Screenshots go to test-artifacts/."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT
+from tests.e2e.test_web_ui import ARTIFACTS, DONE_S, task_item
+from tests.integration.test_serve import Server
+from tests.media_factory import write_silence
+
+pytestmark = pytest.mark.slow
+
+try:
+    from playwright.sync_api import Browser, Page, expect
+except ImportError:  # pragma: no cover - depends on the environment
+    if os.environ.get("CI"):
+        raise
+    pytest.skip("playwright is not installed (pip install -e '.[dev]')", allow_module_level=True)
+
+JFK = "en/whisper/jfk.flac"
+SIZES = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 375, "height": 800}}
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def open_page(browser: Browser, server: Server, size: str, **context: Any) -> Page:
+    ctx = browser.new_context(viewport=SIZES[size], accept_downloads=True, **context)
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.errors = errors  # type: ignore[attr-defined]
+    page.goto(server.url + "/")
+    page.wait_for_selector("body[data-ready]")
+    return page
+
+
+@pytest.fixture
+def pages(browser: Browser, server: Server) -> Iterator[list[Page]]:
+    made: list[Page] = []
+    yield made
+    for pg in made:
+        errors = pg.errors  # type: ignore[attr-defined]
+        pg.context.close()
+        assert not errors, errors
+
+
+def shot(page: Page, name: str) -> None:
+    """What the reader sees now: the viewport as it is scrolled, without the toast."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.evaluate("document.getElementById('toast').hidden = true")
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+def in_view(page: Page, selector: str) -> bool:
+    """The element's top is on screen, below the sticky bar."""
+    return bool(
+        page.evaluate(
+            """(sel) => {
+                const r = document.querySelector(sel).getBoundingClientRect();
+                const bar = document.querySelector('.topbar').getBoundingClientRect().bottom;
+                return r.height > 0 && r.top >= bar - 1 && r.top < innerHeight - 40;
+            }""",
+            selector,
+        )
+    )
+
+
+def wait_done(page: Page, name: str) -> Any:
+    item = task_item(page, name)
+    expect(item).to_have_attribute("data-status", "completed", timeout=DONE_S)
+    return item
+
+
+def completed_task(server: Server, name: str) -> dict[str, Any]:
+    items = httpx.get(f"{server.url}/api/tasks").json()["items"]
+    return next(t for t in items if t["filename"] == name and t["status"] == "completed")
+
+
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_the_new_card_and_the_opened_transcript_are_in_view(
+    browser: Browser, server: Server, pages: list[Page], eval_root: Path, size: str
+) -> None:
+    page = open_page(browser, server, size, locale="en-US")
+    pages.append(page)
+    expect(page.locator("h1")).to_have_text("Video Transcriber")
+    expect(page.locator("#options")).to_have_attribute("open", "")  # a first visit
+    page.set_input_files("#file-input", str(eval_root / JFK))
+    item = task_item(page, "jfk.flac")
+    expect(item).to_be_visible()
+    page.wait_for_function(
+        """() => { const r = document.querySelector('li.task').getBoundingClientRect();
+                   const bar = document.querySelector('.topbar').getBoundingClientRect();
+                   return r.top >= bar.bottom - 1 && r.bottom <= innerHeight; }"""
+    )
+    expect(page.locator("#options")).not_to_have_attribute("open", "")  # folded once used
+    shot(page, f"{size}-new-card")
+    wait_done(page, "jfk.flac")
+
+    # From the bottom of the page, as a reader who scrolled to the list: the name opens it.
+    for how in ("name", "button"):
+        if how == "button":
+            page.locator("#viewer-close").click()
+        page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+        if how == "name":
+            item.locator("button.task-name-button").click()
+        else:
+            item.locator(".task-actions button[data-action=open]").click()
+        expect(page.locator("#viewer-body")).to_have_attribute("data-ready", "true")
+        page.wait_for_function(
+            """() => { const r = document.getElementById('viewer-body').getBoundingClientRect();
+                       const bar = document.querySelector('.topbar').getBoundingClientRect();
+                       return r.top >= bar.bottom - 1 && r.top < innerHeight - 100; }""",
+            timeout=5000,
+        )
+        expect(item).to_have_class("task is-open")
+        expect(item).to_have_attribute("aria-current", "true")
+        expect(page.locator("#segments .segment").first).to_be_visible()
+    shot(page, f"{size}-opened")
+    if size == "phone":
+        # The player stays on screen while the transcript scrolls under it.
+        expect(page.locator("#player audio")).to_have_count(1)
+        page.evaluate("window.scrollBy(0, 300)")
+        assert in_view(page, "#player-wrap"), "the player scrolled away"
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+
+
+def edit_first_segment(page: Page, old: str, new: str) -> None:
+    seg = page.locator("#segments .segment", has_text=old).first
+    seg.locator(".seg-text").dblclick()
+    area = seg.locator("textarea")
+    expect(area).to_be_focused()
+    area.fill(area.input_value().replace(old, new, 1))
+    area.press("Enter")
+
+
+def test_a_correction_is_timed_saved_and_seen_by_another_browser(
+    browser: Browser, server: Server, pages: list[Page], eval_root: Path
+) -> None:
+    one = open_page(browser, server, "desktop", locale="en-US")
+    two = open_page(browser, server, "phone", locale="en-US")
+    pages.extend([one, two])
+    if not task_item(one, "jfk.flac").count():
+        one.set_input_files("#file-input", str(eval_root / JFK))
+    wait_done(one, "jfk.flac").locator("button.task-name-button").click()
+    expect(one.locator("#viewer-body")).to_have_attribute("data-ready", "true")
+    edit_first_segment(one, "country", "nation")
+    edited = one.locator("#segments .segment.edited")
+    expect(edited).to_have_count(1, timeout=60_000)
+    expect(edited.locator(".seg-text")).to_contain_text("nation")
+    expect(one.locator("#undo-edit")).to_be_enabled()
+    one.locator("#show-original").click()
+    expect(edited.locator(".seg-original")).to_contain_text("country")
+    shot(one, "desktop-corrected")
+
+    task = completed_task(server, "jfk.flac")
+    srt = httpx.get(f"{server.url}/api/tasks/{task['id']}/result", params={"format": "srt"}).text
+    assert "nation" in srt, srt
+    verbose = httpx.get(
+        f"{server.url}/api/tasks/{task['id']}/export", params={"format": "verbose_json"}
+    ).json()
+    seg = next(s for s in verbose["segments"] if "nation" in s["text"])
+    words = [w for w in verbose["words"] if seg["start"] <= w["start"] <= seg["end"]]
+    assert any(w["word"].startswith("nation") for w in words), words
+    for w in words:
+        assert seg["start"] <= w["start"] <= w["end"] <= seg["end"], (w, seg)
+    assert [w["start"] for w in words] == sorted(w["start"] for w in words)
+
+    # A second browser (a colleague's phone) sees the correction and the name given here.
+    two.locator(f"li.task[data-task-id='{task['id']}'] button.task-name-button").click()
+    expect(two.locator("#segments .segment.edited .seg-text")).to_contain_text("nation")
+
+
+def test_speaker_names_live_on_the_server(
+    browser: Browser, server: Server, pages: list[Page], eval_root: Path
+) -> None:
+    one = open_page(browser, server, "desktop", locale="en-US")
+    pages.append(one)
+    one.check("#opt-split")
+    stereo = eval_root / "unreferenced/faster_whisper_stereo_diarization.wav"
+    one.set_input_files("#file-input", str(stereo))
+    wait_done(one, stereo.name).locator("button.task-name-button").click()
+    rename = one.locator("#speaker-list input[data-speaker='channel 1']")
+    rename.fill("Анна")
+    rename.press("Tab")
+    expect(one.locator("#toast")).to_have_text("Speaker name saved")
+    # Another browser, with nothing in its storage, sees the name.
+    two = open_page(browser, server, "desktop", locale="en-US")
+    pages.append(two)
+    two.locator("li.task", has_text=stereo.name).locator("button.task-name-button").click()
+    expect(two.locator("#speaker-list input[data-speaker='channel 1']")).to_have_value("Анна")
+    expect(two.locator("#segments .speaker[data-speaker='channel 1']").first).to_have_text("Анна")
+    task = completed_task(server, stereo.name)
+    srt = httpx.get(f"{server.url}/api/tasks/{task['id']}/result", params={"format": "srt"}).text
+    assert "[Анна]" in srt and "[channel 1]" not in srt
+    shot(two, "desktop-speakers-server")
+
+
+def test_two_editors_on_one_revision_get_a_conflict(
+    browser: Browser, server: Server, pages: list[Page], eval_root: Path
+) -> None:
+    one = open_page(browser, server, "desktop", locale="en-US")
+    two = open_page(browser, server, "desktop", locale="en-US")
+    pages.extend([one, two])
+    if not task_item(one, "jfk.flac").count():
+        one.set_input_files("#file-input", str(eval_root / JFK))
+    for pg in (one, two):
+        pg.reload()
+        pg.wait_for_selector("body[data-ready]")
+        wait_done(pg, "jfk.flac").locator("button.task-name-button").click()
+        expect(pg.locator("#viewer-body")).to_have_attribute("data-ready", "true")
+    read = two.locator("#viewer-body").get_attribute("data-revision")
+    assert one.locator("#viewer-body").get_attribute("data-revision") == read
+    edit_first_segment(one, "ask", "Ask")
+    expect(one.locator("#viewer-body")).not_to_have_attribute("data-revision", read or "")
+    edit_first_segment(two, "what", "WHAT")
+    expect(two.locator("#toast")).to_contain_text("Someone else changed this transcript")
+    # The second editor now shows the first one's change, not its own.
+    expect(two.locator("#viewer-body")).to_have_attribute(
+        "data-revision", one.locator("#viewer-body").get_attribute("data-revision") or ""
+    )
+    text = two.locator("#segments").text_content() or ""
+    assert "WHAT" not in text
+
+
+def test_the_player_streams_a_large_file_with_ranges(
+    browser: Browser, server: Server, pages: list[Page], tmp_path: Path
+) -> None:
+    big = write_silence(tmp_path / "big.wav", 300.0, codec="pcm_s16le", rate=48000)
+    size = big.stat().st_size
+    assert size > 25e6
+    page = open_page(browser, server, "desktop", locale="en-US")
+    pages.append(page)
+    ranges: list[str | None] = []
+    page.on(
+        "request",
+        lambda r: ranges.append(r.headers.get("range")) if "/media" in r.url else None,
+    )
+    page.set_input_files("#file-input", str(big))
+    wait_done(page, "big.wav").locator("button.task-name-button").click()
+    expect(page.locator("#player")).to_have_attribute("data-ready", "true", timeout=30_000)
+    page.evaluate("document.querySelector('#player audio').currentTime = 250")
+    page.wait_for_function("document.querySelector('#player audio').readyState >= 2")
+    assert ranges and all(r and r.startswith("bytes=") for r in ranges), ranges
+    assert any(r != "bytes=0-" for r in ranges), ranges  # the seek asked for a later range
+    expect(page.locator("#timeline")).to_have_attribute("aria-valuemax", "300")
+
+
+def test_progress_moves_during_the_first_window(
+    browser: Browser, server: Server, pages: list[Page], eval_root: Path
+) -> None:
+    page = open_page(browser, server, "desktop", locale="en-US")
+    pages.append(page)
+    speech = eval_root / "ru_more/asterisk_ru/core/demo-instruct.wav"
+    page.set_input_files("#file-input", str(speech))
+    item = task_item(page, speech.name)
+    expect(item).to_have_attribute("data-status", "processing", timeout=DONE_S)
+    shown: list[tuple[int, int]] = []  # (what the bar shows, what the server said)
+    details: list[str] = []  # the line under the bar: the time left
+    titles: list[str] = []
+    while item.get_attribute("data-status") == "processing" and len(shown) < 300:
+        block = item.locator(".progress-block")
+        reported = int(block.get_attribute("data-reported") or 0)
+        bar = int(item.locator(".progress").get_attribute("aria-valuenow") or 0)
+        shown.append((bar, reported))
+        details.append(item.locator(".progress-detail").text_content() or "")
+        titles.append(page.title())
+        if reported > 0 and len(shown) > 5:
+            break
+        page.wait_for_timeout(100)
+    before_first = [bar for bar, said in shown if said == 0]
+    assert before_first and max(before_first) > 0, shown
+    assert before_first == sorted(before_first), shown  # never backwards
+    assert any("left" in d or "finishing" in d for d in details), details
+    assert any(t.startswith(tuple("123456789")) and "%" in t for t in titles), titles
+    wait_done(page, speech.name)
+    assert "%" not in page.title()
+
+
+def test_dark_mode_follows_the_system_and_the_switch(
+    browser: Browser, server: Server, pages: list[Page]
+) -> None:
+    page = open_page(browser, server, "desktop", locale="en-US", color_scheme="dark")
+    pages.append(page)
+    luminance = "() => { const [r, g, b] = getComputedStyle(document.body).backgroundColor" \
+        ".match(/\\d+/g).map(Number); return (0.2126*r + 0.7152*g + 0.0722*b) / 255; }"  # fmt: skip
+    assert page.evaluate(luminance) < 0.2
+    switch = page.locator("#theme-button")
+    expect(switch).to_have_attribute("aria-pressed", "true")
+    shot(page, "desktop-dark")
+    switch.click()
+    assert page.evaluate(luminance) > 0.8
+    page.reload()
+    page.wait_for_selector("body[data-ready]")
+    assert page.evaluate(luminance) > 0.8  # the choice is kept
+
+
+def test_a_refused_upload_is_worded_in_russian(
+    browser: Browser, server: Server, pages: list[Page], tmp_path: Path
+) -> None:
+    page = open_page(browser, server, "phone", locale="ru-RU")
+    pages.append(page)
+    bad = tmp_path / "заметки.txt"
+    bad.write_text("это не видео\n")
+    page.set_input_files("#file-input", str(bad))
+    item = task_item(page, bad.name)
+    expect(item).to_have_attribute("data-status", "rejected")
+    expect(item.locator(".task-error")).to_contain_text("Это не видео и не аудиофайл.")
+    expect(page.locator("#toast")).to_contain_text("Это не видео и не аудиофайл.")
+    expect(item.locator(".task-icon")).to_have_attribute("data-kind", "file")
+    shot(page, "phone-ru-refused")
+
+
+def test_axe_finds_nothing_serious(
+    browser: Browser, server: Server, pages: list[Page], eval_root: Path
+) -> None:
+    if not AXE.is_file():
+        if os.environ.get("CI"):
+            pytest.fail("axe-core is not installed: npm install --no-save axe-core")
+        pytest.skip(
+            "axe-core is absent (npm install --no-save axe-core): accessibility scan skipped"
+        )
+    script = AXE.read_text("utf-8")
+    for size, scheme in (("desktop", "light"), ("phone", "dark")):
+        page = open_page(browser, server, size, locale="ru-RU", color_scheme=scheme)
+        pages.append(page)
+        if not task_item(page, "jfk.flac").count():
+            page.set_input_files("#file-input", str(eval_root / JFK))
+        wait_done(page, "jfk.flac").locator("button.task-name-button").click()
+        expect(page.locator("#viewer-body")).to_have_attribute("data-ready", "true")
+        page.locator("#segments .segment .seg-edit").first.click()  # the form too
+        page.add_script_tag(content=script)
+        found = page.evaluate(
+            """async () => (await axe.run(document, {resultTypes: ['violations']})).violations
+                 .map(v => ({id: v.id, impact: v.impact, help: v.help,
+                             nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}))"""
+        )
+        serious = [v for v in found if v["impact"] in ("serious", "critical")]
+        assert not serious, (size, scheme, serious)

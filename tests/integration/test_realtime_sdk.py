@@ -1,0 +1,195 @@
+"""OpenAI's own Python SDK (`client.realtime.connect`) against `WS /v1/realtime` of a live
+`transcriber serve`: a transcription session with server VAD at real time, and one
+with turn detection off that commits by hand."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import openai as openai_sdk
+import pytest
+
+from tests.conftest import eval_rows
+from tests.integration.test_serve import Server
+from tests.media_factory import load, resample
+from transcriber.evaluation.wer import corpus_wer, normalize
+
+pytestmark = pytest.mark.slow
+
+RU = "ru_more/asterisk_ru/core/agent-newlocation.wav"  # 7.8 s, one long utterance
+EN = "en/whisper/jfk.flac"
+CHUNK = 4800  # 100 ms of 24 kHz 16-bit samples
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -> Iterator[Server]:
+    s = Server(tmp_path_factory.mktemp("realtime"), model_cache)
+    s.start()
+    yield s
+    s.kill()
+
+
+def pcm24k(eval_root: Path, path: str, silence_s: float = 1.5) -> bytes:
+    audio = resample(load(eval_root / path), 24000)
+    audio = np.concatenate([audio, np.zeros(int(silence_s * 24000), np.float32)])
+    return bytes((audio.clip(-1, 1) * 32767).astype("<i2").tobytes())
+
+
+def reference(path: str) -> str:
+    return next(r["text"] for r in eval_rows("asr.jsonl") if r["path"] == path)
+
+
+async def session(url: str, audio: bytes, transcription: dict[str, Any], detection: Any,
+                  speed: float, commit: bool = False) -> list[Any]:  # fmt: skip
+    client = openai_sdk.AsyncOpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
+    events: list[Any] = []
+    async with client.realtime.connect(extra_query={"intent": "transcription"}) as conn:
+        events.append(await conn.recv())
+        await conn.session.update(
+            session={
+                "type": "transcription",
+                "audio": {
+                    "input": {
+                        "format": {"type": "audio/pcm", "rate": 24000},
+                        "transcription": transcription,
+                        "turn_detection": detection,
+                    }
+                },
+            }
+        )
+
+        async def send() -> None:
+            began = time.monotonic()
+            for i in range(0, len(audio), CHUNK):
+                if speed:
+                    await asyncio.sleep(
+                        max(0.0, began + (i + CHUNK) / 48000 / speed - time.monotonic())
+                    )
+                piece = base64.b64encode(audio[i : i + CHUNK]).decode()
+                await conn.input_audio_buffer.append(audio=piece)
+            if commit:
+                await conn.input_audio_buffer.commit()
+
+        sender = asyncio.create_task(send())
+        async with asyncio.timeout(120):
+            async for event in conn:
+                events.append(event)
+                kinds = [e.type for e in events]
+                done = kinds.count("conversation.item.input_audio_transcription.completed")
+                opened = kinds.count("input_audio_buffer.speech_started")
+                if sender.done() and done and done >= opened:
+                    break
+        await sender
+    return events
+
+
+def wait_saved(server: Server, task_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 60
+    while (r := httpx.get(f"{server.url}/api/tasks/{task_id}")).status_code == 404:
+        assert time.monotonic() < deadline, "the realtime session was not saved"
+        time.sleep(0.2)
+    return dict(r.json())
+
+
+def test_sdk_realtime_transcription_with_server_vad(server: Server, eval_root: Path) -> None:
+    audio = pcm24k(eval_root, RU)
+    events = asyncio.run(
+        session(
+            server.url,
+            audio,
+            {"model": "whisper-1", "language": "ru"},
+            {"type": "server_vad"},
+            speed=1.0,
+        )
+    )
+    kinds = [e.type for e in events]
+    assert kinds[:2] == ["session.created", "session.updated"], kinds
+    created = events[0].session
+    assert (
+        created.type == "transcription"
+        and events[1].session.audio.input.transcription.language == "ru"
+    )
+    items: dict[str, list[Any]] = {}
+    for e in events[2:]:
+        assert e.type != "error", e
+        items.setdefault(e.item_id, []).append(e)
+    assert items
+    transcripts = []
+    for _item, seq in items.items():
+        order = [e.type for e in seq]
+        assert order[0] == "input_audio_buffer.speech_started", order
+        stop = order.index("input_audio_buffer.speech_stopped")
+        committed = order.index("input_audio_buffer.committed")
+        completed = order.index("conversation.item.input_audio_transcription.completed")
+        assert stop < committed < completed == len(order) - 1, order
+        assert seq[0].audio_start_ms < seq[stop].audio_end_ms
+        final = seq[completed]
+        assert final.usage.type == "duration" and final.usage.seconds > 0
+        deltas = "".join(e.delta for e in seq if e.type.endswith(".delta"))
+        said = normalize(deltas, "ru")
+        heard = set(normalize(final.transcript, "ru"))
+        assert sum(w in heard for w in said) >= 0.8 * len(said), (deltas, final.transcript)
+        transcripts.append(final.transcript)
+    assert any(e.type.endswith(".delta") for e in events)
+    text = " ".join(transcripts)
+    assert corpus_wer([(reference(RU), text)], "ru") < 0.35, text
+    task = wait_saved(server, created.id)
+    assert task["status"] == "completed" and task["options"]["live"]["protocol"] == "realtime"
+    assert task["options"]["live"]["sample_rate"] == 24000
+    assert abs(task["duration"] - len(audio) / 48000) < 0.1
+    assert server.result(created.id)["text"] == text
+
+
+def test_sdk_realtime_without_turn_detection_commits_by_hand(
+    server: Server, eval_root: Path
+) -> None:
+    audio = pcm24k(eval_root, EN, silence_s=0.0)
+    events = asyncio.run(
+        session(
+            server.url, audio, {"model": "whisper-1", "language": "en"}, None, speed=0, commit=True
+        )
+    )
+    kinds = [e.type for e in events]
+    assert "input_audio_buffer.speech_started" not in kinds and "error" not in kinds, kinds
+    # The commit ends the item: committed, the text not yet sent as a delta, completed
+    # (as OpenAI's server does: the deltas, joined, are the transcript unless it changed).
+    assert kinds[-1] == "conversation.item.input_audio_transcription.completed", kinds
+    assert kinds.count("input_audio_buffer.committed") == 1, kinds
+    after = kinds[kinds.index("input_audio_buffer.committed") + 1 : -1]
+    assert set(after) <= {"conversation.item.input_audio_transcription.delta"}, kinds
+    transcript = events[-1].transcript
+    said = normalize("".join(e.delta for e in events if e.type.endswith(".delta")), "en")
+    heard = set(normalize(transcript, "en"))
+    assert said and sum(w in heard for w in said) >= 0.8 * len(said), (said, transcript)
+    assert corpus_wer([(reference(EN), transcript)], "en") < 0.25, transcript
+    assert all(e.item_id == events[-1].item_id for e in events[2:])
+
+
+def test_refusals_follow_openais_shape(server: Server) -> None:
+    async def refused(query: dict[str, str], update: dict[str, Any] | None) -> list[Any]:
+        client = openai_sdk.AsyncOpenAI(base_url=f"{server.url}/v1", api_key="x", max_retries=0)
+        out: list[Any] = []
+        async with client.realtime.connect(extra_query=query) as conn:
+            out.append(await conn.recv())
+            if update is not None:
+                await conn.session.update(session=update)  # type: ignore[arg-type]
+                out.append(await conn.recv())
+                await conn.send({"type": "response.create"})  # type: ignore[arg-type]
+                out.append(await conn.recv())
+        return out
+
+    events = asyncio.run(refused({"intent": "conversation"}, None))
+    assert (
+        events[0].type == "error"
+        and "intent 'conversation' is not served" in events[0].error.message
+    )
+    events = asyncio.run(refused({"intent": "transcription"}, {"type": "realtime"}))
+    assert events[1].type == "error" and "transcription sessions only" in events[1].error.message
+    assert events[2].type == "error" and "transcribes only" in events[2].error.message
