@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import eval_rows
-from tests.e2e.test_web_ui import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.e2e.test_web_ui import ARTIFACTS
 from tests.integration.test_serve import Server
 from tests.media_factory import load
 from transcriber.evaluation.wer import normalize
