@@ -44,6 +44,20 @@ def write_audio(
     return path
 
 
+def raw_pcm(path: Path) -> bytes:
+    """The audio of `path` as Bazarr hands it to whisper-asr-webservice: headerless
+    16-bit little-endian mono at 16 kHz (what `ffmpeg -f s16le -ac 1 -ar 16000` writes)."""
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=16000)
+    out = bytearray()
+    with av.open(str(path)) as container:
+        for frame in container.decode(audio=0):
+            for f in resampler.resample(frame):
+                out += f.to_ndarray().astype("<i2").tobytes()
+        for f in resampler.resample(None):
+            out += f.to_ndarray().astype("<i2").tobytes()
+    return bytes(out)
+
+
 def _convert(frame: av.AudioFrame, fmt: str, layout: str, rate: int) -> list[av.AudioFrame]:
     resampler = av.AudioResampler(format=fmt, layout=layout, rate=rate)
     return list(resampler.resample(frame))

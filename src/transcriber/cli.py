@@ -297,6 +297,7 @@ def serve(
 
     from transcriber import logs
     from transcriber.api import create_app
+    from transcriber.api.listen import keep_alive
 
     overrides: dict[str, object] = {}
     if host is not None:
@@ -318,7 +319,11 @@ def serve(
         logging.getLogger("transcriber").warning(
             "no API keys: binding %s only; set HOST (or create a key) to expose the service", bind
         )
-    uvicorn.run(create_app(settings), host=bind, port=settings.port, log_config=None)
+    config = uvicorn.Config(create_app(settings), host=bind, port=settings.port, log_config=None)
+    server = uvicorn.Server(config)
+    server.run(sockets=[keep_alive(config.bind_socket())])
+    if not server.started:
+        raise typer.Exit(3)  # as uvicorn.run exits when the app fails to start
 
 
 @app.command()

@@ -155,9 +155,10 @@ class Pipeline:
         self, path: str | Path, model: str | None = None, max_duration_s: float | None = None
     ) -> tuple[str, float] | None:
         """The language of the first window of speech (up to 30 s), with its probability;
-        None when the file holds no speech (within `max_duration_s` of audio)."""
+        None when the file holds no speech (within `max_duration_s` of audio). Runs on
+        the engines' detector, not on the engine that transcribes (EngineManager)."""
         info = probe(path)
-        with self.engines.use(model or self.settings.model) as engine:
+        with self.engines.use(model or self.settings.model, detector=True) as engine:
             return self._detect_language(info, engine, max_duration_s)
 
     def _detect_language(

@@ -25,9 +25,8 @@ import httpx
 import pytest
 
 from tests.deploy.conftest import DEPLOY, ROOT
-from tests.integration.live_api import LiveApi
+from tests.integration.live_api import LiveApi, free_port
 from tests.integration.test_api import JFK
-from tests.integration.test_serve import free_port
 from tests.servers.docker import BASE_IMAGE, Docker
 from tests.servers.s3 import ACCESS_KEY, REGION, SECRET_KEY, S3Server
 

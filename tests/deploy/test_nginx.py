@@ -22,8 +22,8 @@ import pytest
 import websockets
 
 from tests.deploy.conftest import tool
+from tests.integration.live_api import Server, free_port
 from tests.integration.test_api import JFK
-from tests.integration.test_serve import Server, free_port
 from tests.servers import nginx as ng
 from transcriber.config import Settings
 

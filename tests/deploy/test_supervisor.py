@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from tests.deploy.conftest import DEPLOY, tool
-from tests.integration.test_serve import free_port
+from tests.integration.live_api import free_port
 from tests.servers.nginx import replace
 
 pytestmark = pytest.mark.slow

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.conftest import ROOT, eval_rows
-from tests.integration.test_serve import Server
+from tests.integration.live_api import Server
 from tests.media_factory import write_silence
 from tests.servers.receiver import Receiver
 

@@ -22,8 +22,8 @@ from fastapi.testclient import TestClient
 
 from tests.conftest import eval_rows
 from tests.integration.conftest import make_client
+from tests.integration.live_api import Server
 from tests.integration.test_api import JFK
-from tests.integration.test_serve import Server
 from tests.media_factory import load, write_audio
 from tests.servers.receiver import Receiver
 from tests.servers.s3 import S3Server

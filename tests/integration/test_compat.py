@@ -120,6 +120,15 @@ def test_waiting_endpoints_need_a_worker_and_a_key(
         assert_error(c.get("/v1/models"), 401, "unauthorized")
         ok = openai(c, jfk, headers={"Authorization": "Bearer k1"}, language="en")
         assert ok.status_code == 200 and "country" in ok.json()["text"].lower()
+        # Bazarr takes only a URL: http://bazarr:k1@host sends the key as Basic credentials.
+        with jfk.open("rb") as f:
+            files = {"audio_file": (jfk.name, f)}
+            found = c.post("/detect-language", files=files, auth=("bazarr", "k1"))
+        assert found.status_code == 200 and found.json()["language_code"] == "en"
+        with jfk.open("rb") as f:
+            files = {"audio_file": (jfk.name, f)}
+            refused = c.post("/detect-language", files=files, auth=("bazarr", "k2"))
+        assert_error(refused, 401, "unauthorized")
 
 
 def detect(c: TestClient, path: Path) -> Any:
@@ -138,8 +147,12 @@ def test_detect_language(client: TestClient, eval_root: Path, tmp_path: Path) ->
     assert (ru["detected_language"], ru["language_code"]) == ("russian", "ru")
 
     quiet = write_audio(tmp_path / "тишина.wav", np.zeros(16000 * 5, dtype=np.float32))
-    assert_error(detect(client, quiet), 422, "transcription_failed")
-    assert "тишина.wav: no speech found" in detect(client, quiet).text
+    none = detect(client, quiet)
+    assert none.status_code == 200, none.text
+    body = none.json()  # ISO 639's "undetermined", which Bazarr's babelfish reads
+    assert (body["language_code"], body["detected_language"]) == ("und", "undetermined")
+    assert body["confidence"] == 0.0
+    assert body["reason"].startswith("тишина.wav: no speech was found in its first 10 minutes")
     fake = tmp_path / "notes.mp3"
     fake.write_text("not audio at all")
     refused = detect(client, fake)
@@ -147,3 +160,52 @@ def test_detect_language(client: TestClient, eval_root: Path, tmp_path: Path) ->
     assert "notes.mp3" in refused.text and "/tmp" not in refused.text
     # Detection is not a task: nothing shows in the task list.
     assert client.get("/api/tasks").json()["total"] == 0
+
+
+def test_an_asr_repeat_is_answered_when_the_quota_would_refuse_a_new_task(
+    tmp_path: Path, model_cache: Path, eval_root: Path
+) -> None:
+    from sqlalchemy import update
+
+    from transcriber.api.auth import create_key
+    from transcriber.jobs.models import ApiKeyRow
+
+    jfk = eval_root / JFK
+    with make_client(tmp_path, model_cache, workers=1) as c:
+        services = c.app.state.services  # type: ignore[attr-defined]
+        key = create_key(services.jobs, "bazarr")
+        auth = {"Authorization": f"Bearer {key}"}
+        with jfk.open("rb") as f:
+            files = {"audio_file": (jfk.name, f)}
+            first = c.post("/asr", files=files, params={"output": "srt"}, headers=auth)
+        assert first.status_code == 200, first.text
+        with services.jobs.engine.begin() as conn:  # the day's minutes are now spent
+            conn.execute(update(ApiKeyRow).values(minutes_per_day=0.05))
+
+        def again(**params: Any) -> Any:
+            with jfk.open("rb") as f:
+                files = {"audio_file": (jfk.name, f)}
+                return c.post("/asr", files=files, params=params, headers=auth)
+
+        repeat = again(output="srt")  # nothing new to run: answered, in any output
+        assert repeat.status_code == 200, repeat.text
+        assert repeat.content == first.content
+        assert "country" in again(output="txt").text.lower()
+        refused = again(output="srt", task="translate")  # a new task: refused
+        assert_error(refused, 429, "quota_exceeded")
+        assert refused.headers["x-quota-minutes-remaining"] == "0.00"
+        assert c.get("/api/tasks", headers=auth).json()["total"] == 1
+
+
+def test_raw_pcm_has_the_duration_limit(tmp_path: Path, model_cache: Path) -> None:
+    pcm = np.zeros(16000 * 6, "<i2").tobytes()  # 6 s of raw s16le mono 16 kHz
+    with make_client(tmp_path, model_cache, workers=1, max_duration_s=5) as c:
+        params = {"encode": "false", "output": "srt", "video_file": "/films/Long.mkv"}
+        r = c.post("/asr", files={"audio_file": ("audio_file", pcm)}, params=params)
+        assert_error(r, 413, "too_large")
+        assert r.json()["error"]["message"] == "Long.mkv: media is 6 s long; the limit is 5 s"
+        short = c.post("/detect-language", files={"audio_file": pcm[: 16000 * 2]},
+                       params={"encode": "false"})  # fmt: skip
+        assert short.status_code == 200 and short.json()["language_code"] == "und"
+        assert c.get("/api/tasks").json()["total"] == 0
+        assert list((tmp_path / "store").rglob("*.wav")) == []  # no WAV left behind

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import eval_rows
-from tests.integration.test_serve import Server
+from tests.integration.live_api import Server
 from tests.media_factory import load, write_audio
 from transcriber.jobs.status import TaskStatus
 from transcriber.jobs.store import SqlJobStore

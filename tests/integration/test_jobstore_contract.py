@@ -226,6 +226,36 @@ def test_fail_and_requeue_keep_what_they_should(store: SqlJobStore) -> None:
     assert just_now(failed.finished_at)
 
 
+def test_find_request_prefers_a_finished_task_then_a_live_one(store: SqlJobStore) -> None:
+    key = "a" * 64
+
+    def made(owner: str = "alice") -> TaskRecord:
+        return store.create(owner, "film.mkv", "k/input", {}, 60.0, request_key=key)
+
+    assert store.find_request("alice", key) is None
+    add(store)  # a task without a request key is never found
+    first = made()
+    assert store.find_request("alice", key) == first  # queued: a repeat waits for it
+    assert store.find_request("bob", key) is None  # another owner's request is not reused
+    assert store.find_request("alice", "b" * 64) is None
+    task = claimed(store)
+    task = claimed(store) if task.id != first.id else task
+    assert task.id == first.id
+    assert store.fail(task.id, task.claim or "", "broken")
+    assert store.find_request("alice", key) is None  # a failed task answers nothing
+    second = made()
+    third = made()
+    assert store.find_request("alice", key) == third  # the newest of the live ones
+    job = claimed(store)
+    assert job.id == second.id
+    assert store.complete(job.id, job.claim or "", "r.json", "ru", 60.0, 9.0)
+    found = store.find_request("alice", key)
+    assert found is not None and (found.id, found.status) == (second.id, TaskStatus.completed)
+    assert found.request_key == key
+    assert store.cancel(third.id) == TaskStatus.queued
+    assert store.find_request("alice", key) == found  # a finished one before anything
+
+
 def test_webhook_status_is_kept(store: SqlJobStore) -> None:
     task = add(store)
     assert task.webhook_status is None
@@ -672,6 +702,7 @@ def test_a_0001_database_is_migrated_with_its_rows(url: str) -> None:
         task = store.get("old-1")
         assert task is not None and task.heartbeat_at is None and task.webhook_status is None
         assert task.webhook_due_at is None and task.warnings is None
+        assert task.request_key is None
         assert task.error_code is None and task.expected_end_at is None
         assert store.edits.revisions("old-1") == []
         assert (task.status, task.filename, task.options) == (

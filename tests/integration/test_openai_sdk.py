@@ -12,8 +12,9 @@ import openai as openai_sdk
 import pytest
 
 from tests.conftest import eval_rows
+from tests.integration.live_api import Server
 from tests.integration.test_api import JFK
-from tests.integration.test_serve import Server, long_call
+from tests.integration.test_serve import long_call
 from tests.media_factory import write_hollow_wav
 from transcriber.evaluation.wer import corpus_wer
 

@@ -21,9 +21,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.live_api import LiveApi
+from tests.integration.live_api import LiveApi, free_port
 from tests.integration.test_api import JFK
-from tests.integration.test_serve import collect, free_port, long_call
+from tests.integration.test_serve import collect, long_call
 from tests.servers.receiver import Receiver
 from transcriber.jobs.store import SqlJobStore
 

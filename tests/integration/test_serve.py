@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,59 +17,12 @@ import pytest
 import websockets
 
 from tests.conftest import eval_rows
-from tests.integration.live_api import LiveApi
+from tests.integration.live_api import Server
 from tests.media_factory import load, write_audio
 from tests.servers.receiver import Receiver
 from transcriber.jobs.store import SqlJobStore
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server(LiveApi):
-    def __init__(self, root: Path, model_cache: Path) -> None:
-        self.root, self.port = root, free_port()
-        self.env = {
-            **os.environ,
-            "TRANSCRIBER_MODEL_DIR": str(model_cache),
-            "TRANSCRIBER_DATA_DIR": str(root / "data"),
-            "TRANSCRIBER_STORAGE_URL": f"file://{root / 'store'}",
-            "TRANSCRIBER_WORKERS": "1",
-            "TRANSCRIBER_BATCH_SIZE": "2",  # more, smaller batches: more checkpoints
-            "PORT": str(self.port),
-        }
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        log = (self.root / "server.log").open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "transcriber", "serve"], env=self.env, stdout=log, stderr=log
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        raise AssertionError((self.root / "server.log").read_text()[-3000:])
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(sig)
-        return self.proc.wait(timeout=60)
-
-    def kill(self) -> None:
-        """At the end of a test: gone, whatever state it is in."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import secrets
 
@@ -42,9 +44,21 @@ def owner_for(jobs: SqlJobStore, configured: list[str], key: str | None) -> str:
 
 
 def bearer(header: str | None) -> str | None:
-    """The key in an Authorization header: `Bearer KEY`, or the bare key as AssemblyAI's
-    clients send it."""
+    """The key in an Authorization header: `Bearer KEY`, the bare key as AssemblyAI's
+    clients send it, or the password of `Basic` credentials (the user name when there
+    is no password). A client that can only be given a URL, such as Bazarr for
+    whisper-asr-webservice, sends the key that way from `http://user:KEY@host`."""
     value = (header or "").strip()
     if value.lower().startswith("bearer "):
         value = value[7:].strip()
+    elif value.lower().startswith("basic "):
+        value = _basic_key(value[6:].strip())
     return value or None
+
+
+def _basic_key(credentials: str) -> str:
+    try:
+        user, _, password = base64.b64decode(credentials, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return credentials  # not Basic credentials after all: refused as an unknown key
+    return password or user

@@ -142,9 +142,10 @@ class ModelList(BaseModel):
 
 
 class DetectedLanguage(BaseModel):
-    detected_language: str
-    language_code: str
+    detected_language: str = Field(description="In English: russian; undetermined for und")
+    language_code: str = Field(description="ISO 639-1, or und when there is no speech")
     confidence: float = Field(ge=0, le=1)
+    reason: str | None = Field(None, description="Why the language is und (only then)")
 
 
 class UploadUrl(BaseModel):

@@ -98,11 +98,31 @@ async def submit(
     upload: UploadFile,
     options: TranscriptionOptions,
     extra: dict[str, Any],
+    filename: str | None = None,
+    request_key: str | None = None,
 ) -> TaskRecord:
     """Probe a staged multipart upload, move it into the store and queue it; on any
-    refusal nothing is left behind."""
+    refusal nothing is left behind. `filename` (default: the upload's) names the task;
+    `request_key`: see SqlJobStore.find_request."""
+    name = filename or upload.filename or "upload"
+    return await submit_staged(
+        services, owner, staged_path(upload), name, options, extra, request_key
+    )
+
+
+async def submit_staged(
+    services: Services,
+    owner: str,
+    staged: Path,
+    filename: str,
+    options: TranscriptionOptions,
+    extra: dict[str, Any],
+    request_key: str | None = None,
+) -> TaskRecord:
+    """`submit` for a file in the store's staging folder (an upload, or raw PCM made a
+    WAV file there): probed, moved into the store and queued."""
     s = services.settings
-    filename = safe_filename(upload.filename or "upload")
+    filename = safe_filename(filename)
     task_id = str(uuid.uuid4())
     key = f"{task_id}/input"
     probed: list[MediaInfo] = []
@@ -115,7 +135,7 @@ async def submit(
         probed.append(info)
 
     try:
-        await services.store.put_file(key, staged_path(upload), check=check)
+        await services.store.put_file(key, staged, check=check)
     except BaseException:
         await asyncio.to_thread(services.store.delete_prefix, task_id)
         raise
@@ -123,7 +143,14 @@ async def submit(
     stored = options_to_dict(options) | extra
     length = options.clip.length(info.duration)  # of what is to be transcribed
     task = await asyncio.to_thread(
-        services.jobs.create, owner, filename, key, stored, length, task_id=task_id
+        services.jobs.create,
+        owner,
+        filename,
+        key,
+        stored,
+        length,
+        task_id=task_id,
+        request_key=request_key,
     )
     await asyncio.to_thread(services.queue.notify, task.id)  # Celery: a call to Redis
     return task
@@ -172,13 +199,17 @@ def require_worker(services: Services) -> None:
         )
 
 
-async def watch(request: Request, services: Services, task: TaskRecord) -> AsyncIterator[TaskEvent]:
+async def watch(
+    request: Request, services: Services, task: TaskRecord, cancel_on_hangup: bool = True
+) -> AsyncIterator[TaskEvent]:
     """`task`'s events as they come (from the event bus, not by polling the store), until
     it completes; a failure or cancellation is raised as TranscriptionFailedError.
 
-    A client that hangs up stops the watch: its task is cancelled, so no CPU goes to
-    a result that nobody will read. The store is read again at a final event, and
-    every RECHECK_S in case an event was lost (a Redis relay that reconnected).
+    A client that hangs up stops the watch. Its task is cancelled, so no CPU goes to a
+    result that nobody will read, unless `cancel_on_hangup` is False: then it runs on,
+    for a repeat of the request to find (`/asr`, api/reuse.py). The store is read again
+    at a final event, and every RECHECK_S in case an event was lost (a Redis relay
+    that reconnected).
     """
     async with services.events.subscribe(task_id=task.id) as queue:
         left = asyncio.create_task(_client_left(request))
@@ -191,7 +222,8 @@ async def watch(request: Request, services: Services, task: TaskRecord) -> Async
                 )
                 if left in done:
                     getter.cancel()
-                    await asyncio.to_thread(cancel_if_running, services, task.id)
+                    if cancel_on_hangup:
+                        await asyncio.to_thread(cancel_if_running, services, task.id)
                     raise TranscriptionFailedError(f"{task.filename}: the client went away")
                 if getter not in done:
                     getter.cancel()
@@ -231,9 +263,11 @@ def transcript_of(services: Services, task: TaskRecord) -> Transcript:
     return shown(services, task)
 
 
-async def finished(request: Request, services: Services, task: TaskRecord) -> Transcript:
+async def finished(
+    request: Request, services: Services, task: TaskRecord, cancel_on_hangup: bool = True
+) -> Transcript:
     """Wait for `task`; its transcript, or the reason it failed as an error (`watch`)."""
-    async for _ in watch(request, services, task):
+    async for _ in watch(request, services, task, cancel_on_hangup):
         pass
     return await asyncio.to_thread(completed_transcript, services, task.id)
 

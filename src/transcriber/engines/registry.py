@@ -1,4 +1,9 @@
-"""Load engines lazily, share them between jobs, unload them after an idle TTL."""
+"""Load engines lazily, share them between jobs, unload them after an idle TTL.
+
+Each model is loaded once for transcription (with its replicas), and once more, as a
+single-replica copy on all the cores, when language detection is asked for on its own
+(`detector`).
+"""
 
 from __future__ import annotations
 
@@ -44,14 +49,22 @@ class EngineManager:
         self._timer: threading.Thread | None = None
 
     @contextmanager
-    def use(self, model: str | None = None) -> Iterator[Engine]:
-        """The engine of `model` (the default if None), held for the `with` block."""
+    def use(self, model: str | None = None, detector: bool = False) -> Iterator[Engine]:
+        """The engine of `model` (the default if None), held for the `with` block.
+
+        `detector`: an engine for language detection on its own (`/detect-language`), a
+        copy of the model apart from the shared engine, whose replicas running
+        transcriptions keep busy batch after batch, so that a detection never waits
+        behind them. One replica, on as many threads as the transcribing engine has in
+        all: a detection encodes one window, and under load more threads take a larger
+        share of the CPU. It is unloaded after the idle TTL like any engine."""
         name = model or self.settings.model
+        key = f"{name} (language detection)" if detector else name
         with self._lock:
-            hit = self._loaded.get(name)
+            hit = self._loaded.get(key)
             if hit is None:
-                hit = _Loaded(self._load(name), time.monotonic())
-                self._loaded[name] = hit
+                hit = _Loaded(self._load(name, detector), time.monotonic())
+                self._loaded[key] = hit
                 self._start_timer()
             hit.users += 1
         try:
@@ -101,7 +114,7 @@ class EngineManager:
             except Exception:  # never let the timer die
                 log.exception("unloading idle models failed")
 
-    def _load(self, name: str) -> Engine:
+    def _load(self, name: str, detector: bool = False) -> Engine:
         from faster_whisper import WhisperModel
 
         from transcriber.engines.whisper import WhisperEngine
@@ -109,13 +122,14 @@ class EngineManager:
         s = self.settings
         found = resolve(name, s.model_dir)
         target = str(found.path) if found.path is not None else found.name
+        replicas = 1 if detector else s.replicas_count()
         try:
             model = WhisperModel(
                 target,
                 device=s.device,
                 compute_type=s.compute_type,
-                cpu_threads=s.threads_per_replica(),
-                num_workers=s.replicas_count(),
+                cpu_threads=s.threads() if detector else s.threads_per_replica(),
+                num_workers=replicas,
                 download_root=str(s.model_dir / "hub"),
             )
         except Exception as e:  # faster-whisper raises many kinds; all mean "cannot load"
@@ -127,5 +141,9 @@ class EngineManager:
             raise ModelError(f"model {name!r} at {target} failed to load: {e}") from e
         log.info("loaded model %s from %s", found.name, target)
         return WhisperEngine(
-            model, model_name=found.name, batch_size=s.batch_size, replicas=s.replicas_count()
+            model,
+            model_name=found.name,
+            batch_size=s.batch_size,
+            replicas=replicas,
+            keep_encoding=not detector,
         )

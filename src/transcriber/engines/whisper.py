@@ -47,14 +47,23 @@ RECOVER_GAP_S = 3.0
 class WhisperEngine:
     name = "whisper"
 
-    def __init__(self, model: Any, model_name: str, batch_size: int = 4, replicas: int = 1) -> None:
+    def __init__(
+        self,
+        model: Any,
+        model_name: str,
+        batch_size: int = 4,
+        replicas: int = 1,
+        keep_encoding: bool = True,
+    ) -> None:
         self.model = model  # faster_whisper.WhisperModel
         self.model_name = model_name
         self.batch_size = batch_size
         # Batches decoded at once: one per CTranslate2 replica the model was loaded with.
         self.replicas = replicas
         # The first batch's encoding, kept by detect_language for transcribe; per thread,
-        # as a service may detect and transcribe on several threads at once.
+        # as a service may detect and transcribe on several threads at once. An engine
+        # that only detects keeps nothing: no transcription would take it.
+        self.keep_encoding = keep_encoding
         self._local = threading.local()
 
     @property
@@ -73,7 +82,8 @@ class WhisperEngine:
         features = self._features(windows)
         encoded = self._encode(features)
         # These windows are usually the first batch: transcribing them reuses this work.
-        self._local.kept = _Encoded(tuple(windows), features, encoded)
+        if self.keep_encoding:
+            self._local.kept = _Encoded(tuple(windows), features, encoded)
         totals: dict[str, float] = {}
         weights = [w.duration for w in windows]
         for weight, probs in zip(weights, self.model.model.detect_language(encoded), strict=True):

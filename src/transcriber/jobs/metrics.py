@@ -25,6 +25,11 @@ class Metrics:
         self.stage_seconds = Histogram(
             "transcriber_stage_seconds", "Time spent per pipeline stage", ["stage"], registry=r
         )
+        self.reused = Counter(
+            "transcriber_reused_results",
+            "Waiting requests answered by the task of an identical earlier request (/asr)",
+            registry=r,
+        )
         self.live_sessions = Gauge(
             "transcriber_live_sessions", "Live transcription sessions open", registry=r
         )

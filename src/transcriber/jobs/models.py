@@ -40,6 +40,7 @@ class TaskRow(Base):
         DateTime(timezone=True), nullable=True, index=True
     )
     warnings: Mapped[list[dict[str, object]] | None] = mapped_column(JSON, nullable=True)
+    request_key: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     error_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
     expected_end_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 

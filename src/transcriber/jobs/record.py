@@ -40,6 +40,9 @@ class TaskRecord:
     pushed forward while a sender holds it, cleared when the answer is recorded."""
     warnings: list[dict[str, Any]] | None = None
     """The completed transcript's notices, as its JSON's `metadata.warnings` has them."""
+    request_key: str | None = None
+    """For a task made by a waiting request that may be repeated (`/asr`): the hash of
+    its upload and options, under which a repeat finds this task (api/reuse.py)."""
     error_code: str | None = None
     """The error tree's code of a failed task's reason (`not_media`, `fetch_failed`, …)."""
     expected_end_at: datetime | None = None

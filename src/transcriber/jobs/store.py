@@ -85,7 +85,9 @@ class SqlJobStore:
         options: dict[str, Any],
         duration: float | None,
         task_id: str | None = None,
+        request_key: str | None = None,
     ) -> TaskRecord:
+        """A new queued task; `request_key` lets `find_request` find it (api/reuse.py)."""
         row = TaskRow(
             id=task_id or str(uuid.uuid4()),
             owner=owner,
@@ -98,6 +100,7 @@ class SqlJobStore:
             duration=duration,
             attempts=0,
             created_at=now(),
+            request_key=request_key,
         )
         with self._session.begin() as s:
             s.add(row)
@@ -148,6 +151,20 @@ class SqlJobStore:
             if row is None or (owner is not None and row.owner != owner):
                 return None
             return _record(row)
+
+    def find_request(self, owner: str, request_key: str) -> TaskRecord | None:
+        """The owner's task made under `request_key` that can still answer it: a completed
+        one (the newest), else one queued or running; None when every such task failed
+        or was cancelled, or there is none."""
+        live = (TaskStatus.completed.value, _QUEUED, _PROCESSING)
+        q = select(TaskRow).where(
+            TaskRow.owner == owner, TaskRow.request_key == request_key, TaskRow.status.in_(live)
+        )
+        with self._session() as s:
+            found = [_record(r) for r in s.scalars(q.order_by(TaskRow.created_at.desc()))]
+        done = [t for t in found if t.status == TaskStatus.completed and t.result_key]
+        running = [t for t in found if t.status != TaskStatus.completed]
+        return next(iter(done or running), None)
 
     def list_tasks(
         self,

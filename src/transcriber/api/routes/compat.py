@@ -1,15 +1,16 @@
 """Drop-in endpoints: clients written for OpenAI's audio API or whisper-asr-webservice.
 
 Both wait for the transcript and answer with it, as those services do. Underneath,
-each request is an ordinary task (same limits, queue, persistence and task list);
-a client that hangs up cancels it. Errors keep this service's one shape,
+each request is an ordinary task (same limits, queue, persistence and task list). A
+client that hangs up cancels it, except on `/asr`, where the task runs on for a
+repeat of the request to find (api/reuse.py). Errors keep this service's one shape,
 `{"error": {"code", "message"}}`, which OpenAI clients read as they read OpenAI's.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
+import re
 import zlib
 from typing import Annotated, Any
 
@@ -24,16 +25,18 @@ from openai.types.audio import (
 )
 
 from transcriber.api.deps import CurrentOwner, ServicesDep
+from transcriber.api.language_lane import RAW_KEEP_BYTES, detect_language
 from transcriber.api.openai_stream import STREAM_FORMATS, diarized_json, transcript_events
+from transcriber.api.received import receive_upload
+from transcriber.api.reuse import request_key, reusable
 from transcriber.api.routes.export import content_disposition
 from transcriber.api.schemas import DetectedLanguage, ModelList, ModelPublic, content, responses_for
 from transcriber.api.services import Services
-from transcriber.api.submit import finished, require_worker, submit
-from transcriber.api.uploads import UploadRoute, staged_path, upload_route
+from transcriber.api.submit import check_room, finished, require_worker, submit, submit_staged
+from transcriber.api.uploads import UploadRoute, upload_route
 from transcriber.domain import Transcript
-from transcriber.errors import NotFoundError, OptionError, TranscriptionFailedError, naming
+from transcriber.errors import NotFoundError, OptionError
 from transcriber.formats import FORMATS, render
-from transcriber.languages import language_name
 from transcriber.models.packs import PACKS
 from transcriber.options import request_options
 
@@ -49,9 +52,11 @@ OPENAI_MODELS = (
 OPENAI_FORMATS = ("json", "text", "srt", "verbose_json", "vtt", "diarized_json")
 TRANSLATION_FORMATS = ("json", "text", "srt", "verbose_json", "vtt")
 ASR_OUTPUTS = ("txt", "vtt", "srt", "tsv", "json")
-# Language detection reads until the first speech, but no further than this: a long
-# silent file (or one whose header hides its length) must not hold the endpoint.
-DETECT_SCAN_S = 600.0
+ENCODE_DOC = (
+    "true: a media file, decoded. false: the body is raw PCM, as whisper-asr-webservice"
+    " reads it: 16-bit little-endian, mono, 16 kHz, no header (ffmpeg -f s16le -ac 1 -ar 16000)"
+)
+VIDEO_FILE_DOC = "The video the audio comes from (Bazarr sends its path): names the task"
 
 
 def _model_ids(services: Services) -> list[str]:
@@ -231,22 +236,32 @@ def verbose_json(t: Transcript, words: bool) -> dict[str, Any]:
         **responses_for(400, 401, 408, 413, 415, 422, 429, 503),
     },
 )
+# The queue and the key's quota are checked once the upload is read, and only when it
+# makes a task: a repeat of an earlier request (api/reuse.py) is answered even then.
+@upload_route(queued=False)
 async def asr_webservice(
     request: Request,
     services: ServicesDep,
     owner: CurrentOwner,
-    audio_file: Annotated[UploadFile, File(description="Video or audio file")],
+    audio_file: Annotated[UploadFile, File(description="Video or audio file, or raw PCM")],
     task: Annotated[str, Query(description="transcribe, or translate (to English)")] = "transcribe",
     language: Annotated[str | None, Query(description="ISO 639-1 code; empty detects")] = None,
     initial_prompt: Annotated[str | None, Query()] = None,
-    encode: Annotated[bool, Query(description="Accepted; media is always decoded")] = True,
+    encode: Annotated[bool, Query(description=ENCODE_DOC)] = True,
     output: Annotated[str, Query(description=", ".join(ASR_OUTPUTS))] = "txt",
     word_timestamps: Annotated[bool, Query()] = False,
     vad_filter: Annotated[bool, Query()] = True,
     diarize: Annotated[bool, Query()] = False,
     min_speakers: Annotated[int | None, Query(ge=1, le=32)] = None,
     max_speakers: Annotated[int | None, Query(ge=1, le=32)] = None,
+    video_file: Annotated[str | None, Query(description=VIDEO_FILE_DOC)] = None,
 ) -> Response:
+    """whisper-asr-webservice's transcription: the answer is the transcript, once done.
+
+    A client that hangs up does not cancel the task, and the same request made again
+    (same bytes, same options) is answered by it, at once when it has finished
+    (api/reuse.py).
+    """
     fmt = output.lower()
     if fmt not in ASR_OUTPUTS:
         raise OptionError(f"output {output!r}; use {', '.join(ASR_OUTPUTS)}")
@@ -263,8 +278,19 @@ async def asr_webservice(
         task=task,
         model_paths=False,
     )
-    queued = await submit(services, owner, audio_file, options, {})
-    transcript = await finished(request, services, queued)
+    name = media_name(audio_file, video_file)
+    received = await receive_upload(audio_file, not encode, name)
+    try:
+        key = request_key(received, options)
+        queued = await reusable(services, owner, key)
+        if queued is not None:
+            services.metrics.reused.inc()
+        else:  # a new task: now the queue and the key's quota must have room for it
+            await asyncio.to_thread(check_room, services, owner)
+            queued = await submit_staged(services, owner, received.path, name, options, {}, key)
+    finally:
+        await asyncio.to_thread(received.discard)
+    transcript = await finished(request, services, queued, cancel_on_hangup=False)
     stem = queued.filename.rsplit(".", 1)[0] or "transcript"
     spec = FORMATS[fmt]
     headers = {
@@ -275,37 +301,37 @@ async def asr_webservice(
     return Response(body, media_type=spec.content_type, headers=headers)
 
 
-# One detection at a time: each is a second of the model's time, not queued as a task.
-_detecting = threading.Lock()
-
-
 @router.post(
     "/detect-language",
     response_model=DetectedLanguage,
+    response_model_exclude_none=True,
     responses=responses_for(400, 401, 408, 413, 415, 422, 503),
 )
-@upload_route(queued=False)  # not a task: no queue to wait in
+@upload_route(queued=False)  # not a task: no queue to wait in (api/language_lane.py)
 async def asr_detect_language(
     request: Request,
     services: ServicesDep,
     _: CurrentOwner,
-    audio_file: Annotated[UploadFile, File(description="Video or audio file")],
-    encode: Annotated[bool, Query(description="Accepted; media is always decoded")] = True,
+    audio_file: Annotated[UploadFile, File(description="Video or audio file, or raw PCM")],
+    encode: Annotated[bool, Query(description=ENCODE_DOC)] = True,
+    video_file: Annotated[str | None, Query(description=VIDEO_FILE_DOC)] = None,
 ) -> dict[str, Any]:
-    """whisper-asr-webservice's language detection: the first 30 s of speech decide."""
-    name = audio_file.filename or "upload"
-    path = staged_path(audio_file)  # deleted when the request ends
+    """whisper-asr-webservice's language detection: the first 30 s of speech decide.
+    Not a task, and not behind the queue (api/language_lane.py); `und` when there is
+    no speech."""
+    name = media_name(audio_file, video_file)
+    received = await receive_upload(
+        audio_file, not encode, name, keep_bytes=RAW_KEEP_BYTES, hashed=False
+    )
+    try:
+        return await detect_language(services, received.path, name)
+    finally:
+        await asyncio.to_thread(received.discard)
 
-    def detect() -> tuple[str, float] | None:
-        with _detecting, naming(path, name):
-            return services.pipeline.detect_language(path, max_duration_s=DETECT_SCAN_S)
 
-    found = await asyncio.to_thread(detect)
-    if found is None:
-        raise TranscriptionFailedError(
-            f"{name}: no speech found in its first {DETECT_SCAN_S / 60:.0f} minutes,"
-            " so no language to detect"
-        )
-    code, confidence = found
-    return {"detected_language": language_name(code), "language_code": code,
-            "confidence": round(confidence, 4)}  # fmt: skip
+def media_name(upload: UploadFile, video_file: str | None) -> str:
+    """The name a request's media goes by in its task and messages: the file name of
+    `video_file` when the client says which video the audio is from (Bazarr sends the
+    video's path on its own machine), else the upload's name."""
+    base = re.split(r"[\\/]", (video_file or "").strip())[-1]
+    return base or upload.filename or "upload"
