@@ -33,7 +33,13 @@ from starlette.datastructures import FormData, Headers, UploadFile
 from starlette.types import Message, Receive
 
 from transcriber.api.auth import bearer, owner_for
-from transcriber.errors import InputError, OptionError, UploadStalledError, UploadTooLargeError
+from transcriber.errors import (
+    InputError,
+    OptionError,
+    TranscriberError,
+    UploadStalledError,
+    UploadTooLargeError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,17 +59,24 @@ F = TypeVar("F", bound=Callable[..., Any])
 @dataclass(frozen=True, slots=True)
 class UploadSpec:
     """How a route takes its body: `queued` routes make a task (the queue and the key's
-    quota are checked first); `raw` routes read the body itself, not a form."""
+    quota are checked first); `raw` routes read the body itself, not a form.
+    `repeatable` routes may answer a repeat of an earlier request from its task, so a
+    full queue or a spent quota refuses them before the body only when the key has no
+    task that a repeat could be answered from (api/reuse.py)."""
 
     queued: bool = True
     raw: bool = False
+    repeatable: bool = False
 
 
-def upload_route(*, queued: bool = True, raw: bool = False) -> Callable[[F], F]:
-    """Mark an endpoint whose upload is not a multipart file, or that makes no task."""
+def upload_route(
+    *, queued: bool = True, raw: bool = False, repeatable: bool = False
+) -> Callable[[F], F]:
+    """Mark an endpoint whose upload is not a multipart file, that makes no task, or
+    that can answer a repeated request from an earlier task."""
 
     def mark(endpoint: F) -> F:
-        endpoint.upload_spec = UploadSpec(queued, raw)  # type: ignore[attr-defined]
+        endpoint.upload_spec = UploadSpec(queued, raw, repeatable)  # type: ignore[attr-defined]
         return endpoint
 
     return mark
@@ -148,7 +161,7 @@ class UploadRoute(APIRoute):
             services = request.app.state.services
             limit = upload_limit(services.settings)
             slack = 0 if spec.raw else SLACK_BYTES  # a raw body is the file itself
-            await refuse_early(request, services, limit, slack, spec.queued)
+            await refuse_early(request, services, limit, slack, spec)
             stall_s = services.settings.upload_stall_s
             guard = BodyGuard(request.receive, limit, stall_s, slack)
             if spec.raw or not _takes_file(self):
@@ -174,10 +187,11 @@ def _takes_file(route: APIRoute) -> bool:
 
 
 async def refuse_early(
-    request: Request, services: Any, limit: int, slack: int, queued: bool
+    request: Request, services: Any, limit: int, slack: int, spec: UploadSpec
 ) -> None:
     """The refusals that need no body: a bad key, a declared size over the limit, a full
-    queue or a spent quota."""
+    queue or a spent quota (for a repeatable route, only when no earlier task of the
+    key could answer a repeat)."""
     settings = services.settings
     key = bearer(request.headers.get("authorization"))
     owner = await asyncio.to_thread(owner_for, services.jobs, settings.key_list(), key)
@@ -185,10 +199,16 @@ async def refuse_early(
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit + slack:
         raise UploadTooLargeError(too_large(limit))
-    if queued:
+    if spec.queued:
         from transcriber.api.submit import check_room
 
-        await asyncio.to_thread(check_room, services, owner)
+        try:
+            await asyncio.to_thread(check_room, services, owner)
+        except TranscriberError:
+            if not spec.repeatable:
+                raise
+            if not await asyncio.to_thread(services.jobs.has_requests, owner):
+                raise
 
 
 async def read_form(request: Request, file_limit: int, staging: Path) -> FormData:

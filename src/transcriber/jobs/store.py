@@ -166,6 +166,15 @@ class SqlJobStore:
         running = [t for t in found if t.status != TaskStatus.completed]
         return next(iter(done or running), None)
 
+    def has_requests(self, owner: str) -> bool:
+        """Whether the owner has any task that `find_request` could still answer from."""
+        live = (TaskStatus.completed.value, _QUEUED, _PROCESSING)
+        q = select(TaskRow.id).where(
+            TaskRow.owner == owner, TaskRow.request_key.is_not(None), TaskRow.status.in_(live)
+        )
+        with self._session() as s:
+            return s.scalars(q.limit(1)).first() is not None
+
     def list_tasks(
         self,
         owner: str | None,

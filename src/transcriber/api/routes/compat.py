@@ -236,9 +236,11 @@ def verbose_json(t: Transcript, words: bool) -> dict[str, Any]:
         **responses_for(400, 401, 408, 413, 415, 422, 429, 503),
     },
 )
-# The queue and the key's quota are checked once the upload is read, and only when it
-# makes a task: a repeat of an earlier request (api/reuse.py) is answered even then.
-@upload_route(queued=False)
+# A full queue or a spent quota refuses the request before its body only when the key
+# has no task a repeat could be answered from; otherwise they are checked once the
+# upload is read, and only when it makes a task: a repeat of an earlier request
+# (api/reuse.py) is answered even then.
+@upload_route(repeatable=True)
 async def asr_webservice(
     request: Request,
     services: ServicesDep,
