@@ -23,6 +23,20 @@ FILL = {"kind": "srt", "model_id": "whisper-1", "number": "1"}
 QUERY = {"words": "x"}
 
 
+def minimal_body(spec: dict[str, Any], operation: dict[str, Any]) -> dict[str, Any] | None:
+    """A JSON body that the operation's schema accepts (its required fields, zero-valued),
+    so that the sweep reaches the owner check instead of stopping at validation."""
+    content = operation.get("requestBody", {}).get("content", {})
+    if "application/json" not in content:
+        return None
+    schema = content["application/json"]["schema"]
+    if "$ref" in schema:
+        schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+    zero = {"integer": 0, "number": 0, "string": "x", "boolean": False, "array": []}
+    props = schema.get("properties", {})
+    return {name: zero.get(props[name].get("type", ""), {}) for name in schema.get("required", [])}
+
+
 def settle(c: TestClient, task_id: str, key: dict[str, str]) -> dict[str, Any]:
     deadline = time.monotonic() + 120
     while (task := c.get(f"/api/tasks/{task_id}", headers=key).json())["status"] in (
@@ -60,13 +74,15 @@ def test_a_key_cannot_reach_another_keys_work(tmp_path: Path, model_cache: Path)
         assert used.status_code == 400 and "no such upload for this API key" in used.text
         # ...and every route that names a task answers B with 404, for each of A's tasks.
         swept = 0
-        for path, methods in c.get("/openapi.json").json()["paths"].items():
+        spec = c.get("/openapi.json").json()
+        for path, methods in spec["paths"].items():
             if "{task_id}" not in path and "{transcript_id}" not in path:
                 continue
-            for method in methods:
+            for method, operation in methods.items():
+                body = minimal_body(spec, operation)
                 for task_id in mine:
                     url = re.sub(r"\{(\w+)\}", lambda m, t=task_id: FILL.get(m.group(1), t), path)
-                    r = c.request(method.upper(), url, headers=B, params=QUERY)
+                    r = c.request(method.upper(), url, headers=B, params=QUERY, json=body)
                     assert r.status_code == 404, (method, url, r.status_code, r.text)
                     swept += 1
         assert swept >= 4 * 12
