@@ -33,7 +33,7 @@ from transcriber.diarization import (
     torch_pickle,
 )
 from transcriber.diarization.der import best_mapping
-from transcriber.diarization.local import Chunk
+from transcriber.diarization.local import Chunk, thinned
 from transcriber.diarization.timeline import label_name, relabel
 from transcriber.domain import Segment, Word
 from transcriber.errors import ModelError, OptionError
@@ -499,3 +499,15 @@ def test_overlapping_chunks_rebuild_overlapping_turns() -> None:
     orphan[1] = [0, -2, -2]
     again = reconstruct.to_turns(reconstruct.binary_activity(chunks, orphan, 2))
     assert len([t for t in again if t.speaker == "B"]) == 1
+
+
+def test_the_windows_only_pass_reads_a_bounded_even_sample_of_the_rest() -> None:
+    short = np.arange(250)
+    assert np.array_equal(thinned(short, 3.0), short)  # no longer than the cap: all of it
+    rest = np.concatenate([np.arange(0, 400), np.arange(500, 1000)])  # 9 s of clean speech
+    kept = thinned(rest, 3.0)
+    assert len(kept) == 300 and np.isin(kept, rest).all()
+    # two 1.5 s pieces, one from each half of the speech, each read in order
+    first, second = kept[:150], kept[150:]
+    assert first.max() < rest[450] <= second.min()
+    assert (np.diff(first) >= 1).all() and (np.diff(second) >= 1).all()

@@ -51,6 +51,7 @@ MIN_EMBED_S = 1.0  # less clean speech than this gives no embedding
 BUCKET_FRAMES = 25  # fbank frames (0.25 s): items are cut to a multiple of this
 EMBED_BATCH = 16
 WINDOW_S, WINDOW_HOP_S = 1.5, 0.5  # window embeddings inside each clean-speech embedding
+REST_S = 3.0  # at most this much of the rest of a speaker's clean speech is windowed
 TRUNK_S = 2 * fbank.SHIFT / fbank.SAMPLE_RATE  # CAM++ trunk frames are 20 ms apart
 SILENT = 1e-4  # a chunk whose samples all stay under this is digital silence: skipped
 SECONDS_PER_FRAME = FRAME_STEP / fbank.SAMPLE_RATE
@@ -143,6 +144,17 @@ def window_rows(n_trunk: int) -> np.ndarray:
     for i, a in enumerate(starts):
         rows[i, a : a + width] = 1.0
     return rows
+
+
+def thinned(frames: np.ndarray, cap_s: float = REST_S) -> np.ndarray:
+    """At most `cap_s` seconds of `frames` (fbank frame indices): WINDOW_S pieces spread
+    evenly over them, joined; all of them when they are no longer than that."""
+    width, cap = round(WINDOW_S * 100), round(cap_s * 100)
+    if len(frames) <= cap:
+        return frames
+    n = max(1, cap // width)
+    starts = [round((i + 0.5) * len(frames) / n - width / 2) for i in range(n)]
+    return np.concatenate([frames[a : a + width] for a in starts])
 
 
 def seg_frame_of(fb_frames: np.ndarray) -> np.ndarray:
@@ -250,8 +262,9 @@ class LocalSpeakers:
                 # Windows only of clean speech: an overlapped stretch holds two voices.
                 items.append((p, s, feats, frames if alone else None))
                 if alone:
-                    # The rest of the clean speech, for windows only (no embedding).
+                    # A few windows of the rest of the clean speech, spread evenly (no embedding).
                     rest = embedding_frames(use, CHUNK / fbank.SAMPLE_RATE, frames)
+                    rest = thinned(rest)
                     if len(rest) >= round(WINDOW_S * 100):
                         feats = fbank.normalise(_fbank_rows(p.audio, rest))
                         items.append((p, -1 - s, feats, rest))
