@@ -8,6 +8,7 @@ import asyncio
 import base64
 import time
 from collections.abc import Iterator
+from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,18 @@ def wait_saved(server: Server, task_id: str) -> dict[str, Any]:
     return dict(r.json())
 
 
+def mostly_in(deltas: str, transcript: str, language: str) -> bool:
+    """Whether at least 80% of the deltas' letters recur, in order, in the transcript.
+    Letters, not words: a partial decode may split a word the final joins ("на берите"
+    against "наберите"), which is the same speech heard."""
+    said = "".join(normalize(deltas, language))
+    heard = "".join(normalize(transcript, language))
+    matched = sum(
+        b.size for b in SequenceMatcher(None, said, heard, autojunk=False).get_matching_blocks()
+    )
+    return matched >= 0.8 * len(said)
+
+
 def test_sdk_realtime_transcription_with_server_vad(server: Server, eval_root: Path) -> None:
     audio = pcm24k(eval_root, RU)
     events = asyncio.run(
@@ -133,9 +146,7 @@ def test_sdk_realtime_transcription_with_server_vad(server: Server, eval_root: P
         final = seq[completed]
         assert final.usage.type == "duration" and final.usage.seconds > 0
         deltas = "".join(e.delta for e in seq if e.type.endswith(".delta"))
-        said = normalize(deltas, "ru")
-        heard = set(normalize(final.transcript, "ru"))
-        assert sum(w in heard for w in said) >= 0.8 * len(said), (deltas, final.transcript)
+        assert mostly_in(deltas, final.transcript, "ru"), (deltas, final.transcript)
         transcripts.append(final.transcript)
     assert any(e.type.endswith(".delta") for e in events)
     text = " ".join(transcripts)
@@ -165,9 +176,8 @@ def test_sdk_realtime_without_turn_detection_commits_by_hand(
     after = kinds[kinds.index("input_audio_buffer.committed") + 1 : -1]
     assert set(after) <= {"conversation.item.input_audio_transcription.delta"}, kinds
     transcript = events[-1].transcript
-    said = normalize("".join(e.delta for e in events if e.type.endswith(".delta")), "en")
-    heard = set(normalize(transcript, "en"))
-    assert said and sum(w in heard for w in said) >= 0.8 * len(said), (said, transcript)
+    said = "".join(e.delta for e in events if e.type.endswith(".delta"))
+    assert said.strip() and mostly_in(said, transcript, "en"), (said, transcript)
     assert corpus_wer([(reference(EN), transcript)], "en") < 0.25, transcript
     assert all(e.item_id == events[-1].item_id for e in events[2:])
 

@@ -95,11 +95,14 @@ class Worker:
                 return
             last = now
             total = p.audio_total or None
+            fraction = p.fraction
             if p.stage != Stage.loading:
                 countdown.begin()
-            end = countdown.expected_end(p.fraction, total)
+            else:  # a resumed run stands where its checkpoint left it, not at 0
+                fraction = max(fraction, task.progress)
+            end = countdown.expected_end(fraction, total)
             still_ours = self.jobs.progress(
-                task.id, claim, p.stage.value, p.fraction, p.audio_done, total, end
+                task.id, claim, p.stage.value, fraction, p.audio_done, total, end
             )
             if not still_ours:  # cancelled or taken over elsewhere
                 raise CancelledError("the task is no longer ours")
