@@ -140,7 +140,7 @@ class Settings(BaseSettings):
     max_queue: int = Field(default=100, ge=1)
     """Queued tasks beyond this get 429 with Retry-After."""
 
-    max_live_sessions: int = Field(default=3, ge=0, le=256)
+    max_live_sessions: int = Field(default=2, ge=0, le=256)
     """Live transcription sessions (`/ws/live`, `/v1/realtime`) this process runs at once;
     one more is refused with WebSocket close code 1013 (try again later). 0 turns live
     transcription off. How many real-time sessions a box holds is measured by
