@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+from fastapi.responses import Response
 
 from transcriber.api.services import Services
 from transcriber.domain import Clip, Segment, Transcript, Word
@@ -34,6 +35,8 @@ from transcriber.edits import (
 )
 from transcriber.engines.align import MAX_ALIGN_S
 from transcriber.errors import ConflictError, NotFoundError, naming
+from transcriber.formats import FORMATS
+from transcriber.formats import render as render_format
 from transcriber.formats.json_doc import parse, render
 from transcriber.jobs.edit_log import edit_conflict
 from transcriber.jobs.events import TaskEvent
@@ -204,3 +207,15 @@ def _channel(task: TaskRecord, seg: Segment) -> int | None:
         return None
     m = CHANNEL_LABEL.match(seg.speaker)
     return int(m.group(1)) - 1 if m else None
+
+
+def download(task_filename: str, raw: bytes, fmt: str, label: str = "") -> Response:
+    """A stored JSON document as a download in `fmt`, named after the task's file
+    (`NAME{label}.EXT`; `label` marks an earlier version, `.v2`)."""
+    from transcriber.api.routes.export import content_disposition  # export imports us
+
+    body = raw if fmt == "json" else render_format(parse(raw), fmt)
+    spec = FORMATS[fmt]
+    stem = task_filename.rsplit(".", 1)[0] or "transcript"
+    headers = {"Content-Disposition": content_disposition(f"{stem}{label}.{spec.extension}")}
+    return Response(body, media_type=spec.content_type, headers=headers)

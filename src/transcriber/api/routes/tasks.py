@@ -13,15 +13,13 @@ from transcriber.api import transcripts
 from transcriber.api.deps import CurrentOwner, MediaOwner, ServicesDep
 from transcriber.api.ranges import ranged_response
 from transcriber.api.retry import TaskRetry, retried_options
-from transcriber.api.routes.export import content_disposition
 from transcriber.api.schemas import TaskList, TaskPublic, content, responses_for
 from transcriber.api.services import Services
 from transcriber.api.submit import cancel, submit, submit_url
 from transcriber.api.uploads import UploadRoute
 from transcriber.domain import ChannelMode
 from transcriber.errors import ConflictError, FileMissingError, NotFoundError, OptionError
-from transcriber.formats import FORMATS, FormatName, render
-from transcriber.formats.json_doc import parse
+from transcriber.formats import FORMATS, FormatName
 from transcriber.jobs.events import TaskEvent
 from transcriber.jobs.record import TaskRecord
 from transcriber.jobs.status import TERMINAL_STATUSES, TaskStatus
@@ -159,12 +157,7 @@ def get_result(
     task = _task(services, owner, task_id)
     if task.status != TaskStatus.completed or not task.result_key:
         raise ConflictError(f"task {task_id} is {task.status.value}; no result yet")
-    raw = transcripts.document(services, task, version)
-    body = raw if fmt == "json" else render(parse(raw), fmt)
-    spec = FORMATS[fmt]
-    stem = task.filename.rsplit(".", 1)[0] or "transcript"
-    headers = {"Content-Disposition": content_disposition(f"{stem}.{spec.extension}")}
-    return Response(body, media_type=spec.content_type, headers=headers)
+    return transcripts.download(task.filename, transcripts.document(services, task, version), fmt)
 
 
 @router.get(

@@ -8,21 +8,19 @@ re-run so, with other options. Earlier versions stay readable, in every format.
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Query
 from fastapi.responses import Response
 from pydantic import BaseModel
 
+from transcriber.api import transcripts
 from transcriber.api.deps import CurrentOwner, ServicesDep
-from transcriber.api.routes.export import content_disposition
 from transcriber.api.schemas import TaskPublic, content, responses_for
 from transcriber.api.services import Services
 from transcriber.api.uploads import UploadRoute, upload_route
 from transcriber.errors import ConflictError, NotFoundError
-from transcriber.formats import FORMATS, FormatName, render
-from transcriber.formats.json_doc import from_dict
+from transcriber.formats import FORMATS, FormatName
 from transcriber.jobs.events import TaskEvent
 from transcriber.jobs.record import TaskRecord
 from transcriber.jobs.status import TaskStatus
@@ -138,8 +136,4 @@ def get_version(
     if number not in known:
         raise NotFoundError(f"task {task_id} has no version {number}")
     raw = services.store.get_bytes(version_key(task_id, number))
-    body = raw if fmt == "json" else render(from_dict(json.loads(raw)), fmt)
-    spec = FORMATS[fmt]
-    stem = task.filename.rsplit(".", 1)[0] or "transcript"
-    headers = {"Content-Disposition": content_disposition(f"{stem}.v{number}.{spec.extension}")}
-    return Response(body, media_type=spec.content_type, headers=headers)
+    return transcripts.download(task.filename, raw, fmt, f".v{number}")
