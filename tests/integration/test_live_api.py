@@ -20,6 +20,7 @@ import websockets
 import webvtt
 
 from tests.conftest import eval_rows
+from tests.integration.live_server import live_app
 from tests.integration.test_serve import Server
 from tests.media_factory import load
 from transcriber.evaluation.wer import corpus_wer, normalize
@@ -338,3 +339,18 @@ def test_a_live_task_is_transcribed_again_offline_as_a_new_version(
     assert 'filename="live-' in srt_text.headers["content-disposition"]
     assert list(srt.parse(srt_text.text))
     assert httpx.get(f"{server.url}/api/tasks/{task_id}/versions/2").status_code == 404
+
+
+def test_a_session_is_cut_at_the_duration_limit_and_kept(
+    tmp_path: Path, model_cache: Path, eval_root: Path
+) -> None:
+    """Audio past TRANSCRIBER_MAX_DURATION_S is not taken: the session ends with
+    `too_large` and 1009, and the audio up to the limit is saved."""
+    with live_app(tmp_path, model_cache, workers=0, max_duration_s=2.0) as (url, _):
+        data = pcm16(eval_root, EN)
+        start = {"type": "start", "language": "en"}
+        run = asyncio.run(stream(live_url(url), start, frames(data, 32000), 32000, speed=0))
+    assert run.close_code == 1009, run.messages
+    assert run.of_type("error")[0]["error"]["code"] == "too_large"
+    done = run.of_type("done")[0]
+    assert done["task"]["duration"] == pytest.approx(2.0, abs=0.01)

@@ -16,12 +16,13 @@ import asyncio
 import logging
 import threading
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from fastapi import WebSocket
 
 from transcriber.api.auth import bearer, owner_for
 from transcriber.api.services import Services
+from transcriber.api.submit import check_quota
 from transcriber.domain import Transcript
 from transcriber.engines.base import Engine
 from transcriber.engines.registry import EngineManager
@@ -30,6 +31,7 @@ from transcriber.errors import (
     InputError,
     MediaError,
     OptionError,
+    QuotaExceededError,
     TooManySessionsError,
     TranscriberError,
     UploadTooLargeError,
@@ -65,7 +67,7 @@ def close_code(error: BaseException) -> int:
     """The close code that goes with an error sent to a live client."""
     if isinstance(error, AuthError):
         return UNAUTHORIZED
-    if isinstance(error, TooManySessionsError):
+    if isinstance(error, TooManySessionsError | QuotaExceededError):
         return TRY_LATER
     if isinstance(error, UploadTooLargeError):
         return TOO_BIG
@@ -138,28 +140,43 @@ class SessionEngine:
                 self._use.__exit__(None, None, None)
 
 
-async def reserve(services: Services, model: str | None) -> SessionEngine:
+@dataclass(slots=True)
+class Place:
+    """What `reserve` took for one live session: a place among the sessions, held by
+    `owner`, the model (`engine`, which a protocol may swap for another), and the audio
+    seconds the key's daily quota leaves it (None: no daily limit)."""
+
+    owner: str
+    engine: SessionEngine
+    quota_s: float | None
+
+
+async def reserve(services: Services, model: str | None, owner: str) -> Place:
     """Take a place among the live sessions and hold the model, loaded
-    (TooManySessionsError, ModelError); `leave` when the session ends."""
-    services.live.acquire()
+    (TooManySessionsError, QuotaExceededError, ModelError); `leave` when the session
+    ends. The key's live sessions open now count as its running tasks."""
+    open_now = services.live.open_for(owner)
+    quota_s = await asyncio.to_thread(check_quota, services.jobs, owner, 0.0, open_now)
+    services.live.acquire(owner)
     engine = SessionEngine(services.engines, model)
     try:
         await asyncio.to_thread(engine)
     except BaseException:
-        services.live.release()
+        services.live.release(owner)
         raise
-    return engine
+    return Place(owner, engine, quota_s)
 
 
-def leave(services: Services, engine: SessionEngine) -> None:
+def leave(services: Services, place: Place) -> None:
     """Give back what `reserve` took."""
-    engine.release()
-    services.live.release()
+    place.engine.release()
+    services.live.release(place.owner)
 
 
-def new_session(services: Services, request: LiveRequest, engine: SessionEngine) -> LiveSession:
+def new_session(services: Services, request: LiveRequest, place: Place) -> LiveSession:
     """A session on the shared engine and the live threads (after `reserve`)."""
-    return LiveSession(request, live_tuning(services), engine, services.live.executor)
+    tuning = replace(live_tuning(services), quota_s=place.quota_s)
+    return LiveSession(request, tuning, place.engine, services.live.executor)
 
 
 # --- the inbox between a protocol's reader and the pump -----------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -46,16 +47,21 @@ def check_room(services: Services, owner: str) -> None:
     s = services.settings
     if services.jobs.counts().get(TaskStatus.queued.value, 0) >= s.max_queue:
         raise QueueFullError(f"the queue is full ({s.max_queue} tasks); try again later")
-    check_quota(services.jobs, owner)
+    check_quota(services.jobs, owner, live_sessions=services.live.open_for(owner))
 
 
-def check_quota(jobs: SqlJobStore, owner: str, adding_s: float = 0.0) -> None:
+def check_quota(
+    jobs: SqlJobStore, owner: str, adding_s: float = 0.0, live_sessions: int = 0
+) -> float | None:
     """Refuse a task of `adding_s` seconds of audio that the key's quota does not allow
-    (429, with Retry-After and what is left in the X-Quota-* headers)."""
+    (429, with Retry-After and what is left in the X-Quota-* headers); `live_sessions`,
+    the key's live sessions open now, count as running tasks. Return the audio seconds
+    the key has left today (None: no daily limit)."""
     quota = jobs.quota(owner)
     if not quota.limits:
-        return
+        return None
     used = jobs.usage(owner)
+    used = replace(used, running=used.running + live_sessions)
     headers: dict[str, str] = {}
     if quota.max_running is not None:
         headers["X-Quota-Max-Running"] = str(quota.max_running)
@@ -78,6 +84,7 @@ def check_quota(jobs: SqlJobStore, owner: str, adding_s: float = 0.0) -> None:
             f" and has {left_s / 60:.2f} left today{this}; more from 00:00 UTC",
             headers | {"Retry-After": str(seconds_to_next_day())},
         )
+    return left_s
 
 
 def safe_filename(name: str, limit: int = 200) -> str:
@@ -131,7 +138,8 @@ async def submit_staged(
         with naming(path, filename):
             info = probe(path)
             info.check(options.clip, s.max_duration_s)
-        check_quota(services.jobs, owner, options.clip.length(info.duration) or 0.0)
+        adding_s = options.clip.length(info.duration) or 0.0
+        check_quota(services.jobs, owner, adding_s, services.live.open_for(owner))
         probed.append(info)
 
     try:

@@ -23,7 +23,8 @@ import numpy as np
 
 from transcriber.domain import SpeakerStat, Transcript
 from transcriber.engines.base import Engine
-from transcriber.errors import UploadTooLargeError
+from transcriber.errors import QuotaExceededError, UploadTooLargeError
+from transcriber.jobs.usage import seconds_to_next_day
 from transcriber.live.audio import AudioFormat, AudioInput
 from transcriber.live.recording import Recording
 from transcriber.live.speakers import OnlineSpeakers
@@ -57,6 +58,7 @@ class LiveTuning:
     max_duration_s: float
     diarization_method: str = "pyannote"  # for the saved task's speakers
     model_dir: Path | None = None  # where the diarization keeps what it builds
+    quota_s: float | None = None  # the audio the key's daily quota leaves this session
 
 
 class LiveSession:
@@ -95,23 +97,44 @@ class LiveSession:
         return self.recording.seconds
 
     async def push(self, data: bytes) -> None:
-        """One frame of the client's audio (raises AudioFrameError when it is not audio,
-        UploadTooLargeError past the duration limit)."""
+        """One frame of the client's audio (raises AudioFrameError when it is not audio;
+        QuotaExceededError or UploadTooLargeError at the audio the key's quota or the
+        duration limit allows, after taking the audio up to that point)."""
         if not data:
             return
-        audio, regions = await self._run(self._prepare, data)
-        await self.stream.advance(audio, regions)
-        if self.seconds > self.tuning.max_duration_s:
-            raise UploadTooLargeError(
-                f"the live session reached the limit of {self.tuning.max_duration_s:.0f} s"
-                " of audio; start a new one"
+        audio, regions, cut = await self._run(self._prepare, data)
+        if len(audio):
+            await self.stream.advance(audio, regions)
+        if not cut:
+            return
+        quota_s = self.tuning.quota_s
+        if quota_s is not None and quota_s < self.tuning.max_duration_s:
+            raise QuotaExceededError(
+                f"this API key's audio minutes for today ran out after {self.seconds:.0f} s"
+                " of this session; what was heard is saved, and more comes at 00:00 UTC",
+                {"Retry-After": str(seconds_to_next_day())},
             )
+        raise UploadTooLargeError(
+            f"the live session reached the limit of {self.tuning.max_duration_s:.0f} s"
+            " of audio; start a new one"
+        )
 
-    def _prepare(self, data: bytes) -> tuple[np.ndarray, list[Region]]:
+    def _prepare(self, data: bytes) -> tuple[np.ndarray, list[Region], bool]:
+        """The frame at the model's rate, its speech regions, and whether it was cut at
+        the session's limit (the audio past it is not taken)."""
         pcm = self._input.pcm16(data)
+        limit_s = self.tuning.max_duration_s
+        if self.tuning.quota_s is not None:
+            limit_s = min(limit_s, self.tuning.quota_s)
+        room = max(0, round(limit_s * self.recording.sample_rate) - self.recording.samples)
+        cut = len(pcm) > room
+        if cut:
+            pcm = pcm[:room]
+        if not len(pcm):
+            return np.zeros(0, np.float32), [], cut
         self.recording.write(pcm)
         audio = self._input.to_model_rate(pcm)
-        return audio, self.stream.detect(audio)
+        return audio, self.stream.detect(audio), cut
 
     async def commit(self) -> None:
         """End the open utterance now (OpenAI's `input_audio_buffer.commit`)."""

@@ -23,12 +23,17 @@ class LiveSessions:
     def __init__(self, limit: int, gauge: Gauge | None = None) -> None:
         self.limit = limit
         self.active = 0
+        self._by_owner: dict[str, int] = {}
         self._gauge = gauge
         self.executor = ThreadPoolExecutor(
             max_workers=max(1, limit) * THREADS_PER_SESSION, thread_name_prefix="live"
         )
 
-    def acquire(self) -> None:
+    def open_for(self, owner: str) -> int:
+        """How many live sessions `owner` has open now (they count against its quota)."""
+        return self._by_owner.get(owner, 0)
+
+    def acquire(self, owner: str) -> None:
         """Take a place, or TooManySessionsError. Call on the event loop only."""
         if self.limit == 0:
             raise TooManySessionsError(
@@ -39,10 +44,16 @@ class LiveSessions:
                 f"all {self.limit} live sessions are in use; try again later"
             )
         self.active += 1
+        self._by_owner[owner] = self.open_for(owner) + 1
         self._show()
 
-    def release(self) -> None:
+    def release(self, owner: str) -> None:
         self.active = max(0, self.active - 1)
+        left = self.open_for(owner) - 1
+        if left > 0:
+            self._by_owner[owner] = left
+        else:
+            self._by_owner.pop(owner, None)
         self._show()
 
     def _show(self) -> None:

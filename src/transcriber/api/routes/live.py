@@ -171,8 +171,8 @@ async def live(ws: WebSocket) -> None:
         if first["type"] == "websocket.disconnect":
             return
         request = start_request(first, services)
-        engine = await reserve(services, request.model)
-        session = new_session(services, request, engine)
+        place = await reserve(services, request.model, owner)
+        session = new_session(services, request, place)
     except TimeoutError:
         await refuse(ws, ProtocolError(f"no start message within {START_TIMEOUT_S:.0f} s"))
         return
@@ -183,7 +183,7 @@ async def live(ws: WebSocket) -> None:
         await run(ws, services, owner, session)
     finally:
         session.close()
-        leave(services, engine)
+        leave(services, place)
 
 
 async def refuse(ws: WebSocket, error: BaseException) -> None:

@@ -32,6 +32,7 @@ from transcriber.api.live_socket import (
     Gone,
     Inbox,
     Mark,
+    Place,
     ProtocolError,
     SessionEngine,
     caller,
@@ -79,11 +80,9 @@ class RealtimeSession:
     """One connection: its configuration, its live session (made at the first audio) and
     the items (utterances) it has told the client about."""
 
-    def __init__(
-        self, ws: WebSocket, services: Services, owner: str, engine: SessionEngine
-    ) -> None:
-        self.ws, self.services, self.owner = ws, services, owner
-        self.engine = engine  # the default model, held since the connection was taken
+    def __init__(self, ws: WebSocket, services: Services, place: Place) -> None:
+        self.ws, self.services, self.owner = ws, services, place.owner
+        self.place = place  # the default model, held since the connection was taken
         self.id = str(uuid.uuid4())
         self.format = "audio/pcm"
         self.language: str | None = None
@@ -260,12 +259,12 @@ class RealtimeSession:
     async def start_live(self) -> LiveSession:
         if self.live is None:
             request = self.request()
-            if request.model != self.engine.model:  # session.update named another model
+            if request.model != self.place.engine.model:  # session.update named another
                 other = SessionEngine(self.services.engines, request.model)
                 await asyncio.to_thread(other)
-                self.engine.release()
-                self.engine = other
-            live = new_session(self.services, request, self.engine)
+                self.place.engine.release()
+                self.place.engine = other
+            live = new_session(self.services, request, self.place)
             live.task_id = self.id
             self.live = live
             self.sender = asyncio.create_task(forward(live, self.on_event, self.services.metrics))
@@ -367,18 +366,18 @@ async def realtime(ws: WebSocket) -> None:
                 " only (?intent=transcription)"
             )
         owner = await caller(ws, services, key)
-        engine = await reserve(services, services.settings.model)
+        place = await reserve(services, services.settings.model, owner)
     except TranscriberError as e:
         await refuse(ws, e)
         return
-    connection = RealtimeSession(ws, services, owner, engine)
+    connection = RealtimeSession(ws, services, place)
     try:
         await connection.send({"type": "session.created", "session": connection.describe()})
         await serve(connection)
     finally:
         if connection.live is not None:
             connection.live.close()
-        leave(services, connection.engine)
+        leave(services, connection.place)
 
 
 async def refuse(ws: WebSocket, error: TranscriberError) -> None:
