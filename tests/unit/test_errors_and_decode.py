@@ -143,3 +143,25 @@ def test_cancelling_channels_are_told_from_ordinary_stereo() -> None:
     check = Cancellation()
     check.feed(np.zeros(16000, np.float32), np.stack([left[:16000], -left[:16000]], 1), 16000)
     assert not check.settled and check.audible == pytest.approx(1.0)
+
+
+def test_the_web_page_words_every_error_code_in_both_languages() -> None:
+    """Each error code a client can get has a sentence on the web page, in Russian and
+    English (the page shows it instead of the server's English detail)."""
+    import json
+    from importlib import import_module
+
+    import transcriber
+
+    import_module("transcriber.api.app")  # every route's own errors, the live ones too
+
+    def tree(cls: type[errors.TranscriberError]) -> list[type[errors.TranscriberError]]:
+        return [cls, *(c for sub in cls.__subclasses__() for c in tree(sub))]
+
+    codes = {cls.code for cls in tree(errors.TranscriberError)}
+    assert {"quota_exceeded", "too_many_sessions", "bad_message"} <= codes
+    i18n = Path(transcriber.__file__).parent / "web" / "static" / "i18n"
+    for lang in ("en", "ru"):
+        words = json.loads((i18n / f"{lang}.json").read_text())
+        missing = sorted(c for c in codes if f"error.{c}" not in words)
+        assert not missing, (lang, missing)

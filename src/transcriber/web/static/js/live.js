@@ -4,7 +4,7 @@
 import { askForKey, wsUrl } from "./api.js";
 import { clock } from "./format.js";
 import { onLangChange, t } from "./i18n.js";
-import { toast } from "./ui.js";
+import { codeText, toast } from "./ui.js";
 
 const WORKLET = new URL("./live-worklet.js", import.meta.url);
 
@@ -110,8 +110,8 @@ export class LivePanel {
     } else if (m.type === "speech_stopped") {
       if (this.state === "recording") this.setState("recording", "live.listening");
     } else if (m.type === "error") {
-      this.error = m.error.message;
-      toast(m.error.message, "error");
+      this.error = codeText(m.error.code) || m.error.message;
+      toast(this.error, "error");
     } else if (m.type === "done") {
       this.saved = m.task;
     }
