@@ -242,6 +242,7 @@ class SpeakerEncoder:
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
 
     def pooled(self, feats: np.ndarray, weights: np.ndarray) -> np.ndarray:
