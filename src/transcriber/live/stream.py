@@ -57,6 +57,10 @@ log = logging.getLogger(__name__)
 FINALS_AHEAD = 2
 # A long utterance is cut only at a pause of at least this many VAD frames (~100 ms).
 CUT_PAUSE_FRAMES = 3
+# ... the longest such pause of the last 4 s of settled words (files look 10 s back: a
+# live cut that far back would leave more of the buffer to decode again, and the live
+# latency was measured with 4 s).
+LIVE_CUT_SEARCH_S = 4.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,7 +320,7 @@ class LiveStream:
         )
         region = Region(utt.buffer_start, pending.end + o, inside)
         settled = round(words[-1].end * SAMPLE_RATE) - utt.buffer_start
-        pause = best_cut(region, settled) if settled > 0 else None
+        pause = best_cut(region, settled, LIVE_CUT_SEARCH_S) if settled > 0 else None
         if pause is None:
             return  # no pause yet: the VAD's 30 s limit still bounds the utterance
         cut = pause.at

@@ -25,8 +25,12 @@ WINDOW_S = 30.0
 # A cut must leave at least this much speech in the window it fills, or it is not
 # worth the risk of cutting a phrase.
 MIN_FILL_S = 2.0
-# Among the pauses that fit, look this far back from the latest one for a longer pause.
-CUT_SEARCH_S = 4.0
+# Among the pauses that fit, look this far back from the latest one for a longer pause:
+# the longest pause of the last 10 s is most often the end of a sentence, and Whisper
+# misreads the words on both sides of a cut made inside one (docs/performance.md:
+# 16.6% -> 13.8% WER on the 6.6-minute file, where a 4 s look-back cut 13 of its 14
+# windows inside one of its joined clips). A window is then filled a little less.
+CUT_SEARCH_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,16 +187,16 @@ class WindowBuilder:
             self._buf_start = keep_from
 
 
-def best_cut(region: Region, room: int) -> Pause | None:
+def best_cut(region: Region, room: int, search_s: float = CUT_SEARCH_S) -> Pause | None:
     """The pause to cut `region` at so that its first part fills `room` samples best.
 
-    Only pauses that leave at least MIN_FILL_S in the window count; among those near
-    the end of the room, the longest pause wins (the later one on a tie), because a
+    Only pauses that leave at least MIN_FILL_S in the window count; among those within
+    `search_s` of the last one that fits, the longest pause wins (the later one on a tie), because a
     longer gap is less likely to fall inside a word.
     """
     lo = region.start + int(MIN_FILL_S * SAMPLE_RATE)
     fits = [p for p in region.pauses if lo <= p.at <= region.start + room]
     if not fits:
         return None
-    near = fits[-1].at - int(CUT_SEARCH_S * SAMPLE_RATE)
+    near = fits[-1].at - int(search_s * SAMPLE_RATE)
     return max((p for p in fits if p.at >= near), key=lambda p: (p.frames, p.at))
