@@ -155,11 +155,11 @@ async def reserve(services: Services, model: str | None, owner: str) -> Place:
     """Take a place among the live sessions and hold the model, loaded
     (TooManySessionsError, QuotaExceededError, ModelError); `leave` when the session
     ends. The key's live sessions open now count as its running tasks."""
-    open_now = services.live.open_for(owner)
-    quota_s = await asyncio.to_thread(check_quota, services.jobs, owner, 0.0, open_now)
-    services.live.acquire(owner)
-    engine = SessionEngine(services.engines, model)
+    services.live.acquire(owner)  # first: two sessions opened at once see each other
     try:
+        others = services.live.open_for(owner) - 1
+        quota_s = await asyncio.to_thread(check_quota, services.jobs, owner, 0.0, others)
+        engine = SessionEngine(services.engines, model)
         await asyncio.to_thread(engine)
     except BaseException:
         services.live.release(owner)
