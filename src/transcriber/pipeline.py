@@ -7,7 +7,9 @@ does not grow with the length of the file.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import threading
 import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import replace
@@ -37,6 +39,7 @@ from transcriber.errors import (
 from transcriber.media.decode import MediaInfo, probe, stream_audio
 from transcriber.media.frames import SAMPLE_RATE
 from transcriber.media.peaks import PeakMeter
+from transcriber.media.spool import PcmSpool
 from transcriber.media.vad import Region, SpeechDetector, VadParams
 from transcriber.media.windows import SpeechWindow, WindowBuilder
 
@@ -122,17 +125,23 @@ class Pipeline:
         channels: list[int | None] = [None]
         if options.channels == ChannelMode.split and info.channels >= 2:
             channels = list(range(info.channels))
-        for ch in channels:
-            state.run_channel(ch)
-        state.check_speech()
-        segments = sorted(state.segments, key=lambda s: (s.start, s.end))
-        speakers: tuple[SpeakerStat, ...] = ()
         if options.diarize and len(channels) == 1:
-            segments, speakers = state.diarize(segments)
-        elif options.diarize:  # split channels are the speakers: no second pass
-            state.share = 1.0
-        elif len(channels) > 1:
-            speakers = speaker_stats(segments)
+            state.prepare_diarization()
+        try:
+            for ch in channels:
+                state.run_channel(ch)
+            state.check_speech()
+            segments = sorted(state.segments, key=lambda s: (s.start, s.end))
+            speakers: tuple[SpeakerStat, ...] = ()
+            if options.diarize and len(channels) == 1:
+                segments, speakers = state.diarize(segments)
+            elif options.diarize:  # split channels are the speakers: no second pass
+                state.share = 1.0
+            elif len(channels) > 1:
+                speakers = speaker_stats(segments)
+        finally:
+            if state.spool is not None:
+                state.spool.close()
         notices = tuple(dict.fromkeys(state.notices + state.verdicts(segments)))
         if not options.word_timestamps:
             segments = [replace(s, words=()) for s in segments]
@@ -181,6 +190,17 @@ class Pipeline:
         if first is None:
             return None
         return engine.detect_language([first])
+
+
+def _load_speaker_models(cache_dir: Path | None) -> None:
+    """Load the diarization models into their shared caches ahead of use. A failure is
+    left for the speaker pass itself to raise (the caches keep only what loaded)."""
+    from transcriber.diarization.campplus import default_encoder
+    from transcriber.diarization.segmentation import default_segmenter
+
+    with contextlib.suppress(Exception):
+        default_segmenter()
+        default_encoder(cache_dir)
 
 
 def check_length(builder: WindowBuilder, limit_s: float | None) -> bool:
@@ -267,6 +287,16 @@ class _Run:
         self.notices: list[Notice] = []  # what the decoding had to say about the audio
         self.share = TRANSCRIBE_SHARE if options.diarize else 1.0  # of the bar: transcribing
         self.peaks: PeakMeter | None = None
+        self.spool: PcmSpool | None = None
+
+    def prepare_diarization(self) -> None:
+        """Keep the decoded stream for the speaker pass (media/spool.py), and load its
+        models meanwhile on a thread of their own (the pyannote method)."""
+        if self.p.settings.diarization_method != "pyannote":
+            return  # the d-vector method reads the file itself
+        self.spool = PcmSpool()
+        threading.Thread(target=_load_speaker_models, args=(self.p.settings.model_dir,),
+                         name="speaker-models", daemon=True).start()  # fmt: skip
 
     def run_channel(self, ch: int | None) -> None:
         key = ch if ch is not None else 0
@@ -325,6 +355,7 @@ class _Run:
             duration=self.duration,
             method=self.p.settings.diarization_method,
             on_progress=self._report_diarizing,
+            audio=self.spool.chunks() if self.spool is not None else None,
         )
         labelled, summary = assign_speakers(segments, turns)
         self.timings["diarization"] = time.perf_counter() - t
@@ -337,6 +368,8 @@ class _Run:
         )
         at = 0
         for chunk in chunks:
+            if self.spool is not None:
+                self.spool.write(chunk)
             if self.peaks is not None:
                 self.peaks.feed(chunk, at)
                 at += len(chunk)

@@ -19,7 +19,14 @@ from transcriber.pipeline import Pipeline
 pytestmark = pytest.mark.slow
 
 
-def test_two_speakers_labelled_split_and_scored(pipeline: Pipeline, eval_root: Path) -> None:
+def test_two_speakers_labelled_split_and_scored(
+    pipeline: Pipeline, eval_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def decoded_again(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the speaker pass decoded the file again")
+
+    # The speaker pass reads the stream the transcription decoded (media/spool.py).
+    monkeypatch.setattr("transcriber.diarization.speakers.stream_audio", decoded_again)
     row = next(r for r in eval_rows("diarization.jsonl") if r["path"].endswith("sample.wav"))
     t = pipeline.run(eval_root / row["path"], TranscriptionOptions(language="en", diarize=True))
     labels = [s.speaker for s in t.segments]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+
+import numpy as np
 
 from transcriber.diarization.campplus import SpeakerEncoder, default_encoder
 from transcriber.diarization.clustering import cluster_chunks
@@ -27,14 +29,18 @@ def analyse(
     encoder: SpeakerEncoder | None = None,
     seconds: float | None = None,
     on_progress: Callable[[float], None] | None = None,
+    audio: Iterable[np.ndarray] | None = None,
 ) -> list[Chunk]:
-    """Decode `path` again (the part of it in `clip`, `seconds` long if known) and analyse
-    all its chunks. `on_progress(seconds)` hears how far it got."""
+    """Decode `path` again (the part of it in `clip`, `seconds` long if known), or read
+    `audio`, that same 16 kHz stream as it was already decoded, and analyse all its
+    chunks. `on_progress(seconds)` hears how far it got."""
     local = LocalSpeakers(
         segmenter or default_segmenter(), encoder or default_encoder(), step_frames_for(seconds)
     )
     done = 0
-    for chunk in stream_audio(path, channel=channel, clip=clip):
+    if audio is None:
+        audio = stream_audio(path, channel=channel, clip=clip)
+    for chunk in audio:
         local.feed(chunk)
         done += len(chunk)
         if on_progress is not None:
@@ -65,6 +71,7 @@ def diarize(
     duration: float | None = None,
     method: str = "pyannote",
     on_progress: Callable[[float], None] | None = None,
+    audio: Iterable[np.ndarray] | None = None,
 ) -> list[Turn]:
     """Speaker turns (file seconds); turns of different speakers may overlap.
 
@@ -77,6 +84,8 @@ def diarize(
     in the clip) sets the chunk step; the container's is used when it is not given.
     `method="dvector"` runs the earlier resemblyzer method instead (no overlap).
     `on_progress(seconds)` hears how far the decoding got (seconds of the clip).
+    `audio`: the clip's 16 kHz mono stream, already decoded (media/spool.py), read
+    instead of decoding `path` again (the pyannote method).
     """
     count = SpeakerCount.of(num_speakers, min_speakers, max_speakers)
     if method == "dvector":
@@ -94,5 +103,5 @@ def diarize(
     if duration is None:
         declared = probe(path).duration
         duration = clip.length(declared) if clip is not None else declared
-    chunks = analyse(path, channel, clip, segmenter, encoder, duration, on_progress)
+    chunks = analyse(path, channel, clip, segmenter, encoder, duration, on_progress, audio)
     return turns_from_chunks(chunks, count, time_offset)
