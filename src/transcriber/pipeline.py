@@ -140,8 +140,7 @@ class Pipeline:
             elif len(channels) > 1:
                 speakers = speaker_stats(segments)
         finally:
-            if state.spool is not None:
-                state.spool.close()
+            state.end_diarization()
         notices = tuple(dict.fromkeys(state.notices + state.verdicts(segments)))
         if not options.word_timestamps:
             segments = [replace(s, words=()) for s in segments]
@@ -288,6 +287,7 @@ class _Run:
         self.share = TRANSCRIBE_SHARE if options.diarize else 1.0  # of the bar: transcribing
         self.peaks: PeakMeter | None = None
         self.spool: PcmSpool | None = None
+        self._loading: threading.Thread | None = None
 
     def prepare_diarization(self) -> None:
         """Keep the decoded stream for the speaker pass (media/spool.py), and load its
@@ -295,8 +295,18 @@ class _Run:
         if self.p.settings.diarization_method != "pyannote":
             return  # the d-vector method reads the file itself
         self.spool = PcmSpool()
-        threading.Thread(target=_load_speaker_models, args=(self.p.settings.model_dir,),
-                         name="speaker-models", daemon=True).start()  # fmt: skip
+        self._loading = threading.Thread(
+            target=_load_speaker_models, args=(self.p.settings.model_dir,), name="speaker-models"
+        )
+        self._loading.start()
+
+    def end_diarization(self) -> None:
+        """Close the spool, and wait for the models' loading: a run that ends first (no
+        speech, an error) must not leave onnxruntime loading as the process exits."""
+        if self.spool is not None:
+            self.spool.close()
+        if self._loading is not None:
+            self._loading.join()
 
     def run_channel(self, ch: int | None) -> None:
         key = ch if ch is not None else 0

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import threading
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import eval_rows
+from tests.media_factory import write_silence
 from transcriber.config import Settings
 from transcriber.diarization import der, parse_rttm
 from transcriber.diarization.encoder import weights_path
@@ -72,3 +74,21 @@ def test_single_speaker_stays_one(pipeline: Pipeline, eval_root: Path) -> None:
     t = pipeline.run(eval_root / "en/whisper/jfk.flac", TranscriptionOptions(diarize=True))
     assert {s.speaker for s in t.segments} == {"A"}
     assert [s.label for s in t.speakers] == ["A"]
+
+
+def test_a_run_without_speech_waits_for_the_speaker_models(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    """The speaker models load on a thread while the transcription runs; a run that ends
+    first (here: nothing to transcribe) waits for it, so that no onnxruntime call is left
+    running when a CLI process exits (that aborted the process)."""
+    from transcriber.diarization import campplus, segmentation
+
+    segmentation._shared.cache_clear()  # so that this run has them to load
+    campplus._shared.cache_clear()
+    quiet = write_silence(tmp_path / "quiet.wav", 2.0)
+    t = pipeline.run(quiet, TranscriptionOptions(language="en", diarize=True))
+    assert t.segments == () and t.speakers == ()
+    loading = [x for x in threading.enumerate() if x.name == "speaker-models"]
+    assert not any(x.is_alive() for x in loading)
+    assert segmentation._shared.cache_info().currsize == 1  # loaded, for the next run
