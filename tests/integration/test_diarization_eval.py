@@ -16,8 +16,14 @@ import pytest
 
 from tests.conftest import EVAL, eval_dir, eval_rows
 from transcriber.diarization import der, diarize, fbank, parse_rttm, speaker_seconds
-from transcriber.diarization.campplus import default_encoder, trunk_frames
-from transcriber.diarization.segmentation import default_segmenter
+from transcriber.diarization.campplus import (
+    SpeakerEncoder,
+    cached_model,
+    default_encoder,
+    trunk_frames,
+)
+from transcriber.diarization.lanes import available_cores, lane_layout
+from transcriber.diarization.segmentation import CHUNK, Segmenter, default_segmenter
 from transcriber.diarization.timeline import Turn
 from transcriber.errors import ModelError
 from transcriber.media.decode import stream_audio
@@ -78,6 +84,36 @@ def test_campplus_matches_its_reference_implementation(eval_root: Path) -> None:
         print(f"\n{clip['name']}: cosine to the reference {cos:.7f}")
         assert cos > 0.99999
         np.testing.assert_allclose(got, want, atol=2e-3 * np.abs(want).max())
+
+
+def test_two_lanes_give_what_one_session_gives(eval_root: Path) -> None:
+    """A batch split between two one-thread sessions, and independent calls shared out
+    between them largest first, come back complete and in order (diarization/lanes.py)."""
+    reference = json.loads(FIXTURE.read_text())
+    clip = reference["clips"][0]
+    audio = decode(eval_root / clip["path"])
+    audio = np.pad(audio, (0, max(0, CHUNK + 32_000 - len(audio))))
+    chunks = np.stack([audio[i * 16_000 : i * 16_000 + CHUNK] for i in range(3)])
+    one, two = Segmenter(lanes=1), Segmenter(lanes=2)
+    assert (
+        len(one.lanes.sessions) == 1
+        and len(two.lanes.sessions) == lane_layout(available_cores())[0]
+    )
+    np.testing.assert_array_equal(two(chunks), one(chunks))  # 3 chunks: split 2 + 1
+
+    feats = fbank.normalise(fbank.fbank(audio[: 16_000 * 6]))
+    calls = []
+    for seconds in (1.5, 4.0, 2.5, 4.0):  # different sizes: run out of order
+        n = int(seconds * 100)
+        weights = np.ones((2, 1, trunk_frames(n)), np.float32)
+        calls.append((np.stack([feats[:n], feats[-n:]]), weights))
+    serial = SpeakerEncoder(cached_model(None), lanes=1)
+    shared = SpeakerEncoder(cached_model(None), lanes=2)
+    got = shared.pooled_all(calls)
+    assert [g.shape for g in got] == [(2, 1, 192)] * 4
+    for (f, w), g in zip(calls, got, strict=True):
+        np.testing.assert_allclose(g, serial.pooled(f, w), rtol=1e-4, atol=1e-4)
+    assert not np.allclose(got[0], got[1])  # each call kept its own output
 
 
 def _rows() -> list[dict[str, Any]]:

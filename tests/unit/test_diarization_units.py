@@ -511,3 +511,14 @@ def test_the_windows_only_pass_reads_a_bounded_even_sample_of_the_rest() -> None
     first, second = kept[:150], kept[150:]
     assert first.max() < rest[450] <= second.min()
     assert (np.diff(first) >= 1).all() and (np.diff(second) >= 1).all()
+
+
+@pytest.mark.parametrize(
+    ("cores", "layout"), [(1, (1, 1)), (2, (2, 1)), (3, (2, 1)), (4, (2, 2)), (16, (2, 8))]
+)
+def test_each_speaker_model_runs_as_two_lanes_that_share_the_cores(
+    cores: int, layout: tuple[int, int]
+) -> None:
+    from transcriber.diarization.lanes import lane_layout
+
+    assert lane_layout(cores) == layout

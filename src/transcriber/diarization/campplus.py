@@ -28,11 +28,13 @@ import functools
 import itertools
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from transcriber.diarization.lanes import Lanes
 
 EMBEDDING = 192
 BN_EPS = 1e-5
@@ -233,29 +235,20 @@ def build_onnx(state: Mapping[str, np.ndarray]) -> bytes:
 
 
 class SpeakerEncoder:
-    """CAM++ on onnxruntime: fbank features in, unit-length 192-dim embeddings out."""
+    """CAM++ on onnxruntime: fbank features in, unit-length 192-dim embeddings out. Calls
+    are shared out between the model's lanes (lanes.py)."""
 
-    def __init__(self, model: bytes, threads: int = 0) -> None:
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+    def __init__(self, model: bytes, lanes: int | None = None) -> None:
+        self.lanes = Lanes(model, lanes)
 
     def pooled(self, feats: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """(B, T, 80) normalised fbank and (B, S, trunk_frames(T)) weights → (B, S, 192)
         raw embeddings, one per weight row."""
-        (out,) = self.session.run(
-            None,
-            {
-                "feats": np.ascontiguousarray(feats, dtype=np.float32),
-                "weights": np.ascontiguousarray(weights, dtype=np.float32),
-            },
-        )
-        return np.asarray(out)
+        return self.lanes.run({"feats": feats, "weights": weights})
+
+    def pooled_all(self, calls: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:
+        """`pooled` of independent (feats, weights) calls, run side by side on the lanes."""
+        return self.lanes.run_all([{"feats": f, "weights": w} for f, w in calls])
 
     def embed(self, feats: np.ndarray) -> np.ndarray:
         """(B, T, 80) normalised fbank of equal length → (B, 192) unit-length embeddings."""

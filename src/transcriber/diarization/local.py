@@ -49,7 +49,7 @@ SEG_BATCH = 8  # chunks per segmentation call
 EMBED_S = 4.0  # at most this much clean speech per (chunk, speaker) embedding
 MIN_EMBED_S = 1.0  # less clean speech than this gives no embedding
 BUCKET_FRAMES = 25  # fbank frames (0.25 s): items are cut to a multiple of this
-EMBED_BATCH = 16
+EMBED_BATCH = 8  # items per CAM++ call (calls run side by side on the encoder's lanes)
 WINDOW_S, WINDOW_HOP_S = 1.5, 0.5  # window embeddings inside each clean-speech embedding
 REST_S = 3.0  # at most this much of the rest of a speaker's clean speech is windowed
 TRUNK_S = 2 * fbank.SHIFT / fbank.SAMPLE_RATE  # CAM++ trunk frames are 20 ms apart
@@ -275,24 +275,34 @@ class LocalSpeakers:
 
     def _embed(self, items: Iterable[tuple[_Pending, int, np.ndarray, np.ndarray | None]]) -> None:
         by_length = sorted(items, key=lambda it: len(it[2]))
+        parts: list[
+            tuple[list[tuple[_Pending, int, np.ndarray, np.ndarray | None]], np.ndarray]
+        ] = []
         for length, group in itertools.groupby(by_length, key=lambda it: len(it[2])):
             batch = list(group)
             n_trunk = trunk_frames(length)
             windows = window_rows(n_trunk)
             weights = np.concatenate([np.ones((1, n_trunk), np.float32), windows])
-            for i in range(0, len(batch), EMBED_BATCH):
-                part = batch[i : i + EMBED_BATCH]
-                feats = np.stack([it[2] for it in part])
-                rows = np.broadcast_to(weights, (len(part), *weights.shape))
-                raw = self.encoder.pooled(feats, rows)
-                unit = raw / np.maximum(np.linalg.norm(raw, axis=2, keepdims=True), 1e-8)
-                for (p, s, _, frames), v in zip(part, unit, strict=True):
-                    if s >= 0:
-                        p.embeddings[s] = v[0]
-                    else:
-                        s = -1 - s  # the rest of speaker s's clean speech: windows only
-                    if frames is not None and len(windows):
-                        # trunk frame t reads fbank frames 2t and 2t + 1 of the picked ones
-                        centre = windows.argmax(axis=1) + int(windows[0].sum()) // 2
-                        fb = frames[np.minimum(2 * centre, len(frames) - 1)]
-                        p.windows.append((s, v[1:], seg_frame_of(fb)))
+            parts += [
+                (batch[i : i + EMBED_BATCH], weights) for i in range(0, len(batch), EMBED_BATCH)
+            ]
+        # The calls are independent: the encoder runs them side by side on its lanes.
+        raws = self.encoder.pooled_all(
+            [
+                (np.stack([it[2] for it in part]), np.broadcast_to(w, (len(part), *w.shape)))
+                for part, w in parts
+            ]
+        )
+        for (part, weights), raw in zip(parts, raws, strict=True):
+            windows = weights[1:]
+            unit = raw / np.maximum(np.linalg.norm(raw, axis=2, keepdims=True), 1e-8)
+            for (p, s, _, frames), v in zip(part, unit, strict=True):
+                if s >= 0:
+                    p.embeddings[s] = v[0]
+                else:
+                    s = -1 - s  # the rest of speaker s's clean speech: windows only
+                if frames is not None and len(windows):
+                    # trunk frame t reads fbank frames 2t and 2t + 1 of the picked ones
+                    centre = windows.argmax(axis=1) + int(windows[0].sum()) // 2
+                    fb = frames[np.minimum(2 * centre, len(frames) - 1)]
+                    p.windows.append((s, v[1:], seg_frame_of(fb)))

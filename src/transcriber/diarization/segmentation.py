@@ -16,6 +16,7 @@ import threading
 
 import numpy as np
 
+from transcriber.diarization.lanes import Lanes
 from transcriber.errors import ModelError
 from transcriber.models.weights import SEGMENTATION, verified_path
 
@@ -38,26 +39,19 @@ def decode_powerset(log_probs: np.ndarray) -> np.ndarray:
 
 
 class Segmenter:
-    """The loaded model; call it on a (batch, 160000) float32 array of chunks."""
+    """The loaded model; call it on a (batch, 160000) float32 array of chunks. A batch
+    is split between the model's lanes (lanes.py)."""
 
-    def __init__(self, threads: int = 0) -> None:
-        import onnxruntime as ort
-
+    def __init__(self, lanes: int | None = None) -> None:
         path = verified_path(SEGMENTATION)
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
-            self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+            self.lanes = Lanes(str(path), lanes)
         except Exception as e:  # onnxruntime raises its own untyped errors
             raise ModelError(f"{path}: the segmentation model cannot be loaded ({e})") from e
 
     def __call__(self, chunks: np.ndarray) -> np.ndarray:
         """(batch, 589, 3) bool: which local speakers are active in each frame."""
-        x = np.ascontiguousarray(chunks, dtype=np.float32)[:, None, :]
-        (scores,) = self.session.run(None, {"input": x})
+        scores = self.lanes.run({"input": np.asarray(chunks, dtype=np.float32)[:, None, :]})
         return decode_powerset(scores)
 
 
