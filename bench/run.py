@@ -183,6 +183,22 @@ def median_ratio(label: str, ratios: list[float]) -> None:
     print(f"{label}: {each}; median {statistics.median(ratios):.2f}x")
 
 
+def diarization_share(audio: Path, reference: str, env: dict[str, str], runs: int) -> None:
+    """Diarization's time against the rest of the same run (its own timings), over
+    `runs` diarized runs: a ratio of two wall times taken minutes apart would mostly
+    measure how busy the machine was, and one run's share moves by a point or two."""
+    shares = []
+    for _ in range(max(1, runs)):
+        diarized = ours(audio, reference, env, diarize=True)
+        show(diarized)
+        meta = json.loads((OUT / "ours_diarized" / f"{audio.stem}.json").read_text())
+        spent = meta["metadata"]["timings"]["diarization"]
+        shares.append(spent / (meta["metadata"]["processing_time"] - spent))
+        print(f"  diarization {spent:.1f} s of {diarized.wall:.1f} s: {shares[-1]:+.1%}")
+    each = ", ".join(f"{x:+.1%}" for x in shares)
+    print(f"diarization extra time (6 min): {each}; median {statistics.median(shares):+.1%}")
+
+
 def diarization_alone(audio: Path, env: dict[str, str]) -> tuple[float, float, int]:
     """Diarization by itself in a subprocess: its own time, peak RSS (MB), speakers."""
     cmd = [sys.executable, "-m", "bench.diarize_only", str(audio)]
@@ -229,6 +245,8 @@ def main() -> None:
                         help="also run ours with decoding=gated in each round")  # fmt: skip
     parser.add_argument("--short-only", action="store_true",
                         help="stop after the 6-minute rounds")  # fmt: skip
+    parser.add_argument("--diarization-only", action="store_true",
+                        help="only diarization's share, over --rounds runs")  # fmt: skip
     parser.add_argument(
         "--no-service",
         dest="service",
@@ -252,6 +270,9 @@ def main() -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     print(f"inputs: {short.name} ({seconds_of(short) / 60:.1f} min), {long.name}; model {model}")
     print(f"\n{'system':<30} {'audio':<16} {'wall s':>8} {'RTF':>7} {'peak MB':>8} {'WER':>7}")
+    if args.diarization_only:
+        diarization_share(short, reference, env, args.rounds)
+        return
     rounds: list[dict[str, Result]] = []
     floors: list[float] = []
     for _ in range(args.rounds):
@@ -291,20 +312,13 @@ def main() -> None:
     if args.tuned_baseline:
         show(plain(short, reference, model, env, tuned=True))
     mine_long = ours(long, long_reference, env)
-    diarized = ours(short, reference, env, diarize=True)
     show(mine_long)
-    show(diarized)
     if args.full:
         show(plain(long, long_reference, model, env))
     print(f"peak RSS 60 min / 6 min (ours): {mine_long.peak_mb / mine.peak_mb:.2f}x"
           f" ({mine_long.peak_mb:.0f} MB vs {mine.peak_mb:.0f} MB)")  # fmt: skip
     print("peak RSS (6 min): " + ", ".join(f"{s} {r.peak_mb:.0f} MB" for s, r in rounds[0].items()))
-    # From the diarized run's own timings: a ratio of two wall times taken minutes
-    # apart would mostly measure how busy the machine was.
-    meta = json.loads((OUT / "ours_diarized" / f"{short.stem}.json").read_text())["metadata"]
-    spent = meta["timings"]["diarization"]
-    share = spent / (meta["processing_time"] - spent)
-    print(f"diarization extra time (6 min): {share:+.1%} ({spent:.1f} s of {diarized.wall:.1f} s)")
+    diarization_share(short, reference, env, args.rounds)
     # Diarization alone, on the 6-minute and the long file: its memory must not grow with
     # the length of the audio (chunk outputs are reduced as they arrive).
     short_d, long_d = diarization_alone(short, env), diarization_alone(long, env)
