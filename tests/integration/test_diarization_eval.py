@@ -116,6 +116,33 @@ def test_two_lanes_give_what_one_session_gives(eval_root: Path) -> None:
     assert not np.allclose(got[0], got[1])  # each call kept its own output
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_lanes_still_work_in_a_forked_child() -> None:
+    """A worker process forked after the models were used (a prefork pool) must not
+    wait forever on helper threads that only exist in its parent."""
+    segmenter = Segmenter(lanes=2)
+    chunks = np.zeros((2, CHUNK), np.float32)
+    segmenter(chunks)  # the helper threads now exist, in this process
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 only if the split batch comes back
+        ok = False
+        try:
+            ok = segmenter(chunks).shape == (2, 589, 3)
+        finally:
+            os._exit(0 if ok else 1)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child hung on the lanes' helper threads")
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
 def _rows() -> list[dict[str, Any]]:
     found = [EVAL / n for n in ("diarization.jsonl", "meetings.jsonl")]
     if not all(p.is_file() for p in found):

@@ -66,7 +66,16 @@ class Lanes:
         self.sessions = [
             ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"]) for _ in range(n)
         ]
-        self._pool = ThreadPoolExecutor(n - 1, thread_name_prefix="onnx-lane") if n > 1 else None
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_pid = 0
+
+    def _helpers(self) -> ThreadPoolExecutor:
+        """The threads of the lanes after the first, started on first use (and again in
+        a forked child, where the parent's threads do not exist)."""
+        if self._pool is None or self._pool_pid != os.getpid():
+            self._pool = ThreadPoolExecutor(len(self.sessions) - 1, thread_name_prefix="onnx-lane")
+            self._pool_pid = os.getpid()
+        return self._pool
 
     def run(self, inputs: Inputs) -> np.ndarray:
         """One call whose inputs are all batched on their first axis: the batch is
@@ -74,10 +83,7 @@ class Lanes:
         rows = len(next(iter(inputs.values())))
         n = max(1, min(len(self.sessions), rows))
         bounds = np.linspace(0, rows, n + 1).round().astype(int)
-        parts = [
-            {k: v[a:b] for k, v in inputs.items()}
-            for a, b in itertools.pairwise(bounds)
-        ]
+        parts = [{k: v[a:b] for k, v in inputs.items()} for a, b in itertools.pairwise(bounds)]
         outs = self.run_all(parts)
         return outs[0] if len(outs) == 1 else np.concatenate(outs)
 
@@ -98,8 +104,9 @@ class Lanes:
                 out[i] = np.asarray(first)
 
         helpers: list[Future[None]] = []
-        if self._pool is not None and len(calls) > 1:
-            helpers = [self._pool.submit(lane, s) for s in self.sessions[1 : len(calls)]]
+        if len(self.sessions) > 1 and len(calls) > 1:
+            pool = self._helpers()
+            helpers = [pool.submit(lane, s) for s in self.sessions[1 : len(calls)]]
         try:
             lane(self.sessions[0])
         finally:
