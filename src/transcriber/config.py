@@ -14,6 +14,15 @@ from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity, which a container's CPU
+    set narrows), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def _default_cache() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "video-transcriber"
@@ -227,7 +236,4 @@ class Settings(BaseSettings):
     def threads(self) -> int:
         if self.cpu_threads:
             return self.cpu_threads
-        try:
-            return max(1, len(os.sched_getaffinity(0)))
-        except AttributeError:  # pragma: no cover - non-Linux
-            return max(1, os.cpu_count() or 1)
+        return available_cores()

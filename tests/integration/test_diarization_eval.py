@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import EVAL, eval_dir, eval_rows
+from transcriber.config import available_cores
 from transcriber.diarization import der, diarize, fbank, parse_rttm, speaker_seconds
 from transcriber.diarization.campplus import (
     SpeakerEncoder,
@@ -22,7 +23,7 @@ from transcriber.diarization.campplus import (
     default_encoder,
     trunk_frames,
 )
-from transcriber.diarization.lanes import available_cores, lane_layout
+from transcriber.diarization.lanes import lane_layout
 from transcriber.diarization.segmentation import CHUNK, Segmenter, default_segmenter
 from transcriber.diarization.timeline import Turn
 from transcriber.errors import ModelError

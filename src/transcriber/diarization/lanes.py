@@ -25,14 +25,9 @@ from typing import Any
 
 import numpy as np
 
+from transcriber.config import available_cores
+
 LANES = 2  # sessions per model, where there are at least as many cores
-
-
-def available_cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - non-Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def lane_layout(cores: int, lanes: int = LANES) -> tuple[int, int]:
