@@ -344,3 +344,29 @@ def test_chunks_do_not_depend_on_how_the_stream_is_cut(eval_root: Path) -> None:
         held = [x.active, x.embeddings, x.clean_s, x.windows, x.window_speaker, x.window_frame]
         # Bits, three embeddings and about 20 float16 windows (10 s of clean speech).
         assert sum(a.nbytes for a in held) + x.window_s.nbytes < 15_000
+
+
+def test_the_speaker_count_does_not_grow_with_the_length_of_the_file(
+    eval_root: Path, tmp_path: Path
+) -> None:
+    """dev00 and dev01 (the same two men) joined three times over: 3 minutes, so the long
+    file's 10 s chunk step. Parting voices once kept every small group of odd windows as
+    a speaker of its own, and found 7 speakers here (DER 34.7%)."""
+    rows = {Path(str(r["path"])).stem: r for r in eval_rows("diarization.jsonl")}
+    parts, reference, offset = [], [], 0.0
+    for name in ("dev00", "dev01") * 3:
+        row = rows[name]
+        audio = decode(eval_root / str(row["path"]))[: int(SCORED_S * 16000)]
+        for t in parse_rttm((eval_root / str(row["rttm"])).read_text()):
+            if t.start < SCORED_S:
+                reference.append(Turn(offset + t.start, offset + min(t.end, SCORED_S), t.speaker))
+        parts.append(audio)
+        offset += len(audio) / 16000
+    path = tmp_path / "dev_x3.wav"
+    _write_wav(path, np.concatenate(parts))
+    turns = diarize(path, [Region(0, 1)])
+    found = {t.speaker for t in turns}
+    score = der(reference, turns)
+    print(f"\n3 x (dev00 + dev01), {offset:.0f} s: DER {score.der:.1%}, {len(found)} speakers")
+    assert len(found) in (2, 3)
+    assert score.der < 0.25

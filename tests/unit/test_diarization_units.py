@@ -447,6 +447,24 @@ def test_two_voices_in_one_local_speaker_are_parted_by_their_windows(
     assert one == 1 and (same[:, :, 1] == 0).all()
 
 
+def test_a_speaker_is_parted_in_two_at_most_and_stray_windows_join_the_nearer_part() -> None:
+    """A few windows that sound like neither voice (half like a, cosine about 0.5) make
+    a third part of over 3 s; it must not become a third speaker. Before parts were
+    capped at two, such parts multiplied with the file's length."""
+    a, b, d = _voices(3, seed=9)
+    a_unit, d_unit = a / np.linalg.norm(a), d / np.linalg.norm(d)
+    stray = a_unit + 1.6 * d_unit  # cosine to a: 1 / sqrt(1 + 1.6²) ≈ 0.53
+    frames = [60, 120, 180, 240, 300, 360, 420, 480, 540]
+    voices = [a] * 5 + [stray] + [b] * 3
+    chunks = [_windowed(i * segmentation.FRAMES, [1] * 9, voices, frames) for i in range(4)]
+    hard = np.array([[-2, 0, -2]] * 4)
+    labels, k = refine.split_voices(chunks, hard, 1)
+    assert k == 2
+    at = {f: {int(c[f, 1]) for c in labels} for f in (60, 360, 480)}
+    assert all(len(v) == 1 for v in at.values())  # the same in every chunk
+    assert at[360] == at[60] != at[480]  # the stray window went to voice a's part
+
+
 def test_one_voice_is_not_parted_and_a_part_joins_the_speaker_it_sounds_like() -> None:
     a, b = _voices(2, seed=8)
     frames = [60, 120, 180, 240, 300, 360, 420, 480, 540]

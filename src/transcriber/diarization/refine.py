@@ -10,8 +10,11 @@ windows of the same clean speech still tell them apart: CAM++ on 1.5 s windows s
 So, after clustering the local speakers, each global speaker's windows are clustered
 again, the same way (centroid linkage, now on unit centroids), with the same bar for
 "another voice" (THRESHOLD's cosine) and for "a speaker" (MIN_SPEAKER_S of speech).
-Its largest part stays the speaker; another part that is close to another speaker's
-main part joins it, one that is close to none is a new speaker. Each frame of a local
+Its largest part stays the speaker; the second largest, if there is one, is the
+other voice: it joins another speaker whose main part it is close to, or is a new
+speaker. Only two parts are kept (a local speaker that holds two voices is what this
+step is for): smaller ones are a few noisy windows, and a longer file has more of
+them, so keeping them made the speaker count grow with the file's length. Each frame of a local
 speaker then takes the label of its nearest window in time. A global speaker whose
 windows do not split is left exactly as it was.
 """
@@ -109,7 +112,11 @@ def split_voices(
         large = np.flatnonzero(seconds >= MIN_SPEAKER_S)
         if len(large) < 2:
             continue
-        large = large[np.argsort(-seconds[large])]
+        # Two voices at most: the one the segmentation model merged in, beside the
+        # speaker's own. Smaller parts past those two are a few noisy windows (laughter,
+        # a cough, a word overlapped), and their number grows with the file's length;
+        # each window then goes to the nearer of the two.
+        large = large[np.argsort(-seconds[large])][:2]
         centres = _unit(np.array([x[fit][sub == b].mean(0) for b in large]))
         parts[g] = (members, centres, np.argmax(x[members] @ centres.T, axis=1))
     main = {
