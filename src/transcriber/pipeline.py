@@ -366,6 +366,7 @@ class _Run:
             method=self.p.settings.diarization_method,
             on_progress=self._report_diarizing,
             audio=self.spool.chunks() if self.spool is not None else None,
+            step_s=self.p.settings.diarization_step_s,
         )
         labelled, summary = assign_speakers(segments, turns)
         self.timings["diarization"] = time.perf_counter() - t

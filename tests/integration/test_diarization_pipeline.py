@@ -92,3 +92,28 @@ def test_a_run_without_speech_waits_for_the_speaker_models(
     loading = [x for x in threading.enumerate() if x.name == "speaker-models"]
     assert not any(x.is_alive() for x in loading)
     assert segmentation._shared.cache_info().currsize == 1  # loaded, for the next run
+
+
+def test_the_chunk_step_setting_reaches_the_speaker_pass(
+    eval_root: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TRANSCRIBER_DIARIZATION_STEP_S: the speaker pass cuts its chunks at that step
+    instead of the one it picks for the length (10 s from 2 minutes on)."""
+    from transcriber.diarization import local, speakers
+
+    steps: list[int] = []
+
+    def recorded(seconds: float | None, step_s: float | None = None) -> int:
+        steps.append(local.step_frames_for(seconds, step_s))
+        return steps[-1]
+
+    monkeypatch.setattr(speakers, "step_frames_for", recorded)
+    row = next(r for r in eval_rows("diarization.jsonl") if r["path"].endswith("sample.wav"))
+    opts = TranscriptionOptions(language="en", diarize=True)
+    chosen = settings.model_copy(update={"diarization_step_s": 5.0})
+    t = Pipeline(chosen).run(eval_root / row["path"], opts)
+    assert {s.speaker for s in t.segments} == {"A", "B"}
+    assert steps == [local.step_frames_for(None, 5.0)]
+    assert steps[0] * local.SECONDS_PER_FRAME == pytest.approx(5.0, abs=0.02)
+    Pipeline(settings).run(eval_root / row["path"], opts)  # 30 s: the step for its length
+    assert steps[1] == local.step_frames_for(30.0) != steps[0]

@@ -540,3 +540,23 @@ def test_each_speaker_model_runs_as_two_lanes_that_share_the_cores(
     from transcriber.diarization.lanes import lane_layout
 
     assert lane_layout(cores) == layout
+
+
+def test_a_fixed_chunk_step_overrides_the_one_picked_for_the_length() -> None:
+    to_s = local.SECONDS_PER_FRAME
+    assert local.step_frames_for(600.0) * to_s == pytest.approx(10.0, abs=0.1)  # by length
+    assert local.step_frames_for(600.0, 2.5) * to_s == pytest.approx(2.5, abs=0.02)
+    assert local.step_frames_for(None, 5.0) * to_s == pytest.approx(5.0, abs=0.02)
+    assert local.step_frames_for(600.0, 0.5) == local.step_frames_for(600.0, 2.5)  # raised
+    assert local.step_frames_for(600.0, 0.0) == local.step_frames_for(600.0)  # 0: by length
+
+
+@pytest.mark.parametrize("value", ["-1", "10.5"])
+def test_a_chunk_step_outside_0_to_10_s_is_refused(
+    value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from transcriber.config import Settings
+
+    monkeypatch.setenv("TRANSCRIBER_DIARIZATION_STEP_S", value)
+    with pytest.raises(ValueError, match="diarization_step_s"):
+        Settings(_env_file=None)  # type: ignore[call-arg]

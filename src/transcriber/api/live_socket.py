@@ -113,6 +113,7 @@ def live_tuning(services: Services) -> LiveTuning:
         s.max_duration_s,
         s.diarization_method,
         s.model_dir,
+        diarization_step_s=s.diarization_step_s,
     )
 
 

@@ -85,13 +85,17 @@ class _Pending:
     windows: list[tuple[int, np.ndarray, np.ndarray]] = field(default_factory=list)
 
 
-def step_frames_for(seconds: float | None) -> int:
+def step_frames_for(seconds: float | None, step_s: float | None = None) -> int:
     """The chunk step for audio `seconds` long: a short file needs dense chunks to give
     clustering enough local speakers (and costs little); a long one has plenty of
-    chunks at any step, and its cost grows with every chunk."""
-    if seconds is None:
+    chunks at any step, and its cost grows with every chunk. `step_s` (seconds, kept
+    within MIN_STEP_S-MAX_STEP_S) asks for a fixed step instead."""
+    if step_s:
+        step_s = min(MAX_STEP_S, max(MIN_STEP_S, step_s))
+    elif seconds is None:
         return STEP_FRAMES
-    step_s = min(MAX_STEP_S, max(MIN_STEP_S, seconds / TARGET_CHUNKS))
+    else:
+        step_s = min(MAX_STEP_S, max(MIN_STEP_S, seconds / TARGET_CHUNKS))
     # Never past a chunk's last frame, which would leave frames that no chunk covers.
     return min(FRAMES, max(1, round(step_s / SECONDS_PER_FRAME)))
 

@@ -30,12 +30,16 @@ def analyse(
     seconds: float | None = None,
     on_progress: Callable[[float], None] | None = None,
     audio: Iterable[np.ndarray] | None = None,
+    step_s: float | None = None,
 ) -> list[Chunk]:
     """Decode `path` again (the part of it in `clip`, `seconds` long if known), or read
     `audio`, that same 16 kHz stream as it was already decoded, and analyse all its
-    chunks. `on_progress(seconds)` hears how far it got."""
+    chunks (every `step_s` seconds when given, else as `step_frames_for` picks for the
+    length). `on_progress(seconds)` hears how far it got."""
     local = LocalSpeakers(
-        segmenter or default_segmenter(), encoder or default_encoder(), step_frames_for(seconds)
+        segmenter or default_segmenter(),
+        encoder or default_encoder(),
+        step_frames_for(seconds, step_s),
     )
     done = 0
     if audio is None:
@@ -72,6 +76,7 @@ def diarize(
     method: str = "pyannote",
     on_progress: Callable[[float], None] | None = None,
     audio: Iterable[np.ndarray] | None = None,
+    step_s: float | None = None,
 ) -> list[Turn]:
     """Speaker turns (file seconds); turns of different speakers may overlap.
 
@@ -85,7 +90,8 @@ def diarize(
     `method="dvector"` runs the earlier resemblyzer method instead (no overlap).
     `on_progress(seconds)` hears how far the decoding got (seconds of the clip).
     `audio`: the clip's 16 kHz mono stream, already decoded (media/spool.py), read
-    instead of decoding `path` again (the pyannote method).
+    instead of decoding `path` again (the pyannote method). `step_s`: seconds between
+    chunk starts (TRANSCRIBER_DIARIZATION_STEP_S); None or 0 picks it by length.
     """
     count = SpeakerCount.of(num_speakers, min_speakers, max_speakers)
     if method == "dvector":
@@ -103,5 +109,5 @@ def diarize(
     if duration is None:
         declared = probe(path).duration
         duration = clip.length(declared) if clip is not None else declared
-    chunks = analyse(path, channel, clip, segmenter, encoder, duration, on_progress, audio)
+    chunks = analyse(path, channel, clip, segmenter, encoder, duration, on_progress, audio, step_s)
     return turns_from_chunks(chunks, count, time_offset)

@@ -59,6 +59,7 @@ class LiveTuning:
     diarization_method: str = "pyannote"  # for the saved task's speakers
     model_dir: Path | None = None  # where the diarization keeps what it builds
     quota_s: float | None = None  # the audio the key's daily quota leaves this session
+    diarization_step_s: float = 0.0  # the saved task's speaker pass: its chunk step
 
 
 class LiveSession:
@@ -176,6 +177,7 @@ class LiveSession:
                 cache_dir=self.tuning.model_dir,
                 duration=self.seconds,
                 method=self.tuning.diarization_method,
+                step_s=self.tuning.diarization_step_s,
             )
             labelled, summary = assign_speakers(segments, turns)
             segments = list(labelled)
