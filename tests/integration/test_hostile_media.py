@@ -254,6 +254,13 @@ def test_unknown_codec_and_impossible_rate_are_named(tmp_path: Path) -> None:
     with pytest.raises(errors.NotMediaError, match="2147483647 Hz") as info:
         list(stream_audio(fast))
     assert str(fast) in info.value.message
+    # 16 kHz speech whose header says 1 Hz would be 4.4 hours of nothing to decode.
+    for rate in (1, 999):
+        slow = write_raw_wav(tmp_path / f"slow{rate}.wav", pcm, rate=rate)
+        with pytest.raises(errors.NotMediaError, match=f"claims {rate} Hz") as info:
+            probe(slow)
+    # The lowest real rates still pass.
+    assert probe(write_raw_wav(tmp_path / "low.wav", pcm[:8000], rate=4000)).sample_rate == 4000
 
 
 def test_scripts_naming_other_files_are_not_followed(tmp_path: Path) -> None:

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TypeVar
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote_to_bytes
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
@@ -240,6 +241,23 @@ async def discard(form: FormData) -> None:
             await asyncio.to_thread(value.path.unlink, missing_ok=True)
 
 
+_EXTENDED = re.compile(rb"(?:^|;)\s*filename\*\s*=\s*([^;\s]+)", re.IGNORECASE)
+
+
+def _extended_filename(disposition: bytes) -> str | None:
+    """The RFC 5987 `filename*=UTF-8''a%20b.wav` of a part's Content-Disposition, which
+    some clients send alone (python-multipart reads only `filename`); None if absent."""
+    m = _EXTENDED.search(disposition)
+    if m is None:
+        return None
+    charset, _, rest = m[1].partition(b"'")
+    _, _, encoded = rest.partition(b"'")
+    try:
+        return unquote_to_bytes(encoded).decode(charset.decode("ascii") or "utf-8")
+    except (LookupError, UnicodeDecodeError):
+        raise OptionError("the file name (filename*) is not in a charset it names") from None
+
+
 def _text(raw: bytes | bytearray, what: str) -> str:
     try:
         return bytes(raw).decode("utf-8")
@@ -335,11 +353,14 @@ class _FormReader:
         if b"name" not in options:
             raise InputError('a part of the multipart body has no Content-Disposition "name"')
         self.name = _text(options[b"name"], "a form field's name")
-        if b"filename" not in options:
+        if b"filename" in options:
+            filename = _text(options[b"filename"], "the file name")
+        elif (extended := _extended_filename(self.disposition)) is not None:
+            filename = extended
+        else:
             return
         if len(self.files) >= MAX_FILES:
             raise OptionError(f"one file per request; {self.name!r} is another")
-        filename = _text(options[b"filename"], "the file name")
         path = self.staging / uuid.uuid4().hex
         self.file = _FilePart(self.name, filename, path, path.open("wb"), self.headers)
         self.files.append(self.file)
@@ -357,7 +378,16 @@ class _FormReader:
         self.file.pending.extend(data[start:end])
 
     def _part_end(self) -> None:
-        if self.file is None:
-            self.items.append((self.name, _text(self.data, f"form field {self.name!r}")))
-        else:
+        if self.file is not None:
             self.file.ended = True
+            return
+        try:
+            text = bytes(self.data).decode("utf-8")
+        except UnicodeDecodeError:
+            # Most often a file sent without a file name (curl -F 'file=<a.wav' for '@').
+            raise OptionError(
+                f"form field {self.name!r} is not text (not valid UTF-8), and a part"
+                " without a filename is read as text; send a file as a file part, with a"
+                f" filename (curl: -F '{self.name}=@PATH')"
+            ) from None
+        self.items.append((self.name, text))

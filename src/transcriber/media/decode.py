@@ -47,6 +47,10 @@ _REFUSED_FORMATS = {"concat", "hls", "dash", "sdp", "rtsp", "rtp", "rtp_mpegts",
 _TS_DISCONT = 0x200  # AVFMT_TS_DISCONT: timestamps are a broadcast clock, not file time
 # Above any real audio (DSD is decoded at 352.8 kHz): a header that claims more is damaged.
 _MAX_RATE = 1_000_000
+# Below any recording of speech (the lowest telephone and voice-codec rates are 4-8 kHz;
+# under 1 kHz nothing a voice says above 500 Hz survives): such a header is damaged, and
+# believing it would stretch a minute of audio into hours of "silence" to decode.
+_MIN_RATE = 1_000
 # Too many packets that do not decode: the file is damaged, not just scratched.
 _BAD_PACKETS = 50
 # A clip this far into a file is reached by seeking (in containers that seek by time),
@@ -160,8 +164,8 @@ def _info(path: Path, container: av.container.InputContainer) -> MediaInfo:
     ctx = stream.codec_context
     if ctx is None:
         raise MediaError(f"{path}: its audio is in a codec this service cannot decode")
-    if (ctx.sample_rate or 0) > _MAX_RATE:
-        rate = ctx.sample_rate
+    rate = ctx.sample_rate or 0
+    if rate > _MAX_RATE or 0 < rate < _MIN_RATE:
         raise NotMediaError(f"{path}: the audio header is damaged: it claims {rate} Hz sampling")
     fmt = container.format.name
     duration: float | None = None
