@@ -263,6 +263,54 @@ def test_unknown_codec_and_impossible_rate_are_named(tmp_path: Path) -> None:
     assert probe(write_raw_wav(tmp_path / "low.wav", pcm[:8000], rate=4000)).sample_rate == 4000
 
 
+def write_packets(path: Path, audio: np.ndarray, samples: int, rate: int = SR) -> Path:
+    """`audio` as raw PCM in Matroska, `samples` to a packet (the whole of it if 0)."""
+    fmt, kind = ("u8", "pcm_u8") if rate < SR else ("s16", "pcm_s16le")
+    pcm = (audio * 127 + 128).astype(np.uint8) if fmt == "u8" else (audio * 32767).astype("<i2")
+    step = samples or len(pcm)
+    with av.open(str(path), "w", format="matroska") as out:
+        stream = out.add_stream(kind, rate=rate, layout="mono")
+        for at in range(0, len(pcm), step):
+            frame = av.AudioFrame.from_ndarray(pcm[None, at : at + step], format=fmt,
+                                               layout="mono")  # fmt: skip
+            frame.sample_rate, frame.pts = rate, at
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return path
+
+
+def test_one_huge_packet_is_converted_in_pieces(tmp_path: Path, eval_root: Path) -> None:
+    # 30 minutes of 8-bit, 8 kHz speech muxed as one packet (14 MB): converted whole,
+    # the resampler's float copies of it peaked at 845 MB; in pieces, about 95 MB.
+    speech = load(eval_root / RU)[::2]
+    path = write_packets(tmp_path / "one packet.mkv", np.resize(speech, 1800 * 8000), 0, 8000)
+    # VmHWM, not ru_maxrss: a child's ru_maxrss starts at its parent's (this test process).
+    script = (
+        "import re, sys; from pathlib import Path; from transcriber.media import stream_audio\n"
+        "n = sum(len(c) for c in stream_audio(sys.argv[1]))\n"
+        "hwm = re.search(r'VmHWM:\\s*(\\d+)', Path('/proc/self/status').read_text())[1]\n"
+        "print(n, int(hwm) // 1024)"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True,
+                          text=True, check=True)  # fmt: skip
+    samples, peak_mb = map(int, done.stdout.split())
+    assert samples == 1800 * SR
+    assert peak_mb < 300, f"decoding one 14 MB packet peaked at {peak_mb} MB"
+
+
+def test_audio_cut_into_one_sample_packets_is_refused(tmp_path: Path, eval_root: Path) -> None:
+    # Each packet costs tens of microseconds of Python: 60 s took 73 s to transcribe.
+    speech = load(eval_root / RU)[: 2 * SR]
+    with pytest.raises(errors.MediaError, match=r"frames of 1\.0 samples") as info:
+        decoded(write_packets(tmp_path / "dust.mkv", speech, 1))
+    assert "re-encode" in info.value.message
+    # Short frames that real codecs make (2.5 ms) are taken.
+    fine = decoded(write_packets(tmp_path / "fine.mkv", speech, 40))
+    assert len(fine) == len(speech)
+
+
 def test_scripts_naming_other_files_are_not_followed(tmp_path: Path) -> None:
     # ffmpeg would read what such a file names: a sibling upload, itself (until it runs out
     # of file handles), a local path or a URL. The service must read only the file given.

@@ -33,7 +33,7 @@ from transcriber.errors import (
     TruncatedMediaError,
     UploadTooLargeError,
 )
-from transcriber.media.frames import SAMPLE_RATE, Cancellation, Chunks, Clock, Mixer
+from transcriber.media.frames import SAMPLE_RATE, Cancellation, Chunks, Clock, Mixer, pieces
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,12 @@ _MAX_RATE = 1_000_000
 _MIN_RATE = 1_000
 # Too many packets that do not decode: the file is damaged, not just scratched.
 _BAD_PACKETS = 50
+# Frames this short on average (samples, at the stream's rate) over a run of this many:
+# no codec or muxer cuts audio so fine (the shortest codec frames are 2.5 ms, 40+ samples
+# at 16 kHz). Each frame costs tens of microseconds of Python, so a file of one-sample
+# packets decodes slower than it plays and would hold a worker for hours.
+_MIN_FRAME_SAMPLES = 16
+_FRAME_RUN = 20_000
 # A clip this far into a file is reached by seeking (in containers that seek by time),
 # to this long before its start: the frames decoded first after a seek may be imperfect.
 _SEEK_MIN_S = 60.0
@@ -289,6 +295,7 @@ def _stream(
         mixer = Mixer(channel)
         clock = Clock(stream, info.format_name, info.duration)
         good = bad = 0
+        run_frames = run_samples = 0  # the current run of frames, for _MIN_FRAME_SAMPLES
         error: Exception | None = None
         sought = seek_s > 0 and _seek(container, stream, info, seek_s)
         try:
@@ -302,6 +309,10 @@ def _stream(
                     continue
                 good += 1
                 for frame in frames:
+                    run_frames, run_samples = run_frames + 1, run_samples + frame.samples
+                    if run_frames == _FRAME_RUN:
+                        _check_packing(path, run_samples / run_frames)
+                        run_frames = run_samples = 0
                     if sought:  # the first frame after the seek says where the stream is
                         sought = False
                         out.skip_to(_position(frame, stream, seek_s))
@@ -309,8 +320,9 @@ def _stream(
                     if gap:
                         out.add(mixer.flush())
                         out.silence(gap)
-                    out.add(mixer.convert(frame))
-                    yield from out.placed(out.full())
+                    for piece in pieces(frame):  # a huge frame, a piece at a time
+                        out.add(mixer.convert(piece))
+                        yield from out.placed(out.full())
             out.add(mixer.flush())
         except av.FFmpegError as e:
             seconds = out.samples / SAMPLE_RATE
@@ -336,6 +348,15 @@ def _stream(
             _check_complete(info, out.samples / SAMPLE_RATE, skipped)
         finally:  # also when a clip ends the decoding early
             said.extend(_damage(good, bad, clock))
+
+
+def _check_packing(path: Path, samples_per_frame: float) -> None:
+    if samples_per_frame < _MIN_FRAME_SAMPLES:
+        raise MediaError(
+            f"{path}: the audio is cut into frames of {samples_per_frame:.1f} samples on"
+            f" average ({_FRAME_RUN} in a row), so decoding it would take longer than"
+            " playing it; re-encode it, e.g. ffmpeg -i IN -vn -c:a flac OUT.flac"
+        )
 
 
 def _alone(channel: int) -> Notice:
@@ -412,11 +433,15 @@ def _instead_of_mix(path: Path, size: int, mtime_ns: int) -> int | None:
         stream = container.streams.audio[0]
         packed = av.AudioResampler(format="flt")  # same rate and layout, as float
         seen = 0.0
+        frames = 0
         try:
             for packet in container.demux(stream):
                 for frame in packet.decode():
+                    frames += 1
+                    if frames == _FRAME_RUN:
+                        _check_packing(path, seen * frame.sample_rate / frames)
                     n = len(frame.layout.channels)
-                    for block in packed.resample(frame):
+                    for block in (b for p in pieces(frame) for b in packed.resample(p)):
                         each = block.to_ndarray().reshape(-1, n)
                         # The mean stands in for the mix: the same up to a gain, for stereo.
                         check.feed(each.mean(axis=1), each, frame.sample_rate)

@@ -9,6 +9,7 @@ them safe for the models (finite, centred, within ±1).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import av
 import numpy as np
@@ -21,6 +22,11 @@ SAMPLE_RATE = 16_000
 # unreliable.)
 _TIMED = {"matroska,webm", "mov,mp4,m4a,3gp,3g2,mj2", "ogg", "mpegts", "mpeg", "flv", "asf", "nut"}
 _GAP_S = 0.5
+# A decoded frame longer than this is converted in pieces of this many samples. Codecs
+# decode a few milliseconds a frame, but PCM muxed as one packet decodes as one frame:
+# converted whole, a 14 MB file of 8-bit audio took 845 MB (the resampler's float
+# copies of the whole frame, at 16 kHz).
+FRAME_PIECE = 1 << 16
 # A DC offset beyond this blinds the speech detector; below it, the audio is left as it is
 # (well-recorded speech averages below 0.01, and its digital silence should stay zero).
 _DC_MAX = 0.05
@@ -41,6 +47,7 @@ class Mixer:
         self.average = False
 
     def convert(self, frame: av.AudioFrame) -> list[np.ndarray]:
+        """The frame's audio, converted; pass frames through `pieces` first."""
         key = (frame.format.name, frame.layout.name, frame.sample_rate)
         out = self.flush() if key != self.key else []
         if self.resampler is None:
@@ -71,6 +78,28 @@ class Mixer:
             mixed: np.ndarray = samples.mean(axis=1, dtype=np.float32)
             return mixed
         return samples[:, min(self.channel or 0, n - 1)]
+
+
+def pieces(frame: av.AudioFrame, size: int = FRAME_PIECE) -> Iterator[av.AudioFrame]:
+    """`frame`, or copies of its consecutive parts of at most `size` samples when it is
+    longer (their memory is freed as each is converted). A layout PyAV cannot rebuild a
+    frame in (channels of unknown order) keeps the frame whole."""
+    if frame.samples <= size:
+        yield frame
+        return
+    data = frame.to_ndarray()  # (channels, samples) if planar, else (1, samples * channels)
+    per = 1 if frame.format.is_planar else len(frame.layout.channels)
+    for start in range(0, frame.samples, size):
+        part: Any = np.ascontiguousarray(data[:, start * per : (start + size) * per])
+        try:
+            piece = av.AudioFrame.from_ndarray(
+                part, format=frame.format.name, layout=frame.layout.name
+            )
+        except (ValueError, av.FFmpegError):
+            yield frame
+            return
+        piece.sample_rate = frame.sample_rate
+        yield piece
 
 
 class Cancellation:
@@ -137,9 +166,11 @@ class Clock:
         self.gaps = self.filled = 0  # jumps filled so far, and samples of silence they took
 
     def gap(self, frame: av.AudioFrame, at: int) -> int:
-        if not self.enabled or frame.pts is None or frame.time_base is None:
+        if not self.enabled:
             return 0
-        t = float(frame.pts * frame.time_base)
+        t = frame.time  # pts × time_base, in C: a Fraction per frame costs more than the frame
+        if t is None:
+            return 0
         if self.origin is None:
             self.origin = t
         due = round((t - self.origin) * SAMPLE_RATE)
