@@ -178,6 +178,7 @@ class NoticeCode(str, Enum):
     timestamp_gaps = "timestamp_gaps"  # jumps in the stream's time were kept as silence
     language_uncertain = "language_uncertain"  # the detected language may be wrong
     no_speech = "no_speech"  # the transcript is empty, and why
+    crosstalk = "crosstalk"  # split channels: one channel's echo of another was left out
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,7 @@ from transcriber.errors import (
     UncertainLanguageError,
     UploadTooLargeError,
 )
+from transcriber.media.crosstalk import LevelTrack, drop_crosstalk
 from transcriber.media.decode import MediaInfo, probe, stream_audio
 from transcriber.media.frames import SAMPLE_RATE
 from transcriber.media.peaks import PeakMeter
@@ -135,10 +136,10 @@ class Pipeline:
             speakers: tuple[SpeakerStat, ...] = ()
             if options.diarize and len(channels) == 1:
                 segments, speakers = state.diarize(segments)
-            elif options.diarize:  # split channels are the speakers: no second pass
-                state.share = 1.0
-            elif len(channels) > 1:
+            elif len(channels) > 1:  # split channels are the speakers: no second pass
+                segments = state.without_echo(segments)
                 speakers = speaker_stats(segments)
+                state.share = 1.0
         finally:
             state.end_diarization()
         notices = tuple(dict.fromkeys(state.notices + state.verdicts(segments)))
@@ -205,6 +206,11 @@ def _load_speaker_models(cache_dir: Path | None) -> None:
 def check_length(builder: WindowBuilder, limit_s: float | None) -> bool:
     """True once the audio decoded exceeds `limit_s` (None: no limit)."""
     return limit_s is not None and builder.samples_seen / SAMPLE_RATE > limit_s
+
+
+def channel_label(ch: int) -> str:
+    """The speaker label of a channel transcribed on its own (0-based `ch`)."""
+    return f"channel {ch + 1}"
 
 
 def speaker_stats(segments: list[Segment]) -> tuple[SpeakerStat, ...]:
@@ -287,6 +293,7 @@ class _Run:
         self.share = TRANSCRIBE_SHARE if options.diarize else 1.0  # of the bar: transcribing
         self.peaks: PeakMeter | None = None
         self.spool: PcmSpool | None = None
+        self.tracks: dict[str, LevelTrack] = {}  # split channels' loudness, by label
         self._loading: threading.Thread | None = None
 
     def prepare_diarization(self) -> None:
@@ -372,13 +379,32 @@ class _Run:
         self.timings["diarization"] = time.perf_counter() - t
         return list(labelled), tuple(SpeakerStat(s.label, s.seconds, s.turns) for s in summary)
 
+    def without_echo(self, segments: list[Segment]) -> list[Segment]:
+        """Split channels: leave out what a channel heard of another (media/crosstalk.py)."""
+        kept, echoed = drop_crosstalk(segments, self.tracks, self.origin)
+        if echoed:
+            self.notices.append(
+                Notice(
+                    NoticeCode.crosstalk,
+                    f"{echoed} stretch(es) of speech heard on one channel were the echo of"
+                    " another channel's speaker, and were left out",
+                    {"stretches": echoed},
+                )
+            )
+        return kept
+
     def _windows(self, builder: WindowBuilder, ch: int | None) -> Iterator[SpeechWindow]:
         key = ch if ch is not None else 0
         chunks = stream_audio(
             self.info.path, channel=ch, clip=self.options.clip, notices=self.notices
         )
+        track = None
+        if ch is not None:  # a fresh track: a resumed run streams every channel again
+            track = self.tracks[channel_label(ch)] = LevelTrack()
         at = 0
         for chunk in chunks:
+            if track is not None:
+                track.feed(chunk)
             if self.spool is not None:
                 self.spool.write(chunk)
             if self.peaks is not None:
@@ -451,7 +477,7 @@ class _Run:
             )
 
     def _accept(self, result: WindowResult, ch: int | None, key: int) -> None:
-        label = f"channel {ch + 1}" if ch is not None else None
+        label = channel_label(ch) if ch is not None else None
         added = [replace(seg, speaker=label) if label else seg for seg in result.segments]
         self.segments.extend(added)
         self.audio_done[key] = result.window.end_time
