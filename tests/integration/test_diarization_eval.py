@@ -372,3 +372,29 @@ def test_the_speaker_count_does_not_grow_with_the_length_of_the_file(
     print(f"\n3 x (dev00 + dev01), {offset:.0f} s: DER {score.der:.1%}, {len(found)} speakers")
     assert len(found) in (2, 3)
     assert score.der < 0.25
+
+
+def test_one_voice_at_two_levels_keeps_all_its_speech(eval_root: Path, tmp_path: Path) -> None:
+    """One voice, its sentences alternately 30 dB apart, for over 2 minutes (the 10 s
+    chunk step). The segmentation model hears the loud and the quiet voice as two local
+    speakers; with one global speaker the one-to-one assignment left the second out, and
+    its speech fell out of the turns."""
+    clips = [r for r in eval_rows("asr.jsonl") if "asterisk_ru" in str(r["path"])]
+    parts, total = [], 0.0
+    for i, row in enumerate(clips):
+        voice = decode(eval_root / str(row["path"]))
+        level = 10 ** ((-14 if i % 2 == 0 else -44) / 20)
+        parts += [voice * level / float(np.sqrt(np.mean(voice**2))), np.zeros(9600, np.float32)]
+        total += len(voice) / 16000 + 0.6
+        if total > 125:
+            break
+    path = tmp_path / "one_voice_two_levels.wav"
+    _write_wav(path, np.concatenate(parts))
+    regions = speech_regions(path)
+    turns = diarize(path, regions)
+    spans = [(r.start / 16000, r.end / 16000) for r in regions]
+    speech = sum(b - a for a, b in spans)
+    covered = sum(_overlap(turns, "A", a, b) for a, b in spans)
+    print(f"\none voice at two levels, {total:.0f} s: {covered / speech:.0%} of speech in turns")
+    assert {t.speaker for t in turns} == {"A"}
+    assert covered > 0.9 * speech

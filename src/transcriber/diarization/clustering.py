@@ -11,7 +11,8 @@ embeddings, then a one-to-one assignment inside each chunk.
    heard, but not counted.)
 4. Every embedded local speaker goes to a cluster by cosine to the centroids, one local
    speaker per cluster in a chunk (the Hungarian method), so two voices heard at once
-   stay two speakers.
+   stay two speakers. A local speaker left over (more local voices than clusters) still
+   joins its nearest cluster if it hardly ever talks over the one that holds it.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ MIN_SPEAKER_S = 3.0
 MAX_FIT = 1200  # training embeddings clustered; more are thinned evenly
 DEFAULT_MAX_SPEAKERS = 12
 UNASSIGNED = -2
+SHARE_OVERLAP = 0.1  # of a left-out local speaker's frames spent talking over the holder
+SAME_VOICE = 1 - THRESHOLD**2 / 2  # cosine to a centroid as close as clustering merges
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -140,4 +143,25 @@ def cluster_chunks(
         sim = emb[c, rows] @ centroids.T
         for r, col in best_mapping(sim + 2.0):  # + 2: every pairing beats none
             hard[c, rows[r]] = col
+        _share_taken(chunks[c].active, hard[c], rows, sim)
     return hard, centroids.astype(np.float32)
+
+
+def _share_taken(active: np.ndarray, hard: np.ndarray, rows: np.ndarray, sim: np.ndarray) -> None:
+    """Give a local speaker the one-to-one assignment left out (a chunk with more local
+    speakers than there are global ones) its nearest speaker after all, when it hardly
+    ever talks at the same time as the local speaker holding that one, and its voice is
+    as close to that speaker's as clustering would merge: then the
+    segmentation model heard one voice as two (a change of level or of microphone), and
+    leaving it out would drop its speech from the turns. Voices heard at once stay out."""
+    for r, local in enumerate(rows):
+        if hard[local] != UNASSIGNED:
+            continue
+        best = int(np.argmax(sim[r]))
+        if sim[r, best] < SAME_VOICE:
+            continue
+        holders = np.flatnonzero(hard == best)
+        mine = active[:, local]
+        together = (active[:, holders].any(axis=1) & mine).sum()
+        if mine.any() and together <= SHARE_OVERLAP * mine.sum():
+            hard[local] = best
