@@ -377,6 +377,30 @@ def test_containers_with_an_empty_audio_stream(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_very_quiet_speech_is_heard_and_quiet_noise_is_not(
+    pipeline: Pipeline, tmp_path: Path, eval_root: Path
+) -> None:
+    # The speech detector found no speech in JFK peaking at -55 dBFS ("no speech was
+    # found"), although Whisper reads it word for word.
+    jfk = load(eval_root / "en/whisper/jfk.flac")
+    reference = (
+        "and so my fellow americans ask not what your country can do for you"
+        " ask what you can do for your country"
+    )
+    for db in (-55, -65):
+        quiet = jfk / float(np.abs(jfk).max()) * 10 ** (db / 20)
+        t = pipeline.run(write_audio(tmp_path / f"jfk{-db}.wav", quiet),
+                         TranscriptionOptions(language="en"))  # fmt: skip
+        assert corpus_wer([(reference, t.text)], "en") < 0.3, (db, t.text)
+    noise = np.random.default_rng(0).standard_normal(20 * SR).astype(np.float32)
+    for db in (-45, -65):
+        hiss = noise / float(np.abs(noise).max()) * 10 ** (db / 20)
+        t = pipeline.run(write_audio(tmp_path / f"hiss{-db}.wav", hiss),
+                         TranscriptionOptions(language="en"))  # fmt: skip
+        assert t.segments == (), (db, t.text)
+
+
+@pytest.mark.slow
 def test_tiny_inputs_give_an_empty_transcript(pipeline: Pipeline, tmp_path: Path) -> None:
     for name, n in (("one_sample", 1), ("ten_ms", 160), ("third_second", 5333)):
         path = write_audio(tmp_path / f"{name}.wav", tone(1.0)[:n])

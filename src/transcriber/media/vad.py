@@ -21,6 +21,13 @@ from transcriber.models.packs import check_weights
 
 FRAME = 512  # samples per VAD frame at 16 kHz (32 ms)
 CONTEXT = 64  # samples of the previous frame the model sees
+# Silero VAD goes deaf to speech far below a normal recording level: JFK's speech
+# peaking at -55 dBFS gave no region at all (Whisper reads it word for word: its
+# features are normalised per window). Until the stream has peaked above QUIET_PEAK,
+# the model hears it raised to that peak, by at most QUIET_GAIN; ordinary recordings
+# peak above it and are heard as they are.
+QUIET_PEAK = 10 ** (-40 / 20)
+QUIET_GAIN = 10 ** (30 / 20)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +115,7 @@ class SpeechDetector:
         self._gap = 0  # frames below the threshold since the last speech frame
         self._pauses: list[Pause] = []  # inner pauses of the open region
         self._emitted_end = 0
+        self._peak = 0.0  # the stream's largest sample so far
 
     def feed(self, audio: np.ndarray) -> list[Region]:
         buf = np.concatenate([self._rest, audio]) if len(self._rest) else audio
@@ -155,6 +163,9 @@ class SpeechDetector:
         return max(self._emitted_end, frame * FRAME - self._pad)
 
     def _classify(self, frames: np.ndarray) -> list[Region]:
+        self._peak = max(self._peak, float(np.abs(frames).max()))
+        if self._peak < QUIET_PEAK:
+            frames = frames * min(QUIET_GAIN, QUIET_PEAK / max(self._peak, 1e-9))
         ctx = np.concatenate([self._context[None, :], frames[:-1, -CONTEXT:]])
         self._context = frames[-1, -CONTEXT:].copy()
         batch = np.concatenate([ctx, frames], axis=1).astype(np.float32, copy=False)
