@@ -179,6 +179,7 @@ class NoticeCode(str, Enum):
     language_uncertain = "language_uncertain"  # the detected language may be wrong
     no_speech = "no_speech"  # the transcript is empty, and why
     crosstalk = "crosstalk"  # split channels: one channel's echo of another was left out
+    unread_audio = "unread_audio"  # audio in the file past the end its header declares
 
 
 @dataclass(frozen=True, slots=True)

@@ -311,6 +311,25 @@ def test_audio_cut_into_one_sample_packets_is_refused(tmp_path: Path, eval_root:
     assert len(fine) == len(speech)
 
 
+def test_a_second_wav_joined_to_the_first_is_named(tmp_path: Path, eval_root: Path) -> None:
+    # `cat a.wav b.wav`: ffmpeg reads the first file's data chunk and stops there.
+    first = write_audio(tmp_path / "a.wav", load(eval_root / RU)).read_bytes()
+    second = write_audio(tmp_path / "b.wav", tone(11.0)).read_bytes()
+    joined = tmp_path / "both.wav"
+    joined.write_bytes(first + second)
+    said: list[Notice] = []
+    assert len(decoded(joined, notices=said)) == len(decoded(tmp_path / "a.wav"))
+    assert [n.code for n in said] == [NoticeCode.unread_audio]
+    assert 10.5 < float(said[0].values["seconds"]) < 11.5
+    # Metadata chunks after the audio are normal, and say nothing.
+    info = b"INFOINAM\x06\x00\x00\x00title\x00"
+    tagged = tmp_path / "tagged.wav"
+    tagged.write_bytes(first + b"LIST" + len(info).to_bytes(4, "little") + info)
+    quiet: list[Notice] = []
+    decoded(tagged, notices=quiet)
+    assert quiet == []
+
+
 def test_scripts_naming_other_files_are_not_followed(tmp_path: Path) -> None:
     # ffmpeg would read what such a file names: a sibling upload, itself (until it runs out
     # of file handles), a local path or a URL. The service must read only the file given.

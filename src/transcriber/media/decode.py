@@ -341,6 +341,8 @@ def _stream(
                     f" decoded ({_reason(error or ValueError())})"
                 )
             yield from out.placed(out.rest())
+            if info.format_name == "wav" and (joined := _joined_wav(path)) is not None:
+                said.append(joined)
             if out.samples == 0:
                 raise EmptyFileError(f"{path}: the audio stream holds no sound (0 samples)")
             # Packets skipped as damaged are not missing from the end: allow for them.
@@ -484,6 +486,46 @@ def _check_wav_size(path: Path) -> None:
                     )
                 return
             pos += 8 + length + (length & 1)
+
+
+def _joined_wav(path: Path) -> Notice | None:
+    """A notice when a WAV file goes on, past the end of its data chunk, with another
+    WAV file (`cat a.wav b.wav`): ffmpeg reads the first file's audio and stops, so the
+    second is silently missing from the transcript otherwise. Chunks after the data
+    (LIST, id3 and other metadata) and a few stray bytes are normal and say nothing."""
+    import struct
+
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        head = f.read(12)
+        if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        pos, rate = 12, 0
+        while pos + 8 <= size:
+            f.seek(pos)
+            cid, length = struct.unpack("<4sI", f.read(8))
+            if cid == b"fmt ":
+                rate = struct.unpack("<8xI", f.read(12))[0]  # bytes per second
+            if cid == b"data":
+                if length in (0, 0xFFFFFFFF):
+                    return None
+                end = pos + 8 + length + (length & 1)
+                f.seek(end)
+                rest = f.read(1 << 16)
+                at = rest.find(b"RIFF")
+                if at < 0 or rest[at + 8 : at + 12] != b"WAVE":
+                    return None
+                unread = size - end - at
+                seconds = round(unread / rate, 1) if rate else None
+                about = f" (about {seconds:g} s)" if seconds else ""
+                return Notice(
+                    NoticeCode.unread_audio,
+                    f"another WAV file{about} follows the first one inside this file and"
+                    " was not transcribed; send it as a file of its own",
+                    {"bytes": unread, "seconds": seconds or 0.0},
+                )
+            pos += 8 + length + (length & 1)
+    return None
 
 
 def _mp3_length(path: Path, rate: int) -> float | None:
