@@ -259,6 +259,9 @@ def test_unknown_codec_and_impossible_rate_are_named(tmp_path: Path) -> None:
         slow = write_raw_wav(tmp_path / f"slow{rate}.wav", pcm, rate=rate)
         with pytest.raises(errors.NotMediaError, match=f"claims {rate} Hz") as info:
             probe(slow)
+    # A header that claims no channels is refused when probed (at upload), not later.
+    with pytest.raises(errors.NotMediaError, match="claims 0 channels"):
+        probe(write_raw_wav(tmp_path / "none.wav", pcm, channels=0))
     # The lowest real rates still pass.
     assert probe(write_raw_wav(tmp_path / "low.wav", pcm[:8000], rate=4000)).sample_rate == 4000
 

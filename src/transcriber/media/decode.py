@@ -173,6 +173,8 @@ def _info(path: Path, container: av.container.InputContainer) -> MediaInfo:
     rate = ctx.sample_rate or 0
     if rate > _MAX_RATE or 0 < rate < _MIN_RATE:
         raise NotMediaError(f"{path}: the audio header is damaged: it claims {rate} Hz sampling")
+    if ctx.channels == 0 and _declares_channels(container.format.name):
+        raise NotMediaError(f"{path}: the audio header is damaged: it claims 0 channels")
     fmt = container.format.name
     duration: float | None = None
     exact = fmt in _EXACT_DURATION
@@ -214,6 +216,12 @@ def _info(path: Path, container: av.container.InputContainer) -> MediaInfo:
         start_offset=start,
         exact=exact,
     )
+
+
+def _declares_channels(format_name: str) -> bool:
+    """Whether the container's header states the channel count (a raw stream's decoder
+    learns it only from the first packet, so 0 there means "not yet known")."""
+    return format_name in _EXACT_DURATION
 
 
 def _clock_s(value: str | None) -> float:
