@@ -23,11 +23,14 @@ FRAME = 512  # samples per VAD frame at 16 kHz (32 ms)
 CONTEXT = 64  # samples of the previous frame the model sees
 # Silero VAD goes deaf to speech far below a normal recording level: JFK's speech
 # peaking at -55 dBFS gave no region at all (Whisper reads it word for word: its
-# features are normalised per window). Until the stream has peaked above QUIET_PEAK,
-# the model hears it raised to that peak, by at most QUIET_GAIN; ordinary recordings
-# peak above it and are heard as they are.
+# features are normalised per window). Once QUIET_AFTER_S of a stream has gone by
+# without a peak above QUIET_PEAK, the model hears it raised to that peak, by at most
+# QUIET_GAIN; ordinary recordings peak above it and are heard as they are. (Not
+# sooner: the quiet lead-in of a live stream, raised, moved where its speech began.)
+# A file is read in 5 s chunks, so its first chunk is past it already.
 QUIET_PEAK = 10 ** (-40 / 20)
 QUIET_GAIN = 10 ** (30 / 20)
+QUIET_AFTER_S = 4.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +167,8 @@ class SpeechDetector:
 
     def _classify(self, frames: np.ndarray) -> list[Region]:
         self._peak = max(self._peak, float(np.abs(frames).max()))
-        if self._peak < QUIET_PEAK:
+        heard = (self._frame + len(frames)) * FRAME  # samples, with these frames
+        if self._peak < QUIET_PEAK and heard >= QUIET_AFTER_S * SAMPLE_RATE:
             frames = frames * min(QUIET_GAIN, QUIET_PEAK / max(self._peak, 1e-9))
         ctx = np.concatenate([self._context[None, :], frames[:-1, -CONTEXT:]])
         self._context = frames[-1, -CONTEXT:].copy()
