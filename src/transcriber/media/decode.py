@@ -18,6 +18,7 @@ import re
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import av
 import numpy as np
@@ -471,18 +472,27 @@ def _instead_of_mix(path: Path, size: int, mtime_ns: int) -> int | None:
     return pick
 
 
-def _check_wav_size(path: Path) -> None:
-    """A WAV header states its data size exactly; a shorter file was cut off."""
+def _wav_chunks(f: BinaryIO, size: int) -> Iterator[tuple[bytes, int, int]]:
+    """Each chunk of a WAVE file open as `f` (`size` bytes long): its id, the offset of
+    its header and its stated length; nothing if `f` is not a WAV."""
     import struct
 
+    f.seek(0)
+    if f.read(12)[8:12] != b"WAVE":  # RIFF, or RF64 and its kin
+        return
+    pos = 12
+    while pos + 8 <= size:
+        f.seek(pos)
+        cid, length = struct.unpack("<4sI", f.read(8))
+        yield cid, pos, length
+        pos += 8 + length + (length & 1)
+
+
+def _check_wav_size(path: Path) -> None:
+    """A WAV header states its data size exactly; a shorter file was cut off."""
     size = path.stat().st_size
     with path.open("rb") as f:
-        if f.read(12)[8:12] != b"WAVE":
-            return
-        pos = 12
-        while pos + 8 <= size:
-            f.seek(pos)
-            cid, length = struct.unpack("<4sI", f.read(8))
+        for cid, pos, length in _wav_chunks(f, size):
             if cid == b"data":
                 if length in (0, 0xFFFFFFFF):  # written by a streaming muxer: unknown
                     return
@@ -493,7 +503,6 @@ def _check_wav_size(path: Path) -> None:
                         f" of audio but only {have} are there ({have / length:.0%})"
                     )
                 return
-            pos += 8 + length + (length & 1)
 
 
 def _joined_wav(path: Path) -> Notice | None:
@@ -504,35 +513,30 @@ def _joined_wav(path: Path) -> Notice | None:
     import struct
 
     size = path.stat().st_size
+    rate = 0  # bytes per second, from the fmt chunk
     with path.open("rb") as f:
-        head = f.read(12)
-        if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-            return None
-        pos, rate = 12, 0
-        while pos + 8 <= size:
-            f.seek(pos)
-            cid, length = struct.unpack("<4sI", f.read(8))
+        for cid, pos, length in _wav_chunks(f, size):
             if cid == b"fmt ":
-                rate = struct.unpack("<8xI", f.read(12))[0]  # bytes per second
-            if cid == b"data":
-                if length in (0, 0xFFFFFFFF):
-                    return None
-                end = pos + 8 + length + (length & 1)
-                f.seek(end)
-                rest = f.read(1 << 16)
-                at = rest.find(b"RIFF")
-                if at < 0 or rest[at + 8 : at + 12] != b"WAVE":
-                    return None
-                unread = size - end - at
-                seconds = round(unread / rate, 1) if rate else None
-                about = f" (about {seconds:g} s)" if seconds else ""
-                return Notice(
-                    NoticeCode.unread_audio,
-                    f"another WAV file{about} follows the first one inside this file and"
-                    " was not transcribed; send it as a file of its own",
-                    {"bytes": unread, "seconds": seconds or 0.0},
-                )
-            pos += 8 + length + (length & 1)
+                rate = struct.unpack("<8xI", f.read(12))[0]
+            if cid != b"data":
+                continue
+            if length in (0, 0xFFFFFFFF):
+                return None
+            end = pos + 8 + length + (length & 1)
+            f.seek(end)
+            rest = f.read(1 << 16)
+            at = rest.find(b"RIFF")
+            if at < 0 or rest[at + 8 : at + 12] != b"WAVE":
+                return None
+            unread = size - end - at
+            seconds = round(unread / rate, 1) if rate else None
+            about = f" (about {seconds:g} s)" if seconds else ""
+            return Notice(
+                NoticeCode.unread_audio,
+                f"another WAV file{about} follows the first one inside this file and"
+                " was not transcribed; send it as a file of its own",
+                {"bytes": unread, "seconds": seconds or 0.0},
+            )
     return None
 
 
