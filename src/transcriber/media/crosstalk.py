@@ -111,7 +111,7 @@ def _blocks(start: float, end: float, origin: float) -> np.ndarray:
 
 def _word_flags(s: Segment, echo: Callable[[float, float], bool]) -> list[bool]:
     """Each word's verdict. A word the alignment squeezed to under SHORT_WORD_S says
-    little by its own span: it takes its neighbour's (the one before, in the segment)."""
+    little by its own span: it takes the verdict of the word before it (after it, if first)."""
     flags: list[bool] = []
     for w in s.words:
         if w.end - w.start < SHORT_WORD_S and len(s.words) > 1:
