@@ -191,6 +191,25 @@ class CancelledError(TranscriberError):
     http_status = 409
 
 
+def failed_task_error(code: str | None, message: str) -> TranscriberError:
+    """The error a request that waited for a task answers with when the task failed.
+
+    A reason the input caused comes back as its own code and HTTP status (a truncated
+    file is `truncated_media` 415 whether the upload or the worker found it out); any
+    other reason, or a code this build does not know, as `transcription_failed`.
+    """
+    for cls in _subclasses(InputError):
+        if cls.code == code and cls.__init__ is TranscriberError.__init__:
+            return cls(message)
+    return TranscriptionFailedError(message)
+
+
+def _subclasses(cls: type[TranscriberError]) -> Iterator[type[TranscriberError]]:
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _subclasses(sub)
+
+
 @contextmanager
 def naming(path: str | Path, name: str) -> Iterator[None]:
     """Input errors raised inside name the user's `name` where they would say the local `path`.

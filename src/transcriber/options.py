@@ -13,7 +13,9 @@ import re
 
 from transcriber.config import Settings
 from transcriber.domain import ChannelMode, Clip, TranscriptionOptions
-from transcriber.errors import OptionError
+from transcriber.errors import ModelNotFoundError, OptionError
+from transcriber.models.packs import PACKS
+from transcriber.models.resolve import canonical
 
 # A model a remote request may name: a catalogue or hub name, never a folder path.
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -60,11 +62,8 @@ def request_options(
             f"language {language!r} is not one Whisper knows; use auto, ru, en"
             " or another two-letter code Whisper supports"
         )
-    if model is not None and not model_paths and not MODEL_NAME.match(model):
-        raise OptionError(
-            f"model {model!r} is not a model name; a request can name an installed model"
-            " (see `transcriber models list`), not a folder on the server"
-        )
+    if model is not None and not model_paths:
+        check_requested_model(settings, model)
     task = task.strip().lower()
     if task not in ("transcribe", "translate"):
         raise OptionError(f"task {task!r}: use transcribe, or translate (into English)")
@@ -90,6 +89,40 @@ def request_options(
         min_language_probability=min_language_probability,
         min_speech_fraction=min_speech_fraction,
     )
+
+
+@functools.cache
+def hub_model_names() -> frozenset[str]:
+    """The Whisper models faster-whisper can download by name (tiny … large-v3, turbo)."""
+    from faster_whisper.utils import available_models
+
+    return frozenset(available_models())
+
+
+def check_requested_model(settings: Settings, model: str) -> None:
+    """Refuse, before any upload is kept, a model a remote request cannot have: a folder
+    path, a name no catalogue knows (a typo would otherwise fail in the worker, after
+    the upload, as a download error), or a pack whose package is not installed."""
+    if not MODEL_NAME.match(model):
+        raise OptionError(
+            f"model {model!r} is not a model name; a request can name an installed model"
+            " (see `transcriber models list`), not a folder on the server"
+        )
+    if model == settings.model:
+        return
+    name = canonical(model)
+    pack = PACKS.get(name)
+    installed = ", ".join(n for n, p in PACKS.items() if p.installed())
+    if pack is not None and not pack.installed():
+        raise ModelNotFoundError(
+            f"model {name!r} is not installed on this server; installed: {installed}"
+        )
+    if pack is None and name not in hub_model_names():
+        raise ModelNotFoundError(
+            f"model {model!r} is not a Whisper model this service knows; installed here:"
+            f" {installed}; Whisper's own sizes ({', '.join(sorted(hub_model_names()))})"
+            " are downloaded when the server has internet"
+        )
 
 
 _CLOCK = re.compile(r"^(?:(?:(\d+):)?(\d{1,2}):)?(\d+(?:\.\d*)?)$")

@@ -87,6 +87,29 @@ def test_openai_refusals(client: TestClient, eval_root: Path) -> None:
     assert_error(client.get("/v1/models/gpt-9"), 404, "not_found")
 
 
+def test_a_failed_request_says_what_was_wrong(
+    client: TestClient, eval_root: Path, tmp_path: Path
+) -> None:
+    def total() -> int:
+        return int(client.get("/api/tasks").json()["total"])
+
+    before = total()
+    # A model no catalogue knows is refused before the upload is kept: no task is left.
+    r = openai(client, eval_root / JFK, model="whisperr-large")
+    assert_error(r, 422, "model_not_found")
+    assert "installed here: base" in r.json()["error"]["message"]
+    assert total() == before
+    # A file found cut short by the worker answers as the task API names its reason.
+    whole = (eval_root / JFK).read_bytes()
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(whole[: len(whole) // 2])
+    r = openai(client, cut, language="en")
+    assert_error(r, 415, "truncated_media")
+    assert "cut.wav" in r.json()["error"]["message"]
+    failed = client.get("/api/tasks", params={"status": "failed"}).json()
+    assert failed["items"][0]["error_code"] == "truncated_media"
+
+
 def test_asr_webservice_outputs(client: TestClient, eval_root: Path, tmp_path: Path) -> None:
     jfk = eval_root / JFK
     r = asr(client, jfk, output="srt", language="en", word_timestamps=True)
@@ -100,10 +123,11 @@ def test_asr_webservice_outputs(client: TestClient, eval_root: Path, tmp_path: P
 
     assert_error(asr(client, jfk, task="summarize"), 422, "invalid_option")
     assert_error(asr(client, jfk, output="pdf"), 422, "invalid_option")
-    # Accepted, then found to hold no sound: the task's reason comes back, not a hang.
+    # Accepted, then found to hold no sound: the task's reason comes back, not a hang,
+    # with the code the task API gives it.
     hollow = write_hollow_wav(tmp_path / "hollow.wav")
     r = asr(client, hollow, output="json")
-    assert_error(r, 422, "transcription_failed")
+    assert_error(r, 415, "empty_file")
     assert r.json()["error"]["message"] == "hollow.wav: the audio stream holds no sound (0 samples)"
 
 

@@ -165,3 +165,23 @@ def test_the_web_page_words_every_error_code_in_both_languages() -> None:
         words = json.loads((i18n / f"{lang}.json").read_text())
         missing = sorted(c for c in codes if f"error.{c}" not in words)
         assert not missing, (lang, missing)
+
+
+@pytest.mark.parametrize(
+    ("code", "kind", "status"),
+    [
+        ("truncated_media", errors.TruncatedMediaError, 415),
+        ("model_not_found", errors.ModelNotFoundError, 422),
+        ("fetch_failed", errors.FetchError, 400),
+        ("internal_error", errors.TranscriptionFailedError, 422),  # not the input's fault
+        ("model_unavailable", errors.TranscriptionFailedError, 422),
+        ("no_such_code", errors.TranscriptionFailedError, 422),
+        (None, errors.TranscriptionFailedError, 422),
+    ],
+)
+def test_a_failed_tasks_code_is_answered_as_its_own_error(
+    code: str | None, kind: type[errors.TranscriberError], status: int
+) -> None:
+    error = errors.failed_task_error(code, "a.wav: why")
+    assert type(error) is kind and error.http_status == status
+    assert error.message == "a.wav: why"

@@ -38,6 +38,7 @@ def test_a_speaker_count_implies_diarization(settings: Settings) -> None:
         ({"language": "xx"}, "is not one Whisper knows"),
         ({"model": "../../etc", "model_paths": False}, "not a model name"),
         ({"model": "/srv/models/x", "model_paths": False}, "not a folder on the server"),
+        ({"model": "whisperr", "model_paths": False}, "not a Whisper model this service knows"),
         ({"min_speakers": 3, "max_speakers": 2}, "min_speakers (3) is above max_speakers (2)"),
         ({"speakers": 2, "max_speakers": 1}, "max_speakers (1) is below num_speakers (2)"),
         ({"speakers": 40}, "num_speakers must be between 1 and 32"),

