@@ -180,6 +180,7 @@ class NoticeCode(str, Enum):
     no_speech = "no_speech"  # the transcript is empty, and why
     crosstalk = "crosstalk"  # split channels: one channel's echo of another was left out
     unread_audio = "unread_audio"  # audio in the file past the end its header declares
+    cut_short = "cut_short"  # the file ends before its stream does: the rest is missing
 
 
 @dataclass(frozen=True, slots=True)

@@ -155,7 +155,7 @@ def test_unknown_model_names_offline_options(tmp_path: Path, eval_root: Path) ->
     r = cli("transcribe", str(eval_root / "en/whisper/jfk.flac"), "--model", "large-v9",
             "--output-dir", str(tmp_path), env_extra=env)  # fmt: skip
     assert r.returncode == 2
-    assert "--model base" in r.stderr and "tiny.en" in r.stderr
+    assert "work offline: base" in r.stderr and "tiny.en" in r.stderr
 
 
 def test_urls_are_downloaded_and_fail_alone(

@@ -333,6 +333,54 @@ def test_a_second_wav_joined_to_the_first_is_named(tmp_path: Path, eval_root: Pa
     assert quiet == []
 
 
+def test_a_wav_header_that_states_too_little_audio_is_read_to_the_end(
+    tmp_path: Path, eval_root: Path
+) -> None:
+    # A recorder that stopped before it wrote the final size (here: the first second's
+    # size only). ffmpeg believes the header and would drop the rest unread.
+    speech = load(eval_root / RU)
+    whole = bytearray(write_audio(tmp_path / "whole.wav", speech).read_bytes())
+    at = whole.find(b"data")
+    whole[at + 4 : at + 8] = (2 * SR).to_bytes(4, "little")
+    short = tmp_path / "short_header.wav"
+    short.write_bytes(whole)
+    info = probe(short)
+    assert abs((info.duration or 0) - len(speech) / SR) < 0.01  # limits see all of it
+    assert len(decoded(short)) == len(speech)
+    # A metadata chunk after the data, however large, is a chunk and not audio.
+    blob = bytes(range(256)) * 250  # 64 kB: two seconds' worth of bytes at 16 kHz
+    tagged = tmp_path / "tagged.wav"
+    plain = write_audio(tmp_path / "plain.wav", speech).read_bytes()
+    tagged.write_bytes(plain + b"id3 " + len(blob).to_bytes(4, "little") + blob)
+    assert len(decoded(tagged)) == len(speech)
+    assert abs((probe(tagged).duration or 0) - len(speech) / SR) < 0.01
+
+
+@pytest.mark.parametrize("codec", ["libopus", "flac"])
+def test_an_ogg_file_cut_short_says_so(tmp_path: Path, eval_root: Path, codec: str) -> None:
+    # An Ogg's duration is read from its last page, so a cut file looks whole to ffmpeg.
+    speech = np.concatenate([load(eval_root / RU)] * 3)
+    path = write_audio(tmp_path / "whole.ogg", speech, codec=codec, fmt="ogg")
+    said: list[Notice] = []
+    decoded(path, notices=said)
+    assert said == []
+    data = path.read_bytes()
+    pages = [i for i in range(len(data)) if data.startswith(b"OggS", i)]
+    mid_page = tmp_path / "mid_page.ogg"
+    mid_page.write_bytes(data[: len(data) // 2])
+    at_page = tmp_path / "at_page.ogg"
+    at_page.write_bytes(data[: pages[len(pages) // 2]])
+    for cut, why in ((mid_page, "breaks off in the middle of a page"),
+                     (at_page, "has no end-of-stream mark")):  # fmt: skip
+        said = []
+        audio = decoded(cut, notices=said)
+        assert [n.code for n in said] == [NoticeCode.cut_short], cut.name
+        assert why in said[0].message
+        seconds = float(said[0].values["seconds"])
+        assert 0 < seconds < len(speech) / SR * 0.8
+        assert abs(seconds - len(audio) / SR) < 0.1
+
+
 def test_scripts_naming_other_files_are_not_followed(tmp_path: Path) -> None:
     # ffmpeg would read what such a file names: a sibling upload, itself (until it runs out
     # of file handles), a local path or a URL. The service must read only the file given.

@@ -18,7 +18,6 @@ import re
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 import av
 import numpy as np
@@ -34,13 +33,21 @@ from transcriber.errors import (
     TruncatedMediaError,
     UploadTooLargeError,
 )
+from transcriber.media.containers import (
+    check_wav_size,
+    joined_wav,
+    mp3_length,
+    ogg_cut_short,
+    wav_overflow_s,
+)
 from transcriber.media.frames import SAMPLE_RATE, Cancellation, Chunks, Clock, Mixer, pieces
 
 log = logging.getLogger(__name__)
 
 CHUNK_SECONDS = 5.0
 # Container formats whose declared duration is exact, so a short decode means truncation.
-# (Raw ADTS, and mp3 without a frame count, estimate it from the bitrate: see _mp3_length.)
+# (Raw ADTS, and mp3 without a frame count, estimate it from the bitrate: see
+# containers.mp3_length.)
 _EXACT_DURATION = {"wav", "flac", "mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "ogg", "w64", "aiff"}
 # Demuxers that open other files or network addresses named inside the input: a script
 # (`ffconcat`, a playlist, SDP) must not make the service read what it names.
@@ -118,6 +125,10 @@ def _open(path: Path) -> av.container.InputContainer:
         raise EmptyFileError(f"{path}: file is empty (0 bytes)")
     # "file:" keeps a name such as "pipe:0" or "concat:a|b" from being read as a protocol.
     options = {"format_whitelist": _demuxers(), "protocol_whitelist": "file"}
+    if (overflow := wav_overflow_s(path)) is not None:
+        # The header states less audio than follows it: read on to the end of the file.
+        log.info("%s: %.1f s of audio past the WAV header's data size", path, overflow)
+        options["ignore_length"] = "1"
     try:
         return av.open(f"file:{path}", options=options, metadata_errors="ignore")
     except av.FFmpegError as e:
@@ -200,9 +211,11 @@ def _info(path: Path, container: av.container.InputContainer) -> MediaInfo:
             duration = max(0.0, min(duration - start, tag))
             exact = tag < float("inf") or len(container.streams) == 1
     if fmt == "wav":
-        _check_wav_size(path)
+        check_wav_size(path)
+        if (overflow := wav_overflow_s(path)) is not None:
+            duration = (duration or 0.0) + overflow  # _open reads it too
     if fmt == "mp3" and duration is not None:
-        counted = _mp3_length(path, ctx.sample_rate or 0)
+        counted = mp3_length(path, ctx.sample_rate or 0)
         # Exact only where ffmpeg took its duration from that count too: it falls back
         # to the bitrate for a file that is longer than its header says (concatenated).
         exact = counted is not None and abs(counted - duration) < max(0.5, 0.02 * duration)
@@ -350,8 +363,11 @@ def _stream(
                     f" decoded ({_reason(error or ValueError())})"
                 )
             yield from out.placed(out.rest())
-            if info.format_name == "wav" and (joined := _joined_wav(path)) is not None:
+            if info.format_name == "wav" and (joined := joined_wav(path)) is not None:
                 said.append(joined)
+            if info.format_name == "ogg":
+                cut = ogg_cut_short(path, out.samples / SAMPLE_RATE)
+                said.extend([cut] if cut is not None else [])
             if out.samples == 0:
                 raise EmptyFileError(f"{path}: the audio stream holds no sound (0 samples)")
             # Packets skipped as damaged are not missing from the end: allow for them.
@@ -470,110 +486,6 @@ def _instead_of_mix(path: Path, size: int, mtime_ns: int) -> int | None:
             pick + 1,
         )
     return pick
-
-
-def _wav_chunks(f: BinaryIO, size: int) -> Iterator[tuple[bytes, int, int]]:
-    """Each chunk of a WAVE file open as `f` (`size` bytes long): its id, the offset of
-    its header and its stated length; nothing if `f` is not a WAV."""
-    import struct
-
-    f.seek(0)
-    if f.read(12)[8:12] != b"WAVE":  # RIFF, or RF64 and its kin
-        return
-    pos = 12
-    while pos + 8 <= size:
-        f.seek(pos)
-        cid, length = struct.unpack("<4sI", f.read(8))
-        yield cid, pos, length
-        pos += 8 + length + (length & 1)
-
-
-def _check_wav_size(path: Path) -> None:
-    """A WAV header states its data size exactly; a shorter file was cut off."""
-    size = path.stat().st_size
-    with path.open("rb") as f:
-        for cid, pos, length in _wav_chunks(f, size):
-            if cid == b"data":
-                if length in (0, 0xFFFFFFFF):  # written by a streaming muxer: unknown
-                    return
-                if pos + 8 + length > size + 1:
-                    have = size - pos - 8
-                    raise TruncatedMediaError(
-                        f"{path}: file is truncated: the WAV header promises {length} bytes"
-                        f" of audio but only {have} are there ({have / length:.0%})"
-                    )
-                return
-
-
-def _joined_wav(path: Path) -> Notice | None:
-    """A notice when a WAV file goes on, past the end of its data chunk, with another
-    WAV file (`cat a.wav b.wav`): ffmpeg reads the first file's audio and stops, so the
-    second is silently missing from the transcript otherwise. Chunks after the data
-    (LIST, id3 and other metadata) and a few stray bytes are normal and say nothing."""
-    import struct
-
-    size = path.stat().st_size
-    rate = 0  # bytes per second, from the fmt chunk
-    with path.open("rb") as f:
-        for cid, pos, length in _wav_chunks(f, size):
-            if cid == b"fmt ":
-                rate = struct.unpack("<8xI", f.read(12))[0]
-            if cid != b"data":
-                continue
-            if length in (0, 0xFFFFFFFF):
-                return None
-            end = pos + 8 + length + (length & 1)
-            f.seek(end)
-            rest = f.read(1 << 16)
-            at = rest.find(b"RIFF")
-            if at < 0 or rest[at + 8 : at + 12] != b"WAVE":
-                return None
-            unread = size - end - at
-            seconds = round(unread / rate, 1) if rate else None
-            about = f" (about {seconds:g} s)" if seconds else ""
-            return Notice(
-                NoticeCode.unread_audio,
-                f"another WAV file{about} follows the first one inside this file and"
-                " was not transcribed; send it as a file of its own",
-                {"bytes": unread, "seconds": seconds or 0.0},
-            )
-    return None
-
-
-def _mp3_length(path: Path, rate: int) -> float | None:
-    """Seconds an mp3 says it holds, from the frame count in its first frame (a Xing or
-    Info header, as LAME and ffmpeg write, or a VBRI one); None when it has none. Without
-    one, an mp3's duration is an estimate from its bitrate, which VBR makes unreliable."""
-    with path.open("rb") as f:
-        head = f.read(10)
-        skip = 0
-        if head[:3] == b"ID3" and len(head) == 10:  # an ID3v2 tag: a syncsafe size
-            size = 0
-            for byte in head[6:10]:
-                size = (size << 7) | (byte & 0x7F)
-            skip = 10 + size + (10 if head[5] & 0x10 else 0)
-        f.seek(skip)
-        data = f.read(8192)
-    sync = next(
-        (i for i in range(len(data) - 4) if data[i] == 0xFF and data[i + 1] & 0xE0 == 0xE0),
-        None,
-    )
-    if sync is None or rate <= 0:
-        return None
-    version, layer = (data[sync + 1] >> 3) & 3, (data[sync + 1] >> 1) & 3
-    per_frame = {3: 384, 2: 1152}.get(layer, 1152 if version == 3 else 576)
-    frame = data[sync : sync + 64]  # the tag follows the header and the side information
-    for tag in (b"Xing", b"Info"):
-        at = frame.find(tag, 4)
-        if at >= 0 and len(frame) >= at + 12:
-            flags = int.from_bytes(frame[at + 4 : at + 8], "big")
-            if not flags & 1:  # no frame count in this header
-                return None
-            frames = int.from_bytes(frame[at + 8 : at + 12], "big")
-            return frames * per_frame / rate
-    if frame[36:40] == b"VBRI" and len(frame) >= 54:
-        return int.from_bytes(frame[50:54], "big") * per_frame / rate
-    return None
 
 
 def _check_complete(info: MediaInfo, seconds: float, skipped_s: float = 0.0) -> None:

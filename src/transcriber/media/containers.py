@@ -1,0 +1,193 @@
+"""What a file's own bytes say about its length, where ffmpeg does not tell.
+
+ffmpeg believes a container's header: a WAV's stated data size, an Ogg's last
+granule, an mp3's bitrate. A file cut off, written by a recorder that stopped before
+it finished its header, or two files joined with `cat` then decodes to less than it
+holds, and nothing says so. These readers look at the structure (WAV chunks, Ogg
+pages, an mp3's frame-count header) so that decode.py can read everything there is,
+or say what was not read.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from transcriber.domain import Notice, NoticeCode
+from transcriber.errors import TruncatedMediaError
+
+# Bytes past a WAV's stated data that are not a chunk are audio the header left out
+# when they add up to at least this much sound; less is stray padding.
+_OVERFLOW_MIN_S = 1.0
+# How far from the end of an Ogg file its last page header is looked for (a page holds
+# at most 65,307 bytes).
+_OGG_TAIL = 65_536 + 4096
+_OGG_EOS = 0x04  # header_type flag of a logical stream's last page
+
+
+def wav_chunks(f: BinaryIO, size: int) -> Iterator[tuple[bytes, int, int]]:
+    """Each chunk of a WAVE file open as `f` (`size` bytes long): its id, the offset of
+    its header and its stated length; nothing if `f` is not a WAV."""
+    f.seek(0)
+    if f.read(12)[8:12] != b"WAVE":  # RIFF, or RF64 and its kin
+        return
+    pos = 12
+    while pos + 8 <= size:
+        f.seek(pos)
+        cid, length = struct.unpack("<4sI", f.read(8))
+        yield cid, pos, length
+        pos += 8 + length + (length & 1)
+
+
+def check_wav_size(path: Path) -> None:
+    """A WAV header states its data size exactly; a shorter file was cut off."""
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        for cid, pos, length in wav_chunks(f, size):
+            if cid == b"data":
+                if length in (0, 0xFFFFFFFF):  # written by a streaming muxer: unknown
+                    return
+                if pos + 8 + length > size + 1:
+                    have = size - pos - 8
+                    raise TruncatedMediaError(
+                        f"{path}: file is truncated: the WAV header promises {length} bytes"
+                        f" of audio but only {have} are there ({have / length:.0%})"
+                    )
+                return
+
+
+def wav_overflow_s(path: Path) -> float | None:
+    """Seconds of audio a WAV file holds past the end its data chunk states, when what
+    follows that end is not another chunk (a recorder that stopped before it wrote its
+    final size, or a tool that wrote the first block's size only). ffmpeg stops at the
+    stated end, so the rest would be dropped unread. None for any other file."""
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        head = f.read(4)
+        if head != b"RIFF":  # RF64 states its sizes in a chunk of their own
+            return None
+        rate = 0  # bytes per second, from the fmt chunk
+        for cid, pos, length in wav_chunks(f, size):
+            if cid == b"fmt ":
+                rate = struct.unpack("<8xI", f.read(12))[0]
+            if cid != b"data":
+                continue
+            end = pos + 8 + length
+            if length in (0, 0xFFFFFFFF) or rate <= 0 or size - end < _OVERFLOW_MIN_S * rate:
+                return None
+            # The chunk after the data may start after a pad byte, or (a writer that
+            # forgot it) right at the data's end.
+            for at in {end + (length & 1), end}:
+                f.seek(at)
+                if _is_chunk_header(f.read(8), at, size):
+                    return None
+            return (size - end) / rate
+    return None
+
+
+def _is_chunk_header(header: bytes, at: int, size: int) -> bool:
+    """Whether these 8 bytes at offset `at` read as a RIFF chunk's id and a length that
+    fits the file (PCM rarely does: four printable bytes and a plausible length)."""
+    if len(header) < 8:
+        return False
+    cid, length = struct.unpack("<4sI", header)
+    return all(0x20 <= c <= 0x7E for c in cid) and at + 8 + length <= size + 1
+
+
+def joined_wav(path: Path) -> Notice | None:
+    """A notice when a WAV file goes on, past the end of its data chunk, with another
+    WAV file (`cat a.wav b.wav`): ffmpeg reads the first file's audio and stops, so the
+    second is silently missing from the transcript otherwise. Chunks after the data
+    (LIST, id3 and other metadata) and a few stray bytes are normal and say nothing."""
+    size = path.stat().st_size
+    rate = 0  # bytes per second, from the fmt chunk
+    with path.open("rb") as f:
+        for cid, pos, length in wav_chunks(f, size):
+            if cid == b"fmt ":
+                rate = struct.unpack("<8xI", f.read(12))[0]
+            if cid != b"data":
+                continue
+            if length in (0, 0xFFFFFFFF):
+                return None
+            end = pos + 8 + length + (length & 1)
+            f.seek(end)
+            rest = f.read(1 << 16)
+            at = rest.find(b"RIFF")
+            if at < 0 or rest[at + 8 : at + 12] != b"WAVE":
+                return None
+            unread = size - end - at
+            seconds = round(unread / rate, 1) if rate else None
+            about = f" (about {seconds:g} s)" if seconds else ""
+            return Notice(
+                NoticeCode.unread_audio,
+                f"another WAV file{about} follows the first one inside this file and"
+                " was not transcribed; send it as a file of its own",
+                {"bytes": unread, "seconds": seconds or 0.0},
+            )
+    return None
+
+
+def ogg_cut_short(path: Path, decoded_s: float) -> Notice | None:
+    """A notice when an Ogg file does not end with the last page of its stream: its
+    last page is incomplete, or complete but not marked as the stream's end. A download
+    that broke off or a recording that was never closed ends so. An Ogg's duration is
+    read from its last page, so such a file looks whole to ffmpeg; what it holds was
+    transcribed, and the reader should know the rest is missing."""
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        f.seek(max(0, size - _OGG_TAIL))
+        tail = f.read()
+    at = tail.rfind(b"OggS")
+    if at < 0 or len(tail) < at + 27:
+        return None
+    segments = tail[at + 26]
+    table = tail[at + 27 : at + 27 + segments]
+    complete = len(table) == segments and at + 27 + segments + sum(table) <= len(tail)
+    if complete and tail[at + 5] & _OGG_EOS:
+        return None
+    seconds = round(decoded_s, 1)
+    why = "breaks off in the middle of a page" if not complete else "has no end-of-stream mark"
+    return Notice(
+        NoticeCode.cut_short,
+        f"the file {why}, so it was probably cut short (a download or a recording that"
+        f" stopped); the {seconds:g} s it holds were transcribed",
+        {"seconds": seconds},
+    )
+
+
+def mp3_length(path: Path, rate: int) -> float | None:
+    """Seconds an mp3 says it holds, from the frame count in its first frame (a Xing or
+    Info header, as LAME and ffmpeg write, or a VBRI one); None when it has none. Without
+    one, an mp3's duration is an estimate from its bitrate, which VBR makes unreliable."""
+    with path.open("rb") as f:
+        head = f.read(10)
+        skip = 0
+        if head[:3] == b"ID3" and len(head) == 10:  # an ID3v2 tag: a syncsafe size
+            size = 0
+            for byte in head[6:10]:
+                size = (size << 7) | (byte & 0x7F)
+            skip = 10 + size + (10 if head[5] & 0x10 else 0)
+        f.seek(skip)
+        data = f.read(8192)
+    sync = next(
+        (i for i in range(len(data) - 4) if data[i] == 0xFF and data[i + 1] & 0xE0 == 0xE0),
+        None,
+    )
+    if sync is None or rate <= 0:
+        return None
+    version, layer = (data[sync + 1] >> 3) & 3, (data[sync + 1] >> 1) & 3
+    per_frame = {3: 384, 2: 1152}.get(layer, 1152 if version == 3 else 576)
+    frame = data[sync : sync + 64]  # the tag follows the header and the side information
+    for tag in (b"Xing", b"Info"):
+        at = frame.find(tag, 4)
+        if at >= 0 and len(frame) >= at + 12:
+            flags = int.from_bytes(frame[at + 4 : at + 8], "big")
+            if not flags & 1:  # no frame count in this header
+                return None
+            frames = int.from_bytes(frame[at + 8 : at + 12], "big")
+            return frames * per_frame / rate
+    if frame[36:40] == b"VBRI" and len(frame) >= 54:
+        return int.from_bytes(frame[50:54], "big") * per_frame / rate
+    return None
