@@ -203,3 +203,43 @@ def test_refusals_follow_openais_shape(server: Server) -> None:
     events = asyncio.run(refused({"intent": "transcription"}, {"type": "realtime"}))
     assert events[1].type == "error" and "transcription sessions only" in events[1].error.message
     assert events[2].type == "error" and "transcribes only" in events[2].error.message
+
+
+def test_a_mistyped_session_update_is_refused_and_the_audio_kept(
+    server: Server, eval_root: Path
+) -> None:
+    audio = pcm24k(eval_root, EN, silence_s=0.0)
+    bad = {"type": "session.update",
+           "session": {"type": "transcription", "audio": {"input": {"transcription": {
+               "language": 5}}}}}  # fmt: skip
+
+    async def run() -> list[Any]:
+        client = openai_sdk.AsyncOpenAI(base_url=f"{server.url}/v1", api_key="x", max_retries=0)
+        out: list[Any] = []
+        async with client.realtime.connect(extra_query={"intent": "transcription"}) as conn:
+            out.append(await conn.recv())
+            await conn.session.update(session={"type": "transcription", "audio": {"input": {
+                "transcription": {"language": "en"}, "turn_detection": None}}})  # fmt: skip
+            out.append(await conn.recv())
+            for i in range(0, len(audio), CHUNK):
+                piece = base64.b64encode(audio[i : i + CHUNK]).decode()
+                await conn.input_audio_buffer.append(audio=piece)
+            await conn.input_audio_buffer.commit()
+            await conn.send(bad)  # type: ignore[arg-type]
+            async with asyncio.timeout(120):
+                async for event in conn:
+                    out.append(event)
+                    if event.type == "conversation.item.input_audio_transcription.completed":
+                        break
+        return out
+
+    events = asyncio.run(run())
+    errors = [e for e in events if e.type == "error"]
+    assert len(errors) == 1, [e.type for e in events]
+    assert errors[0].error.type == "invalid_request_error"
+    assert "transcription.language must be a string" in errors[0].error.message
+    assert events[-1].type == "conversation.item.input_audio_transcription.completed"
+    # The session went on after the refusal, and its recording was saved when it closed.
+    task = wait_saved(server, events[0].session.id)
+    assert task["status"] == "completed"
+    assert "country" in server.result(events[0].session.id)["text"].lower()

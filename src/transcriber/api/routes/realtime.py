@@ -195,9 +195,9 @@ class RealtimeSession:
             self.format = kind
         if "transcription" in audio:
             transcription = _object(audio.get("transcription"), "transcription")
-            model = transcription.get("model") or "whisper-1"
-            language = transcription.get("language") or "auto"
-            prompt = transcription.get("prompt") or ""
+            model = _text(transcription, "model") or "whisper-1"
+            language = _text(transcription, "language") or "auto"
+            prompt = _text(transcription, "prompt") or ""
             request_options(
                 self.services.settings,
                 language=language,
@@ -425,18 +425,17 @@ async def serve(c: RealtimeSession) -> None:
             await c.handle(text)
         except InputError as e:
             await c.send_error(e, _client_event_id(text))
+        except Exception as e:  # a fault here must not lose the audio that came (logged
+            fatal = e  # by error_body when it is told)
+            break
     live = c.live
     if live is None:
+        await _end_with(c, fatal)
         return
     if c.pumping is not None and not c.pumping.done():
         await c.inbox.put(Gone())
         await c.pumping
-    if fatal is not None:
-        try:
-            await c.send_error(fatal)
-            await c.ws.close(close_code(fatal), close_reason(error_body(fatal)["message"]))
-        except (WebSocketDisconnect, RuntimeError):
-            pass
+    await _end_with(c, fatal)
     try:
         await end_and_save(c.services, live, c.owner)
     finally:
@@ -445,12 +444,34 @@ async def serve(c: RealtimeSession) -> None:
             await c.sender
 
 
+async def _end_with(c: RealtimeSession, fatal: BaseException | None) -> None:
+    """Tell the client the error that ended its session, and close (nothing if none)."""
+    if fatal is None:
+        return
+    try:
+        await c.send_error(fatal)
+        await c.ws.close(close_code(fatal), close_reason(error_body(fatal)["message"]))
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+
+
 def _object(value: Any, name: str) -> dict[str, Any]:
     """`value` if it is a JSON object, {} if absent; ProtocolError otherwise."""
     if value is None:
         return {}
     if not isinstance(value, dict):
         raise ProtocolError(f"{name} must be an object")
+    return value
+
+
+def _text(transcription: dict[str, Any], name: str) -> str | None:
+    """A text field of `session.audio.input.transcription`; ProtocolError if it is not."""
+    value = transcription.get(name)
+    if value is not None and not isinstance(value, str):
+        raise ProtocolError(
+            f"session.audio.input.transcription.{name} must be a string,"
+            f" not {type(value).__name__}"
+        )
     return value
 
 
