@@ -131,6 +131,27 @@ def test_asr_webservice_outputs(client: TestClient, eval_root: Path, tmp_path: P
     assert r.json()["error"]["message"] == "hollow.wav: the audio stream holds no sound (0 samples)"
 
 
+def test_an_asr_repeat_is_not_answered_by_a_task_rerun_with_other_options(
+    client: TestClient, eval_root: Path
+) -> None:
+    from tests.integration.test_api import wait
+
+    jfk = eval_root / JFK
+    query = {"output": "json", "language": "en", "initial_prompt": "a rerun check"}
+    assert asr(client, jfk, **query).json()["language"] == "en"
+    items = client.get("/api/tasks", params={"limit": 100}).json()["items"]
+    made = [t for t in items if t["options"].get("initial_prompt") == "a rerun check"]
+    assert len(made) == 1
+    rerun = client.post(f"/api/tasks/{made[0]['id']}/rerun", data={"language": "de"})
+    assert rerun.status_code == 202, rerun.text
+    assert wait(client, made[0]["id"])["options"]["language"] == "de"
+    # The task now holds a German reading: the same request is a new task, in English.
+    again = asr(client, jfk, **query)
+    assert again.status_code == 200 and again.json()["language"] == "en"
+    items = client.get("/api/tasks", params={"limit": 100}).json()["items"]
+    assert len([t for t in items if t["options"].get("initial_prompt") == "a rerun check"]) == 2
+
+
 def test_waiting_endpoints_need_a_worker_and_a_key(
     tmp_path: Path, model_cache: Path, eval_root: Path
 ) -> None:

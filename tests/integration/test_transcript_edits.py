@@ -217,3 +217,54 @@ def test_peaks_media_token_cancel_and_retry_with_new_options(
         assert_error(bad, 409, "conflict")  # a completed task is not retried
         finished = wait(c, queued["id"], headers=key)
         assert finished["status"] == "completed", finished
+
+
+def test_repeated_entries_for_one_segment_are_aligned_once(
+    client: TestClient, jfk_task: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from transcriber.api import transcripts
+
+    aligned: list[int] = []
+    real = transcripts._timed
+
+    def counted(*args: Any) -> Any:
+        aligned.append(len(args[-1]))
+        return real(*args)
+
+    monkeypatch.setattr(transcripts, "_timed", counted)
+    tid = jfk_task["id"]
+    seg = editor(client, tid)["transcript"]["segments"][0]
+    drafts = [{"id": seg["id"], "text": f"Draft {n}."} for n in range(30)]
+    r = client.patch(
+        f"/api/tasks/{tid}/transcript",
+        json={"revision": 0, "segments": [*drafts, {"id": seg["id"], "text": "Final words."}]},
+    )
+    assert r.status_code == 200, r.text
+    assert aligned == [1]  # one segment aligned, once: the last entry is the one kept
+    after = next(s for s in r.json()["transcript"]["segments"] if s["id"] == seg["id"])
+    assert after["text"] == "Final words." and [w["word"].strip() for w in after["words"]] == [
+        "Final",
+        "words.",
+    ]
+    words_in_order_inside(after)
+
+
+def test_a_rerun_keeps_the_edited_text_as_the_old_version_and_starts_clean(
+    client: TestClient, jfk_task: dict[str, Any]
+) -> None:
+    tid = jfk_task["id"]
+    seg = editor(client, tid)["transcript"]["segments"][0]
+    r = client.patch(
+        f"/api/tasks/{tid}/transcript",
+        json={"revision": 0, "segments": [{"id": seg["id"], "text": "Corrected by a person."}]},
+    )
+    assert r.status_code == 200, r.text
+    again = client.post(f"/api/tasks/{tid}/rerun", data={"language": "en"})
+    assert again.status_code == 202, again.text
+    assert wait(client, tid)["status"] == "completed"
+    kept = client.get(f"/api/tasks/{tid}/versions/1", params={"format": "txt"}).text
+    assert "Corrected by a person." in kept  # the version is what people left
+    now = editor(client, tid)
+    assert now["revision"] == 0 and now["edited"] == [] and not now["can_undo"]
+    text = client.get(f"/api/tasks/{tid}/result", params={"format": "txt"}).text
+    assert "Corrected" not in text and "country" in text.lower()

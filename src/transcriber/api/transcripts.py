@@ -112,21 +112,28 @@ def edit(
     timed = any(s.words for s in machine.segments)
     labelled = any(w.speaker is not None for s in machine.segments for w in s.words)
     afters: dict[int, Segment] = {}
-    to_align: list[tuple[Segment, Segment]] = []  # (as it is now, with the new text)
+    reverted: set[int] = set()  # machine segments back as they were: their words are timed
     for change in segments:
         seg = afters.get(change.id) or by_id.get(change.id)
         if seg is None:
             raise NotFoundError(f"task {task.id} has no segment {change.id}")
         if change.revert:
             afters[change.id] = machine_by_id[change.id]
+            reverted.add(change.id)
             continue
+        reverted.discard(change.id)
         speaker = check_label(change.speaker) if change.speaker else seg.speaker
         after = replace(seg, speaker=speaker, words=with_speaker(seg.words, speaker, labelled))
         if change.text is not None and (text := normal_text(change.text)) != seg.text:
             after = replace(after, text=text)
-            if timed:
-                to_align.append((seg, after))
         afters[change.id] = after
+    # Each segment whose text this request changes is aligned once, however many of its
+    # entries name it (the last one wins): (as it is now, with the new text).
+    to_align = [
+        (by_id[i], after)
+        for i, after in afters.items()
+        if timed and i not in reverted and after.text != by_id[i].text
+    ]
     if to_align:
         aligned = _timed(services, task, machine, [after for _, after in to_align])
         for (seg, after), words in zip(to_align, aligned, strict=True):

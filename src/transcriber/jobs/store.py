@@ -401,8 +401,9 @@ class SqlJobStore:
             return before
 
     def retry(self, task_id: str, options: dict[str, Any] | None = None) -> bool:
-        """Queue a failed or cancelled task again, with new `options` when given."""
-        changed = {} if options is None else {"options": options}
+        """Queue a failed or cancelled task again, with new `options` when given (then it
+        no longer answers a repeat of the request that made it: api/reuse.py)."""
+        changed = {} if options is None else {"options": options, "request_key": None}
         with self._session.begin() as s:
             res = s.execute(
                 update(TaskRow)
@@ -432,7 +433,9 @@ class SqlJobStore:
         """A completed task goes back to the queue with `options`, to be transcribed again
         from its stored input; False unless it was completed. Its result stays where it
         is until the new run replaces it (keep a copy first to keep the old version). The
-        new run is new work: it starts with no attempt spent and owes its own webhook."""
+        new run is new work: it starts with no attempt spent, owes its own webhook, has no
+        edits (they were made to the old text), and answers no repeat of the request that
+        made the task (its options may differ: api/reuse.py)."""
         with self._session.begin() as s:
             res = s.execute(
                 update(TaskRow)
@@ -450,11 +453,13 @@ class SqlJobStore:
                     attempts=0,
                     claim=None,
                     webhook_due_at=None,
+                    request_key=None,
                 )
             )
             if rowcount(res) != 1:
                 return False
             _drop_checkpoint(s, task_id)
+            s.execute(delete(EditRow).where(EditRow.task_id == task_id))
             return True
 
     # --- webhook deliveries -------------------------------------------------------

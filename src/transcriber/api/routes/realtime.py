@@ -469,8 +469,7 @@ def _text(transcription: dict[str, Any], name: str) -> str | None:
     value = transcription.get(name)
     if value is not None and not isinstance(value, str):
         raise ProtocolError(
-            f"session.audio.input.transcription.{name} must be a string,"
-            f" not {type(value).__name__}"
+            f"session.audio.input.transcription.{name} must be a string, not {type(value).__name__}"
         )
     return value
 

@@ -70,7 +70,8 @@ def rerun_task(
     language: Annotated[str | None, Form(max_length=16, description="auto, ru, en, …")] = None,
 ) -> dict[str, Any]:
     """Transcribe a completed task again from its stored input, keeping its current
-    transcript as version N (`GET /api/tasks/{id}/versions/N`)."""
+    transcript, as edited, as version N (`GET /api/tasks/{id}/versions/N`); the new
+    transcript starts with no edits."""
     task = _task(services, owner, task_id)
     if task.status != TaskStatus.completed or not task.result_key:
         raise ConflictError(
@@ -86,9 +87,9 @@ def rerun_task(
         options["diarize"] = diarize == "true"
     versions = list(options.get("versions") or [])
     number = len(versions) + 1
-    services.store.put_bytes(
-        version_key(task_id, number), services.store.get_bytes(task.result_key)
-    )
+    # The version kept is the transcript as people left it, edits and speaker names in;
+    # the new run starts from the machine's text with no edits (JobStore.rerun).
+    services.store.put_bytes(version_key(task_id, number), transcripts.document(services, task))
     source = "live" if options.get("live") and not versions else "offline"
     finished = task.finished_at.isoformat() if task.finished_at else None
     versions.append({"version": number, "source": source, "finished_at": finished})
