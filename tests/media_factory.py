@@ -125,11 +125,22 @@ def music(seconds: float, seed: int = 0) -> np.ndarray:
 
 
 def write_streams(
-    path: Path, streams: list[np.ndarray], rate: int = 48000, codec: str = "aac", start: float = 0.0
+    path: Path,
+    streams: list[np.ndarray],
+    rate: int = 48000,
+    codec: str = "aac",
+    start: float = 0.0,
+    default: int | None = None,
+    language: str | None = None,
 ) -> Path:
-    """A container with one audio stream per array, each starting at `start` seconds."""
+    """A container with one audio stream per array, each starting at `start` seconds;
+    stream `default` (from 0) marked as the default track, tagged with `language`."""
     with av.open(str(path), "w") as out:
         outs = [out.add_stream(codec, rate=rate, layout="mono") for _ in streams]
+        if default is not None:
+            outs[default].disposition = av.stream.Disposition.default
+            if language:
+                outs[default].metadata["language"] = language
         offset = int(start * rate)
         step = 1024
         for i in range(0, max(len(a) for a in streams), step):

@@ -181,6 +181,7 @@ class NoticeCode(str, Enum):
     crosstalk = "crosstalk"  # split channels: one channel's echo of another was left out
     unread_audio = "unread_audio"  # audio in the file past the end its header declares
     cut_short = "cut_short"  # the file ends before its stream does: the rest is missing
+    other_tracks = "other_tracks"  # the file has several audio tracks: one was transcribed
 
 
 @dataclass(frozen=True, slots=True)

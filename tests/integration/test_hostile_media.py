@@ -190,6 +190,32 @@ def test_first_audio_track_shorter_than_the_file(tmp_path: Path) -> None:
     assert abs(len(decoded(path)) / SR - 3.0) < 0.1
 
 
+def test_the_default_audio_track_is_transcribed_and_the_others_named(
+    pipeline: Pipeline, tmp_path: Path, eval_root: Path
+) -> None:
+    # A film with a commentary track first and the main language marked as the default.
+    speech = load(eval_root / RU)
+    path = write_streams(tmp_path / "film.mkv", [tone(len(speech) / SR), speech], rate=16000,
+                         codec="pcm_s16le", default=1, language="rus")  # fmt: skip
+    info = probe(path)
+    assert (info.tracks, info.track, info.track_language) == (2, 1, "rus")
+    said: list[Notice] = []
+    audio = decoded(path, notices=said)
+    assert np.abs(audio[: len(speech)] - speech).max() < 0.01  # the speech, not the tone
+    assert [n.code for n in said] == [NoticeCode.other_tracks]
+    assert said[0].values == {"tracks": 2, "track": 2, "language": " (rus)"}
+    assert "track 2 (rus) was transcribed" in said[0].message
+    # With no track marked, the first is taken, as players do.
+    plain = write_streams(tmp_path / "plain.mkv", [speech, tone(2.0)], rate=16000,
+                          codec="pcm_s16le")  # fmt: skip
+    said = []
+    assert np.abs(decoded(plain, notices=said)[: len(speech)] - speech).max() < 0.01
+    assert said[0].values["track"] == 1 and said[0].values["language"] == ""
+    t = pipeline.run(path, TranscriptionOptions(language="ru"))
+    assert corpus_wer([(RU_TEXT, t.text)], "ru") < 0.3, t.text
+    assert NoticeCode.other_tracks in {n.code for n in t.notices}
+
+
 # --- headers that lie or name what the service cannot do ---
 
 

@@ -87,6 +87,9 @@ class MediaInfo:
     has_video: bool
     start_offset: float  # seconds of the first audio sample on the file's own time axis
     exact: bool = False  # the duration is the stream's own, so a shorter decode is a loss
+    tracks: int = 1  # audio streams in the file
+    track: int = 0  # the one transcribed (audio_track), counted from 0 among them
+    track_language: str | None = None  # its language tag, when it has a real one
 
     def check(self, clip: Clip, limit_s: float | None) -> None:
         """Refuse before any work a clip that starts after the audio ends, and audio to
@@ -178,7 +181,7 @@ def _info(path: Path, container: av.container.InputContainer) -> MediaInfo:
         else:
             kind = "no audio stream"
         raise NoAudioStreamError(f"{path}: {kind}; nothing to transcribe")
-    stream = container.streams.audio[0]
+    stream = audio_track(container)
     ctx = stream.codec_context
     if ctx is None:
         raise MediaError(f"{path}: its audio is in a codec this service cannot decode")
@@ -229,6 +232,32 @@ def _info(path: Path, container: av.container.InputContainer) -> MediaInfo:
         has_video=bool(container.streams.video),
         start_offset=start,
         exact=exact,
+        tracks=len(container.streams.audio),
+        track=list(container.streams.audio).index(stream),
+        track_language=_language_tag(stream),
+    )
+
+
+def audio_track(container: av.container.InputContainer) -> av.audio.stream.AudioStream:
+    """The audio stream to transcribe: the one marked as the default track (a film's
+    main language, a recording's main mix), or the first. Players start with it too."""
+    tracks = container.streams.audio
+    return next((t for t in tracks if t.disposition & av.stream.Disposition.default), tracks[0])
+
+
+def _language_tag(stream: av.audio.stream.AudioStream) -> str | None:
+    tag = (stream.language or stream.metadata.get("language") or "").strip()
+    return tag if tag and tag.lower() not in ("und", "unk", "mis", "zxx") else None
+
+
+def _other_tracks(info: MediaInfo) -> Notice:
+    language = f" ({info.track_language})" if info.track_language else ""
+    return Notice(
+        NoticeCode.other_tracks,
+        f"the file has {info.tracks} audio tracks; track {info.track + 1}{language} was"
+        " transcribed (the default one, or the first). To transcribe another, extract it:"
+        f" ffmpeg -i FILE -map 0:a:N -c copy track.mka (N from 0)",
+        {"tracks": info.tracks, "track": info.track + 1, "language": language},
     )
 
 
@@ -304,7 +333,7 @@ def _stream(
     container = _open(path)
     with container:
         info = _info(path, container)
-        stream = container.streams.audio[0]
+        stream = audio_track(container)
         stream.thread_type = "AUTO"  # type: ignore[attr-defined]
         if channel is not None and channel >= max(1, info.channels):
             raise NoAudioStreamError(f"{path}: has no channel {channel + 1}")
@@ -313,6 +342,8 @@ def _stream(
             channel = _instead_of_mix(path, stat.st_size, stat.st_mtime_ns)
             if channel is not None:
                 said.append(_alone(channel))
+        if info.tracks > 1:
+            said.append(_other_tracks(info))
         out = Chunks(int(chunk_seconds * SAMPLE_RATE))
         mixer = Mixer(channel)
         clock = Clock(stream, info.format_name, info.duration)
@@ -457,7 +488,7 @@ def _instead_of_mix(path: Path, size: int, mtime_ns: int) -> int | None:
     and language detection each stream the same file."""
     check = Cancellation()
     with _open(path) as container:
-        stream = container.streams.audio[0]
+        stream = audio_track(container)
         packed = av.AudioResampler(format="flt")  # same rate and layout, as float
         seen = 0.0
         frames = 0
