@@ -85,14 +85,14 @@ def test_segments_without_word_timings_still_give_timed_words() -> None:
     assert 0.9 < ws[0].confidence < 0.91
 
 
-def record(status: TaskStatus, **options: object) -> TaskRecord:
+def record(status: TaskStatus, webhook_status: int | None = 200, **options: object) -> TaskRecord:
     t = datetime(2026, 11, 24, tzinfo=UTC)
     return TaskRecord(
         id="t1", owner="", status=status, stage=None, progress=0.0, audio_done=0.0,
         filename="a.wav", input_key="t1/input", options=dict(options), duration=9.04,
         language=None, error="a.wav: damaged" if status == TaskStatus.failed else None,
         attempts=1, claim=None, result_key=None, processing_time=None,
-        created_at=t, started_at=None, finished_at=None, webhook_status=200,
+        created_at=t, started_at=None, finished_at=None, webhook_status=webhook_status,
     )  # fmt: skip
 
 
@@ -112,12 +112,21 @@ def test_transcript_body_states() -> None:
         record(TaskStatus.failed, language="ru"), None, "http://svc", "base"
     )
     assert (failed["status"], failed["error"]) == ("error", "a.wav: damaged")
+    assert failed["webhook_status_code"] is None  # no webhook was asked for
     assert failed["audio_url"] == "http://svc/api/tasks/t1/media"
     done = aai.transcript_body(record(TaskStatus.completed, language=None, diarize=True),
                                TWO_SPEAKERS, "http://svc", "base")  # fmt: skip
     assert done["text"].startswith("Привет, как дела?") and done["language_code"] == "ru"
     assert done["language_confidence"] == 0.97 and done["audio_duration"] == 9
     assert len(done["utterances"]) == 2 and done["confidence"] == 0.9
+
+
+def test_webhook_status_code_is_0_when_the_receiver_never_answered() -> None:
+    hook = {"url": "https://example.org/h"}
+    unreached = record(TaskStatus.completed, webhook_status=0, webhook=hook)
+    assert aai.transcript_body(unreached, None, "http://svc", "base")["webhook_status_code"] == 0
+    pending = record(TaskStatus.completed, webhook_status=None, webhook=hook)
+    assert aai.transcript_body(pending, None, "http://svc", "base")["webhook_status_code"] is None
 
 
 def test_custom_spelling_replaces_whole_words_and_phrases_in_any_case() -> None:

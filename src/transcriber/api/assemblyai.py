@@ -232,7 +232,8 @@ def transcript_body(
         "webhook_url": hook["url"] if hook else None,
         "webhook_auth": bool(hook and hook.get("header_name")),
         "webhook_auth_header_name": hook.get("header_name") if hook else None,
-        "webhook_status_code": task.webhook_status or None,
+        # What the receiver answered, 0 when it never answered; null until a delivery ends.
+        "webhook_status_code": task.webhook_status if hook else None,
         "audio_duration": round(task.duration) if task.duration else None,
         "text": None,
         "words": None,
