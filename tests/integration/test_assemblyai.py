@@ -228,6 +228,15 @@ def test_refusals_name_the_problem(guarded: TestClient) -> None:
     assert guarded.get("/api/tasks").json()["total"] == 0
 
 
+def test_features_sent_turned_off_are_accepted(guarded: TestClient, eval_root: Path) -> None:
+    url = guarded.post("/v2/upload", content=(eval_root / JFK).read_bytes()).json()["upload_url"]
+    off = {"redact_pii_policies": [], "topics": [], "custom_topics": False, "summary_type": "",
+           "speakers_expected": None, "speech_understanding": {}, "auto_chapters": 0}  # fmt: skip
+    made = guarded.post("/v2/transcript", json={"audio_url": url} | off)
+    assert made.status_code == 200, made.text
+    assert made.json()["status"] == "queued"
+
+
 def test_api_tasks_webhook_is_delivered(
     tmp_path: Path, model_cache: Path, eval_root: Path, receiver: Receiver
 ) -> None:

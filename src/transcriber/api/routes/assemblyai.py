@@ -94,7 +94,7 @@ class TranscriptRequest(BaseModel):
     model_config = ConfigDict(
         extra="allow",
         # AssemblyAI's other features may be sent turned off, never on.
-        json_schema_extra={"additionalProperties": {"enum": [False, None, "", 0]}},
+        json_schema_extra={"additionalProperties": {"enum": [False, None, "", 0, [], {}]}},
     )
 
     audio_url: str = Field(max_length=8192)
@@ -148,7 +148,8 @@ def _prompt(body: TranscriptRequest) -> str | None:
 
 
 def _refuse_unoffered(body: TranscriptRequest) -> None:
-    asked = sorted(k for k, v in (body.model_extra or {}).items() if v not in (None, False, ""))
+    # Off is None, false, "", 0, [] or {} (`"topics": []`, as AssemblyAI's own examples send).
+    asked = sorted(k for k, v in (body.model_extra or {}).items() if v)
     if asked:
         raise OptionError(
             f"this service does not offer {', '.join(asked)}; it transcribes with timestamps,"
