@@ -62,7 +62,7 @@ def test_sdk_transcribes_a_local_file_with_speakers(
     t = sdk.transcribe(str(eval_root / JFK), config=config)
     assert t.status == aai_sdk.TranscriptStatus.completed, t.error
     assert "ask not what your country can do for you" in (t.text or "").lower()
-    assert t.language_code == "en" and t.audio_duration == 11
+    assert t.language_code == "en_us" and t.audio_duration == 11  # as sent
     words = t.words or []
     assert [w.text.lower().strip(",.") for w in words][:3] == ["and", "so", "my"]
     assert all(isinstance(w.start, int) and w.start <= w.end for w in words)
@@ -235,6 +235,16 @@ def test_features_sent_turned_off_are_accepted(guarded: TestClient, eval_root: P
     made = guarded.post("/v2/transcript", json={"audio_url": url} | off)
     assert made.status_code == 200, made.text
     assert made.json()["status"] == "queued"
+
+
+def test_request_fields_read_back_as_sent(guarded: TestClient, eval_root: Path) -> None:
+    url = guarded.post("/v2/upload", content=(eval_root / JFK).read_bytes()).json()["upload_url"]
+    sent = {"audio_url": url, "language_code": "en_au", "audio_start_from": 0,
+            "audio_end_at": 5000}  # fmt: skip
+    made = guarded.post("/v2/transcript", json=sent).json()
+    for got in (made, guarded.get(f"/v2/transcript/{made['id']}").json()):
+        assert {k: got[k] for k in sent} == sent
+        assert got["language_detection"] is False
 
 
 def test_api_tasks_webhook_is_delivered(

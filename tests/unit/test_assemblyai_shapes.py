@@ -129,6 +129,25 @@ def test_webhook_status_code_is_0_when_the_receiver_never_answered() -> None:
     assert aai.transcript_body(pending, None, "http://svc", "base")["webhook_status_code"] is None
 
 
+def test_request_fields_read_back_as_sent() -> None:
+    asked = {"language_code": "en_us", "audio_start_from": 0, "audio_end_at": 5000}
+    task = record(TaskStatus.completed, language="en", clip={"start": 0.0, "end": 5.0},
+                  assemblyai=asked)  # fmt: skip
+    for transcript in (None, TWO_SPEAKERS):
+        body = aai.transcript_body(task, transcript, "http://svc", "base")
+        assert body["language_code"] == "en_us" and not body["language_detection"]
+        assert (body["audio_start_from"], body["audio_end_at"]) == (0, 5000)
+    # Detected, the language is the one found; a task of /api/tasks has no request to echo.
+    found = record(TaskStatus.completed, language=None, clip={"start": 0.0, "end": None},
+                   assemblyai={"language_code": "en_us"})  # fmt: skip
+    assert aai.transcript_body(found, TWO_SPEAKERS, "http://svc", "base")["language_code"] == "ru"
+    native = aai.transcript_body(record(TaskStatus.queued, language="ru",
+                                        clip={"start": 90.0, "end": None}),
+                                 None, "http://svc", "base")  # fmt: skip
+    assert (native["language_code"], native["audio_start_from"]) == ("ru", 90000)
+    assert native["audio_end_at"] is None
+
+
 def test_custom_spelling_replaces_whole_words_and_phrases_in_any_case() -> None:
     t = Transcript(
         segments=(

@@ -204,6 +204,8 @@ def transcript_body(
     aai: dict[str, Any] = o.get("assemblyai") or {}
     hook = o.get("webhook") if isinstance(o.get("webhook"), dict) else None
     clip = o.get("clip") or {}
+    # A language the client named reads back as sent (`en_us`), though the model is told `en`.
+    named = (aai.get("language_code") or o["language"]) if o.get("language") else None
     status = STATUS[task.status]
     error = None
     if status == "error":
@@ -213,7 +215,7 @@ def transcript_body(
         "status": status,
         "error": error,
         "audio_url": aai.get("audio_url") or f"{base_url}/api/tasks/{task.id}/media",
-        "language_code": task.language or aai.get("language_code"),
+        "language_code": named or task.language or aai.get("language_code"),
         "language_detection": o.get("language") is None,
         "language_confidence": None,
         "speaker_labels": bool(o.get("diarize")),
@@ -221,8 +223,10 @@ def transcript_body(
         "multichannel": o.get("channels") == "split",
         "punctuate": True,
         "format_text": True,
-        "audio_start_from": _ms(clip.get("start") or None),
-        "audio_end_at": _ms(clip.get("end")),
+        # As sent; a task of /api/tasks, or one made before they were kept, from its clip
+        # (where a start of 0 is the default, not something asked for).
+        "audio_start_from": aai.get("audio_start_from", _ms(clip.get("start") or None)),
+        "audio_end_at": aai.get("audio_end_at", _ms(clip.get("end"))),
         "speech_model": aai.get("speech_model"),
         "language_confidence_threshold": o.get("min_language_probability"),
         "speech_threshold": o.get("min_speech_fraction"),
@@ -249,7 +253,7 @@ def transcript_body(
             "utterances": utterances(ws) if labelled else None,
             "confidence": _mean(w.confidence for w in ws),
             "audio_duration": round(transcript.duration),
-            "language_code": transcript.language,
+            "language_code": named or transcript.language,
         }
         if body["language_detection"]:
             body["language_confidence"] = transcript.language_probability

@@ -259,7 +259,9 @@ async def create_transcript(
     spelling = [{"from": r.spellings, "to": r.to} for r in body.custom_spelling or ()]
     echo = {"audio_url": body.audio_url, "language_code": body.language_code,
             "speech_model": body.speech_model, "custom_spelling": spelling or None,
-            "filter_profanity": bool(body.filter_profanity)}  # fmt: skip
+            "filter_profanity": bool(body.filter_profanity),
+            "audio_start_from": body.audio_start_from,
+            "audio_end_at": body.audio_end_at}  # fmt: skip
     extra = {"webhook": hook.to_dict() if hook else None, "assemblyai": echo}
     # As AssemblyAI does, the answer comes at once, queued; media that cannot be used
     # makes the transcript fail with the reason, which the client sees when it polls.
