@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from transcriber.api import assemblyai as aai
 from transcriber.api.deps import CurrentOwner, ServicesDep
+from transcriber.api.routes.export import without_speakers
 from transcriber.api.schemas import (
     AaiParagraphs,
     AaiSentences,
@@ -445,8 +446,9 @@ def export_captions(
     owner: CurrentOwner,
     chars_per_caption: Chars = None,
 ) -> PlainTextResponse:
-    """SRT or WebVTT captions; `chars_per_caption` sets the longest line."""
+    """SRT or WebVTT captions, without speaker labels as AssemblyAI's; `chars_per_caption`
+    sets the longest line."""
     writer, media_type = CAPTIONS[kind]
-    t = _completed(services, owner, transcript_id)
+    t = without_speakers(_completed(services, owner, transcript_id))
     body = writer(t, chars_per_caption) if chars_per_caption else writer(t)
     return PlainTextResponse(body.decode(), media_type=media_type)
