@@ -217,14 +217,27 @@ def test_refusals_name_the_problem(guarded: TestClient) -> None:
     flat_error(post(audio_url="http://10.0.0.1/v2/upload/" + "0" * 32), 400, "no such upload")
     flat_error(post(audio_url="https://example.invalid/a.mp3", webhook_url="http://10.0.0.2/h"),
                400, "private address (10.0.0.2)")  # fmt: skip
-    flat_error(post(audio_url="x", language_code="xx"), 422, "language 'xx'")
-    flat_error(post(audio_url="x", auto_chapters=True, sentiment_analysis=True), 422,
+    # AssemblyAI has no 422: a request it cannot use is 400, naming the field.
+    flat_error(post(audio_url="x", language_code="xx"), 400, "language 'xx'")
+    flat_error(post(audio_url="x", auto_chapters=True, sentiment_analysis=True), 400,
                "does not offer auto_chapters, sentiment_analysis")  # fmt: skip
-    flat_error(post(audio_url="x", punctuate=False), 422, "cannot be turned off")
-    flat_error(post(language_code="ru"), 422, "audio_url")
-    flat_error(post(audio_url="https://example.org/" + "a" * 9000), 422, "audio_url")
+    flat_error(post(audio_url="x", punctuate=False), 400, "cannot be turned off")
+    flat_error(post(language_code="ru"), 400, "audio_url is required")
+    flat_error(post(audio_url="https://example.org/" + "a" * 9000), 400,
+               "audio_url: String should have at most 8192 characters")  # fmt: skip
+    flat_error(post(audio_url="x", custom_spelling=[{"from": "a"}]), 400,
+               "custom_spelling[0].from should be a valid list",
+               "custom_spelling[0].to is required")  # fmt: skip
+    not_json = guarded.post("/v2/transcript", content=b"{audio_url: x}",
+                            headers={"content-type": "application/json"})  # fmt: skip
+    flat_error(not_json, 400, "the request body is not valid JSON")
+    flat_error(guarded.post("/v2/transcript", json=["x"]), 400, "the request body must be a JSON")
     flat_error(guarded.get("/v2/transcript/nope"), 404, "transcript nope not found")
-    flat_error(guarded.get("/v2/transcript?status=done"), 422, "status:", "'queued'", "'error'")
+    flat_error(guarded.get("/v2/transcript/nope/foo"), 404)  # no such export
+    flat_error(guarded.get("/v2/transcript?status=done"), 400, "status should be", "'queued'",
+               "'error'")  # fmt: skip
+    flat_error(guarded.get("/v2/transcript/nope/srt?chars_per_caption=0"), 400,
+               "chars_per_caption should be greater than or equal to 1")  # fmt: skip
     flat_error(guarded.post("/v2/upload", content=b""), 415, "the upload is empty")
     # Nothing was queued by any of them.
     assert guarded.get("/api/tasks").json()["total"] == 0
@@ -415,4 +428,4 @@ def test_custom_spelling_and_language_confidence_threshold(
                     {"speech_threshold": -0.1},
                     {"custom_spelling": [{"from": [], "to": "x"}]}):  # fmt: skip
             r = c.post("/v2/transcript", json={"audio_url": uploaded()} | bad)
-            assert r.status_code == 422, r.text
+            assert r.status_code == 400, r.text

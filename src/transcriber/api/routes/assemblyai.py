@@ -225,7 +225,7 @@ async def upload(request: Request, services: ServicesDep, owner: CurrentOwner) -
 @router.post(
     "/transcript",
     response_model=AaiTranscript,
-    responses=responses_for(400, 401, 422, 429, 503, aai=True),
+    responses=responses_for(400, 401, 429, 503, aai=True),
 )
 async def create_transcript(
     request: Request, services: ServicesDep, owner: CurrentOwner, body: TranscriptRequest
@@ -321,7 +321,7 @@ def delete_transcript(
 @router.get(
     "/transcript",
     response_model=AaiTranscriptList,
-    responses=responses_for(401, 404, 422, 503, aai=True),
+    responses=responses_for(400, 401, 404, 503, aai=True),
 )
 def list_transcripts(
     request: Request,
@@ -413,7 +413,7 @@ def get_paragraphs(
 @router.get(
     "/transcript/{transcript_id}/word-search",
     response_model=AaiWordSearch,
-    responses=responses_for(401, 404, 409, 422, 503, aai=True),
+    responses=responses_for(400, 401, 404, 409, 503, aai=True),
 )
 def word_search(
     transcript_id: str,
@@ -428,27 +428,40 @@ def word_search(
     return aai.word_search(transcript_id, aai.words(t), terms)
 
 
-CAPTIONS = {"srt": (srt.render, "text/plain"), "vtt": (vtt.render, "text/vtt")}
-
-
-@router.get(
-    "/transcript/{transcript_id}/{kind}",
-    response_class=Response,
-    responses={
-        200: content("text/plain", "text/vtt"),
-        **responses_for(401, 404, 409, 422, 503, aai=True),
-    },
-)
-def export_captions(
-    transcript_id: str,
+def _captions(
     kind: Literal["srt", "vtt"],
-    services: ServicesDep,
-    owner: CurrentOwner,
-    chars_per_caption: Chars = None,
+    services: Services,
+    owner: str,
+    transcript_id: str,
+    chars_per_caption: int | None,
 ) -> PlainTextResponse:
-    """SRT or WebVTT captions, without speaker labels as AssemblyAI's; `chars_per_caption`
-    sets the longest line."""
-    writer, media_type = CAPTIONS[kind]
+    writer, media_type = {"srt": (srt.render, "text/plain"), "vtt": (vtt.render, "text/vtt")}[kind]
+    # AssemblyAI's caption exports name no speakers (they are in `utterances`).
     t = without_speakers(_completed(services, owner, transcript_id))
     body = writer(t, chars_per_caption) if chars_per_caption else writer(t)
     return PlainTextResponse(body.decode(), media_type=media_type)
+
+
+# Two routes, not one with a {kind}: any other path is an unknown one (404), as AssemblyAI has it.
+@router.get(
+    "/transcript/{transcript_id}/srt",
+    response_class=Response,
+    responses={200: content("text/plain"), **responses_for(400, 401, 404, 409, 503, aai=True)},
+)
+def export_srt(
+    transcript_id: str, services: ServicesDep, owner: CurrentOwner, chars_per_caption: Chars = None
+) -> PlainTextResponse:
+    """SubRip captions; `chars_per_caption` sets the longest line."""
+    return _captions("srt", services, owner, transcript_id, chars_per_caption)
+
+
+@router.get(
+    "/transcript/{transcript_id}/vtt",
+    response_class=Response,
+    responses={200: content("text/vtt"), **responses_for(400, 401, 404, 409, 503, aai=True)},
+)
+def export_vtt(
+    transcript_id: str, services: ServicesDep, owner: CurrentOwner, chars_per_caption: Chars = None
+) -> PlainTextResponse:
+    """WebVTT captions; `chars_per_caption` sets the longest line."""
+    return _captions("vtt", services, owner, transcript_id, chars_per_caption)
