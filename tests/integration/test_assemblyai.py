@@ -252,6 +252,18 @@ def test_features_sent_turned_off_are_accepted(guarded: TestClient, eval_root: P
     assert made.json()["status"] == "queued"
 
 
+def test_custom_spelling_is_bounded(guarded: TestClient, eval_root: Path) -> None:
+    url = guarded.post("/v2/upload", content=(eval_root / JFK).read_bytes()).json()["upload_url"]
+    rule = {"from": ["a" * 60, "b" * 39], "to": "c"}  # 100 characters
+    over = guarded.post("/v2/transcript", json={"audio_url": url, "custom_spelling": [rule] * 201})
+    flat_error(over, 400, "custom_spelling holds 20100 characters", "at most 20000")
+    many = [{"from": ["a"], "to": "b"}] * 1001
+    flat_error(guarded.post("/v2/transcript", json={"audio_url": url, "custom_spelling": many}),
+               400, "custom_spelling", "at most 1000")  # fmt: skip
+    at_limit = {"audio_url": url, "custom_spelling": [rule] * 200}
+    assert guarded.post("/v2/transcript", json=at_limit).status_code == 200
+
+
 def test_request_fields_read_back_as_sent(guarded: TestClient, eval_root: Path) -> None:
     url = guarded.post("/v2/upload", content=(eval_root / JFK).read_bytes()).json()["upload_url"]
     sent = {"audio_url": url, "language_code": "en_au", "audio_start_from": 0,

@@ -78,6 +78,13 @@ class SpeakerOptions(BaseModel):
     max_speakers_expected: int | None = Field(None, ge=1, le=32)
 
 
+MAX_SPELLING_RULES = 1000
+MAX_SPELLING_CHARS = 20_000
+"""All of `custom_spelling`'s text together (every `from` and `to`): room for a thousand
+names and terms, and little enough that applying the rules on each read of a transcript,
+and showing them in the task list, stays cheap. AssemblyAI documents no limit."""
+
+
 class Spelling(BaseModel):
     """One rule of `custom_spelling`: each spelling in `from` is written as `to`."""
 
@@ -120,7 +127,7 @@ class TranscriptRequest(BaseModel):
     audio_channels: int | None = None
     language_confidence_threshold: float | None = Field(None, ge=0.0, le=1.0)
     speech_threshold: float | None = Field(None, ge=0.0, le=1.0)
-    custom_spelling: list[Spelling] | None = Field(None, max_length=1000)
+    custom_spelling: list[Spelling] | None = Field(None, max_length=MAX_SPELLING_RULES)
     filter_profanity: bool | None = None
     audio_start_from: int | None = Field(None, ge=0, le=CLIP_MS)  # milliseconds
     audio_end_at: int | None = Field(None, ge=0, le=CLIP_MS)
@@ -158,6 +165,12 @@ def _refuse_unoffered(body: TranscriptRequest) -> None:
         )
     if body.punctuate is False or body.format_text is False:
         raise OptionError("punctuate and format_text cannot be turned off here")
+    rules = body.custom_spelling or ()
+    if (chars := sum(len(r.to) + sum(map(len, r.spellings)) for r in rules)) > MAX_SPELLING_CHARS:
+        raise OptionError(
+            f"custom_spelling holds {chars} characters in all (every from and to);"
+            f" at most {MAX_SPELLING_CHARS}"
+        )
 
 
 def _task(services: Services, owner: str, transcript_id: str) -> TaskRecord:
