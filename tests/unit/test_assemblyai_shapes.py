@@ -166,3 +166,13 @@ def test_custom_spelling_replaces_whole_words_and_phrases_in_any_case() -> None:
     assert [w.word for w in out.segments[0].words] == [" K8s", " K8s,", " catalog"]
     assert out.segments[1].words[2].word == " Cat." and out.segments[1].words[2].start == 3.0
     assert aai.respell(t, []) is t and aai.respell(t, [{"from": [" "], "to": "x"}]) is t
+
+
+def test_custom_spelling_where_lower_and_the_regex_fold_letters_differently() -> None:
+    # "İ".lower() is two characters and "ſ".lower() stays "ſ", while the regex, ignoring
+    # case, takes "İstanbul" for "istanbul" and "ſ" for "s": a rule still applies.
+    t = Transcript((Segment(1, 0.0, 1.0, "İstanbul ſ İstanbul", ()),), "tr", 1.0, 1.0)
+    rules = [{"from": ["istanbul"], "to": "Istanbul"}, {"from": ["s"], "to": "S"}]
+    assert aai.respell(t, rules).segments[0].text == "Istanbul S Istanbul"
+    as_written = [{"from": ["İstanbul"], "to": "Constantinople"}]
+    assert aai.respell(t, as_written).segments[0].text == "Constantinople ſ Constantinople"

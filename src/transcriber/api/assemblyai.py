@@ -63,15 +63,23 @@ def speaker_and_channel(label: str | None) -> tuple[str | None, str | None]:
 def respell(t: Transcript, rules: Iterable[dict[str, Any]]) -> Transcript:
     """AssemblyAI's `custom_spelling`: every `from` spelling (any case, a word or a
     phrase) becomes its `to`, in the text and in the words; punctuation is kept."""
-    table = {f.strip().lower(): str(r["to"]) for r in rules for f in r["from"] if f.strip()}
-    if not table:
+    spelled = {f.strip(): str(r["to"]) for r in rules for f in r["from"] if f.strip()}
+    if not spelled:
         return t
-    phrases = sorted(table, key=len, reverse=True)  # the longest match wins
+    table = {p.lower(): to for p, to in spelled.items()}  # a later rule wins, in any case
+    phrases = sorted(spelled, key=len, reverse=True)  # the longest match wins
     pattern = re.compile(
         r"(?<!\w)(" + "|".join(re.escape(p) for p in phrases) + r")(?!\w)", re.IGNORECASE
     )
 
-    return t.retext(lambda text: pattern.sub(lambda m: table[m.group(1).lower()], text))
+    def spelling(m: re.Match[str]) -> str:
+        said = m.group(1)
+        if (to := table.get(said.lower())) is not None:
+            return to
+        # The regex and str.lower() fold a few letters differently (İ, ſ, K): ask the regex.
+        return next(spelled[p] for p in phrases if re.fullmatch(re.escape(p), said, re.I))
+
+    return t.retext(lambda text: pattern.sub(spelling, text))
 
 
 def words(transcript: Transcript) -> list[AaiWord]:
