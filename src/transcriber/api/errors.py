@@ -56,7 +56,8 @@ def plain_validation_message(errors: Sequence[ErrorDetails]) -> str:
         field = "".join(f"[{x}]" if isinstance(x, int) else f".{x}" for x in loc).lstrip(".")
         if kind == "json_invalid":
             why = (err.get("ctx") or {}).get("error", "")
-            parts.append(f"the request body is not valid JSON ({why} at character {loc[-1]})")
+            at = f" at character {loc[-1]}" if loc else ""
+            parts.append(f"the request body is not valid JSON ({why}{at})")
         elif where == "body" and not loc:
             parts.append(
                 "the request body is missing; send a JSON object"

@@ -165,8 +165,11 @@ def _refuse_unoffered(body: TranscriptRequest) -> None:
         )
     if body.punctuate is False or body.format_text is False:
         raise OptionError("punctuate and format_text cannot be turned off here")
-    rules = body.custom_spelling or ()
-    if (chars := sum(len(r.to) + sum(map(len, r.spellings)) for r in rules)) > MAX_SPELLING_CHARS:
+
+
+def _check_spelling(rules: list[Spelling]) -> None:
+    chars = sum(len(r.to) + sum(map(len, r.spellings)) for r in rules)
+    if chars > MAX_SPELLING_CHARS:
         raise OptionError(
             f"custom_spelling holds {chars} characters in all (every from and to);"
             f" at most {MAX_SPELLING_CHARS}"
@@ -244,6 +247,7 @@ async def create_transcript(
     request: Request, services: ServicesDep, owner: CurrentOwner, body: TranscriptRequest
 ) -> dict[str, Any]:
     _refuse_unoffered(body)
+    _check_spelling(body.custom_spelling or [])
     s = services.settings
     speakers = body.speaker_options or SpeakerOptions.model_validate({})
     options = request_options(
