@@ -62,7 +62,7 @@ def test_sdk_transcribes_a_local_file_with_speakers(
     t = sdk.transcribe(str(eval_root / JFK), config=config)
     assert t.status == aai_sdk.TranscriptStatus.completed, t.error
     assert "ask not what your country can do for you" in (t.text or "").lower()
-    assert t.language_code == "en" and t.audio_duration == 11
+    assert t.language_code == "en_us" and t.audio_duration == 11  # as sent
     words = t.words or []
     assert [w.text.lower().strip(",.") for w in words][:3] == ["and", "so", "my"]
     assert all(isinstance(w.start, int) and w.start <= w.end for w in words)
@@ -74,8 +74,10 @@ def test_sdk_transcribes_a_local_file_with_speakers(
     subs = list(srt.parse(t.export_subtitles_srt(chars_per_caption=20)))
     assert subs and "country" in " ".join(s.content for s in subs)
     for line in (x for s in subs for x in s.content.splitlines()):
-        assert len(line.removeprefix("[A] ")) <= 20 or " " not in line, line
-    assert webvtt.from_string(t.export_subtitles_vtt()).captions
+        assert len(line) <= 20 or " " not in line, line
+        assert "[A]" not in line  # AssemblyAI's captions name no speakers
+    vtt = t.export_subtitles_vtt()
+    assert webvtt.from_string(vtt).captions and "<v" not in vtt
 
     sentences = t.get_sentences()
     assert sentences[-1].text.endswith("country.") and sentences[0].words
@@ -215,17 +217,61 @@ def test_refusals_name_the_problem(guarded: TestClient) -> None:
     flat_error(post(audio_url="http://10.0.0.1/v2/upload/" + "0" * 32), 400, "no such upload")
     flat_error(post(audio_url="https://example.invalid/a.mp3", webhook_url="http://10.0.0.2/h"),
                400, "private address (10.0.0.2)")  # fmt: skip
-    flat_error(post(audio_url="x", language_code="xx"), 422, "language 'xx'")
-    flat_error(post(audio_url="x", auto_chapters=True, sentiment_analysis=True), 422,
+    # AssemblyAI has no 422: a request it cannot use is 400, naming the field.
+    flat_error(post(audio_url="x", language_code="xx"), 400, "language 'xx'")
+    flat_error(post(audio_url="x", auto_chapters=True, sentiment_analysis=True), 400,
                "does not offer auto_chapters, sentiment_analysis")  # fmt: skip
-    flat_error(post(audio_url="x", punctuate=False), 422, "cannot be turned off")
-    flat_error(post(language_code="ru"), 422, "audio_url")
-    flat_error(post(audio_url="https://example.org/" + "a" * 9000), 422, "audio_url")
+    flat_error(post(audio_url="x", punctuate=False), 400, "cannot be turned off")
+    flat_error(post(language_code="ru"), 400, "audio_url is required")
+    flat_error(post(audio_url="https://example.org/" + "a" * 9000), 400,
+               "audio_url: String should have at most 8192 characters")  # fmt: skip
+    flat_error(post(audio_url="x", custom_spelling=[{"from": "a"}]), 400,
+               "custom_spelling[0].from should be a valid list",
+               "custom_spelling[0].to is required")  # fmt: skip
+    not_json = guarded.post("/v2/transcript", content=b"{audio_url: x}",
+                            headers={"content-type": "application/json"})  # fmt: skip
+    flat_error(not_json, 400, "the request body is not valid JSON")
+    flat_error(guarded.post("/v2/transcript", json=["x"]), 400, "the request body must be a JSON")
     flat_error(guarded.get("/v2/transcript/nope"), 404, "transcript nope not found")
-    flat_error(guarded.get("/v2/transcript?status=done"), 422, "status:", "'queued'", "'error'")
+    flat_error(guarded.get("/v2/transcript/nope/foo"), 404)  # no such export
+    flat_error(guarded.get("/v2/transcript?status=done"), 400, "status should be", "'queued'",
+               "'error'")  # fmt: skip
+    flat_error(guarded.get("/v2/transcript/nope/srt?chars_per_caption=0"), 400,
+               "chars_per_caption should be greater than or equal to 1")  # fmt: skip
     flat_error(guarded.post("/v2/upload", content=b""), 415, "the upload is empty")
     # Nothing was queued by any of them.
     assert guarded.get("/api/tasks").json()["total"] == 0
+
+
+def test_features_sent_turned_off_are_accepted(guarded: TestClient, eval_root: Path) -> None:
+    url = guarded.post("/v2/upload", content=(eval_root / JFK).read_bytes()).json()["upload_url"]
+    off = {"redact_pii_policies": [], "topics": [], "custom_topics": False, "summary_type": "",
+           "speakers_expected": None, "speech_understanding": {}, "auto_chapters": 0}  # fmt: skip
+    made = guarded.post("/v2/transcript", json={"audio_url": url} | off)
+    assert made.status_code == 200, made.text
+    assert made.json()["status"] == "queued"
+
+
+def test_custom_spelling_is_bounded(guarded: TestClient, eval_root: Path) -> None:
+    url = guarded.post("/v2/upload", content=(eval_root / JFK).read_bytes()).json()["upload_url"]
+    rule = {"from": ["a" * 60, "b" * 39], "to": "c"}  # 100 characters
+    over = guarded.post("/v2/transcript", json={"audio_url": url, "custom_spelling": [rule] * 201})
+    flat_error(over, 400, "custom_spelling holds 20100 characters", "at most 20000")
+    many = [{"from": ["a"], "to": "b"}] * 1001
+    flat_error(guarded.post("/v2/transcript", json={"audio_url": url, "custom_spelling": many}),
+               400, "custom_spelling", "at most 1000")  # fmt: skip
+    at_limit = {"audio_url": url, "custom_spelling": [rule] * 200}
+    assert guarded.post("/v2/transcript", json=at_limit).status_code == 200
+
+
+def test_request_fields_read_back_as_sent(guarded: TestClient, eval_root: Path) -> None:
+    url = guarded.post("/v2/upload", content=(eval_root / JFK).read_bytes()).json()["upload_url"]
+    sent = {"audio_url": url, "language_code": "en_au", "audio_start_from": 0,
+            "audio_end_at": 5000}  # fmt: skip
+    made = guarded.post("/v2/transcript", json=sent).json()
+    for got in (made, guarded.get(f"/v2/transcript/{made['id']}").json()):
+        assert {k: got[k] for k in sent} == sent
+        assert got["language_detection"] is False
 
 
 def test_api_tasks_webhook_is_delivered(
@@ -394,4 +440,4 @@ def test_custom_spelling_and_language_confidence_threshold(
                     {"speech_threshold": -0.1},
                     {"custom_spelling": [{"from": [], "to": "x"}]}):  # fmt: skip
             r = c.post("/v2/transcript", json={"audio_url": uploaded()} | bad)
-            assert r.status_code == 422, r.text
+            assert r.status_code == 400, r.text

@@ -190,4 +190,4 @@ def test_api_tasks_and_v2_transcribe_a_clip(client: TestClient, eval_root: Path)
     assert got["words"] and all(2500 <= w["start"] <= w["end"] <= 9000 for w in got["words"])
     assert "country" in got["text"] and got["audio_duration"] in (6, 7)
     bad = client.post("/v2/transcript", json=body | {"audio_end_at": 1000})
-    assert bad.status_code == 422 and "must come after its start" in bad.json()["error"]
+    assert bad.status_code == 400 and "must come after its start" in bad.json()["error"]

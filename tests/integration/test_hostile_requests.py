@@ -32,14 +32,14 @@ def test_a_huge_clip_time_is_refused_by_name(idle: TestClient, tmp_path: Path, f
     url = idle.post("/v2/upload", content=media(tmp_path)).json()["upload_url"]
     for value in (10**309, 2**63, 604_800_001):
         r = idle.post("/v2/transcript", json={"audio_url": url, field: value})
-        assert r.status_code == 422, r.text
+        assert r.status_code == 400, r.text  # AssemblyAI's status for a field it cannot use
         assert field in r.json()["error"]
 
 
 @pytest.mark.parametrize("day", ["0001-01-01", "9999-12-31"])
 def test_the_first_and_last_days_are_refused_by_name(idle: TestClient, day: str) -> None:
     r = idle.get("/v2/transcript", params={"created_on": day})
-    assert r.status_code == 422, r.text
+    assert r.status_code == 400, r.text
     assert "created_on" in r.json()["error"] and "out of range" in r.json()["error"]
     assert idle.get("/v2/transcript", params={"created_on": "9999-12-30"}).status_code == 200
 

@@ -85,14 +85,14 @@ def test_segments_without_word_timings_still_give_timed_words() -> None:
     assert 0.9 < ws[0].confidence < 0.91
 
 
-def record(status: TaskStatus, **options: object) -> TaskRecord:
+def record(status: TaskStatus, webhook_status: int | None = 200, **options: object) -> TaskRecord:
     t = datetime(2026, 11, 24, tzinfo=UTC)
     return TaskRecord(
         id="t1", owner="", status=status, stage=None, progress=0.0, audio_done=0.0,
         filename="a.wav", input_key="t1/input", options=dict(options), duration=9.04,
         language=None, error="a.wav: damaged" if status == TaskStatus.failed else None,
         attempts=1, claim=None, result_key=None, processing_time=None,
-        created_at=t, started_at=None, finished_at=None, webhook_status=200,
+        created_at=t, started_at=None, finished_at=None, webhook_status=webhook_status,
     )  # fmt: skip
 
 
@@ -112,12 +112,40 @@ def test_transcript_body_states() -> None:
         record(TaskStatus.failed, language="ru"), None, "http://svc", "base"
     )
     assert (failed["status"], failed["error"]) == ("error", "a.wav: damaged")
+    assert failed["webhook_status_code"] is None  # no webhook was asked for
     assert failed["audio_url"] == "http://svc/api/tasks/t1/media"
     done = aai.transcript_body(record(TaskStatus.completed, language=None, diarize=True),
                                TWO_SPEAKERS, "http://svc", "base")  # fmt: skip
     assert done["text"].startswith("Привет, как дела?") and done["language_code"] == "ru"
     assert done["language_confidence"] == 0.97 and done["audio_duration"] == 9
     assert len(done["utterances"]) == 2 and done["confidence"] == 0.9
+
+
+def test_webhook_status_code_is_0_when_the_receiver_never_answered() -> None:
+    hook = {"url": "https://example.org/h"}
+    unreached = record(TaskStatus.completed, webhook_status=0, webhook=hook)
+    assert aai.transcript_body(unreached, None, "http://svc", "base")["webhook_status_code"] == 0
+    pending = record(TaskStatus.completed, webhook_status=None, webhook=hook)
+    assert aai.transcript_body(pending, None, "http://svc", "base")["webhook_status_code"] is None
+
+
+def test_request_fields_read_back_as_sent() -> None:
+    asked = {"language_code": "en_us", "audio_start_from": 0, "audio_end_at": 5000}
+    task = record(TaskStatus.completed, language="en", clip={"start": 0.0, "end": 5.0},
+                  assemblyai=asked)  # fmt: skip
+    for transcript in (None, TWO_SPEAKERS):
+        body = aai.transcript_body(task, transcript, "http://svc", "base")
+        assert body["language_code"] == "en_us" and not body["language_detection"]
+        assert (body["audio_start_from"], body["audio_end_at"]) == (0, 5000)
+    # Detected, the language is the one found; a task of /api/tasks has no request to echo.
+    found = record(TaskStatus.completed, language=None, clip={"start": 0.0, "end": None},
+                   assemblyai={"language_code": "en_us"})  # fmt: skip
+    assert aai.transcript_body(found, TWO_SPEAKERS, "http://svc", "base")["language_code"] == "ru"
+    native = aai.transcript_body(record(TaskStatus.queued, language="ru",
+                                        clip={"start": 90.0, "end": None}),
+                                 None, "http://svc", "base")  # fmt: skip
+    assert (native["language_code"], native["audio_start_from"]) == ("ru", 90000)
+    assert native["audio_end_at"] is None
 
 
 def test_custom_spelling_replaces_whole_words_and_phrases_in_any_case() -> None:
@@ -138,3 +166,13 @@ def test_custom_spelling_replaces_whole_words_and_phrases_in_any_case() -> None:
     assert [w.word for w in out.segments[0].words] == [" K8s", " K8s,", " catalog"]
     assert out.segments[1].words[2].word == " Cat." and out.segments[1].words[2].start == 3.0
     assert aai.respell(t, []) is t and aai.respell(t, [{"from": [" "], "to": "x"}]) is t
+
+
+def test_custom_spelling_where_lower_and_the_regex_fold_letters_differently() -> None:
+    # "İ".lower() is two characters and "ſ".lower() stays "ſ", while the regex, ignoring
+    # case, takes "İstanbul" for "istanbul" and "ſ" for "s": a rule still applies.
+    t = Transcript((Segment(1, 0.0, 1.0, "İstanbul ſ İstanbul", ()),), "tr", 1.0, 1.0)
+    rules = [{"from": ["istanbul"], "to": "Istanbul"}, {"from": ["s"], "to": "S"}]
+    assert aai.respell(t, rules).segments[0].text == "Istanbul S Istanbul"
+    as_written = [{"from": ["İstanbul"], "to": "Constantinople"}]
+    assert aai.respell(t, as_written).segments[0].text == "Constantinople ſ Constantinople"

@@ -63,15 +63,23 @@ def speaker_and_channel(label: str | None) -> tuple[str | None, str | None]:
 def respell(t: Transcript, rules: Iterable[dict[str, Any]]) -> Transcript:
     """AssemblyAI's `custom_spelling`: every `from` spelling (any case, a word or a
     phrase) becomes its `to`, in the text and in the words; punctuation is kept."""
-    table = {f.strip().lower(): str(r["to"]) for r in rules for f in r["from"] if f.strip()}
-    if not table:
+    spelled = {f.strip(): str(r["to"]) for r in rules for f in r["from"] if f.strip()}
+    if not spelled:
         return t
-    phrases = sorted(table, key=len, reverse=True)  # the longest match wins
+    table = {p.lower(): to for p, to in spelled.items()}  # a later rule wins, in any case
+    phrases = sorted(spelled, key=len, reverse=True)  # the longest match wins
     pattern = re.compile(
         r"(?<!\w)(" + "|".join(re.escape(p) for p in phrases) + r")(?!\w)", re.IGNORECASE
     )
 
-    return t.retext(lambda text: pattern.sub(lambda m: table[m.group(1).lower()], text))
+    def spelling(m: re.Match[str]) -> str:
+        said = m.group(1)
+        if (to := table.get(said.lower())) is not None:
+            return to
+        # The regex and str.lower() fold a few letters differently (İ, ſ, K): ask the regex.
+        return next(spelled[p] for p in phrases if re.fullmatch(re.escape(p), said, re.I))
+
+    return t.retext(lambda text: pattern.sub(spelling, text))
 
 
 def words(transcript: Transcript) -> list[AaiWord]:
@@ -204,6 +212,8 @@ def transcript_body(
     aai: dict[str, Any] = o.get("assemblyai") or {}
     hook = o.get("webhook") if isinstance(o.get("webhook"), dict) else None
     clip = o.get("clip") or {}
+    # A language the client named reads back as sent (`en_us`), though the model is told `en`.
+    named = (aai.get("language_code") or o["language"]) if o.get("language") else None
     status = STATUS[task.status]
     error = None
     if status == "error":
@@ -213,7 +223,7 @@ def transcript_body(
         "status": status,
         "error": error,
         "audio_url": aai.get("audio_url") or f"{base_url}/api/tasks/{task.id}/media",
-        "language_code": task.language or aai.get("language_code"),
+        "language_code": named or task.language or aai.get("language_code"),
         "language_detection": o.get("language") is None,
         "language_confidence": None,
         "speaker_labels": bool(o.get("diarize")),
@@ -221,8 +231,10 @@ def transcript_body(
         "multichannel": o.get("channels") == "split",
         "punctuate": True,
         "format_text": True,
-        "audio_start_from": _ms(clip.get("start") or None),
-        "audio_end_at": _ms(clip.get("end")),
+        # As sent; a task of /api/tasks, or one made before they were kept, from its clip
+        # (where a start of 0 is the default, not something asked for).
+        "audio_start_from": aai.get("audio_start_from", _ms(clip.get("start") or None)),
+        "audio_end_at": aai.get("audio_end_at", _ms(clip.get("end"))),
         "speech_model": aai.get("speech_model"),
         "language_confidence_threshold": o.get("min_language_probability"),
         "speech_threshold": o.get("min_speech_fraction"),
@@ -232,7 +244,8 @@ def transcript_body(
         "webhook_url": hook["url"] if hook else None,
         "webhook_auth": bool(hook and hook.get("header_name")),
         "webhook_auth_header_name": hook.get("header_name") if hook else None,
-        "webhook_status_code": task.webhook_status or None,
+        # What the receiver answered, 0 when it never answered; null until a delivery ends.
+        "webhook_status_code": task.webhook_status if hook else None,
         "audio_duration": round(task.duration) if task.duration else None,
         "text": None,
         "words": None,
@@ -248,7 +261,7 @@ def transcript_body(
             "utterances": utterances(ws) if labelled else None,
             "confidence": _mean(w.confidence for w in ws),
             "audio_duration": round(transcript.duration),
-            "language_code": transcript.language,
+            "language_code": named or transcript.language,
         }
         if body["language_detection"]:
             body["language_confidence"] = transcript.language_probability

@@ -1,17 +1,20 @@
 """The one place where errors become HTTP responses: `{"error": {"code", "message"}}`.
 
 Under `/v2/` (the AssemblyAI-compatible API) the same errors take AssemblyAI's shape,
-`{"error": "message"}`, which its clients read.
+`{"error": "message"}`, which its clients read, and its statuses: AssemblyAI has no 422,
+so a request it cannot use (a field, a parameter, a body that is not JSON) is 400.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic_core import ErrorDetails
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
@@ -21,12 +24,53 @@ from transcriber.errors import TranscriberError
 log = logging.getLogger(__name__)
 
 
+def assemblyai(request: Request | None) -> bool:
+    """Whether the request is one of `/v2`, whose errors are AssemblyAI's."""
+    return request is not None and request.url.path.startswith("/v2/")
+
+
 def error_response(
     status: int, code: str, message: str, request: Request | None = None
 ) -> JSONResponse:
-    if request is not None and request.url.path.startswith("/v2/"):
-        return JSONResponse({"error": message}, status_code=status)
+    if assemblyai(request):
+        return JSONResponse({"error": message}, status_code=400 if status == 422 else status)
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def validation_message(errors: Sequence[ErrorDetails]) -> str:
+    """FastAPI's validation errors as `field: problem; …`."""
+    parts = []
+    for err in errors:
+        where = ".".join(str(x) for x in err.get("loc", ()) if x not in ("body", "query"))
+        parts.append(f"{where}: {err.get('msg')}")
+    return "; ".join(parts) or "invalid request"
+
+
+def plain_validation_message(errors: Sequence[ErrorDetails]) -> str:
+    """The same in plain words, each naming its field as the client spells it
+    (`custom_spelling[0].from is required`), or the body when the body itself is wrong."""
+    parts = []
+    for err in errors:
+        where, *loc = err.get("loc", ()) or ("",)
+        kind, msg = err.get("type"), str(err.get("msg"))
+        field = "".join(f"[{x}]" if isinstance(x, int) else f".{x}" for x in loc).lstrip(".")
+        if kind == "json_invalid":
+            why = (err.get("ctx") or {}).get("error", "")
+            at = f" at character {loc[-1]}" if loc else ""
+            parts.append(f"the request body is not valid JSON ({why}{at})")
+        elif where == "body" and not loc:
+            parts.append(
+                "the request body is missing; send a JSON object"
+                if kind == "missing"
+                else "the request body must be a JSON object"
+            )
+        elif kind == "missing":
+            parts.append(f"{field} is required")
+        elif msg.startswith("Input should"):
+            parts.append(f"{field} {msg.removeprefix('Input ')}")
+        else:
+            parts.append(f"{field}: {msg}")
+    return "; ".join(parts) or "the request is not valid"
 
 
 def allowed_methods(request: Request) -> list[str]:
@@ -59,12 +103,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, e: RequestValidationError) -> JSONResponse:
-        parts = []
-        for err in e.errors():
-            where = ".".join(str(x) for x in err.get("loc", ()) if x not in ("body", "query"))
-            parts.append(f"{where}: {err.get('msg')}")
-        message = "; ".join(parts) or "invalid request"
-        return error_response(422, "invalid_request", message, request)
+        words = plain_validation_message if assemblyai(request) else validation_message
+        return error_response(422, "invalid_request", words(e.errors()), request)
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, e: HTTPException) -> JSONResponse:

@@ -280,10 +280,17 @@ WHY = {
 }
 
 
+# `/v2` answers 400 where the rest answers 422, as AssemblyAI does (api/errors.py).
+AAI_WHY = WHY | {
+    400: "The request cannot be used: a field or parameter that is invalid (the message"
+    " names it), a body that is not a JSON object, a URL that is refused or fails",
+}
+
+
 def responses_for(*codes: int, aai: bool = False) -> dict[int | str, dict[str, Any]]:
     """The error answers of a route, for its `responses=`: each in the error shape."""
-    model = AaiError if aai else ErrorBody
-    return {code: {"model": model, "description": WHY[code]} for code in codes}
+    model, why = (AaiError, AAI_WHY) if aai else (ErrorBody, WHY)
+    return {code: {"model": model, "description": why[code]} for code in codes}
 
 
 def content(*kinds: str) -> dict[str, Any]:
@@ -303,7 +310,7 @@ def content(*kinds: str) -> dict[str, Any]:
 def honest_openapi(app: Any) -> dict[str, Any]:
     """The app's OpenAPI document, with FastAPI's own 422 answer (HTTPValidationError)
     replaced by the error shape the service really sends, where a route did not declare
-    its 422 itself."""
+    its 422 itself: under `/v2`, AssemblyAI's, with status 400."""
     if app.openapi_schema:
         return dict(app.openapi_schema)
     from fastapi.openapi.utils import get_openapi
@@ -311,13 +318,17 @@ def honest_openapi(app: Any) -> dict[str, Any]:
     doc = get_openapi(title=app.title, version=app.version, description=app.description,
                       routes=app.routes)  # fmt: skip
     for path, operations in doc["paths"].items():
-        model = "AaiError" if path.startswith("/v2/") else "ErrorBody"
+        aai = path.startswith("/v2/")
+        model, status, why = ("AaiError", "400", AAI_WHY) if aai else ("ErrorBody", "422", WHY)
         for operation in operations.values():
             answer = operation["responses"].get("422")
             if answer and "HTTPValidationError" in str(answer):
+                del operation["responses"]["422"]
                 ref = {"$ref": f"#/components/schemas/{model}"}
                 body = {"application/json": {"schema": ref}}
-                operation["responses"]["422"] = {"description": WHY[422], "content": body}
+                operation["responses"].setdefault(
+                    status, {"description": why[int(status)], "content": body}
+                )
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)

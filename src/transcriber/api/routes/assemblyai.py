@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from transcriber.api import assemblyai as aai
 from transcriber.api.deps import CurrentOwner, ServicesDep
+from transcriber.api.routes.export import without_speakers
 from transcriber.api.schemas import (
     AaiParagraphs,
     AaiSentences,
@@ -77,6 +78,13 @@ class SpeakerOptions(BaseModel):
     max_speakers_expected: int | None = Field(None, ge=1, le=32)
 
 
+MAX_SPELLING_RULES = 1000
+MAX_SPELLING_CHARS = 20_000
+"""All of `custom_spelling`'s text together (every `from` and `to`): room for a thousand
+names and terms, and little enough that applying the rules on each read of a transcript,
+and showing them in the task list, stays cheap. AssemblyAI documents no limit."""
+
+
 class Spelling(BaseModel):
     """One rule of `custom_spelling`: each spelling in `from` is written as `to`."""
 
@@ -94,7 +102,7 @@ class TranscriptRequest(BaseModel):
     model_config = ConfigDict(
         extra="allow",
         # AssemblyAI's other features may be sent turned off, never on.
-        json_schema_extra={"additionalProperties": {"enum": [False, None, "", 0]}},
+        json_schema_extra={"additionalProperties": {"enum": [False, None, "", 0, [], {}]}},
     )
 
     audio_url: str = Field(max_length=8192)
@@ -119,7 +127,7 @@ class TranscriptRequest(BaseModel):
     audio_channels: int | None = None
     language_confidence_threshold: float | None = Field(None, ge=0.0, le=1.0)
     speech_threshold: float | None = Field(None, ge=0.0, le=1.0)
-    custom_spelling: list[Spelling] | None = Field(None, max_length=1000)
+    custom_spelling: list[Spelling] | None = Field(None, max_length=MAX_SPELLING_RULES)
     filter_profanity: bool | None = None
     audio_start_from: int | None = Field(None, ge=0, le=CLIP_MS)  # milliseconds
     audio_end_at: int | None = Field(None, ge=0, le=CLIP_MS)
@@ -148,7 +156,8 @@ def _prompt(body: TranscriptRequest) -> str | None:
 
 
 def _refuse_unoffered(body: TranscriptRequest) -> None:
-    asked = sorted(k for k, v in (body.model_extra or {}).items() if v not in (None, False, ""))
+    # Off is None, false, "", 0, [] or {} (`"topics": []`, as AssemblyAI's own examples send).
+    asked = sorted(k for k, v in (body.model_extra or {}).items() if v)
     if asked:
         raise OptionError(
             f"this service does not offer {', '.join(asked)}; it transcribes with timestamps,"
@@ -156,6 +165,15 @@ def _refuse_unoffered(body: TranscriptRequest) -> None:
         )
     if body.punctuate is False or body.format_text is False:
         raise OptionError("punctuate and format_text cannot be turned off here")
+
+
+def _check_spelling(rules: list[Spelling]) -> None:
+    chars = sum(len(r.to) + sum(map(len, r.spellings)) for r in rules)
+    if chars > MAX_SPELLING_CHARS:
+        raise OptionError(
+            f"custom_spelling holds {chars} characters in all (every from and to);"
+            f" at most {MAX_SPELLING_CHARS}"
+        )
 
 
 def _task(services: Services, owner: str, transcript_id: str) -> TaskRecord:
@@ -223,12 +241,13 @@ async def upload(request: Request, services: ServicesDep, owner: CurrentOwner) -
 @router.post(
     "/transcript",
     response_model=AaiTranscript,
-    responses=responses_for(400, 401, 422, 429, 503, aai=True),
+    responses=responses_for(400, 401, 429, 503, aai=True),
 )
 async def create_transcript(
     request: Request, services: ServicesDep, owner: CurrentOwner, body: TranscriptRequest
 ) -> dict[str, Any]:
     _refuse_unoffered(body)
+    _check_spelling(body.custom_spelling or [])
     s = services.settings
     speakers = body.speaker_options or SpeakerOptions.model_validate({})
     options = request_options(
@@ -258,7 +277,9 @@ async def create_transcript(
     spelling = [{"from": r.spellings, "to": r.to} for r in body.custom_spelling or ()]
     echo = {"audio_url": body.audio_url, "language_code": body.language_code,
             "speech_model": body.speech_model, "custom_spelling": spelling or None,
-            "filter_profanity": bool(body.filter_profanity)}  # fmt: skip
+            "filter_profanity": bool(body.filter_profanity),
+            "audio_start_from": body.audio_start_from,
+            "audio_end_at": body.audio_end_at}  # fmt: skip
     extra = {"webhook": hook.to_dict() if hook else None, "assemblyai": echo}
     # As AssemblyAI does, the answer comes at once, queued; media that cannot be used
     # makes the transcript fail with the reason, which the client sees when it polls.
@@ -317,7 +338,7 @@ def delete_transcript(
 @router.get(
     "/transcript",
     response_model=AaiTranscriptList,
-    responses=responses_for(401, 404, 422, 503, aai=True),
+    responses=responses_for(400, 401, 404, 503, aai=True),
 )
 def list_transcripts(
     request: Request,
@@ -409,7 +430,7 @@ def get_paragraphs(
 @router.get(
     "/transcript/{transcript_id}/word-search",
     response_model=AaiWordSearch,
-    responses=responses_for(401, 404, 409, 422, 503, aai=True),
+    responses=responses_for(400, 401, 404, 409, 503, aai=True),
 )
 def word_search(
     transcript_id: str,
@@ -424,26 +445,40 @@ def word_search(
     return aai.word_search(transcript_id, aai.words(t), terms)
 
 
-CAPTIONS = {"srt": (srt.render, "text/plain"), "vtt": (vtt.render, "text/vtt")}
+def _captions(
+    kind: Literal["srt", "vtt"],
+    services: Services,
+    owner: str,
+    transcript_id: str,
+    chars_per_caption: int | None,
+) -> PlainTextResponse:
+    writer, media_type = {"srt": (srt.render, "text/plain"), "vtt": (vtt.render, "text/vtt")}[kind]
+    # AssemblyAI's caption exports name no speakers (they are in `utterances`).
+    t = without_speakers(_completed(services, owner, transcript_id))
+    body = writer(t, chars_per_caption) if chars_per_caption else writer(t)
+    return PlainTextResponse(body.decode(), media_type=media_type)
+
+
+# Two routes, not one with a {kind}: any other path is an unknown one (404), as AssemblyAI has it.
+@router.get(
+    "/transcript/{transcript_id}/srt",
+    response_class=Response,
+    responses={200: content("text/plain"), **responses_for(400, 401, 404, 409, 503, aai=True)},
+)
+def export_srt(
+    transcript_id: str, services: ServicesDep, owner: CurrentOwner, chars_per_caption: Chars = None
+) -> PlainTextResponse:
+    """SubRip captions; `chars_per_caption` sets the longest line."""
+    return _captions("srt", services, owner, transcript_id, chars_per_caption)
 
 
 @router.get(
-    "/transcript/{transcript_id}/{kind}",
+    "/transcript/{transcript_id}/vtt",
     response_class=Response,
-    responses={
-        200: content("text/plain", "text/vtt"),
-        **responses_for(401, 404, 409, 422, 503, aai=True),
-    },
+    responses={200: content("text/vtt"), **responses_for(400, 401, 404, 409, 503, aai=True)},
 )
-def export_captions(
-    transcript_id: str,
-    kind: Literal["srt", "vtt"],
-    services: ServicesDep,
-    owner: CurrentOwner,
-    chars_per_caption: Chars = None,
+def export_vtt(
+    transcript_id: str, services: ServicesDep, owner: CurrentOwner, chars_per_caption: Chars = None
 ) -> PlainTextResponse:
-    """SRT or WebVTT captions; `chars_per_caption` sets the longest line."""
-    writer, media_type = CAPTIONS[kind]
-    t = _completed(services, owner, transcript_id)
-    body = writer(t, chars_per_caption) if chars_per_caption else writer(t)
-    return PlainTextResponse(body.decode(), media_type=media_type)
+    """WebVTT captions; `chars_per_caption` sets the longest line."""
+    return _captions("vtt", services, owner, transcript_id, chars_per_caption)
