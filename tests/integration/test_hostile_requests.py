@@ -129,3 +129,14 @@ def test_a_client_leaving_mid_upload_costs_one_log_line(
         assert httpx.get(f"{url}/health").status_code == 200
     assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
     assert not [p for p in (tmp_path / "store").rglob("*") if p.is_file()]
+
+
+def test_a_json_body_that_is_not_json_or_not_an_object_is_named(idle: TestClient) -> None:
+    # A JSON route's body is checked before the task is looked up: no task is needed.
+    url = "/api/tasks/no-such-task/transcript"
+    r = idle.patch(url, content=b'{"revision": 0,', headers={"content-type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["message"].startswith("the request body is not valid JSON")
+    r = idle.patch(url, json=[1, 2])
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["message"] == "the request body must be a JSON object"

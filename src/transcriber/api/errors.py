@@ -41,7 +41,11 @@ def validation_message(errors: Sequence[ErrorDetails]) -> str:
     """FastAPI's validation errors as `field: problem; …`."""
     parts = []
     for err in errors:
-        where = ".".join(str(x) for x in err.get("loc", ()) if x not in ("body", "query"))
+        loc = err.get("loc", ())
+        if err.get("type") == "json_invalid" or tuple(loc) == ("body",):
+            parts.append(plain_validation_message([err]))  # the body itself: no field
+            continue
+        where = ".".join(str(x) for x in loc if x not in ("body", "query"))
         parts.append(f"{where}: {err.get('msg')}")
     return "; ".join(parts) or "invalid request"
 
