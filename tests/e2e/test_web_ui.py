@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
 from tests.conftest import ROOT, eval_rows
 from tests.integration.live_api import Server
-from tests.media_factory import write_silence
+from tests.media_factory import load, resample, write_silence, write_streams
 from tests.servers.receiver import Receiver
 
 pytestmark = pytest.mark.slow
@@ -196,6 +197,29 @@ def test_a_transcript_shows_its_warnings_in_the_pages_language(page: Page, tmp_p
     # Another transcript's view has no warnings left over from this one.
     page.locator("#viewer-close").click()
     expect(page.locator("#notices")).to_be_hidden()
+
+
+def test_a_film_with_two_audio_tracks_plays_as_audio_and_names_its_track(
+    page: Page, eval_root: Path, tmp_path: Path
+) -> None:
+    # An .mkv with no picture: a tone first, the Russian speech as the default track.
+    speech = resample(load(eval_root / "ru/coqui_stt/ru.wav"), 48000)
+    hum = (0.1 * np.sin(2 * np.pi * 220 * np.arange(len(speech)) / 48000)).astype(np.float32)
+    film = write_streams(tmp_path / "film.mkv", [hum, speech], rate=48000, codec="libopus",
+                         default=1, language="rus")  # fmt: skip
+    item = upload_and_wait(page, film)
+    open_transcript(page, item)
+    notices = page.locator("#notices li")
+    expect(notices).to_have_count(1)
+    expect(notices.first).to_have_attribute("data-code", "other_tracks")
+    expect(notices.first).to_contain_text("track 2 (rus) was transcribed")
+    words = set(page.locator("#segments").inner_text().lower().replace(".", " ").split())
+    assert len(words & RU_WORDS) >= 5, words
+    # No picture in it: the player is the audio bar, not an empty black frame.
+    expect(page.locator("#player .media")).to_have_class("media media-audio")
+    box = page.locator("#player .media").bounding_box()
+    assert box is not None and box["height"] < 80, box
+    shot(page, "desktop-two-tracks")
 
 
 def test_language_switch_and_accept_language(page: Page, browser: Browser, server: Server) -> None:

@@ -215,6 +215,9 @@ export class Viewer {
     media.addEventListener("timeupdate", () => this.sync());
     media.addEventListener("seeked", () => this.sync());
     media.addEventListener("loadedmetadata", () => {
+      // A video container with no picture (a film's audio in .mkv, a call in .mp4)
+      // plays as audio: no empty black frame.
+      if (!isAudio && media.videoWidth === 0) media.className = "media media-audio";
       this.playerEl.dataset.ready = "true";
       this.timeline.setDuration(media.duration);
     });
