@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 import uuid
 from pathlib import Path
 
@@ -9,6 +11,7 @@ import pytest
 
 from tests.integration.conftest import make_client
 from tests.integration.test_api import JFK, assert_error, upload, wait
+from tests.servers.relay import Relay
 from tests.servers.s3 import REGION, S3Server
 from transcriber.storage import from_url
 
@@ -121,3 +124,39 @@ def test_the_service_on_s3(
         assert c.delete(f"/api/tasks/{task_id}").status_code == 204
         assert objects() == set()
         assert_error(c.get(f"/api/tasks/{task_id}"), 404, "not_found")
+
+
+@pytest.mark.slow
+def test_a_storage_outage_is_waited_out_on_the_same_attempt(
+    s3_server: S3Server,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    model_cache: Path,
+    eval_root: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The object store is out of reach when the worker takes the task, and comes back:
+    # the task waits for it on its first attempt instead of failing.
+    relay = Relay(int(s3_server.endpoint.rsplit(":", 1)[1]))
+    url = s3_url(s3_server, monkeypatch).replace(s3_server.endpoint, relay.endpoint)
+    caplog.set_level(logging.WARNING, logger="transcriber.jobs.worker")
+    try:
+        with make_client(tmp_path, model_cache, workers=0, storage_url=url) as c:
+            task_id = upload(c, eval_root / JFK, language="en").json()["id"]
+        relay.cut()
+        with make_client(tmp_path, model_cache, workers=1, storage_url=url) as c:
+            deadline = time.monotonic() + 120
+            while "trying again in" not in caplog.text:
+                assert time.monotonic() < deadline, (
+                    c.get(f"/api/tasks/{task_id}").json(),
+                    caplog.text,
+                )
+                time.sleep(0.05)
+            assert c.get(f"/api/tasks/{task_id}").json()["status"] == "processing"
+            relay.restore()
+            done = wait(c, task_id)
+            assert done["status"] == "completed" and done["attempts"] == 1, done
+            srt = c.get(f"/api/tasks/{task_id}/result", params={"format": "srt"})
+            assert srt.status_code == 200 and "country" in srt.text.lower()
+    finally:
+        relay.close()

@@ -226,6 +226,27 @@ def test_fail_and_requeue_keep_what_they_should(store: SqlJobStore) -> None:
     assert just_now(failed.finished_at)
 
 
+def test_a_task_put_back_counts_its_attempts_and_fails_on_the_last(store: SqlJobStore) -> None:
+    # Storage out of reach: the task goes back with its checkpoint, each time costing an
+    # attempt, and fails with the outage's reason once its attempts are spent.
+    add(store)
+    for attempt in range(1, store.max_attempts + 1):
+        task = claimed(store)
+        assert task.attempts == attempt
+        assert store.append_checkpoint(task.id, task.claim or "", CHECKPOINT)
+        assert store.put_back(task.id, "someone else's claim", "s3 down", "unavailable") == "kept"
+        outcome = store.put_back(task.id, task.claim or "", "s3 down", "unavailable")
+        now = store.get(task.id)
+        assert now is not None and now.claim is None
+        if attempt < store.max_attempts:
+            assert outcome == "requeued" and now.status == TaskStatus.queued
+            assert store.checkpoint(task.id) == [CHECKPOINT, CHECKPOINT][:attempt]
+        else:
+            assert outcome == "failed" and now.status == TaskStatus.failed
+            assert (now.error, now.error_code) == ("s3 down", "unavailable")
+            assert store.checkpoint(task.id) == [] and just_now(now.finished_at)
+
+
 def test_find_request_prefers_a_finished_task_then_a_live_one(store: SqlJobStore) -> None:
     key = "a" * 64
 

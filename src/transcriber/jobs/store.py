@@ -363,6 +363,35 @@ class SqlJobStore:
                       attempts=TaskRow.attempts - 1)  # fmt: skip
         return self._update_claimed(task_id, claim, values)
 
+    def put_back(self, task_id: str, claim: str, error: str, code: str) -> str:
+        """A task its worker could not finish through no fault of its own (storage or the
+        database out of reach): back in the queue with its checkpoint, the attempt
+        counted, or failed with `error` on its last attempt. `requeued`, `failed`, or
+        `kept` when the claim is no longer held."""
+        with self._session.begin() as s:
+            found = s.execute(
+                select(TaskRow.attempts, TaskRow.options).where(
+                    TaskRow.id == task_id, TaskRow.claim == claim
+                )
+            ).first()
+            if found is None:
+                return "kept"
+            attempts, options = found
+            values: dict[str, Any] = dict(status=_QUEUED, claim=None, stage=None,
+                                          expected_end_at=None)  # fmt: skip
+            if attempts >= self.max_attempts:
+                hook = isinstance(options, dict) and bool(options.get("webhook"))
+                values = dict(status=TaskStatus.failed.value, claim=None, stage=None,
+                              error=_text(error), error_code=code, expected_end_at=None,
+                              **leases.finished_values(hook))  # fmt: skip
+            held = (TaskRow.id == task_id, TaskRow.claim == claim)
+            if rowcount(s.execute(update(TaskRow).where(*held).values(**values))) != 1:
+                return "kept"
+            if values["status"] == _QUEUED:
+                return "requeued"
+            _drop_checkpoint(s, task_id)
+            return "failed"
+
     def recover(self) -> list[str]:
         """At start-up: tasks left `processing` by a dead process go back to the queue,
         or fail if that was their last attempt (`max_attempts`); the ids requeued.

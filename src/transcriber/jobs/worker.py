@@ -6,10 +6,14 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
 
 from transcriber.domain import Checkpoint, Progress, Stage
-from transcriber.errors import CancelledError, TranscriberError, naming
+from transcriber.errors import CancelledError, TranscriberError, UnavailableError, naming
 from transcriber.formats import render
 from transcriber.formats.json_doc import notice_doc
 from transcriber.jobs.codec import checkpoint_from_texts, checkpoint_to_text, options_from_dict
@@ -27,6 +31,13 @@ from transcriber.storage import Store
 
 log = logging.getLogger(__name__)
 PROGRESS_EVERY_S = 0.5
+# Storage that cannot be reached is tried again after these waits (seconds) before the
+# task is put back in the queue: a restart of the object store or a network blip must
+# not fail a task whose transcript is done, nor use up its attempts in a moment.
+STORAGE_RETRY_S = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
+
+
+T = TypeVar("T")
 
 
 class ShutdownRequested(Exception):
@@ -130,7 +141,7 @@ class Worker:
                 self._download(task, claim, str(source))
             with (
                 naming(task.input_key, task.filename),
-                self.store.local_path(task.input_key) as path,
+                self._local_input(task, claim, controls) as path,
                 naming(path, task.filename),
             ):
                 peaks = PeakMeter()
@@ -143,8 +154,15 @@ class Worker:
                     max_duration_s=self.fetch.max_duration_s,
                     peaks=peaks,
                 )
-            self.store.put_bytes(peaks_key(task.id), peaks.to_json())
-            self.store.put_bytes(result_key(task.id), render(transcript, "json"))
+            document = render(transcript, "json")
+            self._reach(
+                task,
+                claim,
+                controls,
+                lambda: self.store.put_bytes(peaks_key(task.id), peaks.to_json()),
+            )
+            self._reach(task, claim, controls,
+                        lambda: self.store.put_bytes(result_key(task.id), document))  # fmt: skip
             said = [notice_doc(n) for n in transcript.notices]
             if self.jobs.complete(task.id, claim, result_key(task.id), transcript.language,
                                   transcript.duration, time.perf_counter() - started,
@@ -159,12 +177,48 @@ class Worker:
             log.info("task %s returned to the queue at shutdown", task.id)
         except CancelledError:
             log.info("task %s cancelled", task.id)
+        except UnavailableError as e:  # not the task's fault: it is tried again
+            outcome = self.jobs.put_back(task.id, claim, e.message, e.code)
+            log.warning("task %s %s: %s", task.id, outcome, e.message)
+            if outcome == "failed":
+                self.publish(task.id, "failed")
+                self._tell(task.id)
+            elif outcome == "requeued":
+                self.publish(task.id, "status")
         except TranscriberError as e:  # bad input or an unloadable model: the reason is the message
             self._fail(task, claim, e.message, e.code)
         except Exception as e:  # a bug must fail the task, not kill the worker thread
             log.exception("task %s crashed", task.id)
             reason = f"{task.filename}: internal error: {type(e).__name__}: {e}"
             self._fail(task, claim, reason, "internal_error")
+
+    @contextmanager
+    def _local_input(self, task: TaskRecord, claim: str, controls: Controls) -> Iterator[Path]:
+        """The task's input as a local file, for as long as the block runs (`_reach`)."""
+        with ExitStack() as stack:
+
+            def enter() -> Path:
+                return stack.enter_context(self.store.local_path(task.input_key))
+
+            yield self._reach(task, claim, controls, enter)
+
+    def _reach(self, task: TaskRecord, claim: str, controls: Controls, call: Callable[[], T]) -> T:
+        """`call()`, tried again while the storage cannot be reached (STORAGE_RETRY_S),
+        the task's lease kept alive meanwhile; then its UnavailableError goes up."""
+        for wait in (*STORAGE_RETRY_S, None):
+            try:
+                return call()
+            except UnavailableError as e:
+                if wait is None:
+                    raise
+                log.warning("task %s: %s; trying again in %.0f s", task.id, e.message, wait)
+                if controls.shutdown.wait(wait):
+                    raise ShutdownRequested from e
+                if controls.cancel.is_set():
+                    raise CancelledError("cancelled by the user") from e
+                if not self.jobs.heartbeat(task.id, claim):
+                    raise CancelledError("the task is no longer ours") from e
+        raise AssertionError("unreachable")
 
     def _download(self, task: TaskRecord, claim: str, url: str) -> None:
         """Media named by URL (AssemblyAI's `audio_url`) is fetched into the store first."""
