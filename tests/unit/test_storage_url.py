@@ -71,6 +71,22 @@ def test_an_endpoint_that_is_down_is_unavailable(monkeypatch: pytest.MonkeyPatch
     assert time.monotonic() - started < 30
 
 
+def test_an_endpoint_that_hangs_is_unavailable_in_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    # It takes connections (the kernel's backlog) and never answers: a hung server, a
+    # paused container. /ready gave up only after four minutes of boto3's retries.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(16)
+        port = hung.getsockname()[1]
+        store = from_url(f"s3://media/in?endpoint_url=http://127.0.0.1:{port}")
+        started = time.monotonic()
+        with pytest.raises(UnavailableError, match="cannot be used"):
+            store.check()
+        assert time.monotonic() - started < 20
+
+
 @pytest.mark.parametrize(
     ("header", "wanted"),
     [

@@ -23,8 +23,18 @@ from transcriber.storage.base import CHUNK, check_key, check_range, spool
 _PARAMS = ("endpoint_url", "region")
 
 
-def s3_client(endpoint_url: str | None = None, region: str | None = None) -> Any:
-    """A boto3 S3 client; AWS itself when `endpoint_url` is empty."""
+# An endpoint that takes connections but does not answer (a hung server, a paused
+# container) is given up on after this many seconds a read, so that a worker notices an
+# outage in about a minute (three tries), not four; the readiness check waits less.
+READ_TIMEOUT_S = 20
+CHECK_TIMEOUT_S = 3
+
+
+def s3_client(
+    endpoint_url: str | None = None, region: str | None = None, quick: bool = False
+) -> Any:
+    """A boto3 S3 client; AWS itself when `endpoint_url` is empty. `quick`: one try
+    with short timeouts, for a health check that must answer in time."""
     try:
         import boto3
     except ImportError as e:
@@ -39,9 +49,12 @@ def s3_client(endpoint_url: str | None = None, region: str | None = None) -> Any
         "s3",
         endpoint_url=endpoint_url or None,
         region_name=region or None,
-        # fail within seconds when the endpoint is down, so that /ready answers in time
-        config=Config(connect_timeout=5, retries={"mode": "standard", "max_attempts": 3}),
-    )
+        config=Config(connect_timeout=CHECK_TIMEOUT_S, read_timeout=CHECK_TIMEOUT_S,
+                      retries={"mode": "standard", "max_attempts": 1})
+        if quick
+        else Config(connect_timeout=5, read_timeout=READ_TIMEOUT_S,
+                    retries={"mode": "standard", "max_attempts": 3}),
+    )  # fmt: skip
 
 
 def error_code(e: Exception) -> str:
@@ -59,6 +72,7 @@ class S3Store:
         self.bucket = bucket
         self.prefix = f"{check_key(prefix)}/" if prefix else ""
         self.client = client if client is not None else s3_client()
+        self._checker: Any = None  # a quick client for check(), made when first needed
 
     @classmethod
     def from_url(cls, url: str, default_endpoint: str = "") -> S3Store:
@@ -239,8 +253,12 @@ class S3Store:
     def check(self) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
+        if self._checker is None:
+            meta = self.client.meta
+            self._checker = s3_client(meta.endpoint_url, meta.region_name, quick=True)
+        client = self._checker
         try:
-            self.client.head_bucket(Bucket=self.bucket)
+            client.head_bucket(Bucket=self.bucket)
         except ClientError as e:
             if error_code(e) in ("404", "NoSuchBucket", "NotFound"):
                 raise UnavailableError(f"storage {self.where}: no such bucket") from e
@@ -249,7 +267,7 @@ class S3Store:
             raise UnavailableError(f"storage {self.where} cannot be used: {e}") from e
         probe = f".ready-{uuid.uuid4().hex}"
         try:
-            self.client.put_object(Bucket=self.bucket, Key=self._key(probe), Body=b"ok")
-            self.client.delete_object(Bucket=self.bucket, Key=self._key(probe))
+            client.put_object(Bucket=self.bucket, Key=self._key(probe), Body=b"ok")
+            client.delete_object(Bucket=self.bucket, Key=self._key(probe))
         except (ClientError, BotoCoreError) as e:
             raise UnavailableError(f"storage {self.where} cannot be written: {e}") from e
