@@ -6,6 +6,7 @@ import logging
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -160,3 +161,31 @@ def test_a_storage_outage_is_waited_out_on_the_same_attempt(
             assert srt.status_code == 200 and "country" in srt.text.lower()
     finally:
         relay.close()
+
+
+def test_a_worker_that_lost_its_task_writes_nothing(
+    tmp_path: Path, model_cache: Path, eval_root: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The worker stalls past its lease after transcribing; meanwhile another finishes the
+    # task and its owner deletes it. The stalled worker then must not write its result
+    # back (an orphan in the store, or a transcript written over the other's).
+    caplog.set_level(logging.INFO, logger="transcriber.jobs.worker")
+    with make_client(tmp_path, model_cache, workers=1) as c:
+        services = c.app.state.services  # type: ignore[attr-defined]
+        real = services.pipeline.run
+
+        def run_then_lose_the_task(path: Path, *args: Any, **kwargs: Any) -> Any:
+            transcript = real(path, *args, **kwargs)
+            for task in services.jobs.list_tasks(None, None, 10, 0)[0]:
+                services.jobs.delete(task.id)
+                services.store.delete_prefix(task.id)
+            return transcript
+
+        services.pipeline.run = run_then_lose_the_task
+        task_id = upload(c, eval_root / JFK, language="en").json()["id"]
+        deadline = time.monotonic() + 120
+        while f"task {task_id} cancelled" not in caplog.text:
+            assert time.monotonic() < deadline, caplog.text
+            time.sleep(0.05)
+        assert_error(c.get(f"/api/tasks/{task_id}"), 404, "not_found")
+    assert not (tmp_path / "store" / task_id).exists()

@@ -155,6 +155,10 @@ class Worker:
                     peaks=peaks,
                 )
             document = render(transcript, "json")
+            # A worker that stalled (a paused machine) past its lease finds its task taken
+            # over, or finished and deleted: it must not write over what is there now.
+            if not self.jobs.heartbeat(task.id, claim):
+                raise CancelledError("the task is no longer ours")
             self._reach(
                 task,
                 claim,
