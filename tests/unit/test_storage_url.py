@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -12,7 +14,7 @@ import pytest
 from transcriber.api.ranges import RangeNotSatisfiable, parse_range
 from transcriber.errors import MissingExtraError, OptionError, UnavailableError
 from transcriber.storage import LocalStore, from_url
-from transcriber.storage.s3 import S3Store
+from transcriber.storage.s3 import DOWNLOADS, S3Store, sweep_downloads
 
 
 def test_file_urls_give_a_local_store(tmp_path: Path) -> None:
@@ -124,3 +126,17 @@ def test_ranges(header: str | None, wanted: tuple[int, int] | None) -> None:
 def test_unsatisfiable_ranges(header: str, size: int) -> None:
     with pytest.raises(RangeNotSatisfiable):
         parse_range(header, size)
+
+
+def test_download_folders_of_processes_that_are_gone_are_swept(tmp_path: Path) -> None:
+    # A worker killed while it held a local copy of its task's input left it behind.
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    dead = tmp_path / f"{DOWNLOADS}{int(done.stdout)}-abc"
+    mine = tmp_path / f"{DOWNLOADS}{os.getpid()}-def"
+    other = tmp_path / "transcriber-upload-1-x"
+    for folder in (dead, mine, other):
+        folder.mkdir()
+        (folder / "input").write_bytes(b"x" * 100)
+    assert sweep_downloads(tmp_path) == 1
+    assert not dead.exists() and mine.exists() and other.exists()

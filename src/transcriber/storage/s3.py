@@ -8,6 +8,8 @@ credentials come from boto3's default chain (the usual AWS variables and files).
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -28,6 +30,35 @@ _PARAMS = ("endpoint_url", "region")
 # outage in about a minute (three tries), not four; the readiness check waits less.
 READ_TIMEOUT_S = 20
 CHECK_TIMEOUT_S = 3
+
+
+# Local copies of stored inputs are made in temporary folders named for the process.
+DOWNLOADS = "transcriber-s3-"
+
+
+def sweep_downloads(root: Path | None = None) -> int:
+    """Remove the download folders of processes that are gone (a worker killed while it
+    held a copy of its task's input leaves one behind); how many. A folder whose process
+    still runs, or may (a number taken again), is kept."""
+    root = root or Path(tempfile.gettempdir())
+    gone = 0
+    for folder in root.glob(f"{DOWNLOADS}*-*"):
+        pid = folder.name.removeprefix(DOWNLOADS).split("-", 1)[0]
+        if not pid.isdigit() or not folder.is_dir() or _alive(int(pid)):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        gone += 1
+    return gone
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # someone else's process
+        return True
+    return True
 
 
 def s3_client(
@@ -73,6 +104,7 @@ class S3Store:
         self.prefix = f"{check_key(prefix)}/" if prefix else ""
         self.client = client if client is not None else s3_client()
         self._checker: Any = None  # a quick client for check(), made when first needed
+        sweep_downloads()
 
     @classmethod
     def from_url(cls, url: str, default_endpoint: str = "") -> S3Store:
@@ -209,7 +241,7 @@ class S3Store:
     @contextmanager
     def local_path(self, key: str) -> Iterator[Path]:
         name = self._key(key)
-        with tempfile.TemporaryDirectory(prefix="transcriber-s3-") as tmp:
+        with tempfile.TemporaryDirectory(prefix=f"{DOWNLOADS}{os.getpid()}-") as tmp:
             path = Path(tmp) / PurePosixPath(name).name
             with self._errors(key):
                 self.client.download_file(self.bucket, name, str(path))
