@@ -99,11 +99,17 @@ def is_missing(e: Exception) -> bool:
 
 
 class S3Store:
-    def __init__(self, bucket: str, prefix: str = "", client: Any = None) -> None:
+    def __init__(
+        self, bucket: str, prefix: str = "", client: Any = None, checker: Any = None
+    ) -> None:
         self.bucket = bucket
         self.prefix = f"{check_key(prefix)}/" if prefix else ""
         self.client = client if client is not None else s3_client()
-        self._checker: Any = None  # a quick client for check(), made when first needed
+        # check()'s client: one quick try (s3_client(quick=True)); a store handed only its
+        # client (with credentials of its own) checks with that one.
+        self.checker = checker if checker is not None else (
+            self.client if client is not None else s3_client(quick=True)
+        )  # fmt: skip
         sweep_downloads()
 
     @classmethod
@@ -120,7 +126,8 @@ class S3Store:
         region = query.get("region", [""])[-1]
         prefix = parsed.path.strip("/")
         try:
-            return cls(parsed.netloc, prefix, s3_client(endpoint, region))
+            return cls(parsed.netloc, prefix, s3_client(endpoint, region),
+                       s3_client(endpoint, region, quick=True))  # fmt: skip
         except ValueError:
             raise OptionError(f"invalid prefix {prefix!r} in storage URL {url!r}") from None
 
@@ -285,10 +292,7 @@ class S3Store:
     def check(self) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        if self._checker is None:
-            meta = self.client.meta
-            self._checker = s3_client(meta.endpoint_url, meta.region_name, quick=True)
-        client = self._checker
+        client = self.checker
         try:
             client.head_bucket(Bucket=self.bucket)
         except ClientError as e:
