@@ -179,7 +179,8 @@ class Settings(BaseSettings):
     come from the usual AWS variables)."""
 
     s3_result_prefix: str = Field(default="results/", min_length=1)
-    """The serverless worker writes `<prefix><file_id>.json` beside the media; objects
+    """The serverless worker writes `<prefix><file_id>.json` beside the media (the file_id
+    of an S3 notification is the object's key: `results/calls/jan/rec.flac.json`); objects
     under this prefix never start a transcription, so a bucket-wide trigger cannot loop."""
 
     serverless_diarize: bool = True

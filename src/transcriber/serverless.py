@@ -10,7 +10,10 @@
   that failed, so that only they are retried (ReportBatchItemFailures).
 
 Each object is streamed to a temporary file, transcribed offline, and the result is
-written to `<bucket>/<S3_RESULT_PREFIX><file_id>.json`: `{"status": "completed",
+written to `<bucket>/<S3_RESULT_PREFIX><file_id>.json`, where `file_id` is the event's or,
+when it gives none (S3 notifications never do), the object's whole key, so that objects
+with the same file name in other folders, or with another extension, do not share a
+result (`calls/jan/rec.flac` → `results/calls/jan/rec.flac.json`). `{"status": "completed",
 "file_id", "user_id", "source"}` plus the transcript's JSON document (text, language,
 segments with speakers and words, speakers, metadata). Media the worker cannot use
 gives `{"status": "failed", "error": reason}` at the same key, and the handler
@@ -20,6 +23,7 @@ reaching S3 raises, so the platform retries.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import tempfile
@@ -46,7 +50,8 @@ class Job:
 
     bucket: str
     key: str
-    file_id: str
+    file_id: str | None = None
+    """None: derived from the key (`Worker.file_id`)."""
     user_id: Any = None
     language: str = "auto"
     diarize: bool | None = None
@@ -79,7 +84,7 @@ def _jobs(event: dict[str, Any]) -> list[Job]:
         if "s3" in record:
             s3 = record["s3"]
             key = unquote_plus(s3["object"]["key"])  # S3 notifications encode keys
-            jobs.append(Job(s3["bucket"]["name"], key, _stem(key)))
+            jobs.append(Job(s3["bucket"]["name"], key))
         elif "body" in record:  # SQS: the body is one of the other shapes, as JSON
             jobs += _jobs(json.loads(record["body"]))
     if not jobs and not event.get("Records"):
@@ -106,7 +111,7 @@ def _direct(event: dict[str, Any]) -> Job:
     return Job(
         bucket=str(event["bucket"]),
         key=key,
-        file_id=str(event.get("file_id") or _stem(key)),
+        file_id=str(event["file_id"]) if event.get("file_id") else None,
         user_id=event.get("user_id"),
         language=str(event.get("language") or "auto"),
         diarize=event.get("diarize"),
@@ -133,8 +138,41 @@ def _time(value: Any) -> float | None:
     return parse_time(str(value))
 
 
-def _stem(key: str) -> str:
-    return PurePosixPath(key).stem or "media"
+MAX_KEY_BYTES = 1024
+"""S3's limit on the length of an object key (UTF-8)."""
+
+
+def result_key(prefix: str, file_id: str) -> str:
+    """`<prefix><file_id>.json`; InputError, naming the file_id, where that cannot be a key:
+    too long for S3, control characters, or empty, `.` or `..` segments (which some
+    stores refuse and some clients resolve, so that the result would land elsewhere)."""
+    key = f"{prefix}{file_id}.json"
+    if not file_id:
+        raise InputError("file_id is empty")
+    if any(ord(c) < 32 or ord(c) == 127 for c in file_id):
+        raise InputError(f"file_id {file_id[:80]!r} contains control characters")
+    if any(part in ("", ".", "..") for part in file_id.split("/")):
+        raise InputError(
+            f"file_id {file_id[:80]!r} has an empty, '.' or '..' path segment; "
+            "use letters, digits and single '/' between names"
+        )
+    if len(key.encode()) > MAX_KEY_BYTES:
+        raise InputError(
+            f"file_id is too long: its result key would be {len(key.encode())} bytes, "
+            f"and S3 allows {MAX_KEY_BYTES}"
+        )
+    return key
+
+
+def default_file_id(key: str, prefix: str) -> str:
+    """The file_id of an object an event names without one: its key, so that every object
+    has a result of its own; for a key that cannot be a result key (see `result_key`),
+    a digest of it."""
+    try:
+        result_key(prefix, key)
+    except InputError:
+        return "sha256-" + hashlib.sha256(key.encode()).hexdigest()
+    return key
 
 
 class Worker:
@@ -168,16 +206,19 @@ class Worker:
                 failures.append({"itemIdentifier": record["messageId"]})
         return {"results": results, "batchItemFailures": failures}
 
-    def result_key(self, job: Job) -> str:
-        return f"{self.settings.s3_result_prefix}{job.file_id}.json"
+    def file_id(self, job: Job) -> str:
+        if job.file_id is not None:
+            return job.file_id
+        return default_file_id(job.key, self.settings.s3_result_prefix)
 
     def run(self, job: Job) -> dict[str, Any]:
-        key = self.result_key(job)
-        summary = {"file_id": job.file_id, "user_id": job.user_id, "result_key": key}
+        file_id = self.file_id(job)
+        key = result_key(self.settings.s3_result_prefix, file_id)
+        summary = {"file_id": file_id, "user_id": job.user_id, "result_key": key}
         if job.key.startswith(self.settings.s3_result_prefix):
             log.info("skipping %s: it is under the result prefix", job.key)
             return summary | {"status": "skipped"}
-        head = {"file_id": job.file_id, "user_id": job.user_id,
+        head = {"file_id": file_id, "user_id": job.user_id,
                 "source": {"bucket": job.bucket, "key": job.key}}  # fmt: skip
         started = time.perf_counter()
         try:

@@ -84,16 +84,40 @@ def test_s3_and_sqs_notifications(worker: Worker, s3: Any, bucket: str, eval_roo
     reply = worker.handle({"Records": records})
 
     statuses = [(r["file_id"], r["status"]) for r in reply["results"]]
-    assert statuses == [("звонок 1", "completed"), ("notes", "failed"),
-                        ("abc-123", "skipped"), ("gone", "failed")]  # fmt: skip
-    assert "country" in _result(s3, bucket, "results/звонок 1.json")["text"].lower()
-    failed = _result(s3, bucket, "results/notes.json")
+    assert statuses == [(key, "completed"), ("uploads/notes.mp4", "failed"),
+                        ("results/abc-123.json", "skipped"),
+                        ("uploads/gone.wav", "failed")]  # fmt: skip
+    assert "country" in _result(s3, bucket, f"results/{key}.json")["text"].lower()
+    failed = _result(s3, bucket, "results/uploads/notes.mp4.json")
     assert failed["status"] == "failed"
     assert failed["error"].startswith(f"s3://{bucket}/uploads/notes.mp4: cannot be read")
     assert (
-        _result(s3, bucket, "results/gone.json")["error"]
+        _result(s3, bucket, "results/uploads/gone.wav.json")["error"]
         == f"s3://{bucket}/uploads/gone.wav: no such object"
     )
+
+
+def test_objects_with_the_same_file_name_have_results_of_their_own(
+    worker: Worker, s3: Any, bucket: str, eval_root: Path
+) -> None:
+    """A result is named by the object's whole key: another folder or another extension
+    is another result, never an overwrite."""
+    keys = ["calls/jan/rec.flac", "calls/feb/rec.flac", "calls/feb/rec.mp3"]
+    for key in keys:
+        s3.upload_file(str(eval_root / JFK), bucket, key)
+    notice = {"Records": [{"s3": {"bucket": {"name": bucket}, "object": {"key": k}}} for k in keys]}
+
+    reply = worker.handle(notice)
+
+    assert [(r["file_id"], r["result_key"], r["status"]) for r in reply["results"]] == [
+        (k, f"results/{k}.json", "completed") for k in keys
+    ]
+    for key in keys:
+        doc = _result(s3, bucket, f"results/{key}.json")
+        assert (doc["file_id"], doc["source"]["key"]) == (key, key)
+        assert "country" in doc["text"].lower()
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix="results/calls/")["Contents"]
+    assert sorted(o["Key"] for o in listed) == sorted(f"results/{k}.json" for k in keys)
 
 
 def test_an_sqs_batch_reports_the_messages_that_failed(
@@ -113,8 +137,10 @@ def test_an_sqs_batch_reports_the_messages_that_failed(
     ]
     reply = worker.handle({"Records": batch})
     assert reply["batchItemFailures"] == [{"itemIdentifier": "m-2"}, {"itemIdentifier": "m-3"}]
-    assert [(r["file_id"], r["status"]) for r in reply["results"]] == [("jfk", "completed")]
-    assert "country" in _result(s3, bucket, "results/jfk.json")["text"].lower()
+    assert [(r["file_id"], r["status"]) for r in reply["results"]] == [
+        ("batch/jfk.flac", "completed")
+    ]
+    assert "country" in _result(s3, bucket, "results/batch/jfk.flac.json")["text"].lower()
 
 
 def test_events_that_name_nothing_are_refused() -> None:
