@@ -4,7 +4,10 @@
 - the microservice's own event: `{"bucket", "s3_key", "file_id", "user_id"}`, with optional
   `language`, `diarize`, `speakers`, `task` (transcribe or translate) and `start`/`end`
   (seconds, or `[h:]mm:ss`: only that part of the file);
-- an S3 notification: `{"Records": [{"s3": {"bucket": {"name"}, "object": {"key"}}}]}`;
+- an S3 notification: `{"Records": [{"s3": {"bucket": {"name"}, "object": {"key"}}}]}`,
+  of which only `ObjectCreated:*` records (or records without an `eventName`) that
+  name a file, not a folder placeholder (a key ending in `/`), are transcribed; the
+  others are answered `{"status": "skipped", "reason"}`;
 - SQS messages whose bodies are either of those. A batch from an SQS event source
   (messages with a `messageId`) answers `batchItemFailures` too, naming the messages
   that failed, so that only they are retried (ReportBatchItemFailures).
@@ -61,9 +64,22 @@ class Job:
     end: float | None = None
 
 
-def jobs_from_event(event: dict[str, Any]) -> list[Job]:
-    """Every object an event names, whichever of the three shapes it has; InputError,
-    naming the problem, for an event of none of them."""
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """Something an event names that is not to be transcribed, and why."""
+
+    reason: str
+    bucket: str | None = None
+    key: str | None = None
+
+    def reply(self) -> dict[str, Any]:
+        where = {} if self.key is None else {"bucket": self.bucket, "key": self.key}
+        return {"status": "skipped", "reason": self.reason} | where
+
+
+def jobs_from_event(event: dict[str, Any]) -> list[Job | Skip]:
+    """Every object an event names, whichever of the three shapes it has, or why it is
+    skipped; InputError, naming the problem, for an event of none of them."""
     try:
         return _jobs(event)
     except (KeyError, TypeError, ValueError, AttributeError) as e:  # JSONDecodeError too
@@ -71,25 +87,40 @@ def jobs_from_event(event: dict[str, Any]) -> list[Job]:
         raise InputError(f"event is malformed ({type(e).__name__}: {detail})") from e
 
 
-def _jobs(event: dict[str, Any]) -> list[Job]:
+def _jobs(event: dict[str, Any]) -> list[Job | Skip]:
     if not isinstance(event, dict):
         raise TypeError(f"an event is a JSON object, not {type(event).__name__}")
     if "s3_key" in event:
         return [_direct(event)]
-    jobs: list[Job] = []
+    jobs: list[Job | Skip] = []
     records = event.get("Records") or []
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise TypeError("Records must be a list of JSON objects")
     for record in records:
         if "s3" in record:
-            s3 = record["s3"]
-            key = unquote_plus(s3["object"]["key"])  # S3 notifications encode keys
-            jobs.append(Job(s3["bucket"]["name"], key))
+            jobs.append(_s3_record(record))
         elif "body" in record:  # SQS: the body is one of the other shapes, as JSON
             jobs += _jobs(json.loads(record["body"]))
     if not jobs and not event.get("Records"):
         raise InputError("event names no object: expected s3_key and bucket, or S3 Records")
     return jobs
+
+
+def _s3_record(record: dict[str, Any]) -> Job | Skip:
+    s3 = record["s3"]
+    key = unquote_plus(s3["object"]["key"])  # S3 notifications encode keys
+    bucket = s3["bucket"]["name"]
+    # Hand-made notifications (and older tests) carry no eventName: they mean an upload.
+    event_name = str(record.get("eventName") or "ObjectCreated:")
+    if not event_name.removeprefix("s3:").startswith("ObjectCreated:"):
+        return Skip(f"{event_name}: only ObjectCreated events are transcribed", bucket, key)
+    return _file(bucket, key)
+
+
+def _file(bucket: str, key: str) -> Job | Skip:
+    if key.endswith("/"):
+        return Skip("a folder placeholder (the key ends in /), not a file", bucket, key)
+    return Job(bucket, key)
 
 
 def _is_sqs_batch(event: Any) -> bool:
@@ -102,11 +133,13 @@ def _is_sqs_batch(event: Any) -> bool:
     )
 
 
-def _direct(event: dict[str, Any]) -> Job:
+def _direct(event: dict[str, Any]) -> Job | Skip:
     missing = [k for k in ("bucket", "s3_key") if not event.get(k)]
     if missing:
         raise InputError(f"event lacks {', '.join(missing)}")
     key = str(event["s3_key"])
+    if isinstance(found := _file(str(event["bucket"]), key), Skip):
+        return found
     speakers = event.get("speakers")
     return Job(
         bucket=str(event["bucket"]),
@@ -186,8 +219,7 @@ class Worker:
     def handle(self, event: dict[str, Any]) -> dict[str, Any]:
         if _is_sqs_batch(event):
             return self._handle_sqs(event["Records"])
-        jobs = jobs_from_event(event)
-        results = [self.run(job) for job in jobs]
+        results = [self.run(item) for item in jobs_from_event(event)]
         if "s3_key" in event:
             return results[0]
         return {"results": results}
@@ -200,7 +232,7 @@ class Worker:
         failures: list[dict[str, str]] = []
         for record in records:
             try:
-                results += [self.run(job) for job in jobs_from_event({"Records": [record]})]
+                results += [self.run(item) for item in jobs_from_event({"Records": [record]})]
             except Exception:
                 log.exception("SQS message %s failed; it will be retried", record["messageId"])
                 failures.append({"itemIdentifier": record["messageId"]})
@@ -211,13 +243,17 @@ class Worker:
             return job.file_id
         return default_file_id(job.key, self.settings.s3_result_prefix)
 
-    def run(self, job: Job) -> dict[str, Any]:
+    def run(self, job: Job | Skip) -> dict[str, Any]:
+        """Transcribe one object and write its result; the reply names the result."""
+        prefix = self.settings.s3_result_prefix
+        if isinstance(job, Job) and job.key.startswith(prefix):
+            job = Skip(f"it is under the result prefix {prefix}", job.bucket, job.key)
+        if isinstance(job, Skip):
+            log.info("skipping s3://%s/%s: %s", job.bucket, job.key, job.reason)
+            return job.reply()
         file_id = self.file_id(job)
-        key = result_key(self.settings.s3_result_prefix, file_id)
+        key = result_key(prefix, file_id)
         summary = {"file_id": file_id, "user_id": job.user_id, "result_key": key}
-        if job.key.startswith(self.settings.s3_result_prefix):
-            log.info("skipping %s: it is under the result prefix", job.key)
-            return summary | {"status": "skipped"}
         head = {"file_id": file_id, "user_id": job.user_id,
                 "source": {"bucket": job.bucket, "key": job.key}}  # fmt: skip
         started = time.perf_counter()

@@ -83,10 +83,11 @@ def test_s3_and_sqs_notifications(worker: Worker, s3: Any, bucket: str, eval_roo
 
     reply = worker.handle({"Records": records})
 
-    statuses = [(r["file_id"], r["status"]) for r in reply["results"]]
+    statuses = [(r.get("file_id", r.get("key")), r["status"]) for r in reply["results"]]
     assert statuses == [(key, "completed"), ("uploads/notes.mp4", "failed"),
                         ("results/abc-123.json", "skipped"),
                         ("uploads/gone.wav", "failed")]  # fmt: skip
+    assert reply["results"][2]["reason"] == "it is under the result prefix results/"
     assert "country" in _result(s3, bucket, f"results/{key}.json")["text"].lower()
     failed = _result(s3, bucket, "results/uploads/notes.mp4.json")
     assert failed["status"] == "failed"
@@ -118,6 +119,37 @@ def test_objects_with_the_same_file_name_have_results_of_their_own(
         assert "country" in doc["text"].lower()
     listed = s3.list_objects_v2(Bucket=bucket, Prefix="results/calls/")["Contents"]
     assert sorted(o["Key"] for o in listed) == sorted(f"results/{k}.json" for k in keys)
+
+
+def test_only_uploaded_files_are_transcribed(
+    worker: Worker, s3: Any, bucket: str, eval_root: Path
+) -> None:
+    """A deletion leaves the finished result alone; a folder placeholder is no file."""
+    s3.upload_file(str(eval_root / JFK), bucket, "gone/jfk.flac")
+    s3.put_object(Bucket=bucket, Key="gone/", Body=b"")
+
+    def record(name: str, key: str) -> dict[str, Any]:
+        return {"eventName": name, "s3": {"bucket": {"name": bucket}, "object": {"key": key}}}
+
+    done = worker.handle({"Records": [record("ObjectCreated:Put", "gone/jfk.flac")]})
+    assert [r["status"] for r in done["results"]] == ["completed"]
+    s3.delete_object(Bucket=bucket, Key="gone/jfk.flac")
+    before = s3.list_objects_v2(Bucket=bucket, Prefix="results/gone")["Contents"]
+
+    reply = worker.handle({"Records": [record("ObjectRemoved:Delete", "gone/jfk.flac"),
+                                       record("ObjectCreated:Put", "gone/"),
+                                       record("ObjectTagging:Put", "gone/x.wav")]})  # fmt: skip
+
+    assert reply["results"] == [
+        {"status": "skipped", "bucket": bucket, "key": "gone/jfk.flac",
+         "reason": "ObjectRemoved:Delete: only ObjectCreated events are transcribed"},
+        {"status": "skipped", "bucket": bucket, "key": "gone/",
+         "reason": "a folder placeholder (the key ends in /), not a file"},
+        {"status": "skipped", "bucket": bucket, "key": "gone/x.wav",
+         "reason": "ObjectTagging:Put: only ObjectCreated events are transcribed"},
+    ]  # fmt: skip
+    assert s3.list_objects_v2(Bucket=bucket, Prefix="results/gone")["Contents"] == before
+    assert _result(s3, bucket, "results/gone/jfk.flac.json")["status"] == "completed"
 
 
 def test_an_sqs_batch_reports_the_messages_that_failed(
