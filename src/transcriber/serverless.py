@@ -8,7 +8,10 @@
   of which only `ObjectCreated:*` records (or records without an `eventName`) that
   name a file, not a folder placeholder (a key ending in `/`), are transcribed; the
   others are answered `{"status": "skipped", "reason"}`;
-- SQS messages whose bodies are either of those. A batch from an SQS event source
+- SQS messages whose bodies are either of those, and SNS notifications (`Records[].Sns`,
+  or an SQS body that is one) whose `Message` is an S3 notification. S3's
+  `s3:TestEvent`, sent when a notification is set up, is skipped. A record of any
+  other kind is an error that names it. A batch from an SQS event source
   (messages with a `messageId`) answers `batchItemFailures` too, naming the messages
   that failed, so that only they are retried (ReportBatchItemFailures).
 
@@ -92,17 +95,29 @@ def _jobs(event: dict[str, Any]) -> list[Job | Skip]:
         raise TypeError(f"an event is a JSON object, not {type(event).__name__}")
     if "s3_key" in event:
         return [_direct(event)]
-    jobs: list[Job | Skip] = []
-    records = event.get("Records") or []
+    if event.get("Event") == "s3:TestEvent":  # S3 trying out a new notification
+        return [Skip("s3:TestEvent: S3 checking a new notification, no object")]
+    if event.get("Type") == "Notification" and "Message" in event:  # SNS, as SQS carries it
+        return _jobs(json.loads(event["Message"]))
+    records = event.get("Records")
+    if not records:
+        raise InputError("event names no object: expected s3_key and bucket, or S3 Records")
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise TypeError("Records must be a list of JSON objects")
-    for record in records:
+    jobs: list[Job | Skip] = []
+    for i, record in enumerate(records):
         if "s3" in record:
             jobs.append(_s3_record(record))
         elif "body" in record:  # SQS: the body is one of the other shapes, as JSON
             jobs += _jobs(json.loads(record["body"]))
-    if not jobs and not event.get("Records"):
-        raise InputError("event names no object: expected s3_key and bucket, or S3 Records")
+        elif "Sns" in record:  # SNS: the message is an S3 notification, as JSON
+            jobs += _jobs(json.loads(record["Sns"]["Message"]))
+        else:
+            fields = ", ".join(sorted(str(k) for k in record))[:200] or "none"
+            raise InputError(
+                f"Records[{i}] is neither an S3 record (s3), an SQS message (body) nor an "
+                f"SNS notification (Sns); its fields: {fields}"
+            )
     return jobs
 
 

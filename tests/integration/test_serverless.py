@@ -175,6 +175,30 @@ def test_an_sqs_batch_reports_the_messages_that_failed(
     assert "country" in _result(s3, bucket, "results/batch/jfk.flac.json")["text"].lower()
 
 
+def test_sns_notifications_and_s3_test_events(
+    worker: Worker, s3: Any, bucket: str, eval_root: Path
+) -> None:
+    """S3 → SNS → Lambda is read like S3 → SQS; S3's test event is no failure."""
+    s3.upload_file(str(eval_root / JFK), bucket, "sns/jfk.flac")
+    notice = {"Records": [{"s3": {"bucket": {"name": bucket}, "object": {"key": "sns/jfk.flac"}}}]}
+    sns = {"Records": [{"EventSource": "aws:sns", "Sns": {"Message": json.dumps(notice)}}]}
+
+    reply = worker.handle(sns)
+
+    assert [(r["result_key"], r["status"]) for r in reply["results"]] == [
+        ("results/sns/jfk.flac.json", "completed")
+    ]
+    test_event = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": bucket}
+    batch = {"Records": [{"messageId": "t-1", "eventSource": "aws:sqs",
+                          "body": json.dumps(test_event)}]}  # fmt: skip
+    reply = worker.handle(batch)
+    assert reply["batchItemFailures"] == []
+    assert [r["status"] for r in reply["results"]] == ["skipped"]
+    assert worker.handle(test_event)["results"][0]["status"] == "skipped"
+    with pytest.raises(InputError, match=r"Records\[0\] is neither an S3 record"):
+        worker.handle({"Records": [{"foo": 1}]})
+
+
 def test_events_that_name_nothing_are_refused() -> None:
     with pytest.raises(InputError, match="names no object"):
         jobs_from_event({"detail": "hello"})

@@ -3,12 +3,14 @@ tested against SeaweedFS in tests/integration/test_serverless.py)."""
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 
 import pytest
 
 from transcriber.errors import InputError
-from transcriber.serverless import default_file_id, result_key
+from transcriber.serverless import Job, Skip, default_file_id, jobs_from_event, result_key
 
 
 def test_an_object_without_a_file_id_is_named_by_its_whole_key() -> None:
@@ -35,3 +37,35 @@ def test_an_object_without_a_file_id_is_named_by_its_whole_key() -> None:
 def test_a_file_id_that_cannot_name_a_result_is_refused(file_id: str, message: str) -> None:
     with pytest.raises(InputError, match=re.escape(message)):
         result_key("results/", file_id)
+
+
+def _notice(bucket: str, key: str) -> dict[str, Any]:
+    return {"Records": [{"s3": {"bucket": {"name": bucket}, "object": {"key": key}}}]}
+
+
+def test_sns_carries_s3_notifications_as_sqs_does() -> None:
+    message = {"Type": "Notification", "Message": json.dumps(_notice("b", "a.wav"))}
+    sns = {"Records": [{"EventSource": "aws:sns", "Sns": message}]}
+    # S3 → SNS → SQS without raw delivery: the SQS body is the SNS envelope.
+    envelope = {"Type": "Notification", "Message": json.dumps(_notice("b", "c.wav"))}
+    sqs = {"Records": [{"messageId": "m", "body": json.dumps(envelope)}]}
+    assert jobs_from_event(sns) == [Job("b", "a.wav")]
+    assert jobs_from_event(sqs) == [Job("b", "c.wav")]
+
+
+def test_s3s_test_event_is_skipped_wherever_it_comes() -> None:
+    test_event = {"Service": "Amazon S3", "Event": "s3:TestEvent",
+                  "Time": "2024-01-01T00:00:00.000Z", "Bucket": "b"}  # fmt: skip
+    skip = Skip("s3:TestEvent: S3 checking a new notification, no object")
+    assert jobs_from_event(test_event) == [skip]
+    assert jobs_from_event({"Records": [{"messageId": "t", "body": json.dumps(test_event)}]}) == [
+        skip
+    ]
+    assert skip.reply() == {"status": "skipped", "reason": skip.reason}
+
+
+def test_a_record_of_no_known_kind_is_named() -> None:
+    with pytest.raises(
+        InputError, match=r"Records\[1\] is neither an S3 record .* its fields: foo"
+    ):
+        jobs_from_event({"Records": [_notice("b", "a.wav")["Records"][0], {"foo": 1}]})
