@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import tempfile
 import time
 from dataclasses import dataclass
@@ -123,8 +124,9 @@ def _jobs(event: dict[str, Any]) -> list[Job | Skip]:
 
 def _s3_record(record: dict[str, Any]) -> Job | Skip:
     s3 = record["s3"]
-    key = unquote_plus(s3["object"]["key"])  # S3 notifications encode keys
-    bucket = s3["bucket"]["name"]
+    # S3 notifications encode keys
+    key = unquote_plus(_object_key(s3["object"]["key"], "s3.object.key"))
+    bucket = _bucket(s3["bucket"]["name"], "s3.bucket.name")
     # Hand-made notifications (and older tests) carry no eventName: they mean an upload.
     event_name = str(record.get("eventName") or "ObjectCreated:")
     if not event_name.removeprefix("s3:").startswith("ObjectCreated:"):
@@ -152,22 +154,66 @@ def _direct(event: dict[str, Any]) -> Job | Skip:
     missing = [k for k in ("bucket", "s3_key") if not event.get(k)]
     if missing:
         raise InputError(f"event lacks {', '.join(missing)}")
-    key = str(event["s3_key"])
-    if isinstance(found := _file(str(event["bucket"]), key), Skip):
+    bucket = _bucket(event["bucket"], "bucket")
+    key = _object_key(event["s3_key"], "s3_key")
+    if isinstance(found := _file(bucket, key), Skip):
         return found
-    speakers = event.get("speakers")
+    file_id = event.get("file_id")
+    if isinstance(file_id, bool) or not isinstance(file_id, (str, int, type(None))):
+        raise InputError(f"file_id must be a string, got {_shown(file_id)}")
     return Job(
-        bucket=str(event["bucket"]),
+        bucket=bucket,
         key=key,
-        file_id=str(event["file_id"]) if event.get("file_id") else None,
+        file_id=str(file_id) if file_id not in (None, "") else None,
         user_id=event.get("user_id"),
         language=str(event.get("language") or "auto"),
-        diarize=event.get("diarize"),
-        speakers=_count(speakers),
+        diarize=_flag(event.get("diarize"), "diarize"),
+        speakers=_count(event.get("speakers")),
         task=str(event.get("task") or "transcribe"),
-        start=_time(event.get("start")),
-        end=_time(event.get("end")),
+        start=_time(event.get("start"), "start"),
+        end=_time(event.get("end"), "end"),
     )
+
+
+MAX_KEY_BYTES = 1024
+"""S3's limit on the length of an object key (UTF-8)."""
+# What boto3 takes for a bucket name; S3 itself asks less of names made long ago.
+BUCKET_NAME = re.compile(r"[A-Za-z0-9._-]{1,255}")
+
+
+def _bucket(value: Any, field: str) -> str:
+    if not isinstance(value, str):
+        raise InputError(f"{field} must be a bucket name (a string), got {_shown(value)}")
+    if not BUCKET_NAME.fullmatch(value):
+        raise InputError(
+            f"{field} {value[:80]!r} is not a bucket name: letters, digits, '.', '-' and '_'"
+        )
+    return value
+
+
+def _object_key(value: Any, field: str) -> str:
+    if not isinstance(value, str):
+        raise InputError(f"{field} must be an object key (a string), got {_shown(value)}")
+    if not value:
+        raise InputError(f"{field} is empty")
+    if len(value.encode()) > MAX_KEY_BYTES:
+        raise InputError(f"{field} is longer than S3's {MAX_KEY_BYTES} bytes")
+    return value
+
+
+def _shown(value: Any) -> str:
+    return f"{type(value).__name__} {repr(value)[:80]}"
+
+
+def _flag(value: Any, field: str) -> bool | None:
+    """A yes or no, read strictly: `bool("false")` is True."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0"):
+        return value.strip().lower() in ("true", "1")
+    raise InputError(f"{field} must be true or false, got {_shown(value)}")
 
 
 def _count(value: Any) -> int | None:
@@ -178,16 +224,17 @@ def _count(value: Any) -> int | None:
     return int(value)
 
 
-def _time(value: Any) -> float | None:
+def _time(value: Any, field: str) -> float | None:
     if value is None or value == "":
         return None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
-    return parse_time(str(value))
-
-
-MAX_KEY_BYTES = 1024
-"""S3's limit on the length of an object key (UTF-8)."""
+    if not isinstance(value, str):
+        raise InputError(f"{field} must be seconds or [h:]mm:ss, got {_shown(value)}")
+    try:
+        return parse_time(value)
+    except InputError as e:
+        raise type(e)(f"{field}: {e.message}") from e
 
 
 def result_key(prefix: str, file_id: str) -> str:
@@ -305,7 +352,7 @@ class Worker:
         return to_dict(transcript)
 
     def _options(self, job: Job) -> TranscriptionOptions:
-        diarize = self.settings.serverless_diarize if job.diarize is None else bool(job.diarize)
+        diarize = self.settings.serverless_diarize if job.diarize is None else job.diarize
         return request_options(
             self.settings,
             language=job.language,

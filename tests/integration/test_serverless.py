@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -197,6 +199,32 @@ def test_sns_notifications_and_s3_test_events(
     assert worker.handle(test_event)["results"][0]["status"] == "skipped"
     with pytest.raises(InputError, match=r"Records\[0\] is neither an S3 record"):
         worker.handle({"Records": [{"foo": 1}]})
+
+
+def test_a_malformed_event_is_refused_before_anything_is_read(
+    worker: Worker, s3: Any, s3_server: S3Server, eval_root: Path
+) -> None:
+    """A file_id that cannot name a result used to fail at PutObject, after the
+    transcription, so that every retry transcribed again; a bucket of the wrong type
+    failed inside s3transfer. Now each is an InputError naming the field, and nothing
+    is read or written."""
+    bucket = s3_server.bucket()
+    s3.upload_file(str(eval_root / JFK), bucket, "in/jfk.flac")
+    event = {"bucket": bucket, "s3_key": "in/jfk.flac"}
+    for changes, message in [
+        ({"file_id": "x" * 1100}, "file_id is too long"),
+        ({"file_id": "../../in/ru"}, "file_id '../../in/ru' has an empty, '.' or '..' path"),
+        ({"file_id": "a\0b"}, "file_id 'a\\x00b' contains control characters"),
+        ({"bucket": 123}, "bucket must be a bucket name (a string), got int"),
+        ({"bucket": [bucket]}, "bucket must be a bucket name (a string), got list"),
+        ({"bucket": "Bad_Bucket!"}, "bucket 'Bad_Bucket!' is not a bucket name"),
+        ({"diarize": "no"}, "diarize must be true or false, got str 'no'"),
+    ]:
+        started = time.perf_counter()
+        with pytest.raises(InputError, match=re.escape(message)):
+            worker.handle(event | changes)
+        assert time.perf_counter() - started < 1, changes  # refused, not transcribed
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["in/jfk.flac"]
 
 
 def test_events_that_name_nothing_are_refused() -> None:

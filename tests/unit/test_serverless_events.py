@@ -39,7 +39,7 @@ def test_a_file_id_that_cannot_name_a_result_is_refused(file_id: str, message: s
         result_key("results/", file_id)
 
 
-def _notice(bucket: str, key: str) -> dict[str, Any]:
+def _notice(bucket: Any, key: Any) -> dict[str, Any]:
     return {"Records": [{"s3": {"bucket": {"name": bucket}, "object": {"key": key}}}]}
 
 
@@ -69,3 +69,35 @@ def test_a_record_of_no_known_kind_is_named() -> None:
         InputError, match=r"Records\[1\] is neither an S3 record .* its fields: foo"
     ):
         jobs_from_event({"Records": [_notice("b", "a.wav")["Records"][0], {"foo": 1}]})
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ({"bucket": ["b"], "s3_key": "a.wav"}, "bucket must be a bucket name (a string), got list"),
+        ({"bucket": 123, "s3_key": "a.wav"}, "bucket must be a bucket name (a string), got int"),
+        ({"bucket": "Bad_Bucket!", "s3_key": "a.wav"}, "bucket 'Bad_Bucket!' is not a bucket name"),
+        ({"bucket": "b", "s3_key": {"a": 1}}, "s3_key must be an object key (a string), got dict"),
+        ({"bucket": "b", "s3_key": "k" * 1025}, "s3_key is longer than S3's 1024 bytes"),
+        ({"bucket": "b", "s3_key": "a.wav", "file_id": ["x"]}, "file_id must be a string"),
+        ({"bucket": "b", "s3_key": "a.wav", "diarize": "maybe"}, "diarize must be true or false"),
+        ({"bucket": "b", "s3_key": "a.wav", "diarize": 2}, "diarize must be true or false"),
+        ({"bucket": "b", "s3_key": "a.wav", "start": [1]}, "start must be seconds or [h:]mm:ss"),
+        ({"bucket": "b", "s3_key": "a.wav", "end": "soon"}, "end: 'soon' is not a time"),
+        (_notice("b", None), "s3.object.key must be an object key (a string), got NoneType"),
+        (_notice("b", 7), "s3.object.key must be an object key (a string), got int"),
+        (_notice("b", ""), "s3.object.key is empty"),
+        (_notice(7, "a.wav"), "s3.bucket.name must be a bucket name (a string), got int"),
+    ],
+)
+def test_malformed_events_are_refused_naming_the_field(event: dict[str, Any], message: str) -> None:
+    with pytest.raises(InputError, match=re.escape(message)):
+        jobs_from_event(event)
+
+
+def test_diarize_is_read_strictly() -> None:
+    for given, read in [("false", False), ("False", False), ("0", False), (0, False),
+                        (False, False), ("true", True), ("1", True), (1, True), (True, True),
+                        (None, None)]:  # fmt: skip
+        (job,) = jobs_from_event({"bucket": "b", "s3_key": "a.wav", "diarize": given})
+        assert isinstance(job, Job) and job.diarize is read, given
