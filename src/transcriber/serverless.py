@@ -33,6 +33,7 @@ import hashlib
 import json
 import logging
 import re
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ from urllib.parse import unquote_plus
 
 from transcriber.config import Settings
 from transcriber.domain import TranscriptionOptions
-from transcriber.errors import InputError, TranscriberError, naming
+from transcriber.errors import InputError, TranscriberError, UploadTooLargeError, naming
 from transcriber.formats.json_doc import to_dict
 from transcriber.options import parse_time, request_options
 from transcriber.pipeline import Pipeline
@@ -341,10 +342,12 @@ class Worker:
 
     def _transcribe(self, job: Job) -> dict[str, Any]:
         options = self._options(job)
+        stat = self._stat(job)
         suffix = PurePosixPath(job.key).suffix[:16]
         with tempfile.TemporaryDirectory(prefix="transcriber-s3-") as tmp:
+            self._check_size(job, int(stat["ContentLength"]), tmp)
             local = Path(tmp) / f"media{suffix}"
-            self._download(job, local)
+            self._download(job, local, stat.get("VersionId"))
             with naming(local, f"s3://{job.bucket}/{job.key}"):
                 transcript = self.pipeline.run(
                     local, options, max_duration_s=self.settings.max_duration_s
@@ -364,11 +367,42 @@ class Worker:
             model_paths=False,
         )
 
-    def _download(self, job: Job, local: Path) -> None:
+    def _stat(self, job: Job) -> dict[str, Any]:
+        """The object's HEAD: its size, ETag and version, before a byte is downloaded."""
         from botocore.exceptions import ClientError
 
         try:
-            self.s3.download_file(job.bucket, job.key, str(local))
+            stat: dict[str, Any] = self.s3.head_object(Bucket=job.bucket, Key=job.key)
+        except ClientError as e:
+            if is_missing(e):
+                raise InputError(f"s3://{job.bucket}/{job.key}: no such object") from e
+            raise
+        return stat
+
+    def _check_size(self, job: Job, size: int, folder: str) -> None:
+        """Refuse an object over TRANSCRIBER_MAX_UPLOAD_MB, or larger than the free space
+        it would be downloaded to, as the input's fault: either would fail every retry
+        (a full /tmp as an OSError, after the download)."""
+        limit = self.settings.max_upload_mb
+        if size > limit * 1e6:
+            raise UploadTooLargeError(
+                f"s3://{job.bucket}/{job.key}: {size / 1e6:,.1f} MB is over the limit of "
+                f"{limit:g} MB (TRANSCRIBER_MAX_UPLOAD_MB)"
+            )
+        free = shutil.disk_usage(folder).free
+        if size > free:
+            raise UploadTooLargeError(
+                f"s3://{job.bucket}/{job.key}: {size / 1e6:,.1f} MB does not fit in the "
+                f"{free / 1e6:,.1f} MB free for temporary files (on Lambda: raise the "
+                "function's ephemeral storage)"
+            )
+
+    def _download(self, job: Job, local: Path, version: str | None) -> None:
+        from botocore.exceptions import ClientError
+
+        try:  # the version HEAD saw, where the bucket keeps versions
+            extra = {"VersionId": version} if version else None
+            self.s3.download_file(job.bucket, job.key, str(local), ExtraArgs=extra)
         except ClientError as e:
             if is_missing(e):
                 raise InputError(f"s3://{job.bucket}/{job.key}: no such object") from e

@@ -201,6 +201,27 @@ def test_sns_notifications_and_s3_test_events(
         worker.handle({"Records": [{"foo": 1}]})
 
 
+def test_an_object_over_the_size_limit_is_refused_before_it_is_downloaded(
+    s3_server: S3Server, model_cache: Path
+) -> None:
+    """A HEAD request first: 300 MB of zeros used to be downloaded whole (to a /tmp that
+    a larger one fills, failing every retry) before the decoder said 'not media'."""
+    settings = Settings(_env_file=None, model_dir=model_cache, max_upload_mb=1,  # type: ignore[call-arg]
+                        s3_endpoint_url=s3_server.endpoint)  # fmt: skip
+    small = Worker(settings, client=s3_server.client)
+    bucket = s3_server.bucket()
+    s3_server.client.put_object(Bucket=bucket, Key="big/zeros.wav", Body=bytes(1_500_000))
+
+    reply = small.handle({"Records": [{"s3": {"bucket": {"name": bucket},
+                                              "object": {"key": "big/zeros.wav"}}}]})  # fmt: skip
+
+    message = f"s3://{bucket}/big/zeros.wav: 1.5 MB is over the limit of 1 MB"
+    assert reply["results"][0]["status"] == "failed"
+    assert reply["results"][0]["error"].startswith(message)
+    doc = _result(s3_server.client, bucket, "results/big/zeros.wav.json")
+    assert doc["status"] == "failed" and "(TRANSCRIBER_MAX_UPLOAD_MB)" in doc["error"]
+
+
 def test_a_malformed_event_is_refused_before_anything_is_read(
     worker: Worker, s3: Any, s3_server: S3Server, eval_root: Path
 ) -> None:
