@@ -45,9 +45,10 @@ from transcriber.config import Settings
 from transcriber.domain import TranscriptionOptions
 from transcriber.errors import InputError, TranscriberError, UploadTooLargeError, naming
 from transcriber.formats.json_doc import to_dict
+from transcriber.jobs.codec import options_to_dict
 from transcriber.options import parse_time, request_options
 from transcriber.pipeline import Pipeline
-from transcriber.storage.s3 import is_missing, s3_client
+from transcriber.storage.s3 import error_code, is_missing, s3_client
 
 log = logging.getLogger(__name__)
 
@@ -317,11 +318,20 @@ class Worker:
         file_id = self.file_id(job)
         key = result_key(prefix, file_id)
         summary = {"file_id": file_id, "user_id": job.user_id, "result_key": key}
-        head = {"file_id": file_id, "user_id": job.user_id,
-                "source": {"bucket": job.bucket, "key": job.key}}  # fmt: skip
+        source: dict[str, Any] = {"bucket": job.bucket, "key": job.key}
+        head = {"file_id": file_id, "user_id": job.user_id, "source": source}
         started = time.perf_counter()
         try:
-            document = head | {"status": "completed"} | self._transcribe(job)
+            options = self._options(job)
+            head["options"] = json.loads(json.dumps(options_to_dict(options)))
+            stat = self._stat(job)
+            source["etag"] = str(stat.get("ETag", "")).strip('"')
+            if stat.get("VersionId"):
+                source["version_id"] = stat["VersionId"]
+            if self._finished(job.bucket, key, head):
+                log.info("s3://%s/%s: %s is already done; reused", job.bucket, job.key, key)
+                return summary | {"status": "completed", "reused": True}
+            document = head | {"status": "completed"} | self._transcribe(job, options, stat)
         except TranscriberError as e:
             if not isinstance(e, InputError):
                 raise
@@ -340,9 +350,34 @@ class Worker:
             | ({"error": document["error"]} if "error" in document else {})
         )
 
-    def _transcribe(self, job: Job) -> dict[str, Any]:
-        options = self._options(job)
-        stat = self._stat(job)
+    def _finished(self, bucket: str, key: str, head: dict[str, Any]) -> bool:
+        """Whether `key` holds a completed result of this very object (its ETag and
+        version) with these options, file_id and user_id: a message delivered again, or
+        an event retried after some of its objects failed, need not transcribe again."""
+        from botocore.exceptions import ClientError
+
+        try:
+            body = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except ClientError as e:
+            if is_missing(e):
+                return False
+            if error_code(e) in ("AccessDenied", "403"):  # a role that may not read results
+                log.warning("cannot read s3://%s/%s to reuse it: %s", bucket, key, e)
+                return False
+            raise
+        try:
+            done = json.loads(body)
+        except ValueError:
+            return False
+        return (
+            isinstance(done, dict)
+            and done.get("status") == "completed"
+            and all(done.get(field) == value for field, value in head.items())
+        )
+
+    def _transcribe(
+        self, job: Job, options: TranscriptionOptions, stat: dict[str, Any]
+    ) -> dict[str, Any]:
         suffix = PurePosixPath(job.key).suffix[:16]
         with tempfile.TemporaryDirectory(prefix="transcriber-s3-") as tmp:
             self._check_size(job, int(stat["ContentLength"]), tmp)

@@ -17,6 +17,7 @@ from transcriber.errors import InputError
 from transcriber.serverless import Worker, jobs_from_event
 
 pytestmark = pytest.mark.slow
+RU = "ru/coqui_stt/ru.wav"
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +56,8 @@ def test_the_microservice_event(worker: Worker, s3: Any, bucket: str, eval_root:
     assert doc["segments"] and all(s["speaker"] == "A" for s in doc["segments"])
     assert doc["metadata"]["total_segments"] == len(doc["segments"])
     assert doc["metadata"]["processing_time"] > 0
-    assert doc["source"] == {"bucket": bucket, "key": "transcription/123/abc-123.flac"}
+    etag = s3.head_object(Bucket=bucket, Key=event["s3_key"])["ETag"].strip('"')
+    assert doc["source"] == {"bucket": bucket, "key": event["s3_key"], "etag": etag}
 
     # Only a part of the file, and a part that is not there: a failed result with the reason.
     part = worker.handle(event | {"file_id": "part", "start": "0:02.5", "end": 9})
@@ -175,6 +177,44 @@ def test_an_sqs_batch_reports_the_messages_that_failed(
         ("batch/jfk.flac", "completed")
     ]
     assert "country" in _result(s3, bucket, "results/batch/jfk.flac.json")["text"].lower()
+
+
+def test_a_message_delivered_again_reuses_the_finished_result(
+    worker: Worker, s3: Any, bucket: str, eval_root: Path
+) -> None:
+    """SQS delivers at least once: the same object, with the same options, is not
+    transcribed again; another version of it, or other options, are."""
+    s3.upload_file(str(eval_root / JFK), bucket, "dup/call.flac")
+    notice = {"Records": [{"s3": {"bucket": {"name": bucket}, "object": {"key": "dup/call.flac"}}}]}
+    batch = {
+        "Records": [{"messageId": "d-1", "eventSource": "aws:sqs", "body": json.dumps(notice)}]
+    }
+
+    def stored() -> tuple[str, dict[str, Any]]:
+        etag = s3.head_object(Bucket=bucket, Key="results/dup/call.flac.json")["ETag"]
+        return etag, _result(s3, bucket, "results/dup/call.flac.json")
+
+    first = worker.handle(batch)["results"]
+    assert [(r["status"], r.get("reused")) for r in first] == [("completed", None)]
+    written, doc = stored()
+    source_etag = s3.head_object(Bucket=bucket, Key="dup/call.flac")["ETag"].strip('"')
+    assert doc["source"] == {"bucket": bucket, "key": "dup/call.flac", "etag": source_etag}
+    assert doc["options"]["diarize"] is True and doc["options"]["model"]
+
+    again = worker.handle(batch)
+    assert again == {"batchItemFailures": [], "results": [
+        {"file_id": "dup/call.flac", "user_id": None, "status": "completed", "reused": True,
+         "result_key": "results/dup/call.flac.json"}]}  # fmt: skip
+    assert stored()[0] == written  # not written again
+
+    # Other options are another result; so is new content under the same key.
+    other = worker.handle({"bucket": bucket, "s3_key": "dup/call.flac", "diarize": "false"})
+    assert other["status"] == "completed" and "reused" not in other
+    assert stored()[1]["options"]["diarize"] is False
+    s3.upload_file(str(eval_root / RU), bucket, "dup/call.flac")
+    fresh = worker.handle(batch)["results"][0]
+    assert fresh["status"] == "completed" and "reused" not in fresh
+    assert stored()[1]["language"] == "ru"
 
 
 def test_sns_notifications_and_s3_test_events(
