@@ -20,11 +20,15 @@ written to `<bucket>/<S3_RESULT_PREFIX><file_id>.json`, where `file_id` is the e
 when it gives none (S3 notifications never do), the object's whole key, so that objects
 with the same file name in other folders, or with another extension, do not share a
 result (`calls/jan/rec.flac` → `results/calls/jan/rec.flac.json`). `{"status": "completed",
-"file_id", "user_id", "source"}` plus the transcript's JSON document (text, language,
-segments with speakers and words, speakers, metadata). Media the worker cannot use
-gives `{"status": "failed", "error": reason}` at the same key, and the handler
-returns normally, so the platform does not retry a file that cannot succeed. Trouble
-reaching S3 raises, so the platform retries.
+"file_id", "user_id", "source", "options"}` plus the transcript's JSON document (text,
+language, segments with speakers and words, speakers, metadata); `source` has the
+object's ETag (and version), so that a result already complete for the same object and
+options is reused, not made again (`"reused": true`). Media the worker cannot use, or an
+object too large, gives `{"status": "failed", "error": reason}` at the same key, and the
+handler returns normally, so the platform does not retry a file that cannot succeed.
+Trouble reaching S3 raises, so the platform retries: every record of a notification
+is run first, and the failures are raised together (an ExceptionGroup); in an SQS
+batch, the message is named in `batchItemFailures`.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -86,8 +92,20 @@ class Skip:
 def jobs_from_event(event: dict[str, Any]) -> list[Job | Skip]:
     """Every object an event names, whichever of the three shapes it has, or why it is
     skipped; InputError, naming the problem, for an event of none of them."""
-    try:
+    with _malformed():
         return _jobs(event)
+
+
+def jobs_from_record(record: dict[str, Any], index: int) -> list[Job | Skip]:
+    """What `Records[index]` of an event names, as `jobs_from_event`."""
+    with _malformed():
+        return _record(record, index)
+
+
+@contextmanager
+def _malformed() -> Iterator[None]:
+    try:
+        yield
     except (KeyError, TypeError, ValueError, AttributeError) as e:  # JSONDecodeError too
         detail = f"no {e}" if isinstance(e, KeyError) else str(e)
         raise InputError(f"event is malformed ({type(e).__name__}: {detail})") from e
@@ -107,21 +125,21 @@ def _jobs(event: dict[str, Any]) -> list[Job | Skip]:
         raise InputError("event names no object: expected s3_key and bucket, or S3 Records")
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise TypeError("Records must be a list of JSON objects")
-    jobs: list[Job | Skip] = []
-    for i, record in enumerate(records):
-        if "s3" in record:
-            jobs.append(_s3_record(record))
-        elif "body" in record:  # SQS: the body is one of the other shapes, as JSON
-            jobs += _jobs(json.loads(record["body"]))
-        elif "Sns" in record:  # SNS: the message is an S3 notification, as JSON
-            jobs += _jobs(json.loads(record["Sns"]["Message"]))
-        else:
-            fields = ", ".join(sorted(str(k) for k in record))[:200] or "none"
-            raise InputError(
-                f"Records[{i}] is neither an S3 record (s3), an SQS message (body) nor an "
-                f"SNS notification (Sns); its fields: {fields}"
-            )
-    return jobs
+    return [job for i, record in enumerate(records) for job in _record(record, i)]
+
+
+def _record(record: dict[str, Any], index: int) -> list[Job | Skip]:
+    if "s3" in record:
+        return [_s3_record(record)]
+    if "body" in record:  # SQS: the body is one of the other shapes, as JSON
+        return _jobs(json.loads(record["body"]))
+    if "Sns" in record:  # SNS: the message is an S3 notification, as JSON
+        return _jobs(json.loads(record["Sns"]["Message"]))
+    fields = ", ".join(sorted(str(k) for k in record))[:200] or "none"
+    raise InputError(
+        f"Records[{index}] is neither an S3 record (s3), an SQS message (body) nor an "
+        f"SNS notification (Sns); its fields: {fields}"
+    )
 
 
 def _s3_record(record: dict[str, Any]) -> Job | Skip:
@@ -283,10 +301,53 @@ class Worker:
     def handle(self, event: dict[str, Any]) -> dict[str, Any]:
         if _is_sqs_batch(event):
             return self._handle_sqs(event["Records"])
+        records = event.get("Records") if isinstance(event, dict) else None
+        if isinstance(records, list) and records and all(isinstance(r, dict) for r in records):
+            return self._handle_records(records)
         results = [self.run(item) for item in jobs_from_event(event)]
         if "s3_key" in event:
             return results[0]
         return {"results": results}
+
+    def _handle_records(self, records: list[dict[str, Any]]) -> dict[str, Any]:
+        """A notification's records, each of them even when one fails; then, if any
+        failed, an ExceptionGroup of the failures, so that the platform retries the event
+        (and the retry reuses the results finished this time)."""
+        results: list[dict[str, Any]] = []
+        failures: list[tuple[str, Exception]] = []
+        for i, record in enumerate(records):
+            try:
+                items = jobs_from_record(record, i)
+            except InputError as e:
+                failures.append((f"Records[{i}]", e))
+                continue
+            done, failed = self._run_each(items)
+            results += done
+            failures += failed
+        if failures:
+            names = "; ".join(f"{where}: {type(e).__name__}: {e}"[:300] for where, e in failures)
+            raise ExceptionGroup(
+                f"{len(failures)} of the event's records or objects failed, after the others"
+                f" were done; a retry reuses their results: {names}",
+                [e for _, e in failures],
+            )
+        return {"results": results}
+
+    def _run_each(
+        self, items: list[Job | Skip]
+    ) -> tuple[list[dict[str, Any]], list[tuple[str, Exception]]]:
+        """Each item run, whether or not one before it failed: the replies, and the
+        failures (S3 unreachable, a file_id that cannot name a result) by object."""
+        done: list[dict[str, Any]] = []
+        failed: list[tuple[str, Exception]] = []
+        for item in items:
+            try:
+                done.append(self.run(item))
+            except Exception as e:
+                where = f"s3://{item.bucket}/{item.key}"
+                log.exception("%s failed; it will be retried", where)
+                failed.append((where, e))
+        return done, failed
 
     def _handle_sqs(self, records: list[dict[str, Any]]) -> dict[str, Any]:
         """An SQS batch, one message at a time: a message that fails (S3 unreachable, a
@@ -296,9 +357,15 @@ class Worker:
         failures: list[dict[str, str]] = []
         for record in records:
             try:
-                results += [self.run(item) for item in jobs_from_event({"Records": [record]})]
-            except Exception:
-                log.exception("SQS message %s failed; it will be retried", record["messageId"])
+                items = jobs_from_event({"Records": [record]})
+            except InputError:
+                log.exception("SQS message %s is malformed", record["messageId"])
+                failures.append({"itemIdentifier": record["messageId"]})
+                continue
+            done, failed = self._run_each(items)  # every object, even after one fails
+            results += done
+            if failed:
+                log.warning("SQS message %s failed; it will be retried", record["messageId"])
                 failures.append({"itemIdentifier": record["messageId"]})
         return {"results": results, "batchItemFailures": failures}
 

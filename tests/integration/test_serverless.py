@@ -217,6 +217,36 @@ def test_a_message_delivered_again_reuses_the_finished_result(
     assert stored()[1]["language"] == "ru"
 
 
+def test_a_failed_record_stops_no_other_and_the_retry_reuses_them(
+    worker: Worker, s3: Any, bucket: str, eval_root: Path
+) -> None:
+    """A plain S3 notification whose second record fails: the third is still done, and
+    the event fails afterwards, so that the platform retries it; the retry does not
+    transcribe the finished ones again."""
+    for key in ("p/one.flac", "p/three.flac"):
+        s3.upload_file(str(eval_root / JFK), bucket, key)
+
+    def record(bucket_name: str, key: str) -> dict[str, Any]:
+        return {"eventName": "ObjectCreated:Put",
+                "s3": {"bucket": {"name": bucket_name}, "object": {"key": key}}}  # fmt: skip
+
+    event = {"Records": [record(bucket, "p/one.flac"), record("no-such-bucket-q", "p/two.flac"),
+                         {"foo": 1}, record(bucket, "p/three.flac")]}  # fmt: skip
+    with pytest.raises(ExceptionGroup, match="2 of the event's records or objects failed") as e:
+        worker.handle(event)
+    message = str(e.value)
+    assert "s3://no-such-bucket-q/p/two.flac: " in message and "Records[2]: InputError" in message
+    keys = ["results/p/one.flac.json", "results/p/three.flac.json"]
+    written = [s3.head_object(Bucket=bucket, Key=k)["ETag"] for k in keys]
+    assert all(_result(s3, bucket, k)["status"] == "completed" for k in keys)
+
+    started = time.perf_counter()
+    with pytest.raises(ExceptionGroup):
+        worker.handle(event)
+    assert [s3.head_object(Bucket=bucket, Key=k)["ETag"] for k in keys] == written
+    assert time.perf_counter() - started < 2  # nothing transcribed again
+
+
 def test_sns_notifications_and_s3_test_events(
     worker: Worker, s3: Any, bucket: str, eval_root: Path
 ) -> None:
@@ -237,8 +267,11 @@ def test_sns_notifications_and_s3_test_events(
     assert reply["batchItemFailures"] == []
     assert [r["status"] for r in reply["results"]] == ["skipped"]
     assert worker.handle(test_event)["results"][0]["status"] == "skipped"
-    with pytest.raises(InputError, match=r"Records\[0\] is neither an S3 record"):
+    with pytest.raises(ExceptionGroup) as raised:
         worker.handle({"Records": [{"foo": 1}]})
+    (error,) = raised.value.exceptions
+    assert isinstance(error, InputError)
+    assert error.message.startswith("Records[0] is neither an S3 record")
 
 
 def test_an_object_over_the_size_limit_is_refused_before_it_is_downloaded(
