@@ -132,7 +132,8 @@ class Settings(BaseSettings):
     with `transcriber keys create`). Empty and no stored keys: no authentication."""
 
     max_upload_mb: float = Field(default=2048.0, gt=0)
-    """Largest upload accepted, in MB; larger ones get 413."""
+    """Largest upload accepted, in MB; larger ones get 413. The serverless worker gives a
+    larger S3 object a failed result, before downloading it."""
 
     max_attempts: int = Field(default=3, ge=1, le=100)
     """Runs a task may start: one whose process dies under it this many times (a file
@@ -179,7 +180,8 @@ class Settings(BaseSettings):
     come from the usual AWS variables)."""
 
     s3_result_prefix: str = Field(default="results/", min_length=1)
-    """The serverless worker writes `<prefix><file_id>.json` beside the media; objects
+    """The serverless worker writes `<prefix><file_id>.json` beside the media (the file_id
+    of an S3 notification is the object's key: `results/calls/jan/rec.flac.json`); objects
     under this prefix never start a transcription, so a bucket-wide trigger cannot loop."""
 
     serverless_diarize: bool = True

@@ -4,26 +4,44 @@
 - the microservice's own event: `{"bucket", "s3_key", "file_id", "user_id"}`, with optional
   `language`, `diarize`, `speakers`, `task` (transcribe or translate) and `start`/`end`
   (seconds, or `[h:]mm:ss`: only that part of the file);
-- an S3 notification: `{"Records": [{"s3": {"bucket": {"name"}, "object": {"key"}}}]}`;
-- SQS messages whose bodies are either of those. A batch from an SQS event source
+- an S3 notification: `{"Records": [{"s3": {"bucket": {"name"}, "object": {"key"}}}]}`,
+  of which only `ObjectCreated:*` records (or records without an `eventName`) that
+  name a file, not a folder placeholder (a key ending in `/`), are transcribed; the
+  others are answered `{"status": "skipped", "reason"}`;
+- SQS messages whose bodies are either of those, and SNS notifications (`Records[].Sns`,
+  or an SQS body that is one) whose `Message` is an S3 notification. S3's
+  `s3:TestEvent`, sent when a notification is set up, is skipped. A record of any
+  other kind is an error that names it. A batch from an SQS event source
   (messages with a `messageId`) answers `batchItemFailures` too, naming the messages
   that failed, so that only they are retried (ReportBatchItemFailures).
 
 Each object is streamed to a temporary file, transcribed offline, and the result is
-written to `<bucket>/<S3_RESULT_PREFIX><file_id>.json`: `{"status": "completed",
-"file_id", "user_id", "source"}` plus the transcript's JSON document (text, language,
-segments with speakers and words, speakers, metadata). Media the worker cannot use
-gives `{"status": "failed", "error": reason}` at the same key, and the handler
-returns normally, so the platform does not retry a file that cannot succeed. Trouble
-reaching S3 raises, so the platform retries.
+written to `<bucket>/<S3_RESULT_PREFIX><file_id>.json`, where `file_id` is the event's or,
+when it gives none (S3 notifications never do), the object's whole key, so that objects
+with the same file name in other folders, or with another extension, do not share a
+result (`calls/jan/rec.flac` → `results/calls/jan/rec.flac.json`). `{"status": "completed",
+"file_id", "user_id", "source", "options"}` plus the transcript's JSON document (text,
+language, segments with speakers and words, speakers, metadata); `source` has the
+object's ETag (and version), so that a result already complete for the same object and
+options is reused, not made again (`"reused": true`). Media the worker cannot use, or an
+object too large, gives `{"status": "failed", "error": reason}` at the same key, and the
+handler returns normally, so the platform does not retry a file that cannot succeed.
+Trouble reaching S3 raises, so the platform retries: every record of a notification
+is run first, and the failures are raised together (an ExceptionGroup); in an SQS
+batch, the message is named in `batchItemFailures`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import re
+import shutil
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -31,11 +49,12 @@ from urllib.parse import unquote_plus
 
 from transcriber.config import Settings
 from transcriber.domain import TranscriptionOptions
-from transcriber.errors import InputError, TranscriberError, naming
+from transcriber.errors import InputError, TranscriberError, UploadTooLargeError, naming
 from transcriber.formats.json_doc import to_dict
+from transcriber.jobs.codec import options_to_dict
 from transcriber.options import parse_time, request_options
 from transcriber.pipeline import Pipeline
-from transcriber.storage.s3 import is_missing, s3_client
+from transcriber.storage.s3 import error_code, is_missing, s3_client
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +65,8 @@ class Job:
 
     bucket: str
     key: str
-    file_id: str
+    file_id: str | None = None
+    """None: derived from the key (`Worker.file_id`)."""
     user_id: Any = None
     language: str = "auto"
     diarize: bool | None = None
@@ -56,35 +76,88 @@ class Job:
     end: float | None = None
 
 
-def jobs_from_event(event: dict[str, Any]) -> list[Job]:
-    """Every object an event names, whichever of the three shapes it has; InputError,
-    naming the problem, for an event of none of them."""
-    try:
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """Something an event names that is not to be transcribed, and why."""
+
+    reason: str
+    bucket: str | None = None
+    key: str | None = None
+
+    def reply(self) -> dict[str, Any]:
+        where = {} if self.key is None else {"bucket": self.bucket, "key": self.key}
+        return {"status": "skipped", "reason": self.reason} | where
+
+
+def jobs_from_event(event: dict[str, Any]) -> list[Job | Skip]:
+    """Every object an event names, whichever of the three shapes it has, or why it is
+    skipped; InputError, naming the problem, for an event of none of them."""
+    with _malformed():
         return _jobs(event)
+
+
+def jobs_from_record(record: dict[str, Any], index: int) -> list[Job | Skip]:
+    """What `Records[index]` of an event names, as `jobs_from_event`."""
+    with _malformed():
+        return _record(record, index)
+
+
+@contextmanager
+def _malformed() -> Iterator[None]:
+    try:
+        yield
     except (KeyError, TypeError, ValueError, AttributeError) as e:  # JSONDecodeError too
         detail = f"no {e}" if isinstance(e, KeyError) else str(e)
         raise InputError(f"event is malformed ({type(e).__name__}: {detail})") from e
 
 
-def _jobs(event: dict[str, Any]) -> list[Job]:
+def _jobs(event: dict[str, Any]) -> list[Job | Skip]:
     if not isinstance(event, dict):
         raise TypeError(f"an event is a JSON object, not {type(event).__name__}")
     if "s3_key" in event:
         return [_direct(event)]
-    jobs: list[Job] = []
-    records = event.get("Records") or []
+    if event.get("Event") == "s3:TestEvent":  # S3 trying out a new notification
+        return [Skip("s3:TestEvent: S3 checking a new notification, no object")]
+    if event.get("Type") == "Notification" and "Message" in event:  # SNS, as SQS carries it
+        return _jobs(json.loads(event["Message"]))
+    records = event.get("Records")
+    if not records:
+        raise InputError("event names no object: expected s3_key and bucket, or S3 Records")
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise TypeError("Records must be a list of JSON objects")
-    for record in records:
-        if "s3" in record:
-            s3 = record["s3"]
-            key = unquote_plus(s3["object"]["key"])  # S3 notifications encode keys
-            jobs.append(Job(s3["bucket"]["name"], key, _stem(key)))
-        elif "body" in record:  # SQS: the body is one of the other shapes, as JSON
-            jobs += _jobs(json.loads(record["body"]))
-    if not jobs and not event.get("Records"):
-        raise InputError("event names no object: expected s3_key and bucket, or S3 Records")
-    return jobs
+    return [job for i, record in enumerate(records) for job in _record(record, i)]
+
+
+def _record(record: dict[str, Any], index: int) -> list[Job | Skip]:
+    if "s3" in record:
+        return [_s3_record(record)]
+    if "body" in record:  # SQS: the body is one of the other shapes, as JSON
+        return _jobs(json.loads(record["body"]))
+    if "Sns" in record:  # SNS: the message is an S3 notification, as JSON
+        return _jobs(json.loads(record["Sns"]["Message"]))
+    fields = ", ".join(sorted(str(k) for k in record))[:200] or "none"
+    raise InputError(
+        f"Records[{index}] is neither an S3 record (s3), an SQS message (body) nor an "
+        f"SNS notification (Sns); its fields: {fields}"
+    )
+
+
+def _s3_record(record: dict[str, Any]) -> Job | Skip:
+    s3 = record["s3"]
+    # S3 notifications encode keys
+    key = unquote_plus(_object_key(s3["object"]["key"], "s3.object.key"))
+    bucket = _bucket(s3["bucket"]["name"], "s3.bucket.name")
+    # Hand-made notifications (and older tests) carry no eventName: they mean an upload.
+    event_name = str(record.get("eventName") or "ObjectCreated:")
+    if not event_name.removeprefix("s3:").startswith("ObjectCreated:"):
+        return Skip(f"{event_name}: only ObjectCreated events are transcribed", bucket, key)
+    return _file(bucket, key)
+
+
+def _file(bucket: str, key: str) -> Job | Skip:
+    if key.endswith("/"):
+        return Skip("a folder placeholder (the key ends in /), not a file", bucket, key)
+    return Job(bucket, key)
 
 
 def _is_sqs_batch(event: Any) -> bool:
@@ -97,24 +170,70 @@ def _is_sqs_batch(event: Any) -> bool:
     )
 
 
-def _direct(event: dict[str, Any]) -> Job:
+def _direct(event: dict[str, Any]) -> Job | Skip:
     missing = [k for k in ("bucket", "s3_key") if not event.get(k)]
     if missing:
         raise InputError(f"event lacks {', '.join(missing)}")
-    key = str(event["s3_key"])
-    speakers = event.get("speakers")
+    bucket = _bucket(event["bucket"], "bucket")
+    key = _object_key(event["s3_key"], "s3_key")
+    if isinstance(found := _file(bucket, key), Skip):
+        return found
+    file_id = event.get("file_id")
+    if isinstance(file_id, bool) or not isinstance(file_id, (str, int, type(None))):
+        raise InputError(f"file_id must be a string, got {_shown(file_id)}")
     return Job(
-        bucket=str(event["bucket"]),
+        bucket=bucket,
         key=key,
-        file_id=str(event.get("file_id") or _stem(key)),
+        file_id=str(file_id) if file_id not in (None, "") else None,
         user_id=event.get("user_id"),
         language=str(event.get("language") or "auto"),
-        diarize=event.get("diarize"),
-        speakers=_count(speakers),
+        diarize=_flag(event.get("diarize"), "diarize"),
+        speakers=_count(event.get("speakers")),
         task=str(event.get("task") or "transcribe"),
-        start=_time(event.get("start")),
-        end=_time(event.get("end")),
+        start=_time(event.get("start"), "start"),
+        end=_time(event.get("end"), "end"),
     )
+
+
+MAX_KEY_BYTES = 1024
+"""S3's limit on the length of an object key (UTF-8)."""
+# What boto3 takes for a bucket name; S3 itself asks less of names made long ago.
+BUCKET_NAME = re.compile(r"[A-Za-z0-9._-]{1,255}")
+
+
+def _bucket(value: Any, field: str) -> str:
+    if not isinstance(value, str):
+        raise InputError(f"{field} must be a bucket name (a string), got {_shown(value)}")
+    if not BUCKET_NAME.fullmatch(value):
+        raise InputError(
+            f"{field} {value[:80]!r} is not a bucket name: letters, digits, '.', '-' and '_'"
+        )
+    return value
+
+
+def _object_key(value: Any, field: str) -> str:
+    if not isinstance(value, str):
+        raise InputError(f"{field} must be an object key (a string), got {_shown(value)}")
+    if not value:
+        raise InputError(f"{field} is empty")
+    if len(value.encode()) > MAX_KEY_BYTES:
+        raise InputError(f"{field} is longer than S3's {MAX_KEY_BYTES} bytes")
+    return value
+
+
+def _shown(value: Any) -> str:
+    return f"{type(value).__name__} {repr(value)[:80]}"
+
+
+def _flag(value: Any, field: str) -> bool | None:
+    """A yes or no, read strictly: `bool("false")` is True."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0"):
+        return value.strip().lower() in ("true", "1")
+    raise InputError(f"{field} must be true or false, got {_shown(value)}")
 
 
 def _count(value: Any) -> int | None:
@@ -125,16 +244,50 @@ def _count(value: Any) -> int | None:
     return int(value)
 
 
-def _time(value: Any) -> float | None:
+def _time(value: Any, field: str) -> float | None:
     if value is None or value == "":
         return None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
-    return parse_time(str(value))
+    if not isinstance(value, str):
+        raise InputError(f"{field} must be seconds or [h:]mm:ss, got {_shown(value)}")
+    try:
+        return parse_time(value)
+    except InputError as e:
+        raise type(e)(f"{field}: {e.message}") from e
 
 
-def _stem(key: str) -> str:
-    return PurePosixPath(key).stem or "media"
+def result_key(prefix: str, file_id: str) -> str:
+    """`<prefix><file_id>.json`; InputError, naming the file_id, where that cannot be a key:
+    too long for S3, control characters, or empty, `.` or `..` segments (which some
+    stores refuse and some clients resolve, so that the result would land elsewhere)."""
+    key = f"{prefix}{file_id}.json"
+    if not file_id:
+        raise InputError("file_id is empty")
+    if any(ord(c) < 32 or ord(c) == 127 for c in file_id):
+        raise InputError(f"file_id {file_id[:80]!r} contains control characters")
+    if any(part in ("", ".", "..") for part in file_id.split("/")):
+        raise InputError(
+            f"file_id {file_id[:80]!r} has an empty, '.' or '..' path segment; "
+            "use letters, digits and single '/' between names"
+        )
+    if len(key.encode()) > MAX_KEY_BYTES:
+        raise InputError(
+            f"file_id is too long: its result key would be {len(key.encode())} bytes, "
+            f"and S3 allows {MAX_KEY_BYTES}"
+        )
+    return key
+
+
+def default_file_id(key: str, prefix: str) -> str:
+    """The file_id of an object an event names without one: its key, so that every object
+    has a result of its own; for a key that cannot be a result key (see `result_key`),
+    a digest of it."""
+    try:
+        result_key(prefix, key)
+    except InputError:
+        return "sha256-" + hashlib.sha256(key.encode()).hexdigest()
+    return key
 
 
 class Worker:
@@ -148,11 +301,53 @@ class Worker:
     def handle(self, event: dict[str, Any]) -> dict[str, Any]:
         if _is_sqs_batch(event):
             return self._handle_sqs(event["Records"])
-        jobs = jobs_from_event(event)
-        results = [self.run(job) for job in jobs]
+        records = event.get("Records") if isinstance(event, dict) else None
+        if isinstance(records, list) and records and all(isinstance(r, dict) for r in records):
+            return self._handle_records(records)
+        results = [self.run(item) for item in jobs_from_event(event)]
         if "s3_key" in event:
             return results[0]
         return {"results": results}
+
+    def _handle_records(self, records: list[dict[str, Any]]) -> dict[str, Any]:
+        """A notification's records, each of them even when one fails; then, if any
+        failed, an ExceptionGroup of the failures, so that the platform retries the event
+        (and the retry reuses the results finished this time)."""
+        results: list[dict[str, Any]] = []
+        failures: list[tuple[str, Exception]] = []
+        for i, record in enumerate(records):
+            try:
+                items = jobs_from_record(record, i)
+            except InputError as e:
+                failures.append((f"Records[{i}]", e))
+                continue
+            done, failed = self._run_each(items)
+            results += done
+            failures += failed
+        if failures:
+            names = "; ".join(f"{where}: {type(e).__name__}: {e}"[:300] for where, e in failures)
+            raise ExceptionGroup(
+                f"{len(failures)} of the event's records or objects failed, after the others"
+                f" were done; a retry reuses their results: {names}",
+                [e for _, e in failures],
+            )
+        return {"results": results}
+
+    def _run_each(
+        self, items: list[Job | Skip]
+    ) -> tuple[list[dict[str, Any]], list[tuple[str, Exception]]]:
+        """Each item run, whether or not one before it failed: the replies, and the
+        failures (S3 unreachable, a file_id that cannot name a result) by object."""
+        done: list[dict[str, Any]] = []
+        failed: list[tuple[str, Exception]] = []
+        for item in items:
+            try:
+                done.append(self.run(item))
+            except Exception as e:
+                where = f"s3://{item.bucket}/{item.key}"
+                log.exception("%s failed; it will be retried", where)
+                failed.append((where, e))
+        return done, failed
 
     def _handle_sqs(self, records: list[dict[str, Any]]) -> dict[str, Any]:
         """An SQS batch, one message at a time: a message that fails (S3 unreachable, a
@@ -162,26 +357,48 @@ class Worker:
         failures: list[dict[str, str]] = []
         for record in records:
             try:
-                results += [self.run(job) for job in jobs_from_event({"Records": [record]})]
-            except Exception:
-                log.exception("SQS message %s failed; it will be retried", record["messageId"])
+                items = jobs_from_event({"Records": [record]})
+            except InputError:
+                log.exception("SQS message %s is malformed", record["messageId"])
+                failures.append({"itemIdentifier": record["messageId"]})
+                continue
+            done, failed = self._run_each(items)  # every object, even after one fails
+            results += done
+            if failed:
+                log.warning("SQS message %s failed; it will be retried", record["messageId"])
                 failures.append({"itemIdentifier": record["messageId"]})
         return {"results": results, "batchItemFailures": failures}
 
-    def result_key(self, job: Job) -> str:
-        return f"{self.settings.s3_result_prefix}{job.file_id}.json"
+    def file_id(self, job: Job) -> str:
+        if job.file_id is not None:
+            return job.file_id
+        return default_file_id(job.key, self.settings.s3_result_prefix)
 
-    def run(self, job: Job) -> dict[str, Any]:
-        key = self.result_key(job)
-        summary = {"file_id": job.file_id, "user_id": job.user_id, "result_key": key}
-        if job.key.startswith(self.settings.s3_result_prefix):
-            log.info("skipping %s: it is under the result prefix", job.key)
-            return summary | {"status": "skipped"}
-        head = {"file_id": job.file_id, "user_id": job.user_id,
-                "source": {"bucket": job.bucket, "key": job.key}}  # fmt: skip
+    def run(self, job: Job | Skip) -> dict[str, Any]:
+        """Transcribe one object and write its result; the reply names the result."""
+        prefix = self.settings.s3_result_prefix
+        if isinstance(job, Job) and job.key.startswith(prefix):
+            job = Skip(f"it is under the result prefix {prefix}", job.bucket, job.key)
+        if isinstance(job, Skip):
+            log.info("skipping s3://%s/%s: %s", job.bucket, job.key, job.reason)
+            return job.reply()
+        file_id = self.file_id(job)
+        key = result_key(prefix, file_id)
+        summary = {"file_id": file_id, "user_id": job.user_id, "result_key": key}
+        source: dict[str, Any] = {"bucket": job.bucket, "key": job.key}
+        head = {"file_id": file_id, "user_id": job.user_id, "source": source}
         started = time.perf_counter()
         try:
-            document = head | {"status": "completed"} | self._transcribe(job)
+            options = self._options(job)
+            head["options"] = json.loads(json.dumps(options_to_dict(options)))
+            stat = self._stat(job)
+            source["etag"] = str(stat.get("ETag", "")).strip('"')
+            if stat.get("VersionId"):
+                source["version_id"] = stat["VersionId"]
+            if self._finished(job.bucket, key, head):
+                log.info("s3://%s/%s: %s is already done; reused", job.bucket, job.key, key)
+                return summary | {"status": "completed", "reused": True}
+            document = head | {"status": "completed"} | self._transcribe(job, options, stat)
         except TranscriberError as e:
             if not isinstance(e, InputError):
                 raise
@@ -200,12 +417,39 @@ class Worker:
             | ({"error": document["error"]} if "error" in document else {})
         )
 
-    def _transcribe(self, job: Job) -> dict[str, Any]:
-        options = self._options(job)
+    def _finished(self, bucket: str, key: str, head: dict[str, Any]) -> bool:
+        """Whether `key` holds a completed result of this very object (its ETag and
+        version) with these options, file_id and user_id: a message delivered again, or
+        an event retried after some of its objects failed, need not transcribe again."""
+        from botocore.exceptions import ClientError
+
+        try:
+            body = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except ClientError as e:
+            if is_missing(e):
+                return False
+            if error_code(e) in ("AccessDenied", "403"):  # a role that may not read results
+                log.warning("cannot read s3://%s/%s to reuse it: %s", bucket, key, e)
+                return False
+            raise
+        try:
+            done = json.loads(body)
+        except ValueError:
+            return False
+        return (
+            isinstance(done, dict)
+            and done.get("status") == "completed"
+            and all(done.get(field) == value for field, value in head.items())
+        )
+
+    def _transcribe(
+        self, job: Job, options: TranscriptionOptions, stat: dict[str, Any]
+    ) -> dict[str, Any]:
         suffix = PurePosixPath(job.key).suffix[:16]
         with tempfile.TemporaryDirectory(prefix="transcriber-s3-") as tmp:
+            self._check_size(job, int(stat["ContentLength"]), tmp)
             local = Path(tmp) / f"media{suffix}"
-            self._download(job, local)
+            self._download(job, local, stat.get("VersionId"))
             with naming(local, f"s3://{job.bucket}/{job.key}"):
                 transcript = self.pipeline.run(
                     local, options, max_duration_s=self.settings.max_duration_s
@@ -213,7 +457,7 @@ class Worker:
         return to_dict(transcript)
 
     def _options(self, job: Job) -> TranscriptionOptions:
-        diarize = self.settings.serverless_diarize if job.diarize is None else bool(job.diarize)
+        diarize = self.settings.serverless_diarize if job.diarize is None else job.diarize
         return request_options(
             self.settings,
             language=job.language,
@@ -225,11 +469,42 @@ class Worker:
             model_paths=False,
         )
 
-    def _download(self, job: Job, local: Path) -> None:
+    def _stat(self, job: Job) -> dict[str, Any]:
+        """The object's HEAD: its size, ETag and version, before a byte is downloaded."""
         from botocore.exceptions import ClientError
 
         try:
-            self.s3.download_file(job.bucket, job.key, str(local))
+            stat: dict[str, Any] = self.s3.head_object(Bucket=job.bucket, Key=job.key)
+        except ClientError as e:
+            if is_missing(e):
+                raise InputError(f"s3://{job.bucket}/{job.key}: no such object") from e
+            raise
+        return stat
+
+    def _check_size(self, job: Job, size: int, folder: str) -> None:
+        """Refuse an object over TRANSCRIBER_MAX_UPLOAD_MB, or larger than the free space
+        it would be downloaded to, as the input's fault: either would fail every retry
+        (a full /tmp as an OSError, after the download)."""
+        limit = self.settings.max_upload_mb
+        if size > limit * 1e6:
+            raise UploadTooLargeError(
+                f"s3://{job.bucket}/{job.key}: {size / 1e6:,.1f} MB is over the limit of "
+                f"{limit:g} MB (TRANSCRIBER_MAX_UPLOAD_MB)"
+            )
+        free = shutil.disk_usage(folder).free
+        if size > free:
+            raise UploadTooLargeError(
+                f"s3://{job.bucket}/{job.key}: {size / 1e6:,.1f} MB does not fit in the "
+                f"{free / 1e6:,.1f} MB free for temporary files (on Lambda: raise the "
+                "function's ephemeral storage)"
+            )
+
+    def _download(self, job: Job, local: Path, version: str | None) -> None:
+        from botocore.exceptions import ClientError
+
+        try:  # the version HEAD saw, where the bucket keeps versions
+            extra = {"VersionId": version} if version else None
+            self.s3.download_file(job.bucket, job.key, str(local), ExtraArgs=extra)
         except ClientError as e:
             if is_missing(e):
                 raise InputError(f"s3://{job.bucket}/{job.key}: no such object") from e

@@ -319,7 +319,6 @@ def test_lambda_image_answers_an_sqs_event(
     assert path == "/2018-06-01/runtime/invocation/req-1/response", answer
     assert answer["batchItemFailures"] == []
     assert [r["status"] for r in answer["results"]] == ["completed"]
-    result = json.loads(
-        s3_server.client.get_object(Bucket=bucket, Key="results/jfk.json")["Body"].read()
-    )
+    stored = s3_server.client.get_object(Bucket=bucket, Key="results/uploads/jfk.flac.json")
+    result = json.loads(stored["Body"].read())
     assert "country" in result["text"].lower()
