@@ -191,9 +191,13 @@ def test_a_repeat_after_a_client_timeout_is_answered_without_transcribing_again(
     text = asr(s, server.url, pcm, "transcribe", "ru", output="txt")
     assert text.status_code == 200
     assert words(text.text) == words(" ".join(x.content for x in srt.parse(again.text)))
+    # The same audio sent for another video (a copy of the film) is named for that one.
+    copy = asr(s, server.url, pcm, "transcribe", "ru", video_file={"/films/Brat.mkv"})
+    assert copy.status_code == 200 and copy.content == again.content
+    assert 'filename="Brat.srt"' in copy.headers["content-disposition"]
     assert len(tasks(server)) == 1
     assert metric(server, "transcriber_audio_seconds_total") == transcribed  # no new work
-    assert metric(server, "transcriber_reused_results_total") == 3
+    assert metric(server, "transcriber_reused_results_total") == 4
 
     # Other options make another request: it is transcribed.
     other = asr(s, server.url, pcm, "translate", "ru")

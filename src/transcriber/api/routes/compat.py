@@ -293,7 +293,7 @@ async def asr_webservice(
     finally:
         await asyncio.to_thread(received.discard)
     transcript = await finished(request, services, queued, cancel_on_hangup=False)
-    stem = queued.filename.rsplit(".", 1)[0] or "transcript"
+    stem = name.rsplit(".", 1)[0] or "transcript"  # this request's name, even when reused
     spec = FORMATS[fmt]
     headers = {
         "Content-Disposition": content_disposition(f"{stem}.{spec.extension}"),
