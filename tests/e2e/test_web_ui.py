@@ -271,6 +271,30 @@ def test_bad_upload_shows_the_api_error(page: Page, server: Server, tmp_path: Pa
     expect(task_item(page, "notes.txt")).to_have_count(0)
 
 
+def test_a_refused_option_says_why_and_the_options_stay_open(
+    page: Page, eval_root: Path, tmp_path: Path
+) -> None:
+    show_options(page)
+    page.fill("#opt-start", "abc")
+    # A name with no spaces: the toast wraps it instead of running out of its box.
+    long = tmp_path / f"{'Very_long_meeting_recording_' * 8}end.flac"
+    long.write_bytes((eval_root / "en/whisper/jfk.flac").read_bytes())
+    page.set_input_files("#file-input", str(long))
+    item = task_item(page, long.name[:40])
+    expect(item).to_have_attribute("data-status", "rejected")
+    # The page's sentence, then the server's reason in full: which option, and why.
+    expect(item.locator(".task-error")).to_contain_text("'abc' is not a time")
+    expect(page.locator("#toast")).to_contain_text("'abc' is not a time")
+    expect(page.locator("#options")).to_have_attribute("open", "")
+    toast = page.locator("#toast").bounding_box()
+    assert toast is not None and toast["x"] >= 0 and toast["x"] + toast["width"] <= 1280, toast
+    assert page.evaluate(
+        "(el => el.scrollWidth <= el.clientWidth)(document.getElementById('toast'))"
+    )
+    shot(page, "desktop-option-refused")
+    page.fill("#opt-start", "")
+
+
 def test_api_key_is_asked_once_and_sent(browser: Browser, server: Server) -> None:
     # The same UI against a keyed service: the key form appears, then the list loads.
     (server.root / "keyed").mkdir()

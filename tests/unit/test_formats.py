@@ -350,6 +350,12 @@ def test_tsv_parses_with_csv_and_uses_integer_milliseconds() -> None:
     assert render(EMPTY, "tsv") == b"start\tend\ttext\n"
 
 
+def test_tsv_names_the_speaker_in_the_text_column() -> None:
+    rows = [r.split("\t") for r in render(SPEAKERS, "tsv").decode().splitlines()]
+    assert rows[0] == ["start", "end", "text"] and all(len(r) == 3 for r in rows)
+    assert [r[2] for r in rows[1:3]] == ["[A] Привет!", "[A] Как дела?"]
+
+
 # --- json ------------------------------------------------------------------------------------
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from transcriber.domain import Transcript
+from transcriber.formats.srt import speaker_label
 
 
 def _ms(seconds: float) -> int:
@@ -10,11 +11,14 @@ def _ms(seconds: float) -> int:
 
 
 def render(transcript: Transcript) -> bytes:
-    """`start\\tend\\ttext` rows, times in integer milliseconds (exact, locale-proof)."""
+    """`start\\tend\\ttext` rows, times in integer milliseconds (exact, locale-proof).
+    A segment's speaker leads its text as in SRT (`[Анна] …`): the three columns that
+    whisper's readers expect stay three."""
     rows = ["start\tend\ttext"]
     for seg in transcript.segments:
         # A tab or newline in the text would shift or split the row; split() removes both.
         text = " ".join(seg.text.split())
         if text:
-            rows.append(f"{_ms(seg.start)}\t{_ms(seg.end)}\t{text}")
+            said = f"{speaker_label(' '.join(seg.speaker.split()))}{text}" if seg.speaker else text
+            rows.append(f"{_ms(seg.start)}\t{_ms(seg.end)}\t{said}")
     return "".join(row + "\n" for row in rows).encode()

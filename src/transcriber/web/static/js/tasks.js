@@ -4,7 +4,7 @@ import { bytes, clock, dateTime, percent } from "./format.js";
 import { noticeText, onLangChange, onTitle, t } from "./i18n.js";
 import { askRetryOptions } from "./options.js";
 import { Estimate } from "./progress.js";
-import { codeText, errorText, fillError, reveal, toast } from "./ui.js";
+import { OPTION_CODES, errorLine, errorText, fillError, reveal, toast } from "./ui.js";
 
 const FINAL = new Set(["completed", "failed", "cancelled"]);
 const ACTIVE = new Set(["uploading", "queued", "processing"]);
@@ -349,7 +349,10 @@ export class TaskList {
         item.upload.code = err instanceof ApiError ? err.code : "";
         item.upload.error = err instanceof ApiError && err.message ? err.message : errorText(err);
         this.render(item);
-        toast(`${shown.name}: ${codeText(item.upload.code) || errorText(err)}`, "error");
+        const line = errorLine(item.upload.code, item.upload.error);
+        toast(`${shown.name}: ${line || errorText(err)}`, "error");
+        // A refused option: the options stay open to be put right.
+        if (OPTION_CODES.has(item.upload.code)) document.getElementById("options").open = true;
       },
     );
   }

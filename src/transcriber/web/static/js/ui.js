@@ -49,12 +49,28 @@ export function errorText(err) {
   return t("error.generic", { message: err && err.message ? err.message : String(err) });
 }
 
+// Codes whose server message names what to change (which option, and why): the reader
+// needs it to fix the request, so it is shown, not folded under "Details".
+export const OPTION_CODES = new Set(["invalid_option", "invalid_request"]);
+
+/** The error's sentence, and for an option the server's reason after it. */
+export function errorLine(code, message) {
+  const worded = codeText(code);
+  if (!worded) return message || "";
+  return OPTION_CODES.has(code) && message ? `${worded} ${message}` : worded;
+}
+
 /** The error's sentence, then the server's detail on the reader's request. */
 export function fillError(el, code, message) {
   const worded = codeText(code);
   const detail = worded ? codeDetail(code, message) : "";
   el.replaceChildren(worded || message || "");
-  if (detail && detail !== worded) {
+  if (detail && OPTION_CODES.has(code)) {
+    const reason = document.createElement("span");
+    reason.className = "error-reason";
+    reason.textContent = ` ${detail}`;
+    el.append(reason);
+  } else if (detail && detail !== worded) {
     const more = document.createElement("details");
     more.className = "error-detail";
     const summary = document.createElement("summary");
