@@ -182,6 +182,7 @@ class NoticeCode(str, Enum):
     unread_audio = "unread_audio"  # audio in the file past the end its header declares
     cut_short = "cut_short"  # the file ends before its stream does: the rest is missing
     other_tracks = "other_tracks"  # the file has several audio tracks: one was transcribed
+    fewer_speakers = "fewer_speakers"  # fewer voices told apart than the speakers asked for
 
 
 @dataclass(frozen=True, slots=True)

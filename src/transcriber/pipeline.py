@@ -23,6 +23,7 @@ from transcriber.domain import (
     NoticeCode,
     Progress,
     Segment,
+    SpeakerCount,
     SpeakerStat,
     Stage,
     Transcript,
@@ -377,6 +378,18 @@ class _Run:
         )
         labelled, summary = assign_speakers(segments, turns)
         self.timings["diarization"] = time.perf_counter() - t
+        asked = SpeakerCount.of(o.num_speakers, o.min_speakers, o.max_speakers).low
+        if asked > 1 and len(summary) < asked and segments:
+            # Too little speech, or one voice only: the labels are what the audio holds,
+            # not the count asked for, and the reader should know why.
+            self.notices.append(
+                Notice(
+                    NoticeCode.fewer_speakers,
+                    f"{asked} speakers were asked for, but only {len(summary)} voice(s)"
+                    " could be told apart in the speech",
+                    {"asked": asked, "found": len(summary)},
+                )
+            )
         return list(labelled), tuple(SpeakerStat(s.label, s.seconds, s.turns) for s in summary)
 
     def without_echo(self, segments: list[Segment]) -> list[Segment]:

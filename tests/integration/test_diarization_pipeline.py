@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import eval_rows
-from tests.media_factory import write_silence
+from tests.media_factory import load, write_float_wav, write_silence
 from transcriber.config import Settings
 from transcriber.diarization import der, parse_rttm
 from transcriber.diarization.encoder import weights_path
-from transcriber.domain import TranscriptionOptions
+from transcriber.domain import NoticeCode, TranscriptionOptions
 from transcriber.errors import ModelError
 from transcriber.formats import render
 from transcriber.pipeline import Pipeline
@@ -117,3 +117,19 @@ def test_the_chunk_step_setting_reaches_the_speaker_pass(
     assert steps[0] * local.SECONDS_PER_FRAME == pytest.approx(5.0, abs=0.02)
     Pipeline(settings).run(eval_root / row["path"], opts)  # 30 s: the step for its length
     assert steps[1] == local.step_frames_for(30.0) != steps[0]
+
+
+def test_fewer_voices_than_asked_for_is_said(
+    pipeline: Pipeline, eval_root: Path, tmp_path: Path
+) -> None:
+    """Three seconds of one voice hold too little to part into two speakers: the labels
+    are what the audio holds, and a notice says that fewer were found than asked for."""
+    jfk = load(eval_root / "en/whisper/jfk.flac")
+    short = write_float_wav(tmp_path / "short.wav", jfk[: 3 * 16000])
+    t = pipeline.run(short, TranscriptionOptions(language="en", diarize=True, num_speakers=2))
+    assert t.segments and {s.speaker for s in t.segments} == {"A"}
+    said = [n for n in t.notices if n.code is NoticeCode.fewer_speakers]
+    assert len(said) == 1 and said[0].values == {"asked": 2, "found": 1}
+    # Asked for one, or for none, the same audio has nothing to say about the count.
+    t = pipeline.run(short, TranscriptionOptions(language="en", diarize=True))
+    assert NoticeCode.fewer_speakers not in {n.code for n in t.notices}
