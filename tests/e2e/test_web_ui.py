@@ -271,6 +271,32 @@ def test_bad_upload_shows_the_api_error(page: Page, server: Server, tmp_path: Pa
     expect(task_item(page, "notes.txt")).to_have_count(0)
 
 
+def test_an_upload_cancelled_midway_says_so(page: Page, eval_root: Path) -> None:
+    """The upload is held on its way (the browser's request never reaches the server),
+    so the card is still uploading when its Cancel is pressed: the card goes, and a
+    toast says the upload was cancelled rather than leaving the reader to wonder."""
+    held: list[Any] = []
+
+    def hold_uploads(route: Any) -> None:
+        if route.request.method == "POST":
+            held.append(route)  # never answered: the upload stays in flight
+        else:
+            route.continue_()
+
+    page.route("**/api/tasks", hold_uploads)
+    page.set_input_files("#file-input", str(eval_root / "en/whisper/jfk.flac"))
+    item = task_item(page, "jfk.flac")
+    expect(item).to_have_attribute("data-status", "uploading")
+    item.locator("button[data-action=cancel]").click()
+    expect(task_item(page, "jfk.flac")).to_have_count(0)
+    expect(page.locator("#toast")).to_have_text(
+        "Upload of “jfk.flac” cancelled; nothing was sent to transcribe"
+    )
+    assert held, "the upload never reached the browser's network layer"
+    listed = page.evaluate("() => fetch('/api/tasks').then(r => r.json())")
+    assert all(t["filename"] != "jfk.flac" for t in listed["items"])
+
+
 def test_a_refused_option_says_why_and_the_options_stay_open(
     page: Page, eval_root: Path, tmp_path: Path
 ) -> None:

@@ -343,6 +343,7 @@ export class TaskList {
       (err) => {
         if (err instanceof ApiError && err.code === "aborted") {
           this.remove(item);
+          toast(t("upload.cancelled", { name: shown.name }));
           return;
         }
         item.upload.state = "rejected";
