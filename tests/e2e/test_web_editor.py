@@ -203,6 +203,23 @@ def test_speaker_names_live_on_the_server(
     srt = httpx.get(f"{server.url}/api/tasks/{task['id']}/result", params={"format": "srt"}).text
     assert "[Анна]" in srt and "[channel 1]" not in srt
     shot(two, "desktop-speakers-server")
+    # On a phone in Russian (longer words), a segment's edit form fits the screen, its
+    # speaker list included.
+    phone = open_page(browser, server, "phone", locale="ru-RU")
+    pages.append(phone)
+    phone.locator("li.task", has_text=stereo.name).locator("button.task-name-button").click()
+    expect(phone.locator("#viewer-body")).to_have_attribute("data-ready", "true")
+    phone.locator("#segments .segment .seg-text").first.dblclick()
+    select = phone.locator("#segments .seg-form select")
+    expect(select).to_be_visible()
+    form = phone.locator("#segments .seg-form").bounding_box()
+    box = select.bounding_box()
+    assert form is not None and box is not None
+    assert box["x"] >= form["x"] and box["x"] + box["width"] <= form["x"] + form["width"], (
+        box,
+        form,
+    )
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 375
 
 
 def test_two_editors_on_one_revision_get_a_conflict(
