@@ -336,3 +336,55 @@ def test_events_that_name_nothing_are_refused() -> None:
             jobs_from_event(event)
     with pytest.raises(InputError, match="speakers must be a whole number, got 'two'"):
         jobs_from_event({"bucket": "b", "s3_key": "a.mp3", "speakers": "two"})
+
+
+def test_an_object_replaced_while_being_read_is_read_again_whole(
+    worker: Worker, s3: Any, bucket: str, eval_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unversioned bucket: the object is replaced after the worker's HEAD and before
+    its download. The download is bound to the ETag the HEAD saw, so it is refused
+    instead of mixing two uploads, and the worker reads the new object, whose ETag the
+    result then names."""
+    s3.upload_file(str(eval_root / JFK), bucket, "race/call.flac")
+    real_stat = Worker._stat
+    heads = []
+
+    def stat_then_replace(self: Worker, job: Any) -> dict[str, Any]:
+        stat = real_stat(self, job)
+        heads.append(stat["ETag"])
+        if len(heads) == 1:  # someone uploads a new file under the same key right now
+            s3.upload_file(str(eval_root / RU), bucket, "race/call.flac")
+        return stat
+
+    monkeypatch.setattr(Worker, "_stat", stat_then_replace)
+    reply = worker.handle({"bucket": bucket, "s3_key": "race/call.flac"})
+    assert reply["status"] == "completed"
+    doc = _result(s3, bucket, "results/race/call.flac.json")
+    now = s3.head_object(Bucket=bucket, Key="race/call.flac")["ETag"]
+    assert len(heads) == 2 and heads[0] != heads[1] == now
+    assert doc["source"]["etag"] == now.strip('"')
+    assert doc["language"] == "ru"  # the new object's words, not the first one's
+
+
+def test_an_object_replaced_at_every_read_is_left_to_the_retry(
+    worker: Worker, s3: Any, bucket: str, eval_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replaced after every HEAD: after three reads the event fails as a passing fault
+    (the platform retries it), and no result is written for an object never read whole."""
+    from transcriber.errors import UnavailableError
+
+    s3.upload_file(str(eval_root / JFK), bucket, "busy/call.flac")
+    real_stat = Worker._stat
+    files = [eval_root / JFK, eval_root / RU]  # each upload differs from the last
+
+    def stat_then_replace(self: Worker, job: Any) -> dict[str, Any]:
+        stat = real_stat(self, job)
+        files.reverse()
+        s3.upload_file(str(files[0]), bucket, "busy/call.flac")
+        return stat
+
+    monkeypatch.setattr(Worker, "_stat", stat_then_replace)
+    with pytest.raises(UnavailableError, match="replaced each of the 3 times it was read"):
+        worker.handle({"bucket": bucket, "s3_key": "busy/call.flac"})
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix="results/busy/")
+    assert listed.get("KeyCount", 0) == 0

@@ -33,6 +33,7 @@ batch, the message is named in `batchItemFailures`.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import shutil
@@ -43,7 +44,13 @@ from typing import Any
 
 from transcriber.config import Settings
 from transcriber.domain import TranscriptionOptions
-from transcriber.errors import InputError, TranscriberError, UploadTooLargeError, naming
+from transcriber.errors import (
+    InputError,
+    TranscriberError,
+    UnavailableError,
+    UploadTooLargeError,
+    naming,
+)
 from transcriber.formats.json_doc import to_dict
 from transcriber.jobs.codec import options_to_dict
 from transcriber.options import request_options
@@ -58,6 +65,11 @@ from transcriber.serverless.events import (
     result_key,
 )
 from transcriber.storage.s3 import error_code, is_missing, s3_client
+
+# Reads of an object that keeps being replaced while it is read, before the event is
+# left to the platform to retry.
+REPLACED_READS = 3
+DOWNLOAD_BLOCK = 1 << 20  # bytes written at a time
 
 log = logging.getLogger(__name__)
 
@@ -166,14 +178,26 @@ class Worker:
         try:
             options = self._options(job)
             head["options"] = json.loads(json.dumps(options_to_dict(options)))
-            stat = self._stat(job)
-            source["etag"] = str(stat.get("ETag", "")).strip('"')
-            if stat.get("VersionId"):
-                source["version_id"] = stat["VersionId"]
-            if self._finished(job.bucket, key, head):
-                log.info("s3://%s/%s: %s is already done; reused", job.bucket, job.key, key)
-                return summary | {"status": "completed", "reused": True}
-            document = head | {"status": "completed"} | self._transcribe(job, options, stat)
+            for reads in itertools.count(1):
+                stat = self._stat(job)
+                source.pop("version_id", None)
+                source["etag"] = str(stat.get("ETag", "")).strip('"')
+                if stat.get("VersionId"):
+                    source["version_id"] = stat["VersionId"]
+                if self._finished(job.bucket, key, head):
+                    log.info("s3://%s/%s: %s is already done; reused", job.bucket, job.key, key)
+                    return summary | {"status": "completed", "reused": True}
+                try:
+                    document = head | {"status": "completed"} | self._transcribe(job, options, stat)
+                    break
+                except _Replaced:
+                    if reads >= REPLACED_READS:
+                        raise UnavailableError(
+                            f"s3://{job.bucket}/{job.key} was replaced each of the"
+                            f" {reads} times it was read; the event will be retried"
+                        ) from None
+                    log.info("s3://%s/%s was replaced while being read; reading it again",
+                             job.bucket, job.key)  # fmt: skip
         except TranscriberError as e:
             if not isinstance(e, InputError):
                 raise
@@ -224,7 +248,7 @@ class Worker:
         with tempfile.TemporaryDirectory(prefix="transcriber-s3-") as tmp:
             self._check_size(job, int(stat["ContentLength"]), tmp)
             local = Path(tmp) / f"media{suffix}"
-            self._download(job, local, stat.get("VersionId"))
+            self._download(job, local, stat.get("VersionId"), stat.get("ETag"))
             with naming(local, f"s3://{job.bucket}/{job.key}"):
                 transcript = self.pipeline.run(
                     local, options, max_duration_s=self.settings.max_duration_s
@@ -274,16 +298,32 @@ class Worker:
                 "function's ephemeral storage)"
             )
 
-    def _download(self, job: Job, local: Path, version: str | None) -> None:
+    def _download(self, job: Job, local: Path, version: str | None, etag: str | None) -> None:
+        """Download the very object HEAD saw: its version where the bucket keeps
+        versions; else the object with its ETag (a plain GET with If-Match, as the
+        transfer manager takes no If-Match), so that an upload replacing it meanwhile is
+        refused (_Replaced), not read instead of it or mixed into it."""
         from botocore.exceptions import ClientError
 
-        try:  # the version HEAD saw, where the bucket keeps versions
-            extra = {"VersionId": version} if version else None
-            self.s3.download_file(job.bucket, job.key, str(local), ExtraArgs=extra)
+        try:
+            if version or not etag:
+                extra = {"VersionId": version} if version else None
+                self.s3.download_file(job.bucket, job.key, str(local), ExtraArgs=extra)
+                return
+            body = self.s3.get_object(Bucket=job.bucket, Key=job.key, IfMatch=etag)["Body"]
+            with local.open("wb") as out:
+                for block in body.iter_chunks(DOWNLOAD_BLOCK):
+                    out.write(block)
         except ClientError as e:
             if is_missing(e):
                 raise InputError(f"s3://{job.bucket}/{job.key}: no such object") from e
+            if error_code(e) in ("PreconditionFailed", "412"):
+                raise _Replaced from e
             raise
+
+
+class _Replaced(Exception):
+    """The object changed between its HEAD and its download (an unversioned bucket)."""
 
 
 _worker: Worker | None = None
