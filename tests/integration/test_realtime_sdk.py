@@ -78,16 +78,31 @@ async def session(url: str, audio: bytes, transcription: dict[str, Any], detecti
             if commit:
                 await conn.input_audio_buffer.commit()
 
-        sender = asyncio.create_task(send())
-        async with asyncio.timeout(120):
+        heard = asyncio.Event()
+
+        async def receive() -> None:
             async for event in conn:
                 events.append(event)
-                kinds = [e.type for e in events]
-                done = kinds.count("conversation.item.input_audio_transcription.completed")
-                opened = kinds.count("input_audio_buffer.speech_started")
-                if sender.done() and done and done >= opened:
+                heard.set()
+
+        def finished() -> bool:
+            kinds = [e.type for e in events]
+            done = kinds.count("conversation.item.input_audio_transcription.completed")
+            opened = kinds.count("input_audio_buffer.speech_started")
+            return "error" in kinds or (done > 0 and done >= opened)
+
+        sender = asyncio.create_task(send())
+        receiver = asyncio.create_task(receive())
+        async with asyncio.timeout(120):
+            # All the audio sent first: the last transcript may come before the
+            # trailing silence is all sent, and nothing more comes after it.
+            await sender
+            while True:
+                heard.clear()
+                if finished() or receiver.done():
                     break
-        await sender
+                await heard.wait()
+        receiver.cancel()
     return events
 
 
