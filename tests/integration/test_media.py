@@ -113,6 +113,11 @@ def test_mulaw_telephony(pipeline: Pipeline, eval_root: Path, tmp_path: Path) ->
         (".mov", "aac", 44100),
         (".avi", "libmp3lame", 44100),
         (".wav", "pcm_s24le", 44100),
+        # Phone recordings: AMR (call recorders), A-law and IMA ADPCM (PBX voicemail).
+        (".amr", "libopencore_amrnb", 8000),
+        (".wav", "pcm_alaw", 8000),
+        (".wav", "adpcm_ima_wav", 8000),
+        (".ac3", "ac3", 48000),
     ],
 )
 def test_containers(
