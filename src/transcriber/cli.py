@@ -21,10 +21,18 @@ from rich.progress import (
 )
 
 from transcriber import __version__
+from transcriber.cli_inputs import (
+    STDIN,
+    STDIN_NAME,
+    expand_sources,
+    is_url,
+    output_stems,
+    stdin_file,
+)
 from transcriber.config import Settings
 from transcriber.domain import ChannelMode
 from transcriber.domain import Progress as StageProgress
-from transcriber.errors import InputError, TranscriberError
+from transcriber.errors import InputError, OptionError, TranscriberError
 
 if TYPE_CHECKING:
     from transcriber.jobs.store import SqlJobStore
@@ -37,6 +45,7 @@ app = typer.Typer(
 models_app = typer.Typer(help="Inspect the speech models.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 err = Console(stderr=True)
+STDOUT = "-"  # --output-dir value that writes the transcript to stdout
 
 
 def _version(value: bool) -> None:
@@ -63,18 +72,26 @@ def _main(
 @app.command()
 def transcribe(
     files: Annotated[
-        list[str], typer.Argument(help="Video or audio files, or http(s) URLs, to transcribe.")
+        list[str],
+        typer.Argument(help="Video or audio files, folders of them, http(s) URLs, or - for stdin."),
     ],
     language: Annotated[
         str,
         typer.Option("--language", "-l", help="auto (detect), ru, en or another Whisper code."),
     ] = "auto",
     fmt: Annotated[
-        str,
-        typer.Option("--format", "-f", help="Comma-separated: txt,srt,vtt,tsv,json,docx,rttm."),
-    ] = "txt,srt",
+        str | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help="Comma-separated: txt,srt,vtt,tsv,json,docx,rttm (default txt,srt; stdout: txt).",
+        ),
+    ] = None,
     output_dir: Annotated[
-        Path, typer.Option("--output-dir", "-o", help="Folder for <stem>.<ext> outputs.")
+        Path,
+        typer.Option(
+            "--output-dir", "-o", help="Folder for <stem>.<ext> outputs, or - for stdout."
+        ),
     ] = Path("."),
     model: Annotated[
         str | None,
@@ -132,8 +149,14 @@ def transcribe(
     from transcriber.pipeline import Pipeline
 
     settings = Settings()
+    to_stdout = str(output_dir) == STDOUT
     try:
-        formats = parse_formats(fmt)
+        formats = parse_formats(fmt or ("txt" if to_stdout else "txt,srt"))
+        if to_stdout and len(formats) > 1:
+            raise OptionError(
+                f"--output-dir - writes one format to stdout; --format names {len(formats)}"
+            )
+        sources = expand_sources(files)
         options = request_options(
             settings,
             language=language,
@@ -154,12 +177,13 @@ def transcribe(
     except InputError as e:
         _error(e.message)
         raise typer.Exit(2) from e
-    output_dir.mkdir(parents=True, exist_ok=True)
+    if not to_stdout:
+        output_dir.mkdir(parents=True, exist_ok=True)
     pipeline = Pipeline(settings)
     worst = 0
+    names = [_source_name(source) for source in sources]
     with _progress() as bars:
-        for source in files:
-            name = _source_name(source)
+        for source, name, stem in zip(sources, names, output_stems(names), strict=True):
             task = bars.add_task(name, total=None, audio="")
             try:
                 with _local(source, settings) as path:
@@ -175,30 +199,35 @@ def transcribe(
                 _error(f"{_shown(source)}: internal error: {type(e).__name__}: {e}")
                 worst = max(worst, 1)
                 continue
-            stem = Path(name).stem
-            for fmt_name in formats:
-                out = output_dir / f"{stem}.{FORMATS[fmt_name].extension}"
-                out.write_bytes(render(transcript, fmt_name))
+            if to_stdout:
+                sys.stdout.buffer.write(render(transcript, formats[0]))
+                sys.stdout.buffer.flush()
+                written = "stdout"
+            else:
+                for fmt_name in formats:
+                    out = output_dir / f"{stem}.{FORMATS[fmt_name].extension}"
+                    out.write_bytes(render(transcript, fmt_name))
+                written = f"{output_dir}/{stem}.{{{','.join(formats)}}}"
             bars.update(task, completed=1, total=1)
             bars.console.print(
-                f"[green]done[/] {_shown(source)} → {output_dir}/{stem}.{{{','.join(formats)}}}"
+                f"[green]done[/] {_shown(source)} → {written}"
                 f"  ({transcript.language or 'no speech'}, {transcript.duration:.1f} s audio"
-                f" in {transcript.processing_time:.1f} s)"
+                f" in {transcript.processing_time:.1f} s)",
+                soft_wrap=True,  # one line per file, however long its path, for scripts
+                highlight=False,
             )
             for notice in transcript.notices:
                 _warning(f"{_shown(source)}: {notice.message}")
     raise typer.Exit(worst)
 
 
-def _is_url(source: str) -> bool:
-    return source.startswith(("http://", "https://"))
-
-
 def _source_name(source: str) -> str:
     """What a source is called in progress bars and output names."""
     from transcriber.outbound import filename_of
 
-    if _is_url(source):
+    if source == STDIN:
+        return STDIN_NAME
+    if is_url(source):
         return filename_of(source).replace("/", "_").replace("\\", "_")
     return Path(source).name
 
@@ -206,14 +235,21 @@ def _source_name(source: str) -> str:
 def _shown(source: str) -> str:
     from transcriber.outbound import shown
 
-    return shown(source) if _is_url(source) else source
+    if source == STDIN:
+        return STDIN_NAME
+    return shown(source) if is_url(source) else source
 
 
 @contextmanager
 def _local(source: str, settings: Settings) -> Iterator[Path]:
-    """A local file for `source`: the path itself, or a URL downloaded to a temporary
-    folder (any address: the CLI's user is the machine's operator)."""
-    if not _is_url(source):
+    """A local file for `source`: the path itself, stdin spooled to a temporary file, or
+    a URL downloaded to a temporary folder (any address: the CLI's user is the machine's
+    operator)."""
+    if source == STDIN:
+        with stdin_file() as path:
+            yield path
+        return
+    if not is_url(source):
         yield Path(source)
         return
     import asyncio

@@ -180,3 +180,74 @@ def test_urls_are_downloaded_and_fail_alone(
     assert not any("transcriber-url-" in e for e in errors)  # nor the temporary file
     assert "fellow americans" in (out / "jfk.txt").read_text().lower()
     assert sorted(p.name for p in out.iterdir()) == ["jfk.srt", "jfk.txt"]
+
+
+def test_stdin_in_and_stdout_out(eval_root: Path, env: dict[str, str]) -> None:
+    """`… | transcriber transcribe - -o -`: a pipe in, the transcript alone on stdout."""
+    jfk = (eval_root / "en/whisper/jfk.flac").read_bytes()
+    r = subprocess.run(
+        [sys.executable, "-m", "transcriber", "transcribe", "-", "--output-dir", "-"],
+        input=jfk,
+        capture_output=True,
+        env={**os.environ, **env, "COLUMNS": "120"},
+        timeout=600,
+    )
+    stderr = r.stderr.decode()
+    assert r.returncode == 0, stderr
+    # txt is the one format when writing to stdout; progress and "done" go to stderr.
+    assert r.stdout.decode().lower().startswith("and so my fellow americans"), r.stdout
+    assert "done stdin → stdout" in stderr
+
+
+def test_folders_expand_to_their_media_and_equal_stems_do_not_overwrite(
+    eval_root: Path, tmp_path: Path, env: dict[str, str]
+) -> None:
+    talks = tmp_path / "talks"
+    (talks / "later").mkdir(parents=True)
+    jfk = (eval_root / "en/whisper/jfk.flac").read_bytes()
+    (talks / "talk.flac").write_bytes(jfk)
+    (talks / "later" / "talk.flac").write_bytes(jfk)  # not read through the folder
+    (talks / "talk.txt").write_text("an output of an earlier run, not an input")
+    (talks / ".talk.wav").write_bytes(jfk)  # hidden: left alone
+    r = cli(
+        "transcribe", str(talks), str(talks / "later" / "talk.flac"),
+        "--language", "en", "--format", "srt", "--output-dir", str(talks),
+        env_extra=env,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    made = sorted(p.name for p in talks.iterdir() if p.suffix == ".srt")
+    assert made == ["talk-2.srt", "talk.srt"]
+    for name in made:
+        assert "fellow americans" in (talks / name).read_text().lower()
+    assert (talks / "talk.txt").read_text().startswith("an output of an earlier run")
+    assert f"→ {talks}/talk-2.{{srt}}" in r.stderr
+
+
+def test_cli_input_mistakes_stop_before_any_work(tmp_path: Path, env: dict[str, str]) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "readme.md").write_text("no media here")
+    r = cli("transcribe", str(empty), "--output-dir", str(tmp_path / "out"), env_extra=env)
+    assert r.returncode == 2
+    assert f"error: {empty}: no audio or video file directly in this folder" in r.stderr
+    assert not (tmp_path / "out").exists()
+    r = cli("transcribe", "x.wav", "--output-dir", "-", "--format", "txt,srt", env_extra=env)
+    assert r.returncode == 2 and "writes one format to stdout" in r.stderr
+    r = cli("transcribe", "-", "-", "--output-dir", str(tmp_path), env_extra=env)
+    assert r.returncode == 2 and "stdin (-) can be named only once" in r.stderr
+    # A terminal on stdin means nothing was piped: said at once, not waited on.
+    controller, terminal = os.openpty()
+    try:
+        r = subprocess.run(
+            [sys.executable, "-m", "transcriber", "transcribe", "-", "-o", "-"],
+            stdin=terminal,
+            capture_output=True,
+            text=True,
+            env={**os.environ, **env, "COLUMNS": "120"},
+            timeout=120,
+        )
+    finally:
+        os.close(controller)
+        os.close(terminal)
+    assert r.returncode == 2 and "nothing is piped in" in r.stderr
+    assert r.stdout == ""
