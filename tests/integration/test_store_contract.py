@@ -141,14 +141,21 @@ def test_put_file_consumes_the_staged_file(store: Store) -> None:
     assert listing(store) == {"t1/input"}
 
 
-def test_move_renames_within_the_store(store: Store) -> None:
+def test_copies_within_the_store_stay_apart(store: Store) -> None:
     data = pattern(9 * CHUNK + 5)  # large enough that S3 copies it in parts
     put_stream(store, "uploads/k/u1", [data], limit=len(data))
-    store.move("uploads/k/u1", "t1/input")
+    store.copy("uploads/k/u1", "t1/input")
+    store.copy("uploads/k/u1", "t2/input")  # an upload may be used again
+    assert listing(store) == {"uploads/k/u1", "t1/input", "t2/input"}
+    assert store.get_bytes("t1/input") == store.get_bytes("t2/input") == data
+    # Deleting the upload or one copy leaves the others whole, and so does replacing one.
+    store.delete_prefix("uploads/k")
+    store.put_bytes("t2/input", b"replaced")
     assert store.get_bytes("t1/input") == data
-    assert listing(store) == {"t1/input"}
+    assert store.get_bytes("t2/input") == b"replaced"
     with pytest.raises(FileMissingError):
-        store.move("uploads/k/u1", "t2/input")  # an upload is used once
+        store.copy("uploads/k/u1", "t3/input")
+    assert listing(store) == {"t1/input", "t2/input"}
 
 
 def test_a_large_upload_streams_in_and_out(store: Store) -> None:

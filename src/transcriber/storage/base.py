@@ -46,8 +46,10 @@ class Store(Protocol):
         disk as the store's blobs where it has them, so that storing one is a rename."""
         ...
 
-    def move(self, key: str, new_key: str) -> None:
-        """Give the blob `key` the name `new_key` (within the store; no local copy)."""
+    def copy(self, key: str, new_key: str) -> None:
+        """A second blob `new_key` with the content of `key`, made within the store (a
+        hard link where the disk allows, else a copy on it; a server-side copy on S3),
+        never through this process's memory. FileMissingError if `key` is not there."""
         ...
 
     def put_bytes(self, key: str, data: bytes) -> None: ...

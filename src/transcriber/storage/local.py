@@ -87,8 +87,20 @@ class LocalStore:
             self._staging = folder
         return self._staging
 
-    def move(self, key: str, new_key: str) -> None:
-        _move_file(self._file(key), self._path(new_key))
+    def copy(self, key: str, new_key: str) -> None:
+        # Blobs are never written in place (put_bytes replaces the file), so two names
+        # for one file stay independent: deleting either leaves the other whole.
+        source, dest = self._file(key), self._path(new_key)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{uuid.uuid4().hex}-{dest.name}")
+        try:
+            try:
+                os.link(source, tmp)
+            except OSError:  # a file system without hard links
+                shutil.copyfile(source, tmp)
+            os.replace(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def put_bytes(self, key: str, data: bytes) -> None:
         path = self._path(key)

@@ -192,11 +192,10 @@ class S3Store:
         folder.mkdir(exist_ok=True)
         return folder
 
-    def move(self, key: str, new_key: str) -> None:
+    def copy(self, key: str, new_key: str) -> None:
         source = {"Bucket": self.bucket, "Key": self._key(key)}
         with self._errors(key):
             self.client.copy(source, self.bucket, self._key(new_key))  # in parts if large
-            self.client.delete_object(**source)
 
     def put_bytes(self, key: str, data: bytes) -> None:
         with self._errors(key):

@@ -230,7 +230,7 @@ async def upload(request: Request, services: ServicesDep, owner: CurrentOwner) -
     limit = upload_limit(services.settings)
     now = time.monotonic()
     if now - getattr(request.app.state, "uploads_swept", -UPLOAD_SWEEP_S) >= UPLOAD_SWEEP_S:
-        request.app.state.uploads_swept = now  # uploads no transcript used expire
+        request.app.state.uploads_swept = now  # uploads expire, used or not
         await asyncio.to_thread(services.store.delete_older, "uploads", UPLOAD_TTL_S)
     upload_id = uuid.uuid4().hex
     key = _upload_key(owner, upload_id)
@@ -290,11 +290,14 @@ async def create_transcript(
     key = _upload_key(owner, ours.group(1))
     await asyncio.to_thread(check_room, services, owner)
     task_id = str(uuid.uuid4())
-    try:  # the upload becomes the task's input: renamed, not copied
-        await asyncio.to_thread(services.store.move, key, f"{task_id}/input")
+    # As on AssemblyAI, an upload may be transcribed any number of times until it
+    # expires: each transcript gets its own link to (or copy of) it.
+    try:
+        await asyncio.to_thread(services.store.copy, key, f"{task_id}/input")
     except FileMissingError:
         raise FetchError(
-            f"{body.audio_url}: no such upload for this API key (an upload is used once)"
+            f"{body.audio_url}: no such upload for this API key"
+            f" (uploads are kept for {UPLOAD_TTL_S / 3600:.0f} hours)"
         ) from None
     stored = options_to_dict(options) | extra
     task = await asyncio.to_thread(
