@@ -5,6 +5,7 @@ server (SeaweedFS), speaker labels and a webhook to a real HTTP server."""
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import re
 import time
@@ -446,3 +447,7 @@ def test_custom_spelling_and_language_confidence_threshold(
                     {"custom_spelling": [{"from": [], "to": "x"}]}):  # fmt: skip
             r = c.post("/v2/transcript", json={"audio_url": uploaded()} | bad)
             assert r.status_code == 400, r.text
+        # NaN is valid in Python's JSON; it is named as what it is, not as "above 1".
+        body = json.dumps({"audio_url": uploaded(), "speech_threshold": float("nan")})
+        r = c.post("/v2/transcript", content=body, headers={"content-type": "application/json"})
+        assert r.status_code == 400 and "finite number" in r.json()["error"], r.text

@@ -78,6 +78,9 @@ def test_openai_refusals(client: TestClient, eval_root: Path) -> None:
     assert_error(openai(client, jfk, model="/srv/models/big"), 422, "invalid_option")
     assert_error(openai(client, jfk, language="xx"), 422, "invalid_option")
     assert_error(openai(client, jfk, temperature=3), 422, "invalid_request")
+    nan = openai(client, jfk, temperature="nan")  # not "should be less than or equal to 1"
+    assert_error(nan, 422, "invalid_request")
+    assert "finite number" in nan.json()["error"]["message"]
     bad = {"timestamp_granularities[]": ["phoneme"]}
     assert_error(openai(client, jfk, **bad), 422, "invalid_option")
     assert client.get("/api/tasks").json()["total"] == 0

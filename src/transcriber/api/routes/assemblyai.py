@@ -125,8 +125,8 @@ class TranscriptRequest(BaseModel):
     punctuate: bool | None = None
     format_text: bool | None = None
     audio_channels: int | None = None
-    language_confidence_threshold: float | None = Field(None, ge=0.0, le=1.0)
-    speech_threshold: float | None = Field(None, ge=0.0, le=1.0)
+    language_confidence_threshold: float | None = Field(None, ge=0.0, le=1.0, allow_inf_nan=False)
+    speech_threshold: float | None = Field(None, ge=0.0, le=1.0, allow_inf_nan=False)
     custom_spelling: list[Spelling] | None = Field(None, max_length=MAX_SPELLING_RULES)
     filter_profanity: bool | None = None
     audio_start_from: int | None = Field(None, ge=0, le=CLIP_MS)  # milliseconds

@@ -103,7 +103,9 @@ async def openai_transcriptions(
     language: Annotated[str | None, Form(description="ISO 639-1 code; empty detects")] = None,
     prompt: Annotated[str | None, Form(description="Text to steer spelling and style")] = None,
     response_format: Annotated[str, Form(description=", ".join(OPENAI_FORMATS))] = "json",
-    temperature: Annotated[float, Form(ge=0.0, le=1.0, description="Accepted; 0 is used")] = 0.0,
+    temperature: Annotated[
+        float, Form(ge=0.0, le=1.0, allow_inf_nan=False, description="Accepted; 0 is used")
+    ] = 0.0,
     granularities: Annotated[
         list[str] | None, Form(alias="timestamp_granularities[]", description="word, segment")
     ] = None,
@@ -153,7 +155,9 @@ async def openai_translations(
     model: Annotated[str, Form(description="whisper-1 (default model) or a name")] = "whisper-1",
     prompt: Annotated[str | None, Form(description="Text to steer style, in English")] = None,
     response_format: Annotated[str, Form(description=", ".join(TRANSLATION_FORMATS))] = "json",
-    temperature: Annotated[float, Form(ge=0.0, le=1.0, description="Accepted; 0 is used")] = 0.0,
+    temperature: Annotated[
+        float, Form(ge=0.0, le=1.0, allow_inf_nan=False, description="Accepted; 0 is used")
+    ] = 0.0,
 ) -> Response:
     """English text of speech in any language, as OpenAI's translations endpoint gives it."""
     fmt = response_format.lower()
