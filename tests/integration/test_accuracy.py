@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.conftest import eval_rows
+from tests.media_factory import load, write_audio
 from transcriber.domain import TranscriptionOptions
 from transcriber.evaluation.wer import corpus_wer
 from transcriber.pipeline import Pipeline
@@ -38,3 +40,22 @@ def test_language_detection_reports_probability(pipeline: Pipeline, eval_root: P
         assert t.language == row["lang"]
         assert t.language_probability is not None and 0.5 < t.language_probability <= 1.0
         assert t.notices == ()
+
+
+def test_voices_joined_without_pauses_are_all_transcribed(
+    pipeline: Pipeline, eval_root: Path, tmp_path: Path
+) -> None:
+    """Whisper reading one window at once can end its text early where the voice changes,
+    and skip the same way again when the skipped stretch is read on its own (here: the
+    second voice); every stretch it skips is read again until it has words or none."""
+    paths = [
+        "ru/coqui_stt/ru.wav",  # бедняга ребят на его месте должен был быть я
+        "ru/golos/001ce26c07c20eaa0d666b824c6c6924.wav",  # шестьдесят тысяч тенге ...
+        "ru_more/asterisk_ru/core/agent-alreadyon.wav",  # данный оператор уже ...
+        "ru_more/asterisk_ru/core/agent-newlocation.wav",  # наберите новый номер ...
+    ]
+    joined = np.concatenate([load(eval_root / p) for p in paths])
+    path = write_audio(tmp_path / "four.wav", joined)
+    text = pipeline.run(path, TranscriptionOptions(language="ru")).text.lower()
+    for word in ("бедняга", "тысяч", "сколько", "оператор", "зарегистрирован", "новый"):
+        assert word in text, text

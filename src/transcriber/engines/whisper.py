@@ -42,6 +42,11 @@ ENCODE_BATCH = 2
 # (sequential decoding would seek on from the last word instead). A stretch at least this
 # long without a single word is decoded again on its own.
 RECOVER_GAP_S = 3.0
+# A stretch decoded again can end early the same way (two changes of voice in one window:
+# the second is skipped on the second look too), so what is recovered is searched for
+# gaps again, this many rounds in all. Each round needs a gap of RECOVER_GAP_S inside the
+# last, so it ends; most windows need none.
+RECOVER_ROUNDS = 3
 
 
 class WhisperEngine:
@@ -157,13 +162,19 @@ class WhisperEngine:
                 for i, (w, r) in enumerate(zip(batch, raw, strict=True))
                 for a, b in skipped_spans(r, w.duration)
             ]
-            for k in range(0, len(retry), self.batch_size):
-                part = retry[k : k + self.batch_size]
-                again = self._decode([w for _, w in part], options, tally=tally)
-                for (i, w), r in zip(part, again, strict=True):
-                    found[i] += self._segments(w, r, strict=True)
-            if retry:
-                log.debug("decoded %d skipped stretch(es) again", len(retry))
+            for _ in range(RECOVER_ROUNDS):
+                if not retry:
+                    break
+                log.debug("decoding %d skipped stretch(es) again", len(retry))
+                gaps = []
+                for k in range(0, len(retry), self.batch_size):
+                    part = retry[k : k + self.batch_size]
+                    again = self._decode([w for _, w in part], options, tally=tally)
+                    for (i, w), r in zip(part, again, strict=True):
+                        kept = [s for s in r if is_confident(s)]
+                        found[i] += self._segments(w, kept)
+                        gaps += [(i, w.slice(a, b)) for a, b in skipped_spans(kept, w.duration)]
+                retry = gaps
         return [
             WindowResult(window, tuple(sorted(segments, key=lambda s: (s.start, s.end))))
             for window, segments in zip(batch, found, strict=True)
@@ -240,14 +251,8 @@ class WhisperEngine:
         return outputs
 
     @staticmethod
-    def _segments(
-        window: SpeechWindow, raw: list[dict[str, Any]], strict: bool = False
-    ) -> Iterator[Segment]:
+    def _segments(window: SpeechWindow, raw: list[dict[str, Any]]) -> Iterator[Segment]:
         for s in raw:
-            # A second look at a stretch the first pass skipped must be convincing on
-            # its own: it may be noise or music that the VAD let through.
-            if strict and not is_confident(s):
-                continue
             words = []
             for w in s.get("words") or ():
                 start, end = window.span_to_file_time(
@@ -358,6 +363,8 @@ def is_speech(s: dict[str, Any]) -> bool:
 
 
 def is_confident(s: dict[str, Any]) -> bool:
+    """A second look at a stretch the first pass skipped must be convincing on its own:
+    the stretch may be noise or music that the VAD let through."""
     return bool(
         s["no_speech_prob"] <= NO_SPEECH_PROB
         and s["avg_logprob"] >= LOG_PROB_FLOOR
