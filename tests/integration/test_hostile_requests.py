@@ -140,3 +140,23 @@ def test_a_json_body_that_is_not_json_or_not_an_object_is_named(idle: TestClient
     r = idle.patch(url, json=[1, 2])
     assert r.status_code == 422, r.text
     assert r.json()["error"]["message"] == "the request body must be a JSON object"
+
+
+def test_a_misspelt_or_foreign_field_is_named_not_dropped(idle: TestClient, tmp_path: Path) -> None:
+    """`num_speakers=3` was taken without a word and the speakers left to be guessed."""
+    audio = {"file": ("a.wav", media(tmp_path))}
+    r = idle.post("/api/tasks", files=audio, data={"diarize": "true", "num_speakers": "3"})
+    assert r.status_code == 422, r.text
+    said = r.json()["error"]["message"]
+    assert said.startswith("unknown form field 'num_speakers' (did you mean 'speakers'?)"), said
+    r = idle.post("/api/tasks", files=audio, data={"langauge": "en", "colour": "red"})
+    said = r.json()["error"]["message"]
+    assert r.status_code == 422 and "fields 'colour', 'langauge' (did you mean 'language'?)" in said
+    assert "takes beam_size, channels, diarize" in said
+    # The same for a URL sent as a plain form.
+    r = idle.post("/api/tasks", data={"url": "https://example.com/a.mp3", "initial_prompt": "x"})
+    assert r.status_code == 422 and "'initial_prompt' (did you mean 'prompt'?)" in r.text
+    assert idle.get("/api/tasks").json()["total"] == 0  # nothing was queued
+    # `formats`, which older versions took, is still taken (and ignored).
+    ok = idle.post("/api/tasks", files=audio, data={"formats": "srt", "speakers": "2"})
+    assert ok.status_code == 202, ok.text

@@ -68,16 +68,25 @@ class UploadSpec:
     queued: bool = True
     raw: bool = False
     repeatable: bool = False
+    # Form fields the route does not declare are refused (422 naming them), except these
+    # (fields older versions took); None lets them pass, as the drop-in dialects must:
+    # their clients send fields of newer API versions.
+    known_extra: frozenset[str] | None = None
 
 
 def upload_route(
-    *, queued: bool = True, raw: bool = False, repeatable: bool = False
+    *,
+    queued: bool = True,
+    raw: bool = False,
+    repeatable: bool = False,
+    known_extra: frozenset[str] | None = None,
 ) -> Callable[[F], F]:
-    """Mark an endpoint whose upload is not a multipart file, that makes no task, or
-    that can answer a repeated request from an earlier task."""
+    """Mark an endpoint whose upload is not a multipart file, that makes no task, that
+    can answer a repeated request from an earlier task, or that refuses unknown fields."""
 
     def mark(endpoint: F) -> F:
-        endpoint.upload_spec = UploadSpec(queued, raw, repeatable)  # type: ignore[attr-defined]
+        spec = UploadSpec(queued, raw, repeatable, known_extra)
+        endpoint.upload_spec = spec  # type: ignore[attr-defined]
         return endpoint
 
     return mark
@@ -169,11 +178,45 @@ class UploadRoute(APIRoute):
                 return await handler(Request(request.scope, guard))
             form = await read_form(Request(request.scope, guard), limit, services.store.staging())
             try:
+                if spec.known_extra is not None:
+                    refuse_unknown_fields(form, self, spec.known_extra)
                 return await handler(ParsedRequest(request.scope, guard, form))
             finally:
                 await discard(form)
 
         return guarded
+
+
+SYNONYMS = {
+    "num_speakers": "speakers",
+    "speakers_expected": "speakers",
+    "initial_prompt": "prompt",
+    "audio_file": "file",
+    "audio_url": "url",
+    "webhook_url": "webhook",
+}
+"""What other APIs (and pyannote, WhisperX) call our fields: the name an unknown field
+is most likely meant as."""
+
+
+def refuse_unknown_fields(form: FormData, route: APIRoute, known_extra: frozenset[str]) -> None:
+    """OptionError naming the form's fields that `route` does not take: a misspelt
+    option (`num_speakers` for `speakers`) would otherwise be dropped without a word."""
+    import difflib
+
+    known = {p.alias for p in route.dependant.body_params}
+    unknown = sorted({k for k in form if k not in known and k not in known_extra})
+    if not unknown:
+        return
+    said = []
+    for name in unknown:
+        near = [SYNONYMS[name]] if SYNONYMS.get(name) in known else []
+        near = near or difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        said.append(f"{name!r} (did you mean {near[0]!r}?)" if near else repr(name))
+    raise OptionError(
+        f"unknown form field{'s' if len(unknown) > 1 else ''} {', '.join(said)};"
+        f" this endpoint takes {', '.join(sorted(known))}"
+    )
 
 
 def _takes_file(route: APIRoute) -> bool:

@@ -16,7 +16,7 @@ from transcriber.api.retry import TaskRetry, retried_options
 from transcriber.api.schemas import TaskList, TaskPublic, content, responses_for
 from transcriber.api.services import Services
 from transcriber.api.submit import cancel, submit, submit_url
-from transcriber.api.uploads import UploadRoute
+from transcriber.api.uploads import UploadRoute, upload_route
 from transcriber.domain import ChannelMode
 from transcriber.errors import ConflictError, FileMissingError, NotFoundError, OptionError
 from transcriber.formats import FORMATS, FormatName
@@ -47,6 +47,7 @@ def _task(services: Services, owner: str, task_id: str) -> TaskRecord:
     response_model=TaskPublic,
     responses=responses_for(400, 401, 408, 413, 415, 422, 429, 503),
 )
+@upload_route(known_extra=frozenset({"formats"}))  # formats: taken, and ignored, before
 async def create_task(
     request: Request,
     services: ServicesDep,
