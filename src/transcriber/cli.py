@@ -24,6 +24,7 @@ from transcriber import __version__
 from transcriber.cli_inputs import (
     STDIN,
     STDIN_NAME,
+    check_not_folder,
     expand_sources,
     is_url,
     output_stems,
@@ -250,6 +251,7 @@ def _local(source: str, settings: Settings) -> Iterator[Path]:
             yield path
         return
     if not is_url(source):
+        check_not_folder(source)
         yield Path(source)
         return
     import asyncio

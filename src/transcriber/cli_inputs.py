@@ -48,8 +48,9 @@ def is_url(source: str) -> bool:
 def expand_sources(sources: list[str]) -> list[str]:
     """The inputs the arguments stand for, in order: a folder becomes its media files.
 
-    Raises InputError when stdin is named twice (it can be read once) or a folder holds
-    no media file: nothing has been transcribed yet, so the run stops before any work.
+    A folder without any stays as it is, for `local_file` to name as an input that failed
+    (the others still run). Raises InputError when stdin is named twice (it can be read
+    once): nothing has been transcribed yet, so the run stops before any work.
     """
     if sources.count(STDIN) > 1:
         raise InputError("stdin (-) can be named only once")
@@ -64,13 +65,17 @@ def expand_sources(sources: list[str]) -> list[str]:
             for p in path.iterdir()
             if p.suffix.lower() in MEDIA_SUFFIXES and not p.name.startswith(".") and p.is_file()
         )
-        if not found:
-            raise InputError(
-                f"{source}: no audio or video file directly in this folder"
-                " (files are picked by extension: .mp4, .mkv, .mp3, .wav, .ogg, …)"
-            )
-        out += [str(p) for p in found]
+        out += [str(p) for p in found] or [source]
     return out
+
+
+def check_not_folder(source: str) -> None:
+    """InputError for a folder left among the inputs: it holds no media file."""
+    if Path(source).is_dir():
+        raise InputError(
+            f"{source}: no audio or video file directly in this folder"
+            " (files are picked by extension: .mp4, .mkv, .mp3, .wav, .ogg, …)"
+        )
 
 
 def output_stems(names: list[str]) -> list[str]:

@@ -546,7 +546,7 @@ def test_cli_names_each_bad_file_and_finishes_the_rest(
     assert r.returncode == 2, r.stderr
     assert "Traceback" not in r.stderr
     errors_ = [line for line in r.stderr.splitlines() if line.startswith("error:")]
-    expected = {odd: "codec", page: "web page", folder: "not a regular file"}
+    expected = {odd: "codec", page: "web page", folder: "no audio or video file directly in"}
     for path, words in expected.items():
         assert any(str(path) in e and words in e for e in errors_), (path, r.stderr)
     assert len(errors_) == 3

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from transcriber.cli_inputs import expand_sources, output_stems
+from transcriber.cli_inputs import check_not_folder, expand_sources, output_stems
 from transcriber.errors import InputError
 
 
@@ -29,9 +29,12 @@ def test_a_folder_is_its_media_files_sorted(tmp_path: Path) -> None:
     ]
 
 
-def test_a_folder_without_media_and_stdin_twice_are_refused(tmp_path: Path) -> None:
+def test_a_folder_without_media_is_named_and_stdin_twice_refused(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("x")
+    # The folder stays an input of its own, to fail alone: the others still run.
+    assert expand_sources([str(tmp_path), "a.wav"]) == [str(tmp_path), "a.wav"]
     with pytest.raises(InputError, match="no audio or video file directly in this folder"):
-        expand_sources([str(tmp_path)])
+        check_not_folder(str(tmp_path))
+    check_not_folder("a.wav")  # a file, even a missing one, is the decoder's to judge
     with pytest.raises(InputError, match="only once"):
         expand_sources(["-", "a.wav", "-"])
