@@ -183,6 +183,7 @@ class NoticeCode(str, Enum):
     cut_short = "cut_short"  # the file ends before its stream does: the rest is missing
     other_tracks = "other_tracks"  # the file has several audio tracks: one was transcribed
     fewer_speakers = "fewer_speakers"  # fewer voices told apart than the speakers asked for
+    one_sound = "one_sound"  # split asked for, but every channel carries the same sound
 
 
 @dataclass(frozen=True, slots=True)

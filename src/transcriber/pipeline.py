@@ -38,7 +38,7 @@ from transcriber.errors import (
     UploadTooLargeError,
 )
 from transcriber.media.crosstalk import LevelTrack, drop_crosstalk
-from transcriber.media.decode import MediaInfo, probe, stream_audio
+from transcriber.media.decode import MediaInfo, one_sound_on_every_channel, probe, stream_audio
 from transcriber.media.frames import SAMPLE_RATE
 from transcriber.media.peaks import PeakMeter
 from transcriber.media.spool import PcmSpool
@@ -126,7 +126,10 @@ class Pipeline:
             peaks.start = state.origin
         channels: list[int | None] = [None]
         if options.channels == ChannelMode.split and info.channels >= 2:
-            channels = list(range(info.channels))
+            if one_sound_on_every_channel(info.path):
+                state.notices.append(_one_sound(info.channels))
+            else:
+                channels = list(range(info.channels))
         if options.diarize and len(channels) == 1:
             state.prepare_diarization()
         try:
@@ -529,3 +532,12 @@ class _Run:
         # The last stretch is the clustering, after the decode: never 100% before it ends.
         fraction = self.share + (1.0 - self.share) * 0.95 * part
         self.on_progress(Progress(Stage.diarizing, round(fraction, 6), total, total))
+
+
+def _one_sound(channels: int) -> Notice:
+    return Notice(
+        NoticeCode.one_sound,
+        f"the {channels} channels carry the same sound (one recording stored on each),"
+        " so it was transcribed once, not channel by channel",
+        {"channels": channels},
+    )

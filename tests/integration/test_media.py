@@ -51,6 +51,20 @@ def test_stereo_split_labels_each_channel(pipeline: Pipeline, eval_root: Path) -
     assert {s.speaker for s in mixed.segments} == {None}
 
 
+def test_split_of_one_sound_on_both_channels_is_transcribed_once(
+    pipeline: Pipeline, eval_root: Path
+) -> None:
+    """jfk.flac is stereo with the same sound on both channels: split, every word came
+    out twice, under channel 1 and channel 2."""
+    path = eval_root / "en/whisper/jfk.flac"
+    t = pipeline.run(path, TranscriptionOptions(language="en", channels=ChannelMode.split))
+    assert [n.code for n in t.notices] == [NoticeCode.one_sound]
+    assert t.notices[0].values == {"channels": 2}
+    assert {s.speaker for s in t.segments} == {None}
+    assert t.text.lower().count("fellow americans") == 1, t.text
+    assert t.text.lower().count("your country") == 2, t.text
+
+
 def test_split_channels_leave_out_each_others_echo(
     pipeline: Pipeline, eval_root: Path, tmp_path: Path
 ) -> None:

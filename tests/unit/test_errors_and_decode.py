@@ -10,7 +10,7 @@ import pytest
 from tests.media_factory import write_audio, write_hollow_wav, write_silent_video
 from transcriber import errors
 from transcriber.media import probe, stream_audio
-from transcriber.media.frames import Cancellation
+from transcriber.media.frames import Cancellation, SameSound
 
 
 def test_bad_inputs(tmp_path: Path) -> None:
@@ -142,6 +142,31 @@ def test_cancelling_channels_are_told_from_ordinary_stereo() -> None:
     assert verdict(-left, scale=1e-4) is None  # nothing audible to judge by
     check = Cancellation()
     check.feed(np.zeros(16000, np.float32), np.stack([left[:16000], -left[:16000]], 1), 16000)
+    assert not check.settled and check.audible == pytest.approx(1.0)
+
+
+def test_one_sound_on_every_channel_is_told_from_two_sides() -> None:
+    rng = np.random.default_rng(5)
+    left = (0.1 * rng.standard_normal(16000 * 3)).astype(np.float32)
+    other = (0.1 * rng.standard_normal(len(left))).astype(np.float32)
+
+    def same(*rest: np.ndarray, scale: float = 1.0) -> bool:
+        check = SameSound()
+        both = np.stack([left, *rest], axis=1) * scale
+        for block in np.array_split(both, 30):
+            check.feed(block, 16000)
+        return check.same()
+
+    # The same signal, louder or quieter, inverted, or on three channels: one sound.
+    assert same(left) and same(0.3 * left) and same(-left) and same(left, 0.5 * left)
+    assert same(left + 0.05 * other)  # a little noise of its own (-26 dB) on one side
+    # A call's two sides, each hearing the other's echo 20 dB down: two sounds.
+    assert not same(other + 0.1 * left)
+    assert not same(other) and not same(left, other)  # one channel of three differs
+    assert not same(np.zeros_like(left))  # a silent side is not the same sound
+    assert not same(left, scale=1e-4)  # nothing audible to judge by
+    check = SameSound()
+    check.feed(np.stack([left[:16000], left[:16000]], 1), 16000)
     assert not check.settled and check.audible == pytest.approx(1.0)
 
 

@@ -40,7 +40,15 @@ from transcriber.media.containers import (
     ogg_cut_short,
     wav_overflow_s,
 )
-from transcriber.media.frames import SAMPLE_RATE, Cancellation, Chunks, Clock, Mixer, pieces
+from transcriber.media.frames import (
+    SAMPLE_RATE,
+    Cancellation,
+    Chunks,
+    Clock,
+    Mixer,
+    SameSound,
+    pieces,
+)
 
 log = logging.getLogger(__name__)
 
@@ -480,13 +488,27 @@ def _position(frame: av.AudioFrame, stream: av.audio.AudioStream, sought: float)
     return max(0, round(seconds * SAMPLE_RATE))
 
 
-@functools.lru_cache(maxsize=64)
+def one_sound_on_every_channel(path: Path) -> bool:
+    """Whether the channels of the file's audio all carry the same sound (see SameSound):
+    a file that `--channels split` should transcribe once, not channel by channel."""
+    stat = path.stat()
+    return _scan_channels(path, stat.st_size, stat.st_mtime_ns)[1]
+
+
 def _instead_of_mix(path: Path, size: int, mtime_ns: int) -> int | None:
     """The channel to take when a stream's channels cancel in the mono mix (see
-    Cancellation), else None. Reads the start of the stream in a pass of its own, once
-    per file (`size` and `mtime_ns` tell a changed file): transcription, diarization
-    and language detection each stream the same file."""
+    Cancellation), else None."""
+    return _scan_channels(path, size, mtime_ns)[0]
+
+
+@functools.lru_cache(maxsize=64)
+def _scan_channels(path: Path, size: int, mtime_ns: int) -> tuple[int | None, bool]:
+    """What the start of a stream says of its channels: the channel to take instead of
+    the mix, and whether they all carry one sound. Read in a pass of its own, once per
+    file (`size` and `mtime_ns` tell a changed file): transcription, diarization and
+    language detection each stream the same file."""
     check = Cancellation()
+    sameness = SameSound()
     with _open(path) as container:
         stream = audio_track(container)
         packed = av.AudioResampler(format="flt")  # same rate and layout, as float
@@ -503,8 +525,9 @@ def _instead_of_mix(path: Path, size: int, mtime_ns: int) -> int | None:
                         each = block.to_ndarray().reshape(-1, n)
                         # The mean stands in for the mix: the same up to a gain, for stereo.
                         check.feed(each.mean(axis=1), each, frame.sample_rate)
+                        sameness.feed(each, frame.sample_rate)
                     seen += frame.samples / frame.sample_rate
-                if check.settled or seen >= _CANCEL_SCAN_S:
+                if (check.settled and sameness.settled) or seen >= _CANCEL_SCAN_S:
                     break
         except (av.FFmpegError, ValueError):  # damage is the main pass's to report
             pass
@@ -516,7 +539,7 @@ def _instead_of_mix(path: Path, size: int, mtime_ns: int) -> int | None:
             path,
             pick + 1,
         )
-    return pick
+    return pick, sameness.same()
 
 
 def _check_complete(info: MediaInfo, seconds: float, skipped_s: float = 0.0) -> None:

@@ -148,6 +148,51 @@ class Cancellation:
         return loudest if 10 * np.log10(ratio + 1e-20) < self.CANCEL_DB else None
 
 
+class SameSound:
+    """Whether all of a stream's channels carry one sound, up to a gain or a sign.
+
+    A mono recording stored as stereo, or a call mixed onto both sides, has no speaker
+    of its own on each channel: transcribed channel by channel (`--channels split`),
+    every word would come out once per channel. This measures, over the audible part of
+    the stream's start, how closely each channel follows the first (the normalised
+    correlation of their samples). A call's two sides, or two microphones, fall far below
+    SAME; the same signal written twice is at 1.
+    """
+
+    AUDIBLE_DB = -60.0  # a block counts when its loudest channel is above this (dBFS)
+    SAME = 0.98  # |correlation| with the first channel at least this: the same sound
+    ENOUGH_S = 20.0  # audible seconds that settle the question
+
+    def __init__(self) -> None:
+        self.cross: np.ndarray | None = None  # sum of channel 0 x channel i
+        self.energy: np.ndarray | None = None  # sum of squares per channel
+        self.audible = 0.0  # seconds
+
+    def feed(self, channels: np.ndarray, rate: int) -> None:
+        """One block of channels (n, c) at `rate`."""
+        if len(channels) == 0 or channels.ndim != 2 or channels.shape[1] < 2:
+            return
+        x = channels.astype(np.float64)
+        energy = np.sum(np.square(x), axis=0)
+        if 10 * np.log10(float(energy.max()) / len(x) + 1e-20) < self.AUDIBLE_DB:
+            return
+        cross = x[:, 0] @ x
+        self.cross = cross if self.cross is None else self.cross + cross
+        self.energy = energy if self.energy is None else self.energy + energy
+        self.audible += len(x) / rate
+
+    @property
+    def settled(self) -> bool:
+        return self.audible >= self.ENOUGH_S
+
+    def same(self) -> bool:
+        """Whether every channel follows the first (False when nothing was audible)."""
+        if self.cross is None or self.energy is None:
+            return False
+        norms = np.sqrt(self.energy[0] * self.energy) + 1e-20
+        return bool(np.all(np.abs(self.cross / norms) >= self.SAME))
+
+
 class Clock:
     """Where a frame belongs by its timestamp, to turn a jump in time into silence.
 
