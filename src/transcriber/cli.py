@@ -175,6 +175,11 @@ def transcribe(
             end=None if end is None else parse_time(end),
             task=whisper_task,
         )
+        if "rttm" in formats and not options.diarize and options.channels != ChannelMode.split:
+            raise OptionError(
+                "--format rttm lists who spoke when: add --diarize (or --channels split"
+                " for a call with one speaker on each channel)"
+            )
     except InputError as e:
         _error(e.message)
         raise typer.Exit(2) from e
@@ -201,13 +206,13 @@ def transcribe(
                 worst = max(worst, 1)
                 continue
             if to_stdout:
-                sys.stdout.buffer.write(render(transcript, formats[0]))
+                sys.stdout.buffer.write(render(transcript, formats[0], name=stem))
                 sys.stdout.buffer.flush()
                 written = "stdout"
             else:
                 for fmt_name in formats:
                     out = output_dir / f"{stem}.{FORMATS[fmt_name].extension}"
-                    out.write_bytes(render(transcript, fmt_name))
+                    out.write_bytes(render(transcript, fmt_name, name=stem))
                 written = f"{output_dir}/{stem}.{{{','.join(formats)}}}"
             bars.update(task, completed=1, total=1)
             bars.console.print(

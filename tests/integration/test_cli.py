@@ -235,6 +235,9 @@ def test_cli_input_mistakes_are_named(tmp_path: Path, env: dict[str, str]) -> No
     assert r.returncode == 2 and "writes one format to stdout" in r.stderr
     r = cli("transcribe", "-", "-", "--output-dir", str(tmp_path), env_extra=env)
     assert r.returncode == 2 and "stdin (-) can be named only once" in r.stderr
+    # RTTM is who spoke when: without speakers it would be an empty file.
+    r = cli("transcribe", "x.wav", "--format", "txt,rttm", "-o", str(tmp_path), env_extra=env)
+    assert r.returncode == 2 and "--format rttm lists who spoke when: add --diarize" in r.stderr
     # A terminal on stdin means nothing was piped: said at once, not waited on.
     controller, terminal = os.openpty()
     try:
@@ -251,3 +254,14 @@ def test_cli_input_mistakes_are_named(tmp_path: Path, env: dict[str, str]) -> No
         os.close(terminal)
     assert r.returncode == 2 and "nothing is piped in" in r.stderr
     assert r.stdout == ""
+
+
+def test_rttm_lines_name_their_recording(
+    eval_root: Path, tmp_path: Path, env: dict[str, str]
+) -> None:
+    jfk = eval_root / "en/whisper/jfk.flac"
+    r = cli("transcribe", str(jfk), "--diarize", "--format", "rttm", "-o", str(tmp_path),
+            env_extra=env)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    lines = (tmp_path / "jfk.rttm").read_text().splitlines()
+    assert lines and all(line.split()[:3] == ["SPEAKER", "jfk", "1"] for line in lines)

@@ -217,6 +217,11 @@ def test_peaks_media_token_cancel_and_retry_with_new_options(
         assert_error(bad, 409, "conflict")  # a completed task is not retried
         finished = wait(c, queued["id"], headers=key)
         assert finished["status"] == "completed", finished
+        # Its speaker turns as RTTM name the recording, in /result and /export alike.
+        for route in ("result", "export"):
+            rttm = c.get(f"/api/tasks/{queued['id']}/{route}?format=rttm", headers=key)
+            lines = rttm.text.splitlines()
+            assert lines and all(x.split()[:2] == ["SPEAKER", "demo-instruct"] for x in lines)
 
 
 def test_repeated_entries_for_one_segment_are_aligned_once(

@@ -548,6 +548,9 @@ def test_rttm_merges_turns_of_one_speaker() -> None:
         "SPEAKER audio 1 0.000 3.000 <NA> <NA> A <NA> <NA>",
         "SPEAKER audio 1 3.500 1.750 <NA> <NA> B <NA> <NA>",
     ]
+    # Named after its recording (white space is not allowed inside a field).
+    named = render(t, "rttm", name="Meeting 2 May").decode().splitlines()
+    assert named[0] == "SPEAKER Meeting_2_May 1 0.000 3.000 <NA> <NA> A <NA> <NA>"
     doc = dump_doc(t)
     assert doc["speakers"] == [{"label": "A", "seconds": 2.8}, {"label": "B", "seconds": 1.75}]
     assert parse_doc(doc).speakers == t.speakers

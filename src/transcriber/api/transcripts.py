@@ -221,8 +221,8 @@ def download(task_filename: str, raw: bytes, fmt: str, label: str = "") -> Respo
     (`NAME{label}.EXT`; `label` marks an earlier version, `.v2`)."""
     from transcriber.api.routes.export import content_disposition  # export imports us
 
-    body = raw if fmt == "json" else render_format(parse(raw), fmt)
-    spec = FORMATS[fmt]
     stem = task_filename.rsplit(".", 1)[0] or "transcript"
+    body = raw if fmt == "json" else render_format(parse(raw), fmt, name=stem)
+    spec = FORMATS[fmt]
     headers = {"Content-Disposition": content_disposition(f"{stem}{label}.{spec.extension}")}
     return Response(body, media_type=spec.content_type, headers=headers)

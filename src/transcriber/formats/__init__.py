@@ -61,11 +61,15 @@ FORMATS: dict[str, Format] = {
 }
 
 
-def render(transcript: Transcript, fmt: str) -> bytes:
-    """`transcript` written as `fmt` (a name from FORMATS, any case)."""
+def render(transcript: Transcript, fmt: str, name: str | None = None) -> bytes:
+    """`transcript` written as `fmt` (a name from FORMATS, any case). `name`: what the
+    recording is called (its file's stem), which RTTM writes as the file id of its lines
+    so that turns of several files can be scored together."""
     names = parse_formats(fmt)
     if len(names) != 1:
         raise OptionError(f"render writes one format at a time, got {fmt!r}")
+    if names[0] == "rttm" and name:
+        return rttm.render(transcript, uri=name)
     return FORMATS[names[0]].render(transcript)
 
 

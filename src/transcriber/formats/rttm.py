@@ -25,11 +25,17 @@ def _from_segments(transcript: Transcript) -> list[tuple[float, float, str]]:
 
 
 def render(transcript: Transcript, uri: str = "audio") -> bytes:
+    """The turns as RTTM lines; `uri` is their file id (the recording's name)."""
     turns = [(a, b, sp.label) for sp in transcript.speakers for a, b in sp.turns if b > a]
     turns = sorted(turns) or _from_segments(transcript)
+    uri = _field(uri) or "audio"
     lines = [
-        f"SPEAKER {uri} 1 {start:.3f} {end - start:.3f} <NA> <NA> "
-        f"{label.replace(' ', '_')} <NA> <NA>"
+        f"SPEAKER {uri} 1 {start:.3f} {end - start:.3f} <NA> <NA> {_field(label)} <NA> <NA>"
         for start, end, label in turns
     ]
     return "".join(line + "\n" for line in lines).encode()
+
+
+def _field(text: str) -> str:
+    """One RTTM field: fields are split on white space, so none may hold any."""
+    return "_".join(text.split())

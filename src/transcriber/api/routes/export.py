@@ -136,7 +136,7 @@ def export_result(
     elif fmt == "vtt":
         body = vtt.render(shown, max_line or MAX_CHARS)
     else:
-        body = render(shown, fmt)
+        body = render(shown, fmt, name=stem)
     spec = FORMATS[fmt]
     headers = {"Content-Disposition": content_disposition(f"{stem}.{spec.extension}")}
     return Response(body, media_type=spec.content_type, headers=headers)
