@@ -70,6 +70,32 @@ def test_diarized_json_plain_and_streamed(client: openai_sdk.OpenAI, eval_root: 
     assert events[-1].type == "transcript.text.done" and events[-1].text == plain.text
 
 
+def test_logprobs_plain_and_streamed(client: openai_sdk.OpenAI, eval_root: Path) -> None:
+    """`include=["logprobs"]`, as gpt-4o-transcribe callers ask for a confidence per word;
+    it was taken and left out of the answer."""
+    with (eval_root / JFK).open("rb") as f:
+        plain = client.audio.transcriptions.create(
+            model="gpt-4o-transcribe", file=f, response_format="json", include=["logprobs"]
+        )
+    assert plain.logprobs and "".join(p.token for p in plain.logprobs).strip() == plain.text
+    assert all(-25.0 < p.logprob <= 0.0 for p in plain.logprobs)
+    assert sum(p.logprob > -0.7 for p in plain.logprobs) > 0.8 * len(plain.logprobs)  # clear
+    assert all(bytes(int(b) for b in p.bytes or []).decode() == p.token for p in plain.logprobs)
+    with (eval_root / JFK).open("rb") as f:
+        events = list(client.audio.transcriptions.create(
+            model="gpt-4o-transcribe", file=f, include=["logprobs"], stream=True))  # fmt: skip
+    done = events[-1]
+    assert done.type == "transcript.text.done" and done.text == plain.text
+    assert [p.token for p in done.logprobs or []] == [p.token for p in plain.logprobs]
+    with (
+        (eval_root / JFK).open("rb") as f,
+        pytest.raises(openai_sdk.UnprocessableEntityError, match="logprobs works with"),
+    ):
+        client.audio.transcriptions.create(
+            model="whisper-1", file=f, response_format="verbose_json", include=["logprobs"]
+        )
+
+
 def test_stream_refusals_and_a_late_failure(
     client: openai_sdk.OpenAI, server: Server, eval_root: Path, tmp_path: Path
 ) -> None:

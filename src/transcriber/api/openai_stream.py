@@ -3,7 +3,8 @@
 A streamed transcription is a server-sent event stream: `transcript.text.delta`
 events as text is transcribed, then one `transcript.text.done` with the whole text;
 for `diarized_json`, a `transcript.text.segment` event per segment (with its speaker)
-comes before the `done`. This service finishes a batch of speech windows at a time,
+comes before the `done`, and with `include[]=logprobs` the `done` carries each word's
+log-probability. This service finishes a batch of speech windows at a time,
 so deltas come every few tens of seconds of audio, from the worker's `text` events. A
 failure after the stream has begun is an `{"error": {...}}` event, which OpenAI's
 SDK raises as an APIError.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -25,6 +27,7 @@ from transcriber.errors import TranscriberError
 from transcriber.jobs.record import TaskRecord
 
 STREAM_FORMATS = ("json", "text", "diarized_json")
+MIN_PROBABILITY = 1e-10  # a word's probability of 0 (rounded) has a finite logprob
 
 
 def diarized_json(t: Transcript) -> dict[str, Any]:
@@ -48,8 +51,22 @@ def event(body: dict[str, Any]) -> bytes:
     return f"data: {json.dumps(body, ensure_ascii=False)}\n\n".encode()
 
 
+def word_logprobs(t: Transcript) -> list[dict[str, Any]]:
+    """OpenAI's `logprobs` (`include[]=logprobs`): here one entry per word, its natural
+    log-probability (the product of its tokens' probabilities, as Whisper gives it)."""
+    return [
+        {
+            "token": w.word,
+            "logprob": round(math.log(max(w.probability, MIN_PROBABILITY)), 6),
+            "bytes": list(w.word.encode()),
+        }
+        for s in t.segments
+        for w in s.words
+    ]
+
+
 async def transcript_events(
-    request: Request, services: Services, task: TaskRecord, fmt: str
+    request: Request, services: Services, task: TaskRecord, fmt: str, logprobs: bool = False
 ) -> AsyncIterator[bytes]:
     """The stream for `task`, from the text of each batch as the worker finishes it."""
     streamed = ""
@@ -72,4 +89,7 @@ async def transcript_events(
     if fmt == "diarized_json":
         for segment in diarized_json(transcript)["segments"]:
             yield event(segment)
-    yield event({"type": "transcript.text.done", "text": text})
+    done: dict[str, Any] = {"type": "transcript.text.done", "text": text}
+    if logprobs:
+        done["logprobs"] = word_logprobs(transcript)
+    yield event(done)

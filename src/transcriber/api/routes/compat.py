@@ -26,7 +26,12 @@ from openai.types.audio import (
 
 from transcriber.api.deps import CurrentOwner, ServicesDep
 from transcriber.api.language_lane import RAW_KEEP_BYTES, detect_language
-from transcriber.api.openai_stream import STREAM_FORMATS, diarized_json, transcript_events
+from transcriber.api.openai_stream import (
+    STREAM_FORMATS,
+    diarized_json,
+    transcript_events,
+    word_logprobs,
+)
 from transcriber.api.received import receive_upload
 from transcriber.api.reuse import request_key, reusable
 from transcriber.api.routes.export import content_disposition
@@ -111,6 +116,10 @@ async def openai_transcriptions(
     ] = None,
     stream: Annotated[bool, Form(description="Server-sent events as text is transcribed")] = False,
     chunking_strategy: Annotated[str | None, Form(description="Accepted; VAD is used")] = None,
+    include: Annotated[
+        list[str] | None,
+        Form(alias="include[]", description="logprobs: each word's log-probability (json)"),
+    ] = None,
 ) -> Response:
     fmt = response_format.lower()
     if fmt not in OPENAI_FORMATS:
@@ -120,22 +129,30 @@ async def openai_transcriptions(
         raise OptionError("timestamp_granularities[] takes word and segment")
     if stream and fmt not in STREAM_FORMATS:
         raise OptionError(f"stream=true works with response_format {', '.join(STREAM_FORMATS)}")
+    extras = {i.lower() for i in include or ()}
+    if extras - {"logprobs"}:
+        raise OptionError("include[] takes logprobs")
+    logprobs = "logprobs" in extras
+    if logprobs and fmt != "json":
+        raise OptionError("include[]=logprobs works with response_format json, as OpenAI's does")
     require_worker(services)
     options = request_options(
         services.settings,
         language=language or "auto",
         model=None if model in OPENAI_MODELS else model,
-        word_timestamps="word" in wanted,
+        word_timestamps="word" in wanted or logprobs,  # a word's probability is its logprob
         diarize=fmt == "diarized_json",
         initial_prompt=prompt,
         model_paths=False,
     )
     task = await submit(services, owner, file, options, {})
     if stream:
-        events = transcript_events(request, services, task, fmt)
+        events = transcript_events(request, services, task, fmt, logprobs)
         return StreamingResponse(events, media_type="text/event-stream",
                                  headers={"cache-control": "no-cache"})  # fmt: skip
     transcript = await finished(request, services, task)
+    if logprobs:
+        return JSONResponse({"text": transcript.text, "logprobs": word_logprobs(transcript)})
     return await asyncio.to_thread(_openai_answer, transcript, fmt, "word" in wanted)
 
 
