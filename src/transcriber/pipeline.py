@@ -128,6 +128,7 @@ class Pipeline:
         if options.channels == ChannelMode.split and info.channels >= 2:
             if one_sound_on_every_channel(info.path):
                 state.notices.append(_one_sound(info.channels))
+                channels = [0]  # once, as channel 1: a split transcript's labels stay
             else:
                 channels = list(range(info.channels))
         if options.diarize and len(channels) == 1:
@@ -140,8 +141,9 @@ class Pipeline:
             speakers: tuple[SpeakerStat, ...] = ()
             if options.diarize and len(channels) == 1:
                 segments, speakers = state.diarize(segments)
-            elif len(channels) > 1:  # split channels are the speakers: no second pass
-                segments = state.without_echo(segments)
+            elif channels[0] is not None:  # split channels are the speakers: no second pass
+                if len(channels) > 1:
+                    segments = state.without_echo(segments)
                 speakers = speaker_stats(segments)
                 state.share = 1.0
         finally:

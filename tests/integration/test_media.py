@@ -60,7 +60,8 @@ def test_split_of_one_sound_on_both_channels_is_transcribed_once(
     t = pipeline.run(path, TranscriptionOptions(language="en", channels=ChannelMode.split))
     assert [n.code for n in t.notices] == [NoticeCode.one_sound]
     assert t.notices[0].values == {"channels": 2}
-    assert {s.speaker for s in t.segments} == {None}
+    assert {s.speaker for s in t.segments} == {"channel 1"}  # split's labels, one channel
+    assert [sp.label for sp in t.speakers] == ["channel 1"]
     assert t.text.lower().count("fellow americans") == 1, t.text
     assert t.text.lower().count("your country") == 2, t.text
 
