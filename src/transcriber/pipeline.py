@@ -125,11 +125,13 @@ class Pipeline:
         if peaks is not None:
             peaks.start = state.origin
         channels: list[int | None] = [None]
-        if options.channels == ChannelMode.split and info.channels >= 2:
-            if one_sound_on_every_channel(info.path):
+        if options.channels == ChannelMode.split:
+            # A mono file, or channels that all carry one sound, is transcribed once, as
+            # channel 1: a split transcript's labels (and AssemblyAI's channel) stay.
+            channels = [0]
+            if info.channels >= 2 and one_sound_on_every_channel(info.path):
                 state.notices.append(_one_sound(info.channels))
-                channels = [0]  # once, as channel 1: a split transcript's labels stay
-            else:
+            elif info.channels >= 2:
                 channels = list(range(info.channels))
         if options.diarize and len(channels) == 1:
             state.prepare_diarization()

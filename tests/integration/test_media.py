@@ -52,7 +52,7 @@ def test_stereo_split_labels_each_channel(pipeline: Pipeline, eval_root: Path) -
 
 
 def test_split_of_one_sound_on_both_channels_is_transcribed_once(
-    pipeline: Pipeline, eval_root: Path
+    pipeline: Pipeline, eval_root: Path, tmp_path: Path
 ) -> None:
     """jfk.flac is stereo with the same sound on both channels: split, every word came
     out twice, under channel 1 and channel 2."""
@@ -64,6 +64,11 @@ def test_split_of_one_sound_on_both_channels_is_transcribed_once(
     assert [sp.label for sp in t.speakers] == ["channel 1"]
     assert t.text.lower().count("fellow americans") == 1, t.text
     assert t.text.lower().count("your country") == 2, t.text
+    # A mono file asked to be split is one channel too, and says nothing of it.
+    mono = write_audio(tmp_path / "mono.wav", load(path))
+    split = TranscriptionOptions(language="en", channels=ChannelMode.split)
+    t = pipeline.run(mono, split)
+    assert {s.speaker for s in t.segments} == {"channel 1"} and t.notices == ()
 
 
 def test_split_channels_leave_out_each_others_echo(
