@@ -149,7 +149,7 @@ def transcribe(
     from transcriber.options import parse_time, request_options
     from transcriber.pipeline import Pipeline
 
-    settings = Settings()
+    settings = _settings()
     to_stdout = str(output_dir) == STDOUT
     try:
         formats = parse_formats(fmt or ("txt" if to_stdout else "txt,srt"))
@@ -275,6 +275,35 @@ def _local(source: str, settings: Settings) -> Iterator[Path]:
             yield path
 
 
+def _settings(**options: object) -> Settings:
+    """The settings from the environment (and a command's options); a value that is not
+    valid is one error line naming its variable or option, and exit code 2, not a
+    traceback."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**options)  # type: ignore[arg-type]
+    except ValidationError as e:
+        for problem in e.errors():
+            field = ".".join(str(part) for part in problem["loc"]) or "settings"
+            name = f"--{field.replace('_', '-')}" if field in options else _variable(field)
+            _error(f"{name}={problem.get('input')!r}: {problem['msg']}")
+        raise typer.Exit(2) from None
+
+
+def _variable(field: str) -> str:
+    """The environment variable a setting came from (of its names, the one that is set)."""
+    import os
+
+    for name, spec in Settings.model_fields.items():
+        names = [str(n) for n in getattr(spec.validation_alias, "choices", None) or ()]
+        if field == name or field in names:  # an aliased field's error names the alias
+            return next((n for n in names if n in os.environ), names[0] if names else "") or (
+                f"TRANSCRIBER_{name.upper()}"
+            )
+    return f"TRANSCRIBER_{field.upper().replace('.', '__')}"
+
+
 def _error(message: str) -> None:
     """One unwrapped line on stderr, so scripts can grep it."""
     err.print(f"[red]error:[/] {message}", soft_wrap=True, highlight=False)
@@ -321,7 +350,7 @@ def models_list() -> None:
     """Show the models this installation can use offline, and where they are."""
     from transcriber.models.listing import describe
 
-    for row in describe(Settings()):
+    for row in describe(_settings()):
         typer.echo(row)
 
 
@@ -349,7 +378,7 @@ def serve(
         overrides["port"] = port
     if workers is not None:
         overrides["workers"] = workers
-    settings = Settings(**overrides)  # type: ignore[arg-type]
+    settings = _settings(**overrides)
     logs.setup(settings.log_format, file=settings.log_file)
     # Opened here first, so that a database server that cannot be reached is one line,
     # not a start-up traceback, and keys made with `keys create` count for the bind rule.
@@ -391,7 +420,7 @@ def worker(
     from transcriber.jobs.queue.celery import CeleryQueue
     from transcriber.jobs.queue.celery_worker import WorkerNode
 
-    settings = Settings()
+    settings = _settings()
     logs.setup(settings.log_format, file=settings.log_file)
     services = Services.build(settings, listen=False)
     if not isinstance(services.queue, CeleryQueue):
@@ -450,7 +479,7 @@ def keys_create(
     from transcriber.api.auth import create_key
     from transcriber.jobs.usage import Quota
 
-    jobs = _job_store(Settings())
+    jobs = _job_store(_settings())
     try:
         typer.echo(create_key(jobs, name, Quota(minutes_per_day, max_running)))
     finally:
@@ -460,7 +489,7 @@ def keys_create(
 @keys_app.command("list")
 def keys_list() -> None:
     """List API keys (ids, names and quotas, never the keys)."""
-    jobs = _job_store(Settings())
+    jobs = _job_store(_settings())
     try:
         for key_id, name, created, quota in jobs.list_keys():
             limits = [
@@ -574,7 +603,7 @@ def doctor() -> None:
     from transcriber.doctor import run_checks
 
     ok = True
-    for check in run_checks(Settings()):
+    for check in run_checks(_settings()):
         mark = "[green]ok[/]  " if check.ok else "[red]FAIL[/]"
         err.print(f"{mark} {check.name}: {check.detail}")
         ok = ok and check.ok

@@ -92,7 +92,9 @@ class Settings(BaseSettings):
     """Address to bind. With no API keys (neither `api_keys` nor keys made with
     `transcriber keys create`) and HOST unset, the service binds 127.0.0.1."""
 
-    port: int = Field(default=8086, validation_alias=AliasChoices("TRANSCRIBER_PORT", "PORT"))
+    port: int = Field(
+        default=8086, ge=1, le=65535, validation_alias=AliasChoices("TRANSCRIBER_PORT", "PORT")
+    )
     """TCP port of the service (8086, as in the deployment guide)."""
 
     data_dir: Path = Path("./data")

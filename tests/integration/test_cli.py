@@ -265,3 +265,20 @@ def test_rttm_lines_name_their_recording(
     assert r.returncode == 0, r.stderr
     lines = (tmp_path / "jfk.rttm").read_text().splitlines()
     assert lines and all(line.split()[:3] == ["SPEAKER", "jfk", "1"] for line in lines)
+
+
+def test_a_bad_setting_is_one_line_naming_its_variable(tmp_path: Path) -> None:
+    """A setting out of range gave a page of traceback (and a port past 65535 one from
+    deep in uvicorn)."""
+    cases = [
+        ({"TRANSCRIBER_BATCH_SIZE": "0"}, ["transcribe", "x.wav"], "TRANSCRIBER_BATCH_SIZE='0'"),
+        ({"PORT": "http"}, ["serve"], "PORT='http': Input should be a valid integer"),
+        ({"TRANSCRIBER_PORT": "70000"}, ["serve"], "TRANSCRIBER_PORT='70000'"),
+        ({"TRANSCRIBER_DECODING": "fast"}, ["doctor"], "TRANSCRIBER_DECODING='fast'"),
+        ({}, ["serve", "--port", "0"], "--port=0: Input should be greater than or equal to 1"),
+    ]
+    for variables, args, said in cases:
+        r = cli(*args, env_extra={"TRANSCRIBER_DATA_DIR": str(tmp_path), **variables})
+        assert r.returncode == 2, (args, r.stderr)
+        assert r.stderr.startswith(f"error: {said}"), r.stderr
+        assert "Traceback" not in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
