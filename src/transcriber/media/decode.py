@@ -347,7 +347,7 @@ def _stream(
             raise NoAudioStreamError(f"{path}: has no channel {channel + 1}")
         if channel is None and info.channels >= 2:
             stat = path.stat()
-            channel = _instead_of_mix(path, stat.st_size, stat.st_mtime_ns)
+            channel = _scan_channels(path, stat.st_size, stat.st_mtime_ns)[0]
             if channel is not None:
                 said.append(_alone(channel))
         if info.tracks > 1:
@@ -493,12 +493,6 @@ def one_sound_on_every_channel(path: Path) -> bool:
     a file that `--channels split` should transcribe once, not channel by channel."""
     stat = path.stat()
     return _scan_channels(path, stat.st_size, stat.st_mtime_ns)[1]
-
-
-def _instead_of_mix(path: Path, size: int, mtime_ns: int) -> int | None:
-    """The channel to take when a stream's channels cancel in the mono mix (see
-    Cancellation), else None."""
-    return _scan_channels(path, size, mtime_ns)[0]
 
 
 @functools.lru_cache(maxsize=64)
