@@ -15,7 +15,7 @@ import pytest
 
 from tests.integration.conftest import make_client
 from tests.integration.test_api import JFK, assert_error, upload, wait
-from tests.media_factory import write_audio, write_hollow_wav
+from tests.media_factory import load, write_audio, write_hollow_wav
 from tests.servers.postgres import PostgresCluster, new_database
 from transcriber.errors import UnavailableError
 
@@ -99,6 +99,42 @@ def test_ready_names_a_database_that_went_away(
         quiet = write_audio(tmp_path / "quiet.wav", np.zeros(16000, np.float32))
         task = upload(c, quiet).json()
         assert wait(c, task["id"])["status"] == "completed"
+
+
+@pytest.mark.slow
+def test_a_task_outlives_a_database_outage_in_its_middle(
+    own_cluster: PostgresCluster,
+    tmp_path: Path,
+    model_cache: Path,
+    eval_root: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The database stops while a task runs: the worker waits for it, puts the task back
+    in the queue, and runs it again to the end (it used to fail the task, fail to record
+    that, and die, leaving the task `processing` and the queue without a worker)."""
+    jfk = load(eval_root / JFK)
+    pause = np.zeros(8000, np.float32)
+    long = write_audio(tmp_path / "jfk5.wav", np.concatenate([jfk, pause] * 5))  # 58 s
+    url = new_database(own_cluster.url())
+    with make_client(tmp_path, model_cache, workers=1, database_url=url) as c:
+        task = upload(c, long, language="en").json()
+        deadline = time.monotonic() + 120
+        while c.get(f"/api/tasks/{task['id']}").json()["status"] != "processing":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        own_cluster.stop(remove=False, mode="fast")
+        while "the job database went away" not in caplog.text:
+            assert time.monotonic() < deadline, caplog.text[-2000:]
+            time.sleep(0.05)
+        own_cluster.resume()
+        done = wait(c, task["id"])
+        assert done["status"] == "completed", done
+        assert done["attempts"] == 2
+        text = c.get(f"/api/tasks/{task['id']}/result", params={"format": "txt"}).text
+        assert text.lower().count("country") >= 5, text
+        # The worker thread lived through it: a second task runs too.
+        quiet = write_audio(tmp_path / "quiet.wav", np.zeros(16000, np.float32))
+        assert wait(c, upload(c, quiet).json()["id"])["status"] == "completed"
 
 
 def closed_port() -> int:

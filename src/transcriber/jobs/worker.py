@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from sqlalchemy.exc import OperationalError
+
 from transcriber.domain import Checkpoint, Progress, Stage
 from transcriber.errors import CancelledError, TranscriberError, UnavailableError, naming
 from transcriber.formats import render
@@ -35,6 +37,9 @@ PROGRESS_EVERY_S = 0.5
 # task is put back in the queue: a restart of the object store or a network blip must
 # not fail a task whose transcript is done, nor use up its attempts in a moment.
 STORAGE_RETRY_S = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
+# A job database that went away mid-task is tried this often until it is back, when the
+# task is put back in the queue: it resumes from its checkpoint, its attempt counted.
+DATABASE_RETRY_S = 2.0
 
 
 T = TypeVar("T")
@@ -90,6 +95,40 @@ class Worker:
             self.events.publish(TaskEvent(task.id, task.owner, kind, public(task)))
 
     def run(self, task: TaskRecord, controls: Controls) -> None:
+        """Run the task to its end: completed, failed with a reason, cancelled, or put back
+        in the queue. Nothing is raised, so the worker thread lives on."""
+        try:
+            self._run(task, controls)
+        except OperationalError as e:  # the job database went away, here or in a handler
+            self._put_back_when_reachable(task, controls, e)
+
+    def _put_back_when_reachable(
+        self, task: TaskRecord, controls: Controls, error: OperationalError
+    ) -> None:
+        """Not the task's fault: once the database answers again, the task goes back to
+        the queue (or fails, on its last attempt). At shutdown first, it is left
+        `processing`, for the next start's recovery or another worker's sweep."""
+        reason = f"{task.filename}: the job database could not be reached while it ran"
+        log.warning("task %s: the job database went away (%s); it is put back once the "
+                    "database is reachable", task.id, type(error.orig).__name__)  # fmt: skip
+        while True:
+            try:
+                outcome = self.jobs.put_back(task.id, task.claim or "", reason, "unavailable")
+                break
+            except OperationalError:
+                if controls.shutdown.wait(DATABASE_RETRY_S):
+                    return
+        log.warning("task %s %s after the database came back", task.id, outcome)
+        try:
+            if outcome == "failed":
+                self.publish(task.id, "failed")
+                self._tell(task.id)
+            elif outcome == "requeued":
+                self.publish(task.id, "status")
+        except OperationalError:  # gone again: the page polls, and the task is safe
+            log.warning("task %s: its new state was not announced", task.id)
+
+    def _run(self, task: TaskRecord, controls: Controls) -> None:
         claim = task.claim or ""
         self.publish(task.id, "status")
         last = 0.0
@@ -191,6 +230,8 @@ class Worker:
                 self.publish(task.id, "status")
         except TranscriberError as e:  # bad input or an unloadable model: the reason is the message
             self._fail(task, claim, e.message, e.code)
+        except OperationalError:  # the database, not the task: run() puts it back
+            raise
         except Exception as e:  # a bug must fail the task, not kill the worker thread
             log.exception("task %s crashed", task.id)
             reason = f"{task.filename}: internal error: {type(e).__name__}: {e}"

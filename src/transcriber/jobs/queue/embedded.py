@@ -88,6 +88,8 @@ class EmbeddedQueue:
             self._running[task.id] = cancel
             try:
                 self.worker.run(task, Controls(cancel=cancel, shutdown=self._shutdown))
+            except Exception:  # Worker.run raises nothing by design; if it ever does,
+                log.exception("task %s: the worker stopped", task.id)  # the thread lives on
             finally:
                 self._running.pop(task.id, None)
                 if not self._running:
