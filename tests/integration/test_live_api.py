@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import shutil
 import time
 import wave
 from collections.abc import Iterator
@@ -296,6 +297,36 @@ def test_sessions_over_the_limit_are_refused_with_1013(server: Server, eval_root
     assert first.close_code == 1000 and first.of_type("done")
     assert messages[0]["error"]["code"] == "too_many_sessions" and code == 1013
     assert "all 1 live sessions are in use" in reason
+
+
+def test_a_session_that_cannot_start_gives_its_place_back(
+    tmp_path: Path, model_cache: Path, eval_root: Path
+) -> None:
+    """The temporary folder vanishes under a running server (a tmpfs cleaned): the
+    session that cannot write its recording is refused with the reason, and its place
+    and the model are given back (with a limit of 1, every later session was refused
+    as "all 1 live sessions are in use", until a restart)."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    (tmp_path / "server").mkdir()
+    s = Server(tmp_path / "server", model_cache)
+    s.env["TMPDIR"] = str(temp)
+    s.env["TRANSCRIBER_MAX_LIVE_SESSIONS"] = "1"
+    s.start()
+    second = pcm16(eval_root, RU_16K)[:32000]
+    try:
+        first = send(s, second, language="ru", speed=0)  # the server now writes in `temp`
+        assert first.of_type("ready") and first.close_code == 1000
+        shutil.rmtree(temp)
+        start = json.dumps({"type": "start", "language": "ru"})
+        messages, code, reason = asyncio.run(_exchange(live_url(s.url), start))
+        assert messages and messages[0].get("error", {}).get("code") == "unavailable", messages
+        assert "the live recording cannot be written" in reason and code == 1013
+        temp.mkdir()
+        again = send(s, second, language="ru", speed=0)
+        assert again.of_type("ready") and again.close_code == 1000
+    finally:
+        s.kill()
 
 
 def test_keys_apply(tmp_path: Path, model_cache: Path) -> None:

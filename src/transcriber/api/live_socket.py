@@ -34,6 +34,7 @@ from transcriber.errors import (
     QuotaExceededError,
     TooManySessionsError,
     TranscriberError,
+    UnavailableError,
     UploadTooLargeError,
 )
 from transcriber.jobs.metrics import Metrics
@@ -67,7 +68,7 @@ def close_code(error: BaseException) -> int:
     """The close code that goes with an error sent to a live client."""
     if isinstance(error, AuthError):
         return UNAUTHORIZED
-    if isinstance(error, TooManySessionsError | QuotaExceededError):
+    if isinstance(error, TooManySessionsError | QuotaExceededError | UnavailableError):
         return TRY_LATER
     if isinstance(error, UploadTooLargeError):
         return TOO_BIG
@@ -168,16 +169,23 @@ async def reserve(services: Services, model: str | None, owner: str) -> Place:
     return Place(owner, engine, quota_s)
 
 
-def leave(services: Services, place: Place) -> None:
-    """Give back what `reserve` took."""
-    place.engine.release()
+async def leave(services: Services, place: Place) -> None:
+    """Give back what `reserve` took. The model is released from a thread: its manager's
+    lock is held while any model loads."""
     services.live.release(place.owner)
+    await asyncio.to_thread(place.engine.release)
 
 
 def new_session(services: Services, request: LiveRequest, place: Place) -> LiveSession:
-    """A session on the shared engine and the live threads (after `reserve`)."""
+    """A session on the shared engine and the live threads (after `reserve`; the caller
+    still `leave`s when this raises)."""
     tuning = replace(live_tuning(services), quota_s=place.quota_s)
-    return LiveSession(request, tuning, place.engine, services.live.executor)
+    try:
+        return LiveSession(request, tuning, place.engine, services.live.executor)
+    except OSError as e:  # the temporary folder is gone, full or not writable
+        raise UnavailableError(
+            f"the live recording cannot be written on this server: {e.strerror or e}"
+        ) from e
 
 
 # --- the inbox between a protocol's reader and the pump -----------------------------------

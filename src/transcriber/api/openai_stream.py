@@ -21,7 +21,7 @@ from typing import Any
 from fastapi import Request
 
 from transcriber.api.services import Services
-from transcriber.api.submit import cancel_if_running, completed_transcript, watch
+from transcriber.api.submit import cancel_in_background, completed_transcript, watch
 from transcriber.domain import Transcript
 from transcriber.errors import TranscriberError
 from transcriber.jobs.record import TaskRecord
@@ -81,7 +81,7 @@ async def transcript_events(
         yield event({"error": {"code": e.code, "message": e.message}})
         return
     except BaseException:  # the client hung up and the response was cancelled
-        cancel_if_running(services, task.id)
+        cancel_in_background(services, task.id)
         raise
     text = transcript.text
     if text.startswith(streamed) and len(text) > len(streamed):

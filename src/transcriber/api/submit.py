@@ -8,6 +8,8 @@ so they get the same limits, persistence and recovery.
 from __future__ import annotations
 
 import asyncio
+import logging
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -38,6 +40,8 @@ from transcriber.jobs.view import public
 from transcriber.media import probe
 from transcriber.media.decode import MediaInfo
 from transcriber.outbound import check_url, filename_of
+
+log = logging.getLogger(__name__)
 
 RECHECK_S = 5.0
 RUNNING_RETRY_S = 30
@@ -265,6 +269,20 @@ def cancel_if_running(services: Services, task_id: str) -> None:
     task = services.jobs.get(task_id)
     if task is not None and task.status in (TaskStatus.queued, TaskStatus.processing):
         cancel(services, task)
+
+
+def cancel_in_background(services: Services, task_id: str) -> None:
+    """`cancel_if_running` for a response already cancelled, which can await nothing
+    more: in a thread of its own, since the database, storage and event bus calls must
+    not hold the event loop."""
+
+    def run() -> None:
+        try:
+            cancel_if_running(services, task_id)
+        except Exception:  # the database or storage is down: the task runs to its end
+            log.exception("task %s: not cancelled after its client left", task_id)
+
+    threading.Thread(target=run, name=f"cancel-{task_id}", daemon=True).start()
 
 
 def transcript_of(services: Services, task: TaskRecord) -> Transcript:

@@ -89,7 +89,11 @@ class LiveSession:
             diarize=request.diarize,
         )
         self._engine_for = engine_for
-        self.stream = LiveStream(engine_for, config, executor, self.speakers)
+        try:
+            self.stream = LiveStream(engine_for, config, executor, self.speakers)
+        except BaseException:  # the VAD model missing or damaged: no recording left behind
+            self.recording.remove()
+            raise
         self.finished = False
 
     @property

@@ -172,7 +172,11 @@ async def live(ws: WebSocket) -> None:
             return
         request = start_request(first, services)
         place = await reserve(services, request.model, owner)
-        session = new_session(services, request, place)
+        try:
+            session = new_session(services, request, place)
+        except BaseException:
+            await leave(services, place)
+            raise
     except TimeoutError:
         await refuse(ws, ProtocolError(f"no start message within {START_TIMEOUT_S:.0f} s"))
         return
@@ -183,7 +187,7 @@ async def live(ws: WebSocket) -> None:
         await run(ws, services, owner, session)
     finally:
         session.close()
-        leave(services, place)
+        await leave(services, place)
 
 
 async def refuse(ws: WebSocket, error: BaseException) -> None:

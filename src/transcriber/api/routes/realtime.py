@@ -262,7 +262,7 @@ class RealtimeSession:
             if request.model != self.place.engine.model:  # session.update named another
                 other = SessionEngine(self.services.engines, request.model)
                 await asyncio.to_thread(other)
-                self.place.engine.release()
+                await asyncio.to_thread(self.place.engine.release)
                 self.place.engine = other
             live = new_session(self.services, request, self.place)
             live.task_id = self.id
@@ -377,7 +377,7 @@ async def realtime(ws: WebSocket) -> None:
     finally:
         if connection.live is not None:
             connection.live.close()
-        leave(services, connection.place)
+        await leave(services, connection.place)
 
 
 async def refuse(ws: WebSocket, error: TranscriberError) -> None:
