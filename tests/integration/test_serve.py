@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import resource
 import signal
 import time
 from collections.abc import Iterator
@@ -160,5 +161,43 @@ def test_a_webhook_in_flight_at_sigkill_is_sent_after_restart(
         finally:
             jobs.close()
         assert len(receiver.received) == 2
+    finally:
+        s.kill()
+
+
+def test_an_upload_the_disk_cannot_hold_is_a_507_and_the_service_goes_on(
+    tmp_path: Path, eval_root: Path, model_cache: Path
+) -> None:
+    """Once the model is loaded, the server process may write no file over 1 MB
+    (RLIMIT_FSIZE, refused as a quota or a full disk would): a 2 MB upload is answered
+    507 naming the reason (it was a 500) and leaves nothing staged; a small upload after
+    it is transcribed."""
+    s = Server(tmp_path, model_cache)
+    s.start()
+    jfk = write_audio(tmp_path / "jfk8.wav", load(eval_root / "en/whisper/jfk.flac")[:128000])
+
+    def transcribed() -> str:
+        task = s.upload(jfk, language="en")  # 256 kB
+        deadline = time.monotonic() + 120
+        while (state := s.task(task["id"]))["status"] not in ("completed", "failed"):
+            assert time.monotonic() < deadline, state
+            time.sleep(0.2)
+        assert state["status"] == "completed", state["error"]
+        return str(s.result(task["id"])["text"]).lower()
+
+    try:
+        assert "americans" in transcribed()
+        assert s.proc is not None
+        resource.prlimit(s.proc.pid, resource.RLIMIT_FSIZE, (10**6, 10**6))
+        big = write_audio(tmp_path / "big.wav", np.zeros(16000 * 64, np.float32))
+        with big.open("rb") as f:
+            r = httpx.post(f"{s.url}/api/tasks", files={"file": (big.name, f)}, timeout=60)
+        assert r.status_code == 507, (r.status_code, r.text)
+        error = r.json()["error"]
+        assert error["code"] == "insufficient_storage"
+        assert "cannot store this request (File too large)" in error["message"]
+        staged = [p for p in (tmp_path / "store" / ".staging").iterdir() if p.is_file()]
+        assert staged == [], staged
+        assert "americans" in transcribed()
     finally:
         s.kill()

@@ -283,6 +283,24 @@ def test_check_on_a_broken_store(broken: tuple[Store, list[str]]) -> None:
     assert all(w in caught.value.message for w in words), caught.value.message
 
 
+def test_writes_to_a_broken_store_are_unavailable(
+    broken: tuple[Store, list[str]], tmp_path: Path
+) -> None:
+    """Every write names the store out of reach (503 in the API, a retry in the worker),
+    not an exception of the client library's own (boto3 wraps a failed upload in
+    S3UploadFailedError, which answered 500)."""
+    store, _ = broken
+    data = tmp_path / "data.bin"
+    data.write_bytes(b"abcd")
+    with pytest.raises(UnavailableError):
+        asyncio.run(store.put_file("t/input", data))
+    assert not data.exists()  # put_file consumes its staged file whatever happens
+    with pytest.raises(UnavailableError):
+        put_stream(store, "t/input", [b"ab", b"cd"], 100)
+    with pytest.raises(UnavailableError):
+        store.put_bytes("t/result.json", b"{}")
+
+
 @pytest.mark.parametrize("key", HOSTILE)
 def test_hostile_keys_are_refused(store: Store, key: str, tmp_path: Path) -> None:
     store.put_bytes("t1/input", b"x")

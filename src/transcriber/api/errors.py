@@ -7,6 +7,7 @@ so a request it cannot use (a field, a parameter, a body that is not JSON) is 40
 
 from __future__ import annotations
 
+import errno
 import logging
 import re
 from collections.abc import Sequence
@@ -27,6 +28,11 @@ log = logging.getLogger(__name__)
 def assemblyai(request: Request | None) -> bool:
     """Whether the request is one of `/v2`, whose errors are AssemblyAI's."""
     return request is not None and request.url.path.startswith("/v2/")
+
+
+# A write the server's disk refuses: full, over a quota, or over the process's file size
+# limit. Not the request's fault, and not a bug: 507 Insufficient Storage.
+NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
 def error_response(
@@ -131,6 +137,14 @@ def install(app: FastAPI) -> None:
         log.error("job database unavailable: %s", " ".join(str(e.orig).split()))
         message = "the job database is unavailable; try again shortly"
         return error_response(503, "unavailable", message, request)
+
+    @app.exception_handler(OSError)
+    async def _disk(request: Request, e: OSError) -> JSONResponse:
+        if e.errno not in NO_ROOM:
+            return await _crash(request, e)
+        log.error("%s %s: cannot store the request: %s", request.method, request.url.path, e)
+        message = f"the server cannot store this request ({e.strerror}); try again later"
+        return error_response(507, "insufficient_storage", message, request)
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, e: Exception) -> JSONResponse:

@@ -277,6 +277,7 @@ WHY = {
     422: "An option or field is invalid; the message names it",
     429: "The queue is full, or the key's quota is spent; see Retry-After",
     503: "The database, storage or the workers cannot be reached",
+    507: "The server's disk cannot hold the upload (full, or over a quota); try again later",
 }
 
 

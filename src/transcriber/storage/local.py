@@ -9,7 +9,7 @@ import shutil
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from transcriber.errors import FileMissingError, UnavailableError
@@ -40,6 +40,16 @@ class LocalStore:
             raise ValueError(f"storage key escapes the store: {key!r}")
         return path
 
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """A write the file system refuses (full, read-only, the folder replaced) as the
+        store out of reach: a 503 in the API, a retry in the worker."""
+        try:
+            yield
+        except OSError as e:
+            reason = e.strerror or type(e).__name__
+            raise UnavailableError(f"storage folder {self.root} cannot be written: {reason}") from e
+
     def _file(self, key: str) -> Path:
         path = self._path(key)
         if not path.is_file():
@@ -54,16 +64,18 @@ class LocalStore:
         check: Callable[[Path], None] | None = None,
     ) -> int:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{uuid.uuid4().hex}-{path.name}")  # keeps the suffix
         try:
-            with tmp.open("wb") as f:
-                size = await spool(chunks, f, limit)
+            with self._writing():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with tmp.open("wb") as f:
+                    size = await spool(chunks, f, limit)
             if check is not None:
                 await asyncio.to_thread(check, tmp)
-            os.replace(tmp, path)
+            with self._writing():
+                os.replace(tmp, path)
         finally:
-            tmp.unlink(missing_ok=True)
+            _discard(tmp)
         return size
 
     async def put_file(
@@ -74,7 +86,8 @@ class LocalStore:
             if check is not None:
                 await asyncio.to_thread(check, path)
             size = path.stat().st_size
-            await asyncio.to_thread(_move_file, path, dest)
+            with self._writing():
+                await asyncio.to_thread(_move_file, path, dest)
             return size
         finally:
             path.unlink(missing_ok=True)
@@ -91,23 +104,28 @@ class LocalStore:
         # Blobs are never written in place (put_bytes replaces the file), so two names
         # for one file stay independent: deleting either leaves the other whole.
         source, dest = self._file(key), self._path(new_key)
-        dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{uuid.uuid4().hex}-{dest.name}")
         try:
-            try:
-                os.link(source, tmp)
-            except OSError:  # a file system without hard links
-                shutil.copyfile(source, tmp)
-            os.replace(tmp, dest)
+            with self._writing():
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.link(source, tmp)
+                except OSError:  # a file system without hard links
+                    shutil.copyfile(source, tmp)
+                os.replace(tmp, dest)
         finally:
-            tmp.unlink(missing_ok=True)
+            _discard(tmp)
 
     def put_bytes(self, key: str, data: bytes) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        try:
+            with self._writing():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp.write_bytes(data)
+                os.replace(tmp, path)
+        finally:
+            _discard(tmp)
 
     def get_bytes(self, key: str) -> bytes:
         return self._file(key).read_bytes()
@@ -168,6 +186,13 @@ class LocalStore:
             probe.unlink()
         except OSError as e:
             raise UnavailableError(f"storage folder {self.root} cannot be written: {e}") from e
+
+
+def _discard(tmp: Path) -> None:
+    """Remove a temporary file if it is there; where even that fails (its folder is not
+    a folder), the error being raised already says why."""
+    with suppress(OSError):
+        tmp.unlink(missing_ok=True)
 
 
 def _move_file(path: Path, dest: Path) -> None:

@@ -141,6 +141,7 @@ class S3Store:
     @contextmanager
     def _errors(self, key: str) -> Iterator[None]:
         """S3's errors as the error tree's: a missing object, or a store out of reach."""
+        from boto3.exceptions import Boto3Error
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
@@ -150,6 +151,10 @@ class S3Store:
                 raise FileMissingError(f"{key}: not in the store") from e
             raise UnavailableError(f"storage {self.where}: {e}") from e
         except BotoCoreError as e:
+            raise UnavailableError(f"storage {self.where}: {e}") from e
+        except Boto3Error as e:  # its transfers wrap S3's errors: S3UploadFailedError, …
+            if isinstance(e.__context__, ClientError) and is_missing(e.__context__):
+                raise FileMissingError(f"{key}: not in the store") from e
             raise UnavailableError(f"storage {self.where}: {e}") from e
 
     async def put_stream(

@@ -214,7 +214,7 @@ def _not_empty(path: Path) -> None:
 @router.post(
     "/upload",
     response_model=UploadUrl,
-    responses=responses_for(401, 408, 413, 415, 429, 503, aai=True),
+    responses=responses_for(401, 408, 413, 415, 429, 503, 507, aai=True),
     openapi_extra={
         "requestBody": {
             "required": True,

@@ -96,7 +96,7 @@ def openai_model(model_id: str, services: ServicesDep, _: CurrentOwner) -> dict[
     response_model=Transcription | TranscriptionVerbose | TranscriptionDiarized,
     responses={
         200: content("text/plain", "text/vtt", "application/x-subrip", "text/event-stream"),
-        **responses_for(400, 401, 408, 413, 415, 422, 429, 503),
+        **responses_for(400, 401, 408, 413, 415, 422, 429, 503, 507),
     },
 )
 async def openai_transcriptions(
@@ -161,7 +161,7 @@ async def openai_transcriptions(
     response_model=Translation | TranslationVerbose,
     responses={
         200: content("text/plain", "text/vtt", "application/x-subrip"),
-        **responses_for(400, 401, 408, 413, 415, 422, 429, 503),
+        **responses_for(400, 401, 408, 413, 415, 422, 429, 503, 507),
     },
 )
 async def openai_translations(
@@ -254,7 +254,7 @@ def verbose_json(t: Transcript, words: bool) -> dict[str, Any]:
     response_class=Response,
     responses={
         200: content(*(FORMATS[f].content_type for f in ASR_OUTPUTS)),
-        **responses_for(400, 401, 408, 413, 415, 422, 429, 503),
+        **responses_for(400, 401, 408, 413, 415, 422, 429, 503, 507),
     },
 )
 # A full queue or a spent quota refuses the request before its body only when the key
@@ -328,7 +328,7 @@ async def asr_webservice(
     "/detect-language",
     response_model=DetectedLanguage,
     response_model_exclude_none=True,
-    responses=responses_for(400, 401, 408, 413, 415, 422, 503),
+    responses=responses_for(400, 401, 408, 413, 415, 422, 503, 507),
 )
 @upload_route(queued=False)  # not a task: no queue to wait in (api/language_lane.py)
 async def asr_detect_language(

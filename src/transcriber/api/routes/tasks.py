@@ -45,7 +45,7 @@ def _task(services: Services, owner: str, task_id: str) -> TaskRecord:
     "/tasks",
     status_code=202,
     response_model=TaskPublic,
-    responses=responses_for(400, 401, 408, 413, 415, 422, 429, 503),
+    responses=responses_for(400, 401, 408, 413, 415, 422, 429, 503, 507),
 )
 @upload_route(known_extra=frozenset({"formats"}))  # formats: taken, and ignored, before
 async def create_task(

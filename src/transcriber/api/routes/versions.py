@@ -56,7 +56,7 @@ def _task(services: Services, owner: str, task_id: str) -> TaskRecord:
     "/tasks/{task_id}/rerun",
     status_code=202,
     response_model=TaskPublic,
-    responses=responses_for(401, 404, 409, 413, 422, 429, 503),
+    responses=responses_for(401, 404, 409, 413, 422, 429, 503, 507),
 )
 @upload_route(queued=True)  # work for the queue: its room and the key's quota first
 def rerun_task(
