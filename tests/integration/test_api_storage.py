@@ -163,6 +163,31 @@ def test_a_storage_outage_is_waited_out_on_the_same_attempt(
         relay.close()
 
 
+def test_a_delete_the_store_refuses_keeps_the_task_for_a_retry(
+    s3_server: S3Server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, model_cache: Path,
+    eval_root: Path,
+) -> None:  # fmt: skip
+    # The object store is out of reach at DELETE: 503, and the task is still listed, so
+    # the client's retry deletes its files too (the row went first, and the media and
+    # transcript stayed in the store for ever, under no task).
+    relay = Relay(int(s3_server.endpoint.rsplit(":", 1)[1]))
+    url = s3_url(s3_server, monkeypatch).replace(s3_server.endpoint, relay.endpoint)
+    try:
+        with make_client(tmp_path, model_cache, workers=1, storage_url=url) as c:
+            task_id = upload(c, eval_root / JFK, language="en").json()["id"]
+            assert wait(c, task_id)["status"] == "completed"
+            relay.cut()
+            assert_error(c.delete(f"/api/tasks/{task_id}"), 503, "unavailable")
+            assert c.get(f"/api/tasks/{task_id}").json()["status"] == "completed"
+            relay.restore()
+            assert c.delete(f"/api/tasks/{task_id}").status_code == 204
+            assert c.get(f"/api/tasks/{task_id}").status_code == 404
+        store = from_url(url)
+        assert not store.exists(f"{task_id}/input") and not store.exists(f"{task_id}/result.json")
+    finally:
+        relay.close()
+
+
 def test_a_worker_that_lost_its_task_writes_nothing(
     tmp_path: Path, model_cache: Path, eval_root: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

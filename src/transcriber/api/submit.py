@@ -155,16 +155,20 @@ async def submit_staged(
     info = probed[0]
     stored = options_to_dict(options) | extra
     length = options.clip.length(info.duration)  # of what is to be transcribed
-    task = await asyncio.to_thread(
-        services.jobs.create,
-        owner,
-        filename,
-        key,
-        stored,
-        length,
-        task_id=task_id,
-        request_key=request_key,
-    )
+    try:
+        task = await asyncio.to_thread(
+            services.jobs.create,
+            owner,
+            filename,
+            key,
+            stored,
+            length,
+            task_id=task_id,
+            request_key=request_key,
+        )
+    except BaseException:  # the database is down (503): no media kept without its task
+        await asyncio.to_thread(services.store.delete_prefix, task_id)
+        raise
     await asyncio.to_thread(services.queue.notify, task.id)  # Celery: a call to Redis
     return task
 

@@ -332,8 +332,8 @@ def delete_transcript(
         cancel(services, task)
         task = _task(services, owner, transcript_id)
     body = aai.transcript_body(task, None, _base(request), str(task.options.get("model")))
+    services.store.delete_prefix(task.id)  # first: a 503 here leaves the task to retry
     services.jobs.delete(task.id)
-    services.store.delete_prefix(task.id)
     services.events.publish(TaskEvent(task.id, owner, "deleted", {"id": task.id}))
     return body | {"text": "Deleted by user.", "words": [], "audio_url": "http://deleted_by_user"}
 

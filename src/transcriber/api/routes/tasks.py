@@ -202,8 +202,10 @@ def delete_task(task_id: str, services: ServicesDep, owner: CurrentOwner) -> Res
     if task.status not in TERMINAL_STATUSES:
         cancel(services, task)
         return JSONResponse(_view(services, _task(services, owner, task_id)))
-    services.jobs.delete(task_id)
+    # The files first: where the store cannot be reached (503), the task is still there
+    # for the client's retry, and no file is left without a task pointing at it.
     services.store.delete_prefix(task_id)
+    services.jobs.delete(task_id)
     services.events.publish(TaskEvent(task_id, owner, "deleted", {"id": task_id}))
     return Response(status_code=204)
 
