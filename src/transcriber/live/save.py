@@ -43,7 +43,7 @@ async def save_session(
     input_key = f"{task_id}/input"
     try:
         await store.put_stream(input_key, _chunks(session.recording.path), limit_bytes)
-        body = render(transcript, "json")
+        body = await asyncio.to_thread(render, transcript, "json")  # hours of words: ~1 s
         await asyncio.to_thread(store.put_bytes, result_key(task_id), body)
         task = await asyncio.to_thread(
             jobs.add_completed,
@@ -62,7 +62,10 @@ async def save_session(
     except BaseException:
         await asyncio.to_thread(store.delete_prefix, task_id)
         raise
-    events.publish(TaskEvent(task.id, task.owner, "completed", public(task)))
+    # Redis, with the Celery queue: a network call, off the event loop.
+    await asyncio.to_thread(
+        events.publish, TaskEvent(task.id, task.owner, "completed", public(task))
+    )
     return task
 
 

@@ -7,6 +7,7 @@ never by clients. A missing key raises `FileMissingError` from every method but
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -98,11 +99,19 @@ def check_range(start: int, stop: int) -> None:
 
 
 async def spool(chunks: AsyncIterator[bytes], out: IO[bytes], limit: int) -> int:
-    """Copy `chunks` into `out`; the byte count, or UploadTooLargeError past `limit`."""
+    """Copy `chunks` into `out`; the byte count, or UploadTooLargeError past `limit`.
+    Written from a thread in blocks of CHUNK or more: a disk that stalls (dirty pages
+    throttled, a network volume) must not hold the event loop."""
     size = 0
+    pending = bytearray()
     async for chunk in chunks:
         size += len(chunk)
         if size > limit:
             raise UploadTooLargeError(f"upload is larger than the limit of {limit / 1e6:.0f} MB")
-        out.write(chunk)
+        pending += chunk
+        if len(pending) >= CHUNK:
+            block, pending = bytes(pending), bytearray()
+            await asyncio.to_thread(out.write, block)
+    if pending:
+        await asyncio.to_thread(out.write, bytes(pending))
     return size
