@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,19 @@ UNDETERMINED = ("und", "undetermined")
 # One detection at a time: the detector is one copy of the model, and a burst of
 # detections must not take the CPU from the running transcriptions.
 _one_at_a_time = threading.Lock()
+# Requests wait their turn on the event loop, not in threads: a burst of detections
+# parked on the lock would hold the threads every other route's work runs in.
+_turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _turn() -> asyncio.Lock:
+    """This event loop's queue of detections."""
+    loop = asyncio.get_running_loop()
+    if (lock := _turns.get(loop)) is None:
+        lock = _turns[loop] = asyncio.Lock()
+    return lock
 
 
 async def detect_language(services: Services, path: Path, name: str) -> dict[str, Any]:
@@ -43,7 +57,8 @@ async def detect_language(services: Services, path: Path, name: str) -> dict[str
         with _one_at_a_time, naming(path, name):
             return services.pipeline.detect_language(path, max_duration_s=DETECT_SCAN_S)
 
-    found = await asyncio.to_thread(detect)
+    async with _turn():
+        found = await asyncio.to_thread(detect)
     if found is None:
         code, language = UNDETERMINED
         return {
