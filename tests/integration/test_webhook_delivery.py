@@ -75,6 +75,22 @@ def test_gives_up_on_a_client_error_and_on_silence(jobs: SqlJobStore, receiver: 
     assert jobs.webhooks_due() == []  # a delivery that was tried and failed is not owed
 
 
+@pytest.mark.parametrize(
+    "header", [("Content-Length", "9999"), ("X-Key", "пароль")], ids=["length", "not-ascii"]
+)
+def test_a_delivery_that_cannot_be_sent_fails_as_an_unreachable_one(
+    jobs: SqlJobStore, receiver: Receiver, header: tuple[str, str]
+) -> None:
+    # Stored before submissions checked the auth header: the HTTP client raises on it.
+    hook = Webhook(f"{receiver.url}/hook", *header, "assemblyai")
+    task_id = finished(jobs, hook.to_dict())
+    sender = WebhookSender(jobs, allow_private=True, pause_s=0.01)
+    assert sender.task_finished(task_id)
+    sender.drain()
+    assert (after(jobs, task_id).webhook_status, after(jobs, task_id).webhook_due_at) == (0, None)
+    assert jobs.webhooks_due() == [] and sender.sweep() == 0  # tried and failed: not owed
+
+
 def test_a_sweep_sends_what_a_stopped_process_owed_once(
     jobs: SqlJobStore, receiver: Receiver
 ) -> None:

@@ -155,28 +155,43 @@ class WebhookSender:
 
     def _deliver(self, task: TaskRecord, hook: Webhook) -> None:
         try:
-            status, pause = 0, self.pause_s
-            body = json.dumps(hook.body(task), ensure_ascii=False).encode()
-            secret = self.ledger.webhook_secret(task.owner)
-            for attempt in range(1, ATTEMPTS + 1):
-                # Signed afresh for each attempt (its time), under the same message id.
-                headers = hook.headers() | sign(secret, message_id(task), body)
-                status = post_json(hook.url, body, headers, self.allow_private,
-                                   timeout=POST_TIMEOUT_S)  # fmt: skip
-                if 200 <= status < 300 or (400 <= status < 500 and status not in (408, 429)):
-                    break  # delivered, or refused in a way a retry would not change
-                if attempt < ATTEMPTS:
-                    time.sleep(pause)
-                    pause *= 2
+            status = self._send(task, hook)
+            # Recorded whatever the answer, so that a delivery that was tried is not owed.
             self.ledger.set_webhook_status(task.id, status)
             level = logging.INFO if 200 <= status < 300 else logging.WARNING
             log.log(level, "webhook of task %s to %s: %s", task.id, shown(hook.url),
                     f"HTTP {status}" if status else "unreachable")  # fmt: skip
-        except Exception:  # a webhook must never take the process down
-            log.exception("webhook of task %s failed", task.id)
+        except Exception:  # the job store is away: the delivery stays owed, for a sweep
+            log.exception("webhook of task %s: its outcome could not be recorded", task.id)
         finally:
             with self._lock:
                 self._threads.discard(threading.current_thread())
+
+    def _send(self, task: TaskRecord, hook: Webhook) -> int:
+        """Post the task's webhook, retrying; what the receiver answered last, 0 when it
+        never answered or the request could not be made at all."""
+        # From the job store: while it is away the delivery stays owed (see _deliver).
+        secret = self.ledger.webhook_secret(task.owner)
+        status, pause = 0, self.pause_s
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                status = self._post(task, hook, secret)
+            except Exception as e:  # a request that cannot be made fails as a dead receiver does
+                log.warning("webhook of task %s to %s could not be sent: %s: %s", task.id,
+                            shown(hook.url), type(e).__name__, e)  # fmt: skip
+                status = 0
+            if 200 <= status < 300 or (400 <= status < 500 and status not in (408, 429)):
+                break  # delivered, or refused in a way a retry would not change
+            if attempt < ATTEMPTS:
+                time.sleep(pause)
+                pause *= 2
+        return status
+
+    def _post(self, task: TaskRecord, hook: Webhook, secret: str) -> int:
+        body = json.dumps(hook.body(task), ensure_ascii=False).encode()
+        # Signed afresh for each attempt (its time), under the same message id.
+        headers = hook.headers() | sign(secret, message_id(task), body)
+        return post_json(hook.url, body, headers, self.allow_private, timeout=POST_TIMEOUT_S)
 
     def drain(self, timeout_s: float = 30.0) -> None:
         """Wait for deliveries in flight (at shutdown, and in tests)."""
