@@ -244,6 +244,24 @@ def test_refusals_name_the_problem(guarded: TestClient) -> None:
     assert guarded.get("/api/tasks").json()["total"] == 0
 
 
+def test_options_that_cannot_work_are_refused_by_name(guarded: TestClient) -> None:
+    post = lambda **b: guarded.post("/v2/transcript", json={"audio_url": "x"} | b)  # noqa: E731
+    hook = "https://example.invalid/hook"
+    for name in ("Content-Length", "host", "Transfer-Encoding", "Connection", "Content-Type"):
+        flat_error(post(webhook_url=hook, webhook_auth_header_name=name,
+                        webhook_auth_header_value="9999"),
+                   400, f"webhook_auth_header_name '{name}' cannot be used")  # fmt: skip
+    flat_error(post(webhook_url=hook, webhook_auth_header_name="X Key",
+                    webhook_auth_header_value="v"), 400, "is not a plain header name")  # fmt: skip
+    flat_error(post(webhook_url=hook, webhook_auth_header_name="X-Key",
+                    webhook_auth_header_value="a\r\nX-Evil: 1"),
+               400, "webhook_auth_header_value must be one line")  # fmt: skip
+    flat_error(post(webhook_auth_header_name="X-Key", webhook_auth_header_value="s3cr3t"),
+               400, "need webhook_url")  # fmt: skip
+    flat_error(post(webhook_auth_header_value="s3cr3t"), 400, "need webhook_url")
+    assert guarded.get("/api/tasks").json()["total"] == 0
+
+
 def test_features_sent_turned_off_are_accepted(guarded: TestClient, eval_root: Path) -> None:
     url = guarded.post("/v2/upload", content=(eval_root / JFK).read_bytes()).json()["upload_url"]
     off = {"redact_pii_policies": [], "topics": [], "custom_topics": False, "summary_type": "",

@@ -202,7 +202,34 @@ def test_webhook_fields_are_checked() -> None:
         make_webhook("http://127.0.0.1/hook", allow_private=False)
     with pytest.raises(OptionError, match="plain header name"):
         make_webhook("http://127.0.0.1/hook", True, "X Bad\n", "v")
-    with pytest.raises(OptionError, match="one line of text"):
+    with pytest.raises(OptionError, match="one line of printable ASCII"):
         make_webhook("http://127.0.0.1/hook", True, "X-Key", "a\r\nX-Evil: 1")
     with pytest.raises(OptionError, match="comes with webhook_auth_header_value"):
         make_webhook("http://127.0.0.1/hook", True, "X-Key", None)
+
+
+@pytest.mark.parametrize(
+    "name", ["Content-Length", "host", "Transfer-Encoding", "CONNECTION", "Content-Type",
+             "Expect", "webhook-signature"],
+)  # fmt: skip
+def test_webhook_auth_header_may_not_be_one_the_service_sets(name: str) -> None:
+    with pytest.raises(OptionError, match=f"{name}' cannot be used: the service sets that"):
+        make_webhook("http://127.0.0.1/hook", True, name, "9999")
+
+
+def test_webhook_auth_header_must_be_sendable() -> None:
+    hook = "http://127.0.0.1/hook"
+    for name in ("X Key", "X-Key:", "Ключ", "", "X(Key)"):
+        with pytest.raises(OptionError, match="is not a plain header name"):
+            make_webhook(hook, True, name, "v")
+    for value in ("a\rb", "a\nb", "a\x00b", "a\x01b", "пароль", "é"):
+        with pytest.raises(OptionError, match="one line of printable ASCII"):
+            make_webhook(hook, True, "X-Key", value)
+    with pytest.raises(OptionError, match="comes with webhook_auth_header_value"):
+        make_webhook(hook, True, None, "s3cr3t")
+    for name, value in (("X-Key", None), (None, "s3cr3t"), ("X-Key", "s3cr3t")):
+        with pytest.raises(OptionError, match="need webhook_url"):
+            make_webhook(None, True, name, value)
+    # Any token is a header name; spaces around a value are not part of it in HTTP.
+    sent = make_webhook(hook, True, "X-Api.Key~1", "  s3 cr3t\t")
+    assert sent is not None and sent.headers() == {"X-Api.Key~1": "s3 cr3t"}

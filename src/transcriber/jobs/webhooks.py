@@ -35,7 +35,19 @@ FIRST_PAUSE_S = 2.0
 POST_TIMEOUT_S = 10.0
 # Long enough for every attempt of one delivery; a sender silent for longer is dead.
 LEASE_S = ATTEMPTS * POST_TIMEOUT_S + FIRST_PAUSE_S * 2**ATTEMPTS + 60.0
-HEADER_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
+HEADER_NAME_CHARS = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-.^_`|~"
+)
+"""An HTTP header name is a token of these (RFC 9110, 5.6.2)."""
+RESERVED_HEADERS = frozenset({
+    # Framing and connection headers the HTTP client sets from the request itself: a
+    # client's value would contradict them (a Content-Length that is not the body's
+    # makes every attempt fail before it is sent).
+    "content-length", "content-type", "content-encoding", "transfer-encoding", "host",
+    "connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade", "expect",
+    # The Standard Webhooks signature, which the service sets on every delivery.
+    "webhook-id", "webhook-timestamp", "webhook-signature",
+})  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,20 +92,42 @@ def make_webhook(
     header_value: str | None = None,
     dialect: str = "tasks",
 ) -> Webhook | None:
-    """A checked Webhook from a request's fields (None without a URL); FetchError if refused."""
+    """A checked Webhook from a request's fields (None without a URL); OptionError if the
+    auth header could not be sent as given, FetchError if the URL is refused."""
+    if header_name is None and header_value is None:
+        if not url:
+            return None
+        check_url(url, allow_private)
+        return Webhook(url, dialect=dialect)
     if not url:
-        return None
-    check_url(url, allow_private)
-    if header_value is not None and any(c in header_value for c in "\r\n\x00"):
-        raise OptionError("webhook_auth_header_value must be one line of text")
-    if header_name is not None and (
-        not header_name or not set(header_name) <= HEADER_NAME_CHARS or header_value is None
-    ):
         raise OptionError(
-            "webhook_auth_header_name must be a plain header name (letters, digits, '-')"
-            " and comes with webhook_auth_header_value"
+            "webhook_auth_header_name and webhook_auth_header_value need webhook_url:"
+            " the header is sent only with a webhook"
         )
-    return Webhook(url, header_name, header_value, dialect)
+    if header_name is None or header_value is None:
+        raise OptionError(
+            "webhook_auth_header_name comes with webhook_auth_header_value: give both or neither"
+        )
+    if not header_name or not set(header_name) <= HEADER_NAME_CHARS:
+        raise OptionError(
+            f"webhook_auth_header_name {header_name[:80]!r} is not a plain header name"
+            " (letters, digits and -_.!#$%&'*+^`|~, no spaces)"
+        )
+    if header_name.lower() in RESERVED_HEADERS:
+        raise OptionError(
+            f"webhook_auth_header_name {header_name!r} cannot be used: the service sets that"
+            " header itself on every delivery; name a header of your own, such as X-Webhook-Secret"
+        )
+    # Surrounding spaces are not part of a header's value in HTTP; inside, only printable
+    # ASCII and tabs can be sent.
+    value = header_value.strip(" \t")
+    if not all(c == "\t" or " " <= c <= "~" for c in value):
+        raise OptionError(
+            "webhook_auth_header_value must be one line of printable ASCII text"
+            " (no line breaks, control characters or letters outside ASCII)"
+        )
+    check_url(url, allow_private)
+    return Webhook(url, header_name, value, dialect)
 
 
 def message_id(task: TaskRecord) -> str:
