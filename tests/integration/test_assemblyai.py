@@ -259,6 +259,12 @@ def test_options_that_cannot_work_are_refused_by_name(guarded: TestClient) -> No
     flat_error(post(webhook_auth_header_name="X-Key", webhook_auth_header_value="s3cr3t"),
                400, "need webhook_url")  # fmt: skip
     flat_error(post(webhook_auth_header_value="s3cr3t"), 400, "need webhook_url")
+    rules = [{"from": ["ok"], "to": "OK"}, {"from": ["a", " "], "to": "b"}]
+    flat_error(post(custom_spelling=rules), 400, "custom_spelling[1].from[1] is empty")
+    flat_error(post(custom_spelling=[{"from": [""], "to": "b"}]), 400,
+               "custom_spelling[0].from[0] is empty")  # fmt: skip
+    flat_error(post(custom_spelling=[{"from": ["a"], "to": ""}]), 400,
+               "custom_spelling[0].to is empty")  # fmt: skip
     assert guarded.get("/api/tasks").json()["total"] == 0
 
 

@@ -168,6 +168,14 @@ def _refuse_unoffered(body: TranscriptRequest) -> None:
 
 
 def _check_spelling(rules: list[Spelling]) -> None:
+    for i, rule in enumerate(rules):
+        # An empty spelling matches nothing, and an empty `to` would delete words:
+        # AssemblyAI's `to` is one word.
+        for j, spelling in enumerate(rule.spellings):
+            if not spelling.strip():
+                raise OptionError(f"custom_spelling[{i}].from[{j}] is empty: give a word or phrase")
+        if not rule.to.strip():
+            raise OptionError(f"custom_spelling[{i}].to is empty: give the spelling to write")
     chars = sum(len(r.to) + sum(map(len, r.spellings)) for r in rules)
     if chars > MAX_SPELLING_CHARS:
         raise OptionError(
