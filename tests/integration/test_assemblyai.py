@@ -10,8 +10,10 @@ import os
 import re
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import assemblyai as aai_sdk
 import httpx
@@ -20,6 +22,7 @@ import pytest
 import srt
 import webvtt
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
 from tests.conftest import eval_rows
 from tests.integration.conftest import make_client
@@ -29,6 +32,7 @@ from tests.media_factory import load, write_audio
 from tests.servers.receiver import Receiver
 from tests.servers.s3 import S3Server
 from transcriber.evaluation.wer import corpus_wer
+from transcriber.jobs.models import TaskRow
 
 pytestmark = pytest.mark.slow
 KEY = "aai-test-key"
@@ -266,6 +270,38 @@ def test_options_that_cannot_work_are_refused_by_name(guarded: TestClient) -> No
     flat_error(post(custom_spelling=[{"from": ["a"], "to": ""}]), 400,
                "custom_spelling[0].to is empty")  # fmt: skip
     assert guarded.get("/api/tasks").json()["total"] == 0
+
+
+def test_list_pages_keep_every_filter(guarded: TestClient, eval_root: Path) -> None:
+    url = guarded.post("/v2/upload", content=(eval_root / JFK).read_bytes()).json()["upload_url"]
+    made = {}
+    for day, hour in ((6, 9), (7, 9), (7, 10), (7, 11), (8, 9)):  # three on 7 December
+        t = guarded.post("/v2/transcript", json={"audio_url": url}).json()["id"]
+        with guarded.app.state.services.jobs.engine.begin() as conn:
+            at = datetime(2026, 12, day, hour, tzinfo=UTC)
+            conn.execute(update(TaskRow).where(TaskRow.id == t).values(created_at=at))
+        made[day, hour] = t
+    filters = {"created_on": "2026-12-07", "status": "queued", "limit": "1"}
+
+    def page(url: str) -> dict[str, Any]:
+        got: dict[str, Any] = guarded.get(url).json()
+        if got["page_details"]["prev_url"]:
+            query = parse_qs(urlsplit(got["page_details"]["prev_url"]).query)
+            assert {k: query[k] for k in filters} == {k: [v] for k, v in filters.items()}
+        return got
+
+    first = page("/v2/transcript?limit=1&created_on=2026-12-07&status=queued")
+    assert [t["id"] for t in first["transcripts"]] == [made[7, 11]]
+    assert first["page_details"]["next_url"] is None  # the 8th is another day
+    second = page(first["page_details"]["prev_url"])
+    assert [t["id"] for t in second["transcripts"]] == [made[7, 10]]
+    third = page(second["page_details"]["prev_url"])
+    assert [t["id"] for t in third["transcripts"]] == [made[7, 9]]
+    assert third["page_details"]["prev_url"] is None  # the 6th is another day
+    back = page(third["page_details"]["next_url"])  # the page just after, on the same day
+    assert [t["id"] for t in back["transcripts"]] == [made[7, 10]]
+    query = parse_qs(urlsplit(third["page_details"]["next_url"]).query)
+    assert query["created_on"] == ["2026-12-07"] and query["status"] == ["queued"]
 
 
 def test_features_sent_turned_off_are_accepted(guarded: TestClient, eval_root: Path) -> None:

@@ -365,27 +365,28 @@ def list_transcripts(
 ) -> dict[str, Any]:
     before = _task(services, owner, before_id).created_at if before_id else None
     after = _task(services, owner, after_id).created_at if after_id else None
+    day_start = day_end = None  # the bounds of `created_on`, which every page keeps
     if created_on:
         try:
             day = datetime.combine(date.fromisoformat(created_on), clock(), tzinfo=UTC)
         except ValueError:
             raise OptionError(f"created_on {created_on!r} is not a day (YYYY-MM-DD)") from None
         try:
-            start = day - timedelta(microseconds=1)
-            end = start + timedelta(days=1, microseconds=1)
+            day_start = day - timedelta(microseconds=1)
+            day_end = day_start + timedelta(days=1, microseconds=1)
         except OverflowError:  # the first or the last day a datetime can hold
             raise OptionError(
                 f"created_on {created_on} is out of range; give a day from 0001-01-02 to 9999-12-30"
             ) from None
-        after = max(after, start) if after else start
-        before = min(before, end) if before else end
+        after = max(after, day_start) if after else day_start
+        before = min(before, day_end) if before else day_end
     wanted = LIST_STATUS[status] if status else None
-    if after is not None and before is None:
-        # The page just after `after_id`: the oldest of the newer ones, shown newest first.
-        _, total = services.jobs.list_tasks(owner, wanted, 1, 0, created_after=after)
-        items, _ = services.jobs.list_tasks(
-            owner, wanted, limit, max(0, total - limit), created_after=after
-        )
+    if after_id and not before_id:
+        # The page just after `after_id`: the oldest of the newer ones (on `created_on`'s
+        # day, if given), shown newest first.
+        bounds = {"created_after": after, "created_before": before}
+        _, total = services.jobs.list_tasks(owner, wanted, 1, 0, **bounds)
+        items, _ = services.jobs.list_tasks(owner, wanted, limit, max(0, total - limit), **bounds)
     else:
         items, _ = services.jobs.list_tasks(
             owner, wanted, limit, 0, created_before=before, created_after=after
@@ -400,13 +401,17 @@ def list_transcripts(
         "next_url": None,
     }
     if items:
-        common = {"limit": limit, **({"status": status} if status else {})}
+        # The other pages keep every filter; only the page's bound changes.
+        filters = {"limit": limit, "status": status, "created_on": created_on}
+        common = {k: v for k, v in filters.items() if v is not None}
         jobs = services.jobs
-        if jobs.list_tasks(owner, wanted, 1, 0, created_before=items[-1].created_at)[0]:
+        older = items[-1].created_at
+        if jobs.list_tasks(owner, wanted, 1, 0, created_before=older, created_after=day_start)[0]:
             page["prev_url"] = (
                 f"{base}/v2/transcript?{urlencode(common | {'before_id': items[-1].id})}"
             )
-        if jobs.list_tasks(owner, wanted, 1, 0, created_after=items[0].created_at)[0]:
+        newer = items[0].created_at
+        if jobs.list_tasks(owner, wanted, 1, 0, created_after=newer, created_before=day_end)[0]:
             page["next_url"] = (
                 f"{base}/v2/transcript?{urlencode(common | {'after_id': items[0].id})}"
             )
