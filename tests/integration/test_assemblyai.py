@@ -272,6 +272,22 @@ def test_options_that_cannot_work_are_refused_by_name(guarded: TestClient) -> No
     assert guarded.get("/api/tasks").json()["total"] == 0
 
 
+def test_an_upload_must_be_the_raw_file_not_a_form(
+    guarded: TestClient, tmp_path: Path, eval_root: Path
+) -> None:
+    data = (eval_root / JFK).read_bytes()
+    form = guarded.post("/v2/upload", files={"file": ("jfk.flac", data)})  # curl -F file=@…
+    flat_error(form, 400, "must be the file's raw bytes, not a multipart form")
+    # The same envelope without its Content-Type is found by its first line.
+    envelope = (b"--b0undary\r\nContent-Disposition: form-data; name=file; filename=a.flac"
+                b"\r\n\r\n" + data + b"\r\n--b0undary--\r\n")  # fmt: skip
+    sniffed = guarded.post("/v2/upload", content=envelope,
+                           headers={"content-type": "application/octet-stream"})  # fmt: skip
+    flat_error(sniffed, 400, "must be the file's raw bytes")
+    assert not [p for p in (tmp_path / "store").rglob("*") if p.is_file()]  # nothing kept
+    assert guarded.post("/v2/upload", content=data).status_code == 200
+
+
 def test_list_pages_keep_every_filter(guarded: TestClient, eval_root: Path) -> None:
     url = guarded.post("/v2/upload", content=(eval_root / JFK).read_bytes()).json()["upload_url"]
     made = {}

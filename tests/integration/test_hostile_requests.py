@@ -116,9 +116,12 @@ def test_a_client_leaving_mid_upload_costs_one_log_line(
     caplog.set_level(logging.INFO)
     with live_app(tmp_path, model_cache, workers=0) as (url, _):
         part = b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\n'
-        for route, body in (("/v2/upload", b"RIFF" + bytes(5000)), ("/api/tasks", part + b"RI")):
+        for route, body, kind in (
+            ("/v2/upload", b"RIFF" + bytes(5000), "application/octet-stream"),  # the raw file
+            ("/api/tasks", part + b"RI", "multipart/form-data; boundary=b"),
+        ):
             head = (f"POST {route} HTTP/1.1\r\nHost: t\r\nContent-Length: 10000000\r\n"
-                    "Content-Type: multipart/form-data; boundary=b")  # fmt: skip
+                    f"Content-Type: {kind}")  # fmt: skip
             conn = raw_request(url, head, body)
             conn.close()  # gone, 5 KB into 10 MB
             deadline = time.monotonic() + 10

@@ -46,6 +46,7 @@ from transcriber.errors import (
     EmptyFileError,
     FetchError,
     FileMissingError,
+    InputError,
     NotFoundError,
     OptionError,
 )
@@ -214,15 +215,29 @@ def _body(request: Request, services: Services, task: TaskRecord) -> dict[str, A
     return aai.transcript_body(task, _transcript(services, task), _base(request), model)
 
 
-def _not_empty(path: Path) -> None:
-    if path.stat().st_size == 0:
+NOT_RAW = (
+    "the request body must be the file's raw bytes, not a multipart form:"
+    " send it as `curl --data-binary @a.wav`, not `curl -F file=@a.wav`"
+)
+MULTIPART_START = re.compile(rb"--[ -~]{1,70}\r\ncontent-", re.IGNORECASE)
+"""A multipart form's first boundary line and part header (RFC 2046), which no media
+file begins with: a form sent without its Content-Type."""
+
+
+def _raw_media(path: Path) -> None:
+    """Refuse an upload that holds no bytes, or a form's envelope rather than the file."""
+    with path.open("rb") as f:
+        head = f.read(128)
+    if not head:
         raise EmptyFileError("the upload is empty: the request body holds no bytes")
+    if MULTIPART_START.match(head):
+        raise InputError(NOT_RAW)
 
 
 @router.post(
     "/upload",
     response_model=UploadUrl,
-    responses=responses_for(401, 408, 413, 415, 429, 503, 507, aai=True),
+    responses=responses_for(400, 401, 408, 413, 415, 429, 503, 507, aai=True),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -235,6 +250,8 @@ def _not_empty(path: Path) -> None:
 @upload_route(raw=True)
 async def upload(request: Request, services: ServicesDep, owner: CurrentOwner) -> dict[str, str]:
     """The request body is the file; the answer's `upload_url` goes in `audio_url`."""
+    if request.headers.get("content-type", "").lower().startswith("multipart/"):
+        raise InputError(NOT_RAW)  # before any of the body is read
     limit = upload_limit(services.settings)
     now = time.monotonic()
     if now - getattr(request.app.state, "uploads_swept", -UPLOAD_SWEEP_S) >= UPLOAD_SWEEP_S:
@@ -242,7 +259,7 @@ async def upload(request: Request, services: ServicesDep, owner: CurrentOwner) -
         await asyncio.to_thread(services.store.delete_older, "uploads", UPLOAD_TTL_S)
     upload_id = uuid.uuid4().hex
     key = _upload_key(owner, upload_id)
-    await services.store.put_stream(key, request.stream(), limit, check=_not_empty)
+    await services.store.put_stream(key, request.stream(), limit, check=_raw_media)
     return {"upload_url": f"{_base(request)}/v2/upload/{upload_id}"}
 
 
