@@ -7,6 +7,7 @@ bucket costs a volume), which also checks that stores sharing a bucket stay apar
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -139,6 +140,24 @@ def test_put_file_consumes_the_staged_file(store: Store) -> None:
         asyncio.run(store.put_file("t2/input", second, refuse))
     assert not second.exists()
     assert listing(store) == {"t1/input"}
+
+
+def test_uploads_staged_by_a_dead_process_are_cleared(
+    store: Store, kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A process killed mid-upload leaves its staged file; the next process to stage
+    removes those a day old (on S3 they piled up in the temporary folder for ever)."""
+    old, fresh = staged(store, b"old"), staged(store, b"new")
+    day_ago = time.time() - 25 * 3600
+    os.utime(old, (day_ago, day_ago))
+    if kind == "local":
+        again: Store = LocalStore(tmp_path / "store")
+    else:
+        server: S3Server = request.getfixturevalue("s3_server")
+        again = S3Store(request.getfixturevalue("bucket"), "next", server.client)
+    assert again.staging() == store.staging()
+    assert not old.exists() and fresh.exists()
+    fresh.unlink()
 
 
 def test_copies_within_the_store_stay_apart(store: Store) -> None:

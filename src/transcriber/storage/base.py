@@ -8,6 +8,7 @@ never by clients. A missing key raises `FileMissingError` from every method but
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -115,3 +116,20 @@ async def spool(chunks: AsyncIterator[bytes], out: IO[bytes], limit: int) -> int
     if pending:
         await asyncio.to_thread(out.write, bytes(pending))
     return size
+
+
+STAGED_TTL_S = 24 * 3600.0  # a staged upload older than this was left by a dead process
+
+
+def clear_stale_staging(folder: Path, older_than_s: float = STAGED_TTL_S) -> int:
+    """Remove the files in `folder` untouched for `older_than_s` (uploads staged by a
+    process that died mid-request); how many."""
+    cutoff, gone = time.time() - older_than_s, 0
+    for path in folder.iterdir():
+        try:
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink()
+                gone += 1
+        except FileNotFoundError:  # taken meanwhile by its request
+            continue
+    return gone

@@ -13,10 +13,9 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from transcriber.errors import FileMissingError, UnavailableError
-from transcriber.storage.base import CHUNK, check_key, check_range, spool
+from transcriber.storage.base import CHUNK, check_key, check_range, clear_stale_staging, spool
 
 STAGING = ".staging"
-STAGED_TTL_S = 24 * 3600.0
 
 
 class LocalStore:
@@ -24,15 +23,6 @@ class LocalStore:
         self.root = root.resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self._staging: Path | None = None
-
-    def _clear_staging(self, folder: Path, older_than_s: float) -> None:
-        cutoff = time.time() - older_than_s
-        for path in folder.iterdir():
-            try:
-                if path.stat().st_mtime < cutoff:
-                    path.unlink()
-            except FileNotFoundError:
-                continue
 
     def _path(self, key: str) -> Path:
         path = (self.root / check_key(key)).resolve()
@@ -96,7 +86,7 @@ class LocalStore:
         if self._staging is None:
             folder = self.root / STAGING
             folder.mkdir(exist_ok=True)
-            self._clear_staging(folder, STAGED_TTL_S)  # left by a process that died mid-upload
+            clear_stale_staging(folder)  # left by a process that died mid-upload
             self._staging = folder
         return self._staging
 

@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from transcriber.errors import FileMissingError, MissingExtraError, OptionError, UnavailableError
-from transcriber.storage.base import CHUNK, check_key, check_range, spool
+from transcriber.storage.base import CHUNK, check_key, check_range, clear_stale_staging, spool
 
 _PARAMS = ("endpoint_url", "region")
 
@@ -110,6 +110,7 @@ class S3Store:
         self.checker = checker if checker is not None else (
             self.client if client is not None else s3_client(quick=True)
         )  # fmt: skip
+        self._staging: Path | None = None
         sweep_downloads()
 
     @classmethod
@@ -193,9 +194,12 @@ class S3Store:
             path.unlink(missing_ok=True)
 
     def staging(self) -> Path:
-        folder = Path(tempfile.gettempdir()) / "transcriber-staging"
-        folder.mkdir(exist_ok=True)
-        return folder
+        if self._staging is None:
+            folder = Path(tempfile.gettempdir()) / "transcriber-staging"
+            folder.mkdir(exist_ok=True)
+            clear_stale_staging(folder)  # left by a process that died mid-upload
+            self._staging = folder
+        return self._staging
 
     def copy(self, key: str, new_key: str) -> None:
         source = {"Bucket": self.bucket, "Key": self._key(key)}
