@@ -1,7 +1,8 @@
 """One error tree. Every error a user can cause says what was wrong and what to do.
 
 `http_status` is read by the API's single exception handler; the CLI maps every
-`InputError` to exit code 2.
+`InputError` to exit code 2. `param` names the one request field an error is about,
+where there is one (OpenAI's error shape under `/v1` carries it).
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ class TranscriberError(Exception):
     code = "internal_error"
     http_status = 500
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, param: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.param = param
         self.headers: dict[str, str] = {}
         """HTTP headers that go with the answer (Retry-After, …)."""
 
@@ -220,4 +222,4 @@ def naming(path: str | Path, name: str) -> Iterator[None]:
     try:
         yield
     except InputError as e:
-        raise type(e)(e.message.replace(str(path), name)) from e
+        raise type(e)(e.message.replace(str(path), name), e.param) from e

@@ -60,17 +60,21 @@ def request_options(
     if language != "auto" and language not in whisper_languages():
         raise OptionError(
             f"language {language!r} is not one Whisper knows; use auto, ru, en"
-            " or another two-letter code Whisper supports"
+            " or another two-letter code Whisper supports",
+            param="language",
         )
     if model is not None and not model_paths:
         check_requested_model(settings, model)
     task = task.strip().lower()
     if task not in ("transcribe", "translate"):
-        raise OptionError(f"task {task!r}: use transcribe, or translate (into English)")
+        raise OptionError(
+            f"task {task!r}: use transcribe, or translate (into English)", param="task"
+        )
     if initial_prompt is not None and len(initial_prompt) > MAX_PROMPT_CHARS:
         raise OptionError(
             f"the prompt is {len(initial_prompt)} characters; at most {MAX_PROMPT_CHARS}"
-            " (Whisper reads only its last 223 tokens)"
+            " (Whisper reads only its last 223 tokens)",
+            param="prompt",
         )
     return TranscriptionOptions(
         language=None if language == "auto" else language,
@@ -106,7 +110,8 @@ def check_requested_model(settings: Settings, model: str) -> None:
     if not MODEL_NAME.match(model):
         raise OptionError(
             f"model {model!r} is not a model name; a request can name an installed model"
-            " (see `transcriber models list`), not a folder on the server"
+            " (see `transcriber models list`), not a folder on the server",
+            param="model",
         )
     if model == settings.model:
         return
@@ -115,13 +120,15 @@ def check_requested_model(settings: Settings, model: str) -> None:
     installed = ", ".join(n for n, p in PACKS.items() if p.installed())
     if pack is not None and not pack.installed():
         raise ModelNotFoundError(
-            f"model {name!r} is not installed on this server; installed: {installed}"
+            f"model {name!r} is not installed on this server; installed: {installed}",
+            param="model",
         )
     if pack is None and name not in hub_model_names():
         raise ModelNotFoundError(
             f"model {model!r} is not a Whisper model this service knows; installed here:"
             f" {installed}; Whisper's own sizes ({', '.join(sorted(hub_model_names()))})"
-            " are downloaded when the server has internet"
+            " are downloaded when the server has internet",
+            param="model",
         )
 
 

@@ -33,9 +33,13 @@ def wait(c: TestClient, task_id: str, headers: dict[str, str] | None = None) -> 
 
 
 def assert_error(resp: Any, status: int, code: str | None = None) -> None:
+    """The service's error shape, or under `/v1` OpenAI's (with `type` and `param`)."""
     assert resp.status_code == status, resp.text
     body = resp.json()
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}
+    fields = {"code", "message"}
+    if resp.request.url.path.startswith("/v1/"):
+        fields |= {"type", "param"}
+    assert set(body) == {"error"} and set(body["error"]) == fields
     assert body["error"]["message"]
     if code:
         assert body["error"]["code"] == code

@@ -72,22 +72,47 @@ def test_openai_formats(client: TestClient, eval_root: Path) -> None:
     assert tasks["total"] == 5 and {t["status"] for t in tasks["items"]} == {"completed"}
 
 
+def openai_error(resp: Any, status: int, code: str, param: str | None) -> dict[str, Any]:
+    """The error in OpenAI's shape, as `/v1` answers: `type` is OpenAI's for the status,
+    `param` the field at fault."""
+    assert_error(resp, status, code)
+    error: dict[str, Any] = resp.json()["error"]
+    assert (error["type"], error["param"]) == ("invalid_request_error", param), error
+    return error
+
+
 def test_openai_refusals(client: TestClient, eval_root: Path) -> None:
     jfk = eval_root / JFK
-    assert_error(openai(client, jfk, response_format="pdf"), 422, "invalid_option")
-    assert_error(openai(client, jfk, model="/srv/models/big"), 422, "invalid_option")
-    assert_error(openai(client, jfk, language="xx"), 422, "invalid_option")
-    assert_error(openai(client, jfk, temperature=3), 422, "invalid_request")
+    openai_error(openai(client, jfk, response_format="pdf"), 422, "invalid_option",
+                 "response_format")  # fmt: skip
+    openai_error(openai(client, jfk, model="/srv/models/big"), 422, "invalid_option", "model")
+    openai_error(openai(client, jfk, model="whisperr-large"), 422, "model_not_found", "model")
+    openai_error(openai(client, jfk, language="xx"), 422, "invalid_option", "language")
+    openai_error(openai(client, jfk, prompt="x" * 5000), 422, "invalid_option", "prompt")
+    openai_error(openai(client, jfk, temperature=3), 422, "invalid_request", "temperature")
     nan = openai(client, jfk, temperature="nan")  # not "should be less than or equal to 1"
-    assert_error(nan, 422, "invalid_request")
+    openai_error(nan, 422, "invalid_request", "temperature")
     assert "finite number" in nan.json()["error"]["message"]
+    two = openai(client, jfk, temperature=3, stream="maybe")  # two fields: no one param
+    openai_error(two, 422, "invalid_request", None)
     bad = {"timestamp_granularities[]": ["phoneme"]}
-    assert_error(openai(client, jfk, **bad), 422, "invalid_option")
+    openai_error(openai(client, jfk, **bad), 422, "invalid_option", "timestamp_granularities")
+    openai_error(openai(client, jfk, stream="true", response_format="srt"), 422,
+                 "invalid_option", "stream")  # fmt: skip
+    openai_error(openai(client, jfk, response_format="text", **{"include[]": ["logprobs"]}),
+                 422, "invalid_option", "include")  # fmt: skip
+    missing = client.post("/v1/audio/transcriptions", data={"model": "whisper-1"})
+    openai_error(missing, 422, "invalid_request", "file")  # no file: FastAPI names it
     assert client.get("/api/tasks").json()["total"] == 0
     models = {m["id"] for m in client.get("/v1/models").json()["data"]}
     assert {"base", "whisper-1"} <= models
     assert client.get("/v1/models/whisper-1").json()["id"] == "whisper-1"
-    assert_error(client.get("/v1/models/gpt-9"), 404, "not_found")
+    openai_error(client.get("/v1/models/gpt-9"), 404, "not_found", "model")
+    # The other APIs keep their own shape for the same mistakes.
+    assert_error(asr(client, jfk, output="pdf"), 422, "invalid_option")
+    with jfk.open("rb") as f:
+        other = client.post("/api/tasks", files={"file": (jfk.name, f)}, data={"language": "xx"})
+    assert_error(other, 422, "invalid_option")
 
 
 def test_a_failed_request_says_what_was_wrong(
@@ -161,11 +186,14 @@ def test_waiting_endpoints_need_a_worker_and_a_key(
     jfk = eval_root / JFK
     with make_client(tmp_path / "a", model_cache, workers=0) as c:
         assert_error(openai(c, jfk), 503, "unavailable")
+        assert openai(c, jfk).json()["error"]["type"] == "server_error"
         assert_error(asr(c, jfk), 503, "unavailable")
         assert c.get("/api/tasks").json()["total"] == 0
     with make_client(tmp_path / "b", model_cache, workers=1, api_keys="k1") as c:
         assert_error(openai(c, jfk), 401, "unauthorized")
         assert_error(c.get("/v1/models"), 401, "unauthorized")
+        refused = c.get("/v1/models").json()["error"]  # as OpenAI answers a wrong key
+        assert (refused["type"], refused["param"]) == ("invalid_request_error", None)
         ok = openai(c, jfk, headers={"Authorization": "Bearer k1"}, language="en")
         assert ok.status_code == 200 and "country" in ok.json()["text"].lower()
         # Bazarr takes only a URL: http://bazarr:k1@host sends the key as Basic credentials.

@@ -101,14 +101,22 @@ def test_stream_refusals_and_a_late_failure(
 ) -> None:
     with (
         (eval_root / JFK).open("rb") as f,
-        pytest.raises(openai_sdk.UnprocessableEntityError, match="stream=true works with"),
+        pytest.raises(openai_sdk.UnprocessableEntityError, match="stream=true works with") as no,
     ):
         client.audio.transcriptions.create(model="whisper-1", file=f, response_format="srt",
                                            stream=True)  # fmt: skip
+    # The SDK reads OpenAI's error fields: which kind, which parameter, which code.
+    assert (no.value.type, no.value.param, no.value.code) == (
+        "invalid_request_error", "stream", "invalid_option")  # fmt: skip
     # Accepted, then found to hold no sound: the reason arrives as an error event.
     hollow = write_hollow_wav(tmp_path / "hollow.wav")
-    with hollow.open("rb") as f, pytest.raises(openai_sdk.APIError, match="holds no sound"):
+    with (
+        hollow.open("rb") as f,
+        pytest.raises(openai_sdk.APIError, match="holds no sound") as late,
+    ):
         list(client.audio.transcriptions.create(model="whisper-1", file=f, stream=True))
+    assert (late.value.type, late.value.param, late.value.code) == (
+        "invalid_request_error", None, "empty_file")  # fmt: skip
     listed = httpx.get(f"{server.url}/api/tasks").json()["items"]
     assert [t["status"] for t in listed] == ["failed"]
 
@@ -151,5 +159,6 @@ def test_translations_through_the_sdk(client: openai_sdk.OpenAI, eval_root: Path
     # The model calls an SDK client makes before it transcribes.
     assert {"whisper-1", "base"} <= {m.id for m in client.models.list()}
     assert client.models.retrieve("whisper-1").id == "whisper-1"
-    with pytest.raises(openai_sdk.NotFoundError, match="not served here"):
+    with pytest.raises(openai_sdk.NotFoundError, match="not served here") as unknown:
         client.models.retrieve("gpt-9")
+    assert (unknown.value.type, unknown.value.param) == ("invalid_request_error", "model")

@@ -138,6 +138,7 @@ def test_live_sessions_count_against_the_key_quota(
         assert code == 1013 and messages[0]["error"]["code"] == "quota_exceeded", messages
         assert "1 task(s) queued or running at once" in messages[0]["error"]["message"]
         assert rt_code == 1013 and rt_messages[0]["error"]["code"] == "quota_exceeded"
+        assert rt_messages[0]["error"]["type"] == "insufficient_quota"  # as OpenAI's type
         assert upload.status_code == 429 and upload.headers["x-quota-running-remaining"] == "0"
         # The session ended: its task is saved as completed, so the key has room again.
         messages, code = asyncio.run(_answer(live_url(url, token=one), start))

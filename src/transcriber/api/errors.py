@@ -3,6 +3,11 @@
 Under `/v2/` (the AssemblyAI-compatible API) the same errors take AssemblyAI's shape,
 `{"error": "message"}`, which its clients read, and its statuses: AssemblyAI has no 422,
 so a request it cannot use (a field, a parameter, a body that is not JSON) is 400.
+
+Under `/v1/` (the OpenAI-compatible API) they take OpenAI's shape, `{"error": {"message",
+"type", "param", "code"}}`, which OpenAI's SDKs read into `e.type`, `e.param`, `e.code`:
+`type` as OpenAI's server gives it for the status (`openai_error_type`), `param` the one
+request field the error is about (null when none or several), `code` this service's.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import errno
 import logging
 import re
 from collections.abc import Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -35,12 +41,56 @@ def assemblyai(request: Request | None) -> bool:
 NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
+def openai_api(request: Request | None) -> bool:
+    """Whether the request is one of `/v1`, whose errors are OpenAI's."""
+    return request is not None and request.url.path.startswith("/v1/")
+
+
+def openai_error_type(status: int, code: str) -> str:
+    """OpenAI's `error.type` for an error of this status: a spent quota is
+    `insufficient_quota` and any other 429 `requests` (its rate limit's type), 5xx
+    `server_error`, and every other 4xx `invalid_request_error` (401 included, as
+    OpenAI answers a wrong key)."""
+    if code == "quota_exceeded":
+        return "insufficient_quota"
+    if status == 429:
+        return "requests"
+    return "server_error" if status >= 500 else "invalid_request_error"
+
+
+def openai_error(status: int, code: str, message: str, param: str | None = None) -> dict[str, Any]:
+    """An error's body under `/v1` (also the error event of a stream or a Realtime
+    session): OpenAI's fields, with this service's `code`."""
+    return {"message": message, "type": openai_error_type(status, code), "param": param,
+            "code": code}  # fmt: skip
+
+
 def error_response(
-    status: int, code: str, message: str, request: Request | None = None
+    status: int,
+    code: str,
+    message: str,
+    request: Request | None = None,
+    param: str | None = None,
 ) -> JSONResponse:
     if assemblyai(request):
         return JSONResponse({"error": message}, status_code=400 if status == 422 else status)
+    if openai_api(request):
+        body = openai_error(status, code, message, param)
+        return JSONResponse({"error": body}, status_code=status)
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def validation_param(errors: Sequence[ErrorDetails]) -> str | None:
+    """The one request field FastAPI's validation errors are about, as OpenAI names a
+    `param` (`timestamp_granularities`, not the form's `timestamp_granularities[]`);
+    None when they are about the body itself or about more than one field."""
+    fields = set()
+    for err in errors:
+        loc = [x for x in err.get("loc", ()) if x not in ("body", "query", "path", "header")]
+        if not loc or err.get("type") == "json_invalid":
+            return None
+        fields.add(str(loc[0]).removesuffix("[]"))
+    return fields.pop() if len(fields) == 1 else None
 
 
 def validation_message(errors: Sequence[ErrorDetails]) -> str:
@@ -105,7 +155,7 @@ def allowed_methods(request: Request) -> list[str]:
 def install(app: FastAPI) -> None:
     @app.exception_handler(TranscriberError)
     async def _domain(request: Request, e: TranscriberError) -> JSONResponse:
-        resp = error_response(e.http_status, e.code, e.message, request)
+        resp = error_response(e.http_status, e.code, e.message, request, e.param)
         resp.headers.update(e.headers)
         if e.http_status == 401:
             resp.headers["WWW-Authenticate"] = "Bearer"
@@ -114,7 +164,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, e: RequestValidationError) -> JSONResponse:
         words = plain_validation_message if assemblyai(request) else validation_message
-        return error_response(422, "invalid_request", words(e.errors()), request)
+        param = validation_param(e.errors())
+        return error_response(422, "invalid_request", words(e.errors()), request, param)
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, e: HTTPException) -> JSONResponse:

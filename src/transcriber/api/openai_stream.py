@@ -6,8 +6,8 @@ for `diarized_json`, a `transcript.text.segment` event per segment (with its spe
 comes before the `done`, and with `include[]=logprobs` the `done` carries each word's
 log-probability. This service finishes a batch of speech windows at a time,
 so deltas come every few tens of seconds of audio, from the worker's `text` events. A
-failure after the stream has begun is an `{"error": {...}}` event, which OpenAI's
-SDK raises as an APIError.
+failure after the stream has begun is an `{"error": {...}}` event in OpenAI's shape
+(api/errors.py), which OpenAI's SDK raises as an APIError.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 
 from fastapi import Request
 
+from transcriber.api.errors import openai_error
 from transcriber.api.services import Services
 from transcriber.api.submit import cancel_in_background, completed_transcript, watch
 from transcriber.domain import Transcript
@@ -78,7 +79,7 @@ async def transcript_events(
                 streamed += delta
         transcript = await asyncio.to_thread(completed_transcript, services, task.id)
     except TranscriberError as e:
-        yield event({"error": {"code": e.code, "message": e.message}})
+        yield event({"error": openai_error(e.http_status, e.code, e.message, e.param)})
         return
     except BaseException:  # the client hung up and the response was cancelled
         cancel_in_background(services, task.id)

@@ -35,9 +35,25 @@ class ErrorDetail(BaseModel):
 
 
 class ErrorBody(BaseModel):
-    """Every error of `/api`, `/v1`, `/asr` and the rest (`/v2` has AssemblyAI's)."""
+    """Every error of `/api`, `/asr` and the rest (`/v1` has OpenAI's, `/v2` AssemblyAI's)."""
 
     error: ErrorDetail
+
+
+class OaiErrorDetail(BaseModel):
+    message: str = Field(description="What went wrong and what to do, for people")
+    type: str = Field(
+        description="OpenAI's kind of error: invalid_request_error, insufficient_quota,"
+        " requests (a rate limit), server_error"
+    )
+    param: str | None = Field(description="The request field the error is about, if one")
+    code: str = Field(description="What went wrong, for programs: this service's codes")
+
+
+class OaiError(BaseModel):
+    """An error of `/v1`, as OpenAI words it."""
+
+    error: OaiErrorDetail
 
 
 class AaiError(BaseModel):
@@ -288,9 +304,12 @@ AAI_WHY = WHY | {
 }
 
 
-def responses_for(*codes: int, aai: bool = False) -> dict[int | str, dict[str, Any]]:
-    """The error answers of a route, for its `responses=`: each in the error shape."""
-    model, why = (AaiError, AAI_WHY) if aai else (ErrorBody, WHY)
+def responses_for(
+    *codes: int, aai: bool = False, oai: bool = False
+) -> dict[int | str, dict[str, Any]]:
+    """The error answers of a route, for its `responses=`: each in the error shape
+    (`aai`: AssemblyAI's, of `/v2`; `oai`: OpenAI's, of `/v1`)."""
+    model, why = (AaiError, AAI_WHY) if aai else (OaiError, WHY) if oai else (ErrorBody, WHY)
     return {code: {"model": model, "description": why[code]} for code in codes}
 
 
@@ -311,7 +330,7 @@ def content(*kinds: str) -> dict[str, Any]:
 def honest_openapi(app: Any) -> dict[str, Any]:
     """The app's OpenAPI document, with FastAPI's own 422 answer (HTTPValidationError)
     replaced by the error shape the service really sends, where a route did not declare
-    its 422 itself: under `/v2`, AssemblyAI's, with status 400."""
+    its 422 itself: under `/v1`, OpenAI's; under `/v2`, AssemblyAI's, with status 400."""
     if app.openapi_schema:
         return dict(app.openapi_schema)
     from fastapi.openapi.utils import get_openapi
@@ -321,6 +340,8 @@ def honest_openapi(app: Any) -> dict[str, Any]:
     for path, operations in doc["paths"].items():
         aai = path.startswith("/v2/")
         model, status, why = ("AaiError", "400", AAI_WHY) if aai else ("ErrorBody", "422", WHY)
+        if path.startswith("/v1/"):
+            model = "OaiError"
         for operation in operations.values():
             answer = operation["responses"].get("422")
             if answer and "HTTPValidationError" in str(answer):

@@ -3,8 +3,9 @@
 Both wait for the transcript and answer with it, as those services do. Underneath,
 each request is an ordinary task (same limits, queue, persistence and task list). A
 client that hangs up cancels it, except on `/asr`, where the task runs on for a
-repeat of the request to find (api/reuse.py). Errors keep this service's one shape,
-`{"error": {"code", "message"}}`, which OpenAI clients read as they read OpenAI's.
+repeat of the request to find (api/reuse.py). Errors under `/v1` have OpenAI's shape,
+`{"error": {"message", "type", "param", "code"}}` (api/errors.py); the rest keep this
+service's, `{"error": {"code", "message"}}`.
 """
 
 from __future__ import annotations
@@ -76,18 +77,22 @@ def _model(model_id: str) -> dict[str, Any]:
     return {"id": model_id, "object": "model", "created": 0, "owned_by": "video-transcriber"}
 
 
-@router.get("/v1/models", response_model=ModelList, responses=responses_for(401, 503))
+@router.get("/v1/models", response_model=ModelList, responses=responses_for(401, 503, oai=True))
 def openai_models(services: ServicesDep, _: CurrentOwner) -> dict[str, Any]:
     return {"object": "list", "data": [_model(n) for n in _model_ids(services)]}
 
 
 @router.get(
-    "/v1/models/{model_id:path}", response_model=ModelPublic, responses=responses_for(401, 404, 503)
+    "/v1/models/{model_id:path}",
+    response_model=ModelPublic,
+    responses=responses_for(401, 404, 503, oai=True),
 )
 def openai_model(model_id: str, services: ServicesDep, _: CurrentOwner) -> dict[str, Any]:
     """One model, as OpenAI's `models.retrieve` reads it; 404 for one not served here."""
     if model_id not in _model_ids(services):
-        raise NotFoundError(f"model {model_id!r} is not served here; see GET /v1/models")
+        raise NotFoundError(
+            f"model {model_id!r} is not served here; see GET /v1/models", param="model"
+        )
     return _model(model_id)
 
 
@@ -96,7 +101,7 @@ def openai_model(model_id: str, services: ServicesDep, _: CurrentOwner) -> dict[
     response_model=Transcription | TranscriptionVerbose | TranscriptionDiarized,
     responses={
         200: content("text/plain", "text/vtt", "application/x-subrip", "text/event-stream"),
-        **responses_for(400, 401, 408, 413, 415, 422, 429, 503, 507),
+        **responses_for(400, 401, 408, 413, 415, 422, 429, 503, 507, oai=True),
     },
 )
 async def openai_transcriptions(
@@ -123,18 +128,28 @@ async def openai_transcriptions(
 ) -> Response:
     fmt = response_format.lower()
     if fmt not in OPENAI_FORMATS:
-        raise OptionError(f"response_format {response_format!r}; use {', '.join(OPENAI_FORMATS)}")
+        raise OptionError(
+            f"response_format {response_format!r}; use {', '.join(OPENAI_FORMATS)}",
+            param="response_format",
+        )
     wanted = {g.lower() for g in granularities or ()}
     if wanted - {"word", "segment"}:
-        raise OptionError("timestamp_granularities[] takes word and segment")
+        raise OptionError(
+            "timestamp_granularities[] takes word and segment", param="timestamp_granularities"
+        )
     if stream and fmt not in STREAM_FORMATS:
-        raise OptionError(f"stream=true works with response_format {', '.join(STREAM_FORMATS)}")
+        raise OptionError(
+            f"stream=true works with response_format {', '.join(STREAM_FORMATS)}", param="stream"
+        )
     extras = {i.lower() for i in include or ()}
     if extras - {"logprobs"}:
-        raise OptionError("include[] takes logprobs")
+        raise OptionError("include[] takes logprobs", param="include")
     logprobs = "logprobs" in extras
     if logprobs and fmt != "json":
-        raise OptionError("include[]=logprobs works with response_format json, as OpenAI's does")
+        raise OptionError(
+            "include[]=logprobs works with response_format json, as OpenAI's does",
+            param="include",
+        )
     require_worker(services)
     options = request_options(
         services.settings,
@@ -161,7 +176,7 @@ async def openai_transcriptions(
     response_model=Translation | TranslationVerbose,
     responses={
         200: content("text/plain", "text/vtt", "application/x-subrip"),
-        **responses_for(400, 401, 408, 413, 415, 422, 429, 503, 507),
+        **responses_for(400, 401, 408, 413, 415, 422, 429, 503, 507, oai=True),
     },
 )
 async def openai_translations(
@@ -180,7 +195,8 @@ async def openai_translations(
     fmt = response_format.lower()
     if fmt not in TRANSLATION_FORMATS:
         raise OptionError(
-            f"response_format {response_format!r}; use {', '.join(TRANSLATION_FORMATS)}"
+            f"response_format {response_format!r}; use {', '.join(TRANSLATION_FORMATS)}",
+            param="response_format",
         )
     require_worker(services)
     options = request_options(

@@ -27,6 +27,7 @@ from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
+from transcriber.api.errors import openai_error
 from transcriber.api.live_socket import (
     Commit,
     Gone,
@@ -106,20 +107,8 @@ class RealtimeSession:
             await self.ws.send_json({"event_id": _id("event")} | event)
 
     async def send_error(self, error: BaseException, client_event: str | None = None) -> None:
-        body = error_body(error)
-        kind = "invalid_request_error" if isinstance(error, InputError) else "server_error"
-        await self.send(
-            {
-                "type": "error",
-                "error": {
-                    "type": kind,
-                    "code": body["code"],
-                    "message": body["message"],
-                    "param": None,
-                    "event_id": client_event,
-                },
-            }
-        )
+        detail = realtime_error(error) | {"event_id": client_event}
+        await self.send({"type": "error", "error": detail})
 
     def describe(self) -> dict[str, Any]:
         """The session as `session.created` and `session.updated` show it."""
@@ -380,22 +369,19 @@ async def realtime(ws: WebSocket) -> None:
         await leave(services, connection.place)
 
 
-async def refuse(ws: WebSocket, error: TranscriberError) -> None:
+def realtime_error(error: BaseException) -> dict[str, Any]:
+    """An error event's `error`, in OpenAI's shape (api/errors.py)."""
     body = error_body(error)
+    status = error.http_status if isinstance(error, TranscriberError) else 500
+    param = error.param if isinstance(error, TranscriberError) else None
+    return openai_error(status, body["code"], body["message"], param)
+
+
+async def refuse(ws: WebSocket, error: TranscriberError) -> None:
+    detail = realtime_error(error)
     try:
-        await ws.send_json(
-            {
-                "type": "error",
-                "event_id": _id("event"),
-                "error": {
-                    "type": "invalid_request_error",
-                    "code": body["code"],
-                    "message": body["message"],
-                    "param": None,
-                },
-            }
-        )
-        await ws.close(close_code(error), close_reason(body["message"]))
+        await ws.send_json({"type": "error", "event_id": _id("event"), "error": detail})
+        await ws.close(close_code(error), close_reason(detail["message"]))
     except (WebSocketDisconnect, RuntimeError):
         pass
 
