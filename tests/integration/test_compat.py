@@ -42,7 +42,9 @@ def test_openai_formats(client: TestClient, eval_root: Path) -> None:
     assert r.status_code == 200, r.text
     assert set(r.json()) == {"text"} and "ask not what your country" in r.json()["text"].lower()
 
-    r = openai(client, jfk, model="whisper-1", response_format="text", language="en")
+    # `segment` is the default granularity: accepted with any format, as it changes nothing.
+    r = openai(client, jfk, model="whisper-1", response_format="text", language="en",
+               **{"timestamp_granularities[]": "segment"})  # fmt: skip
     assert r.headers["content-type"].startswith("text/plain")
     assert "your country can do for you" in r.text.lower()
 
@@ -97,6 +99,21 @@ def test_openai_refusals(client: TestClient, eval_root: Path) -> None:
     openai_error(two, 422, "invalid_request", None)
     bad = {"timestamp_granularities[]": ["phoneme"]}
     openai_error(openai(client, jfk, **bad), 422, "invalid_option", "timestamp_granularities")
+    # Words come only in verbose_json: asked for with another format, they would be
+    # dropped without a word (OpenAI's reference requires verbose_json for them).
+    for fmt in ("json", "text", "srt", "diarized_json"):
+        words = openai(client, jfk, response_format=fmt, **{"timestamp_granularities[]": "word"})
+        error = openai_error(words, 422, "invalid_option", "timestamp_granularities")
+        assert "verbose_json" in error["message"]
+    # OpenAI's translations take none of the transcription-only fields: each one that
+    # asks for something is refused by name rather than ignored.
+    for field, value in (("stream", "true"), ("include[]", "logprobs"), ("language", "ru"),
+                         ("timestamp_granularities[]", "segment")):  # fmt: skip
+        with jfk.open("rb") as f:
+            r = client.post("/v1/audio/translations", files={"file": (jfk.name, f)},
+                            data={"model": "whisper-1", field: value})  # fmt: skip
+        error = openai_error(r, 422, "invalid_option", field.removesuffix("[]"))
+        assert "not a field of /v1/audio/translations" in error["message"]
     openai_error(openai(client, jfk, stream="true", response_format="srt"), 422,
                  "invalid_option", "stream")  # fmt: skip
     openai_error(openai(client, jfk, response_format="text", **{"include[]": ["logprobs"]}),

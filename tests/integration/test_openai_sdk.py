@@ -159,6 +159,22 @@ def test_translations_through_the_sdk(client: openai_sdk.OpenAI, eval_root: Path
     # The model calls an SDK client makes before it transcribes.
     assert {"whisper-1", "base"} <= {m.id for m in client.models.list()}
     assert client.models.retrieve("whisper-1").id == "whisper-1"
+    # Fields OpenAI's translations do not take, and words without verbose_json: refused,
+    # naming the field, rather than dropped.
+    with (
+        (eval_root / row["path"]).open("rb") as f,
+        pytest.raises(openai_sdk.UnprocessableEntityError, match="not a field") as stream,
+        pytest.warns(DeprecationWarning),
+    ):
+        client.audio.translations.create(model="whisper-1", file=f, extra_body={"stream": True})
+    assert (stream.value.type, stream.value.param) == ("invalid_request_error", "stream")
+    with (
+        (eval_root / row["path"]).open("rb") as f,
+        pytest.raises(openai_sdk.UnprocessableEntityError, match="verbose_json") as words,
+    ):
+        client.audio.transcriptions.create(model="whisper-1", file=f, response_format="json",
+                                           timestamp_granularities=["word"])  # fmt: skip
+    assert words.value.param == "timestamp_granularities"
     with pytest.raises(openai_sdk.NotFoundError, match="not served here") as unknown:
         client.models.retrieve("gpt-9")
     assert (unknown.value.type, unknown.value.param) == ("invalid_request_error", "model")

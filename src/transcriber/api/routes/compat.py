@@ -63,6 +63,18 @@ ENCODE_DOC = (
     " reads it: 16-bit little-endian, mono, 16 kHz, no header (ffmpeg -f s16le -ac 1 -ar 16000)"
 )
 VIDEO_FILE_DOC = "The video the audio comes from (Bazarr sends its path): names the task"
+NOT_TRANSLATION_DOC = (
+    "Not taken by translations, as by OpenAI's: refused with 422 when it asks for anything"
+    " (empty or false is accepted)"
+)
+WHY_NOT = {
+    "language": "the spoken language is detected and the text is always English; to"
+    " transcribe in a language, use /v1/audio/transcriptions",
+    "stream": "the answer comes whole, once translated; leave stream out or false",
+    "timestamp_granularities": "a translation has segment times (verbose_json, srt, vtt)"
+    " but no word times",
+    "include": "a translation has no logprobs",
+}
 
 
 def _model_ids(services: Services) -> list[str]:
@@ -137,6 +149,14 @@ async def openai_transcriptions(
         raise OptionError(
             "timestamp_granularities[] takes word and segment", param="timestamp_granularities"
         )
+    if "word" in wanted and fmt != "verbose_json":
+        # Only verbose_json has words; OpenAI's reference requires it for granularities.
+        # `segment` alone is the default granularity, which every format keeps.
+        raise OptionError(
+            f"timestamp_granularities[]=word works with response_format verbose_json (the"
+            f" one with words), as OpenAI's does, not {fmt}",
+            param="timestamp_granularities",
+        )
     if stream and fmt not in STREAM_FORMATS:
         raise OptionError(
             f"stream=true works with response_format {', '.join(STREAM_FORMATS)}", param="stream"
@@ -190,6 +210,14 @@ async def openai_translations(
     temperature: Annotated[
         float, Form(ge=0.0, le=1.0, allow_inf_nan=False, description="Accepted; 0 is used")
     ] = 0.0,
+    language: Annotated[str | None, Form(description=NOT_TRANSLATION_DOC)] = None,
+    stream: Annotated[bool, Form(description=NOT_TRANSLATION_DOC)] = False,
+    granularities: Annotated[
+        list[str] | None, Form(alias="timestamp_granularities[]", description=NOT_TRANSLATION_DOC)
+    ] = None,
+    include: Annotated[
+        list[str] | None, Form(alias="include[]", description=NOT_TRANSLATION_DOC)
+    ] = None,
 ) -> Response:
     """English text of speech in any language, as OpenAI's translations endpoint gives it."""
     fmt = response_format.lower()
@@ -198,6 +226,7 @@ async def openai_translations(
             f"response_format {response_format!r}; use {', '.join(TRANSLATION_FORMATS)}",
             param="response_format",
         )
+    refuse_transcription_fields(language, stream, granularities, include)
     require_worker(services)
     options = request_options(
         services.settings,
@@ -209,6 +238,28 @@ async def openai_translations(
     task = await submit(services, owner, file, options, {})
     transcript = await finished(request, services, task)
     return await asyncio.to_thread(_openai_answer, transcript, fmt, False)
+
+
+def refuse_transcription_fields(
+    language: str | None, stream: bool, granularities: list[str] | None, include: list[str] | None
+) -> None:
+    """OptionError for a field of OpenAI's transcriptions that a translation was sent
+    with, asking for something: OpenAI's translations take none of them, and a field
+    passed over in silence would leave the client with less than it asked for (no
+    event stream, no words, no logprobs; a `language` read as the text's language)."""
+    asked = {
+        "language": bool(language and language.strip()),
+        "stream": stream,
+        "timestamp_granularities": any(g.strip() for g in granularities or ()),
+        "include": any(i.strip() for i in include or ()),
+    }
+    for param, given in asked.items():
+        if given:
+            raise OptionError(
+                f"{param} is not a field of /v1/audio/translations (OpenAI's translations"
+                f" take file, model, prompt, response_format and temperature): {WHY_NOT[param]}",
+                param=param,
+            )
 
 
 def _openai_answer(transcript: Transcript, fmt: str, words: bool) -> Response:
