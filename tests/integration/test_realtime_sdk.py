@@ -160,6 +160,8 @@ def test_sdk_realtime_transcription_with_server_vad(server: Server, eval_root: P
         assert seq[0].audio_start_ms < seq[stop].audio_end_ms
         final = seq[completed]
         assert final.usage.type == "duration" and final.usage.seconds > 0
+        # The item's own audio (its speech, with padding), not the session's so far.
+        assert final.usage.seconds <= (seq[stop].audio_end_ms - seq[0].audio_start_ms) / 1000
         deltas = "".join(e.delta for e in seq if e.type.endswith(".delta"))
         assert mostly_in(deltas, final.transcript, "ru"), (deltas, final.transcript)
         transcripts.append(final.transcript)
@@ -258,3 +260,68 @@ def test_a_mistyped_session_update_is_refused_and_the_audio_kept(
     task = wait_saved(server, events[0].session.id)
     assert task["status"] == "completed"
     assert "country" in server.result(events[0].session.id)["text"].lower()
+
+
+def test_manual_commits_count_each_items_audio_and_an_empty_commit_is_refused(
+    server: Server, eval_root: Path
+) -> None:
+    """`usage.seconds` is each item's own audio (OpenAI's per-item usage), not the
+    session's so far; a commit of nothing, or of less than 100 ms, is OpenAI's
+    `input_audio_buffer_commit_empty` error, commits nothing, and the session goes on."""
+    audio = pcm24k(eval_root, EN, silence_s=0.0)
+    second = 48000  # bytes of 24 kHz 16-bit audio
+    first, then, rest = audio[: 3 * second], audio[3 * second : 4 * second], audio[4 * second :]
+    completed = "conversation.item.input_audio_transcription.completed"
+
+    async def run() -> list[Any]:
+        client = openai_sdk.AsyncOpenAI(base_url=f"{server.url}/v1", api_key="x", max_retries=0)
+        out: list[Any] = []
+        async with client.realtime.connect(extra_query={"intent": "transcription"}) as conn:
+            out.append(await conn.recv())
+            await conn.session.update(session={"type": "transcription", "audio": {"input": {
+                "transcription": {"language": "en"}, "turn_detection": None}}})  # fmt: skip
+            out.append(await conn.recv())
+
+            async def append(pcm: bytes) -> None:
+                for i in range(0, len(pcm), CHUNK):
+                    piece = base64.b64encode(pcm[i : i + CHUNK]).decode()
+                    await conn.input_audio_buffer.append(audio=piece)
+
+            async def commit(event_id: str) -> str:
+                """The commit's outcome: `error`, or `completed` once its item is done."""
+                await conn.input_audio_buffer.commit(event_id=event_id)
+                async with asyncio.timeout(120):
+                    async for event in conn:
+                        out.append(event)
+                        if event.type in ("error", completed):
+                            return str(event.type)
+                raise AssertionError("the connection closed")
+
+            assert await commit("evt_nothing") == "error"  # nothing appended yet
+            await append(first)
+            assert await commit("evt_first") == completed
+            await append(then)
+            assert await commit("evt_then") == completed
+            assert await commit("evt_again") == "error"  # all of it was committed
+            await append(b"\x00\x00")  # one sample: 0.04 ms
+            assert await commit("evt_byte") == "error"
+            await append(rest)
+            assert await commit("evt_rest") == completed
+        return out
+
+    events = asyncio.run(run())
+    errors = [e for e in events if e.type == "error"]
+    assert [e.error.event_id for e in errors] == ["evt_nothing", "evt_again", "evt_byte"]
+    for e in errors:
+        assert (e.error.type, e.error.code) == ("invalid_request_error",
+                                                "input_audio_buffer_commit_empty")  # fmt: skip
+        assert "buffer too small" in e.error.message
+    assert "0.04ms" in errors[2].error.message
+    kinds = [e.type for e in events]
+    assert kinds.count("input_audio_buffer.committed") == 3, kinds  # the refused commit nothing
+    items = [e for e in events if e.type == completed]
+    assert [e.usage.type for e in items] == ["duration"] * 3
+    expected = [3.0, 1.0, (len(rest) + 2) / second]  # the sample waited in the buffer
+    assert [e.usage.seconds for e in items] == pytest.approx(expected, abs=0.002), items
+    assert len({e.item_id for e in items}) == 3
+    assert "country" in items[-1].transcript.lower(), items[-1].transcript

@@ -9,11 +9,14 @@ the turn detection; `input_audio_buffer.append` carries base64 audio and
 `session.created`/`session.updated`, `input_audio_buffer.speech_started`/
 `speech_stopped`/`committed` from this service's VAD, and the text as
 `conversation.item.input_audio_transcription.delta` (words two decodes agreed on) and
-`.completed` (the utterance's final text). Closing the socket ends the session, which is
-saved as a task whose id is the session's `id`.
+`.completed` (the utterance's final text, and its `usage`: the seconds of audio the
+item holds). Closing the socket ends the session, which is saved as a task whose id is
+the session's `id`.
 
 Errors in a client event are `error` events and the session goes on, as OpenAI's
-server does; only a refused connection (key, capacity) is closed.
+server does (a commit of less than 100 ms of audio, too, is OpenAI's
+`input_audio_buffer_commit_empty` and commits nothing); only a refused connection (key,
+capacity) is closed.
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ from transcriber.live.session import LiveRequest, LiveSession
 from transcriber.options import request_options
 
 router = APIRouter()
+MIN_COMMIT_S = 0.1  # OpenAI's server refuses to commit less audio than this
 FORMATS = {
     "audio/pcm": ("pcm_s16le", 24000),
     "audio/pcmu": ("mulaw", 8000),
@@ -75,6 +79,12 @@ KEY_PROTOCOL = "openai-insecure-api-key."  # browsers pass the key as a subproto
 
 def _id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:20]}"
+
+
+class CommitEmptyError(ProtocolError):
+    """`input_audio_buffer.commit` with (almost) no audio since the last commit."""
+
+    code = "input_audio_buffer_commit_empty"
 
 
 class RealtimeSession:
@@ -100,6 +110,9 @@ class RealtimeSession:
         self._last_item: str | None = None
         self._manual_item: str | None = None  # without turn detection: the item being filled
         self._manual_text: list[str] = []
+        self._buffered = 0  # bytes of audio appended since the last commit
+        self._speech_from: dict[int, float] = {}  # utterance → where its speech starts (s)
+        self._seconds: dict[str, float] = {}  # item → the seconds of audio it holds
 
     # --- sending ---------------------------------------------------------------------
     async def send(self, event: dict[str, Any]) -> None:
@@ -236,13 +249,24 @@ class RealtimeSession:
         live = await self.start_live()
         check_frame(data, live.request.format)
         await self.inbox.put(data)
+        self._buffered += len(data)
 
     async def commit(self) -> None:
+        encoding, rate = FORMATS[self.format]
+        seconds = self._buffered / (rate * AudioFormat(encoding, rate).bytes_per_sample)
+        if seconds < MIN_COMMIT_S:
+            raise CommitEmptyError(
+                "Error committing input audio buffer: buffer too small. Expected at least"
+                f" {MIN_COMMIT_S * 1000:.0f}ms of audio, but buffer only has"
+                f" {seconds * 1000:.2f}ms of audio."
+            )
+        self._buffered = 0
         await self.start_live()
         await self.inbox.put(Commit())
         if self.turn_detection is None:  # the commit ends an item: tell it after its finals
             item = self._manual_item or _id("item")
             self._manual_item = None
+            self._seconds[item] = seconds
             await self.inbox.put(Mark(item))
 
     async def start_live(self) -> LiveSession:
@@ -276,6 +300,7 @@ class RealtimeSession:
             return
         item = self._items.setdefault(event.utterance, _id("item"))
         if isinstance(event, SpeechStarted):
+            self._speech_from[event.utterance] = event.at
             await self.send(
                 {
                     "type": "input_audio_buffer.speech_started",
@@ -286,6 +311,8 @@ class RealtimeSession:
         elif isinstance(event, Committed):
             await self.delta(item, event.text)
         elif isinstance(event, SpeechStopped):
+            start = self._speech_from.pop(event.utterance, event.end)
+            self._seconds[item] = max(0.0, event.end - start)
             await self.send(
                 {
                     "type": "input_audio_buffer.speech_stopped",
@@ -329,7 +356,7 @@ class RealtimeSession:
                     "delta": transcript[len(said) :],
                 }
             )
-        seconds = self.live.seconds if self.live is not None else 0.0
+        seconds = self._seconds.pop(item, 0.0)  # the item's own audio, as OpenAI counts it
         await self.send(
             {
                 "type": "conversation.item.input_audio_transcription.completed",
