@@ -222,3 +222,39 @@ def test_cyrillic_names_and_media_ranges(
     media = client.get(f"/api/tasks/{task['id']}/media", headers={"Range": "bytes=0-99"})
     assert media.status_code == 206 and len(media.content) == 100
     assert media.headers["content-type"].startswith("audio/")
+
+
+def test_download_names_have_a_real_stem_and_no_control_characters(
+    client: TestClient, eval_root: Path
+) -> None:
+    """curl -OJ and browsers save under these names: a non-Latin stem keeps an ASCII
+    stand-in of `transcript`, a stem of dots is no dotfile, CR/LF never reach a header."""
+    audio = (eval_root / JFK).read_bytes()
+
+    def task_named(quoted_name: str) -> str:
+        body = (
+            b'--b\r\nContent-Disposition: form-data; name="end"\r\n\r\n1\r\n'
+            b'--b\r\nContent-Disposition: form-data; name="file";'
+            b" filename*=UTF-8''" + quoted_name.encode() + b"\r\n\r\n" + audio + b"\r\n--b--\r\n"
+        )
+        headers = {"Content-Type": "multipart/form-data; boundary=b"}
+        r = client.post("/api/tasks", content=body, headers=headers)
+        assert r.status_code == 202, r.text
+        task = wait(client, r.json()["id"])
+        assert task["status"] == "completed", task
+        return str(task["id"])
+
+    brat = "%D0%91%D1%80%D0%B0%D1%82"
+    named = {  # the name uploaded (percent-encoded) → (ASCII filename, filename*)
+        f"{brat}.flac": ("transcript.srt", f"{brat}.srt"),
+        "...": ("transcript.srt", "transcript.srt"),
+        "a%0D%0Ab%00%1F.flac": ("ab.srt", "ab.srt"),
+    }
+    for quoted, (ascii_name, utf8_name) in named.items():
+        task_id = task_named(quoted)
+        for path in ("result", "export"):
+            r = client.get(f"/api/tasks/{task_id}/{path}", params={"format": "srt"})
+            assert r.status_code == 200, r.text
+            assert r.headers["content-disposition"] == (
+                f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{utf8_name}"
+            )

@@ -219,10 +219,11 @@ def _channel(task: TaskRecord, seg: Segment) -> int | None:
 def download(task_filename: str, raw: bytes, fmt: str, label: str = "") -> Response:
     """A stored JSON document as a download in `fmt`, named after the task's file
     (`NAME{label}.EXT`; `label` marks an earlier version, `.v2`)."""
-    from transcriber.api.routes.export import content_disposition  # export imports us
+    # export imports this module
+    from transcriber.api.routes.export import content_disposition, download_stem
 
-    stem = task_filename.rsplit(".", 1)[0] or "transcript"
+    stem = download_stem(task_filename)
     body = raw if fmt == "json" else render_format(parse(raw), fmt, name=stem)
     spec = FORMATS[fmt]
-    headers = {"Content-Disposition": content_disposition(f"{stem}{label}.{spec.extension}")}
+    headers = {"Content-Disposition": content_disposition(f"{stem}.{spec.extension}", label)}
     return Response(body, media_type=spec.content_type, headers=headers)

@@ -79,12 +79,50 @@ def rename_speakers(doc: dict[str, Any], names: dict[str, str]) -> dict[str, Any
     return out
 
 
-def content_disposition(filename: str) -> str:
-    """An attachment header that survives non-Latin names (RFC 6266 / 5987)."""
-    ascii_name = re.sub(r"[^A-Za-z0-9._-]+", "_", filename).strip("_.") or "transcript"
-    if "." in filename and "." not in ascii_name:
-        ascii_name += "." + filename.rsplit(".", 1)[1]
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+"""Characters no download name keeps: CR and LF would end a header line, and the
+others make names that shells and file managers show wrongly."""
+FALLBACK_STEM = "transcript"
+EXTENSION = re.compile(r"^[A-Za-z0-9]{1,10}$")
+
+
+def download_stem(filename: str) -> str:
+    """The name a download of a task's file takes before its extension: the file's
+    name without its extension (`.wav`, `.mp4`: letters and digits) and control
+    characters, with no dot or space at either end; `transcript` when that leaves
+    no letter or digit (`...`, `.wav`)."""
+    clean = CONTROL.sub("", filename)
+    stem, dot, extension = clean.rpartition(".")
+    if not (dot and EXTENSION.match(extension)):
+        stem = clean
+    return real_stem(stem)
+
+
+def real_stem(stem: str) -> str:
+    stem = stem.strip(". ")
+    return stem if any(c.isalnum() for c in stem) else FALLBACK_STEM
+
+
+def content_disposition(filename: str, label: str = "") -> str:
+    """An attachment header for `STEM{label}.EXT` that survives non-Latin names
+    (RFC 6266 / 5987): `filename*` is the name in UTF-8, and `filename` an ASCII
+    stand-in for clients that read no other, `transcript{label}.EXT` when the stem has
+    nothing ASCII in it (`Брат.srt`). Neither starts with a dot or holds a control
+    character, whatever the stem (`...`, `../../etc`)."""
+    clean = CONTROL.sub("", filename)
+    stem, dot, extension = clean.rpartition(".")
+    if not dot:
+        stem, extension = clean, ""
+    stem = real_stem(stem)
+    tail = label + (f".{extension}" if extension else "")
+    ascii_stem = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("_.-")
+    if not re.search(r"[A-Za-z0-9]", ascii_stem):
+        ascii_stem = FALLBACK_STEM
+    ascii_tail = re.sub(r"[^A-Za-z0-9._-]+", "_", tail)
+    return (
+        f'attachment; filename="{ascii_stem}{ascii_tail}";'
+        f" filename*=UTF-8''{quote(stem + tail, safe='')}"
+    )
 
 
 @router.get(
@@ -124,7 +162,7 @@ def export_result(
     shown = with_names(edited.transcript, {**edited.speaker_names, **names})
     if not speaker_labels:
         shown = without_speakers(shown)
-    stem = re.sub(r"[^\w.-]+", "_", task.filename.rsplit(".", 1)[0]) or "transcript"
+    stem = download_stem(task.filename)
     if fmt == VERBOSE_JSON:
         from transcriber.api.routes.compat import verbose_json  # compat imports this module
 
