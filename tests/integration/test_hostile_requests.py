@@ -163,3 +163,42 @@ def test_a_misspelt_or_foreign_field_is_named_not_dropped(idle: TestClient, tmp_
     # `formats`, which older versions took, is still taken (and ignored).
     ok = idle.post("/api/tasks", files=audio, data={"formats": "srt", "speakers": "2"})
     assert ok.status_code == 202, ok.text
+
+
+def test_retry_and_rerun_refuse_what_they_do_not_take(idle: TestClient, tmp_path: Path) -> None:
+    """Both answered 202 and dropped a misspelt option, a new task's option (a private
+    webhook among them) or a body of the other kind without a word."""
+    made = idle.post("/api/tasks", files={"file": ("a.wav", media(tmp_path))})
+    assert made.status_code == 202, made.text
+    tid = made.json()["id"]
+    assert idle.post(f"/api/tasks/{tid}/cancel").status_code == 200
+
+    def refused(r: httpx.Response, *said: str) -> None:
+        assert r.status_code == 422, r.text
+        message = r.json()["error"]["message"]
+        assert all(s in message for s in said), message
+
+    retry = f"/api/tasks/{tid}/retry"
+    refused(idle.post(retry, json={"languag": "ru"}), "'languag' (did you mean 'language'?)",
+            "a retry takes channels, diarize, language")  # fmt: skip
+    refused(idle.post(retry, json={"language": "ru", "num_speakers": 2}),
+            "'num_speakers' (did you mean 'speakers'?)")  # fmt: skip
+    new_task = {"beam_size": 3, "start": "1", "webhook": "http://10.1.1.1/"}
+    refused(idle.post(retry, json=new_task), "cannot change 'beam_size', 'start', 'webhook'")
+    refused(idle.post(retry, data={"language": "ru"}), "Content-Type: application/json")
+    refused(idle.post(retry, json={"language": "xx"}), "language 'xx'")
+    many = {f"option{i}": 1 for i in range(5000)}
+    r = idle.post(retry, json=many)
+    refused(r, "and 4995 more")
+    assert len(r.text) < 500
+    assert idle.get(f"/api/tasks/{tid}").json()["status"] == "cancelled"  # none of it ran
+    ok = idle.post(retry, json={"language": "ru"})
+    assert ok.status_code == 202 and ok.json()["options"]["language"] == "ru", ok.text
+
+    # rerun takes form fields; its task is queued, so what it does take gets 409
+    rerun = f"/api/tasks/{tid}/rerun"
+    refused(idle.post(rerun, data={"languag": "ru"}), "'languag' (did you mean 'language'?)")
+    refused(idle.post(rerun, json={"language": "ru"}), "takes form fields", "application/json")
+    refused(idle.post(rerun, files={"file": ("a.wav", b"x")}), "unknown form field 'file'")
+    assert idle.post(rerun, data={"language": "ru", "diarize": "true"}).status_code == 409
+    assert idle.post(rerun).status_code == 409

@@ -2,24 +2,45 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import fields
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BeforeValidator, Field, model_validator
 
 from transcriber.api.schemas import whole_number
 from transcriber.api.services import Services
+from transcriber.api.strict import StrictBody, listed
 from transcriber.domain import ChannelMode, TranscriptionOptions
+from transcriber.errors import OptionError
 from transcriber.jobs.codec import options_from_dict, options_to_dict
 from transcriber.options import request_options
 
 OPTION_FIELDS = {f.name for f in fields(TranscriptionOptions)}
 
 
-class TaskRetry(BaseModel):
-    """Options to change when retrying; what is left out stays as the task had it."""
+NEW_TASK_ONLY = frozenset(
+    {"file", "url", "beam_size", "min_speakers", "max_speakers", "start", "end", "webhook"}
+)
+"""Fields of a new task (`POST /api/tasks`) that a retry keeps as they were."""
 
-    model_config = ConfigDict(strict=True)  # JSON as it is: `"yes"` is not a boolean
+
+class TaskRetry(StrictBody):
+    """Options to change when retrying; what is left out stays as the task had it. A
+    field it does not take is refused by name, as `POST /api/tasks` refuses one."""
+
+    takes: ClassVar[str] = "a retry"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_new_task_fields(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and (kept := sorted(NEW_TASK_ONLY & data.keys())):
+            raise OptionError(
+                f"a retry cannot change {listed(map(repr, kept))}: it keeps the task's"
+                " media, clip, beam size, speaker range and webhook; make a new task"
+                " (POST /api/tasks) to change them"
+            )
+        return data
 
     language: str | None = Field(None, max_length=16, description="auto, ru, en, …")
     model: str | None = Field(None, max_length=64, description="An installed model's name")

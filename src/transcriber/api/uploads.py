@@ -34,6 +34,7 @@ from starlette.datastructures import FormData, Headers, UploadFile
 from starlette.types import Message, Receive
 
 from transcriber.api.auth import bearer, owner_for
+from transcriber.api.strict import refuse_unknown
 from transcriber.errors import (
     InputError,
     OptionError,
@@ -70,7 +71,8 @@ class UploadSpec:
     repeatable: bool = False
     # Form fields the route does not declare are refused (422 naming them), except these
     # (fields older versions took); None lets them pass, as the drop-in dialects must:
-    # their clients send fields of newer API versions.
+    # their clients send fields of newer API versions. A route that refuses unknown
+    # fields refuses a body that is not a form too (JSON, say), naming what it takes.
     known_extra: frozenset[str] | None = None
 
 
@@ -174,9 +176,11 @@ class UploadRoute(APIRoute):
             await refuse_early(request, services, limit, slack, spec)
             stall_s = services.settings.upload_stall_s
             guard = BodyGuard(request.receive, limit, stall_s, slack)
-            if spec.raw or not _takes_file(self):
+            strict = spec.known_extra is not None
+            if spec.raw or not (strict or _takes_file(self)):
                 return await handler(Request(request.scope, guard))
-            form = await read_form(Request(request.scope, guard), limit, services.store.staging())
+            staging = services.store.staging()
+            form = await read_form(Request(request.scope, guard), limit, staging, strict)
             try:
                 if spec.known_extra is not None:
                     refuse_unknown_fields(form, self, spec.known_extra)
@@ -187,36 +191,12 @@ class UploadRoute(APIRoute):
         return guarded
 
 
-SYNONYMS = {
-    "num_speakers": "speakers",
-    "speakers_expected": "speakers",
-    "initial_prompt": "prompt",
-    "audio_file": "file",
-    "audio_url": "url",
-    "webhook_url": "webhook",
-}
-"""What other APIs (and pyannote, WhisperX) call our fields: the name an unknown field
-is most likely meant as."""
-
-
 def refuse_unknown_fields(form: FormData, route: APIRoute, known_extra: frozenset[str]) -> None:
     """OptionError naming the form's fields that `route` does not take: a misspelt
     option (`num_speakers` for `speakers`) would otherwise be dropped without a word."""
-    import difflib
-
     known = {p.alias for p in route.dependant.body_params}
-    unknown = sorted({k for k in form if k not in known and k not in known_extra})
-    if not unknown:
-        return
-    said = []
-    for name in unknown:
-        near = [SYNONYMS[name]] if SYNONYMS.get(name) in known else []
-        near = near or difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-        said.append(f"{name!r} (did you mean {near[0]!r}?)" if near else repr(name))
-    raise OptionError(
-        f"unknown form field{'s' if len(unknown) > 1 else ''} {', '.join(said)};"
-        f" this endpoint takes {', '.join(sorted(known))}"
-    )
+    given = (name for name in form if name not in known_extra)
+    refuse_unknown(given, known, kind="form field")
 
 
 def _takes_file(route: APIRoute) -> bool:
@@ -255,8 +235,12 @@ async def refuse_early(
                 raise
 
 
-async def read_form(request: Request, file_limit: int, staging: Path) -> FormData:
-    """The request's form: text fields (UTF-8) and at most one file, staged on disk."""
+async def read_form(
+    request: Request, file_limit: int, staging: Path, strict: bool = False
+) -> FormData:
+    """The request's form: text fields (UTF-8) and at most one file, staged on disk.
+    `strict`: a body of another content type is refused (OptionError), not read as an
+    empty form."""
     kind, params = parse_options_header(request.headers.get("content-type"))
     if kind == b"multipart/form-data":
         boundary = params.get(b"boundary")
@@ -273,6 +257,11 @@ async def read_form(request: Request, file_limit: int, staging: Path) -> FormDat
             raise OptionError("the form's fields are not valid UTF-8") from None
         fields: list[tuple[str, str | UploadFile]] = list(pairs)
         return FormData(fields)
+    if strict and kind and request.headers.get("content-length") != "0":
+        raise OptionError(
+            "this endpoint takes form fields (multipart/form-data or"
+            f" application/x-www-form-urlencoded), not {kind.decode('latin-1')}"
+        )
     return FormData()  # the route names the fields it misses
 
 

@@ -58,7 +58,8 @@ def _task(services: Services, owner: str, task_id: str) -> TaskRecord:
     response_model=TaskPublic,
     responses=responses_for(401, 404, 409, 413, 422, 429, 503, 507),
 )
-@upload_route(queued=True)  # work for the queue: its room and the key's quota first
+# work for the queue: its room and the key's quota first; unknown fields are refused
+@upload_route(queued=True, known_extra=frozenset())
 def rerun_task(
     task_id: str,
     services: ServicesDep,
