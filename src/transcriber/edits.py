@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -139,8 +140,18 @@ def undo_target(revisions: Sequence[Revision]) -> Revision | None:
     return None
 
 
-def normal_text(text: str) -> str:
+def refuse_control(text: str, what: str) -> None:
+    """OptionError naming the first control character of `text` (NUL, ESC, …) other
+    than the whitespace that is folded into spaces (tab, line breaks): they would be
+    written raw into the txt, srt and tsv downloads."""
+    bad = next((c for c in text if unicodedata.category(c) == "Cc" and not c.isspace()), None)
+    if bad is not None:
+        raise OptionError(f"{what} holds the control character U+{ord(bad):04X}; send text only")
+
+
+def normal_text(text: str, what: str = "a segment's text") -> str:
     """A segment's text as a person typed it, on one line, checked."""
+    refuse_control(text, what)
     clean = " ".join(text.split())
     if len(clean) > MAX_SEGMENT_TEXT:
         raise OptionError(
@@ -163,6 +174,7 @@ def merge_names(current: Mapping[str, str], changes: Mapping[str, str]) -> dict[
     """Speaker names after `changes` (label → name; an empty name removes it)."""
     names = dict(current)
     for label, name in changes.items():
+        refuse_control(name, f"the name of speaker {label!r}")
         clean = " ".join(name.split())[:MAX_SPEAKER_NAME]
         if clean:
             names[check_label(label)] = clean

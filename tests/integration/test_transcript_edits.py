@@ -103,9 +103,13 @@ def test_an_edit_is_timed_shown_everywhere_and_undone(
 def test_two_editors_on_one_revision_conflict(client: TestClient, jfk_task: dict[str, Any]) -> None:
     tid = jfk_task["id"]
     first = editor(client, tid)["transcript"]["segments"][0]
-    ok = client.patch(
+    ok = client.patch(  # JFK has no speakers until this change gives a segment one
         f"/api/tasks/{tid}/transcript",
-        json={"revision": 0, "speaker_names": {"A": "Джон"}},
+        json={
+            "revision": 0,
+            "segments": [{"id": first["id"], "speaker": "A"}],
+            "speaker_names": {"A": "Джон"},
+        },
     )
     assert ok.status_code == 200 and ok.json()["speaker_names"] == {"A": "Джон"}
     late = client.patch(
@@ -131,6 +135,50 @@ def test_two_editors_on_one_revision_conflict(client: TestClient, jfk_task: dict
         422,
         "invalid_option",
     )
+
+
+def test_a_misspelt_or_contradictory_edit_is_refused_by_name(
+    client: TestClient, jfk_task: dict[str, Any]
+) -> None:
+    """Each was answered 200 with nothing changed (or a revision stored that named a
+    speaker nobody has); NUL went raw into the downloads; 5000 names got a 319 KB error."""
+    tid = jfk_task["id"]
+    url = f"/api/tasks/{tid}/transcript"
+    first = editor(client, tid)["transcript"]["segments"][0]
+
+    def refused(body: dict[str, Any], *said: str, code: str = "invalid_option") -> None:
+        r = client.patch(url, json=body)
+        assert_error(r, 422, code)
+        message: str = r.json()["error"]["message"]
+        assert all(s in message for s in said), message
+        assert len(r.content) < 1000, len(r.content)
+
+    one = [{"id": first["id"], "text": "x"}]
+    refused({"revision": 0, "segment": one}, "unknown field 'segment' (did you mean 'segments'?)")
+    refused({"revision": 0, "segments": [{"id": first["id"], "txt": "x"}]},
+            "segments[0]: unknown field 'txt' (did you mean 'text'?)")  # fmt: skip
+    refused({"revision": 0, "segments": [{"id": first["id"], "revert": True, "text": "zz"}]},
+            f"segment {first['id']}: revert", "no text or speaker")  # fmt: skip
+    refused({"revision": 0, "speaker_names": {"Z": "x"}}, "no speaker 'Z'", "no speakers")
+    refused({"revision": 0, "segments": [{"id": first["id"], "text": "a\u0000b"}]},
+            f"segment {first['id']}'s text", "U+0000")  # fmt: skip
+    names = {f"S{i}": "x" * 300 for i in range(5000)}  # every value too long, too
+    refused({"revision": 0, "speaker_names": names}, "speaker_names has 5000 entries; at most 64")
+    ids = [{"id": "x"}] * 100
+    refused({"revision": 0, "segments": ids}, "and 95 more problems", code="invalid_request")
+    after = editor(client, tid)
+    assert after["revision"] == 0 and after["speaker_names"] == {}, after  # nothing stored
+
+    # Tabs and line breaks are whitespace, folded into spaces as before.
+    ok = client.patch(url, json={"revision": 0, "segments": [
+        {"id": first["id"], "revert": True}, {"id": first["id"], "speaker": "A"}]})  # fmt: skip
+    assert ok.status_code == 200, ok.text
+    folded = first["text"].strip().replace(" ", "\t", 1) + "\r\n"
+    ok = client.patch(url, json={"revision": 1, "segments": [{"id": first["id"], "text": folded}],
+                                 "speaker_names": {"A": "Джон"}})  # fmt: skip
+    assert ok.status_code == 200, ok.text
+    srt_text = client.get(f"/api/tasks/{tid}/result", params={"format": "srt"}).text
+    assert "\x00" not in srt_text and "[Джон]" in srt_text
 
 
 def test_speakers_renamed_and_reassigned_reach_the_downloads(

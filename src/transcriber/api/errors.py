@@ -26,6 +26,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
+from transcriber.api.strict import NAMED
 from transcriber.errors import TranscriberError
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,14 @@ def validation_message(errors: Sequence[ErrorDetails]) -> str:
             continue
         where = ".".join(str(x) for x in loc if x not in ("body", "query"))
         parts.append(f"{where}: {err.get('msg')}")
-    return "; ".join(parts) or "invalid request"
+    return capped(parts) or "invalid request"
+
+
+def capped(parts: Sequence[str]) -> str:
+    """Problems joined by `; `: the first few and how many more, so that a body of
+    thousands of bad entries is answered in one line."""
+    more = len(parts) - NAMED
+    return "; ".join(parts[:NAMED]) + (f"; and {more} more problems" if more > 0 else "")
 
 
 def plain_validation_message(errors: Sequence[ErrorDetails]) -> str:
@@ -130,7 +138,7 @@ def plain_validation_message(errors: Sequence[ErrorDetails]) -> str:
             parts.append(f"{field} {msg.removeprefix('Input ')}")
         else:
             parts.append(f"{field}: {msg}")
-    return "; ".join(parts) or "the request is not valid"
+    return capped(parts) or "the request is not valid"
 
 
 def allowed_methods(request: Request) -> list[str]:

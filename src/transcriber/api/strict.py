@@ -39,11 +39,16 @@ def listed(items: Iterable[str], most: int = NAMED) -> str:
 
 
 def unknown_fields(
-    given: Iterable[str], known: Collection[str], kind: str = "field", takes: str = ""
+    given: Iterable[str],
+    known: Collection[str],
+    kind: str = "field",
+    takes: str = "",
+    where: str = "",
 ) -> OptionError | None:
     """The error naming what of `given` is not in `known` (each with the known name it
     is most likely a misspelling of), or None when all are known. `takes` says what
-    takes `known` ("this endpoint" when empty)."""
+    takes `known` ("this endpoint" when empty); `where` in the body they are
+    (`segments[2]`)."""
     unknown = sorted({name for name in given if name not in known})
     if not unknown:
         return None
@@ -53,8 +58,9 @@ def unknown_fields(
         near = near or difflib.get_close_matches(name, known, n=1, cutoff=0.6)
         said.append(f"{name!r} (did you mean {near[0]!r}?)" if near else repr(name))
     more = f" and {len(unknown) - NAMED} more" if len(unknown) > NAMED else ""
+    plural = "s" if len(unknown) > 1 else ""
     return OptionError(
-        f"unknown {kind}{'s' if len(unknown) > 1 else ''} {', '.join(said)}{more};"
+        f"{where}{': ' if where else ''}unknown {kind}{plural} {', '.join(said)}{more};"
         f" {takes or 'this endpoint'} takes {', '.join(sorted(known))}"
     )
 

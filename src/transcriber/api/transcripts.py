@@ -11,7 +11,7 @@ These functions block (store, database, model): routes call them in a thread.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -20,6 +20,7 @@ import numpy as np
 from fastapi.responses import Response
 
 from transcriber.api.services import Services
+from transcriber.api.strict import listed
 from transcriber.domain import Clip, Segment, Transcript, Word
 from transcriber.edits import (
     Edited,
@@ -34,7 +35,7 @@ from transcriber.edits import (
     with_speaker,
 )
 from transcriber.engines.align import MAX_ALIGN_S
-from transcriber.errors import ConflictError, NotFoundError, naming
+from transcriber.errors import ConflictError, NotFoundError, OptionError, naming
 from transcriber.formats import FORMATS
 from transcriber.formats import render as render_format
 from transcriber.formats.json_doc import parse, render
@@ -124,9 +125,12 @@ def edit(
         reverted.discard(change.id)
         speaker = check_label(change.speaker) if change.speaker else seg.speaker
         after = replace(seg, speaker=speaker, words=with_speaker(seg.words, speaker, labelled))
-        if change.text is not None and (text := normal_text(change.text)) != seg.text:
+        text = None if change.text is None else normal_text(change.text, f"segment {seg.id}'s text")
+        if text is not None and text != seg.text:
             after = replace(after, text=text)
         afters[change.id] = after
+    seen = [now.transcript, machine]
+    refuse_unknown_speakers(task, speaker_names, seen, afters.values(), now.speaker_names)
     # Each segment whose text this request changes is aligned once, however many of its
     # entries name it (the last one wins): (as it is now, with the new text).
     to_align = [
@@ -145,6 +149,28 @@ def edit(
         return now
     services.jobs.edits.append(task.id, read, changes, names)
     return _published(services, task, machine)
+
+
+def refuse_unknown_speakers(
+    task: TaskRecord,
+    names: Mapping[str, str],
+    transcripts: Sequence[Transcript],
+    changed: Iterable[Segment],
+    named: Iterable[str],
+) -> None:
+    """OptionError naming the labels of `names` that no speaker of the task has: not in
+    the transcript as it is or as the machine made it, not given a segment by this
+    change, not named before (a misspelt label would be stored and show nowhere)."""
+    known = {st.label for t in transcripts for st in t.speakers} | set(named)
+    for seg in (*(s for t in transcripts for s in t.segments), *changed):
+        known.update(w.speaker for w in seg.words if w.speaker is not None)
+        if seg.speaker is not None:
+            known.add(seg.speaker)
+    unknown = [label for label in names if " ".join(label.split()) not in known]
+    if not unknown:
+        return
+    has = f"its speakers are {listed(map(repr, sorted(known)))}" if known else "it has no speakers"
+    raise OptionError(f"task {task.id} has no speaker {listed(map(repr, unknown))} to name; {has}")
 
 
 def undo(services: Services, task: TaskRecord, read: int) -> Edited:

@@ -11,18 +11,20 @@ loudness of the media over time, for the editor's waveform.
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field, model_validator
 
 from transcriber.api import transcripts
 from transcriber.api.deps import CurrentOwner, ServicesDep
 from transcriber.api.schemas import Peaks, TranscriptEditor, WholeNumber, responses_for
 from transcriber.api.services import Services
+from transcriber.api.strict import StrictBody, refuse_unknown
 from transcriber.api.transcripts import SegmentEdit
 from transcriber.edits import MAX_SEGMENT_TEXT, Edited, apply, undo_target
-from transcriber.errors import FileMissingError, NotFoundError, naming
+from transcriber.errors import FileMissingError, NotFoundError, OptionError, naming
 from transcriber.formats.json_doc import segment_to_dict, to_dict
 from transcriber.jobs.codec import options_from_dict
 from transcriber.jobs.record import TaskRecord
@@ -33,27 +35,64 @@ from transcriber.media.peaks import MAX_WIDTH, measure, shrink
 router = APIRouter(prefix="/api", tags=["transcript editing"])
 
 
-class SegmentChangeIn(BaseModel):
-    model_config = ConfigDict(strict=True)  # JSON as it is: `false` is not a number
+MAX_SEGMENT_CHANGES = 500
+MAX_SPEAKER_NAMES = 64
+
+
+class SegmentChangeIn(StrictBody):
+    takes: ClassVar[str] = "a segment's entry"
     id: WholeNumber = Field(description="The segment's id, as the transcript numbers it")
     text: str | None = Field(
         None, max_length=2 * MAX_SEGMENT_TEXT, description="New text; empty removes the words"
     )
     speaker: str | None = Field(None, max_length=64, description="Another speaker's label")
-    revert: bool = Field(False, description="Back to the machine's version of the segment")
-
-
-class TranscriptPatch(BaseModel):
-    model_config = ConfigDict(strict=True)
-    revision: WholeNumber = Field(ge=0, description="The revision the changes were made on")
-    segments: list[SegmentChangeIn] = Field(default_factory=list, max_length=500)
-    speaker_names: dict[str, Annotated[str, Field(max_length=200)]] = Field(
-        default_factory=dict, max_length=64, description='{"A": "Анна"}; "" removes a name'
+    revert: bool = Field(
+        False, description="Back to the machine's version (with no text or speaker)"
     )
 
+    @model_validator(mode="after")
+    def _revert_alone(self) -> SegmentChangeIn:
+        if self.revert and (self.text is not None or self.speaker is not None):
+            raise OptionError(
+                f"segment {self.id}: revert puts the machine's version back and takes no"
+                " text or speaker with it; send those in an entry after the revert"
+            )
+        return self
 
-class UndoRequest(BaseModel):
-    model_config = ConfigDict(strict=True)
+
+class TranscriptPatch(StrictBody):
+    revision: WholeNumber = Field(ge=0, description="The revision the changes were made on")
+    segments: list[SegmentChangeIn] = Field(default_factory=list, max_length=MAX_SEGMENT_CHANGES)
+    speaker_names: dict[str, Annotated[str, Field(max_length=200)]] = Field(
+        default_factory=dict,
+        max_length=MAX_SPEAKER_NAMES,
+        description='{"A": "Анна"}; "" removes a name',
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _counted_before_read(cls, data: Any) -> Any:
+        """The counts first, so that 5000 entries get one line, not an error each; then
+        each segment entry's keys, by its place in the list."""
+        if not isinstance(data, Mapping):
+            return data
+        segments, names = data.get("segments"), data.get("speaker_names")
+        for what, many, most in (
+            ("segments", segments, MAX_SEGMENT_CHANGES),
+            ("speaker_names", names, MAX_SPEAKER_NAMES),
+        ):
+            if isinstance(many, list | Mapping) and len(many) > most:
+                raise OptionError(f"{what} has {len(many)} entries; at most {most} at once")
+        if isinstance(segments, list):
+            known = SegmentChangeIn.field_names()
+            for i, entry in enumerate(segments):
+                if isinstance(entry, Mapping):
+                    takes = SegmentChangeIn.takes
+                    refuse_unknown(entry, known, takes=takes, where=f"segments[{i}]")
+        return data
+
+
+class UndoRequest(StrictBody):
     revision: WholeNumber = Field(ge=0, description="The revision the undo was asked on")
 
 
