@@ -222,6 +222,14 @@ def test_refusals_follow_openais_shape(server: Server) -> None:
     assert events[2].type == "error" and "transcribes only" in events[2].error.message
 
 
+async def manual_english(conn: Any) -> list[Any]:
+    """A new session set to English with manual commits: its first two events."""
+    created = await conn.recv()
+    await conn.session.update(session={"type": "transcription", "audio": {"input": {
+        "transcription": {"language": "en"}, "turn_detection": None}}})  # fmt: skip
+    return [created, await conn.recv()]
+
+
 def test_a_mistyped_session_update_is_refused_and_the_audio_kept(
     server: Server, eval_root: Path
 ) -> None:
@@ -234,10 +242,7 @@ def test_a_mistyped_session_update_is_refused_and_the_audio_kept(
         client = openai_sdk.AsyncOpenAI(base_url=f"{server.url}/v1", api_key="x", max_retries=0)
         out: list[Any] = []
         async with client.realtime.connect(extra_query={"intent": "transcription"}) as conn:
-            out.append(await conn.recv())
-            await conn.session.update(session={"type": "transcription", "audio": {"input": {
-                "transcription": {"language": "en"}, "turn_detection": None}}})  # fmt: skip
-            out.append(await conn.recv())
+            out += await manual_english(conn)
             for i in range(0, len(audio), CHUNK):
                 piece = base64.b64encode(audio[i : i + CHUNK]).decode()
                 await conn.input_audio_buffer.append(audio=piece)
@@ -277,10 +282,7 @@ def test_manual_commits_count_each_items_audio_and_an_empty_commit_is_refused(
         client = openai_sdk.AsyncOpenAI(base_url=f"{server.url}/v1", api_key="x", max_retries=0)
         out: list[Any] = []
         async with client.realtime.connect(extra_query={"intent": "transcription"}) as conn:
-            out.append(await conn.recv())
-            await conn.session.update(session={"type": "transcription", "audio": {"input": {
-                "transcription": {"language": "en"}, "turn_detection": None}}})  # fmt: skip
-            out.append(await conn.recv())
+            out += await manual_english(conn)
 
             async def append(pcm: bytes) -> None:
                 for i in range(0, len(pcm), CHUNK):
