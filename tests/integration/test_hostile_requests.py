@@ -91,6 +91,22 @@ def test_a_file_sent_without_a_file_name_is_explained(
     assert idle.get("/api/tasks").json()["total"] == 0
 
 
+@pytest.mark.parametrize(
+    ("route", "field"),
+    [("/api/tasks", "file"), ("/v1/audio/transcriptions", "file"),
+     ("/v1/audio/translations", "file"), ("/asr", "audio_file"),
+     ("/detect-language", "audio_file")],
+)  # fmt: skip
+def test_a_file_name_sent_as_text_is_explained(idle: TestClient, route: str, field: str) -> None:
+    # curl -F 'file=a.wav' (the @ forgotten) sends the name as text: the answer says how
+    # to send a file, in the client's terms, not pydantic's "Expected UploadFile".
+    r = idle.post(route, data={field: "a.wav"})
+    assert r.status_code == 422, r.text
+    message = r.json()["error"]["message"]
+    assert "UploadFile" not in message and "class" not in message, message
+    assert f"{field}: must be a file" in message or "-F 'file=@PATH'" in message, message
+
+
 def test_an_extended_file_name_alone_names_the_file(idle: TestClient, tmp_path: Path) -> None:
     name = "%D0%B7%D0%B0%D0%BF%D0%B8%D1%81%D1%8C.wav"  # запись.wav
     body, kind = multipart(f"form-data; name=\"file\"; filename*=UTF-8''{name}", media(tmp_path))

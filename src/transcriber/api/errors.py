@@ -103,8 +103,16 @@ def validation_message(errors: Sequence[ErrorDetails]) -> str:
             parts.append(plain_validation_message([err]))  # the body itself: no field
             continue
         where = ".".join(str(x) for x in loc if x not in ("body", "query"))
-        parts.append(f"{where}: {err.get('msg')}")
+        parts.append(f"{where}: {_plain(err)}")
     return capped(parts) or "invalid request"
+
+
+def _plain(err: ErrorDetails) -> str:
+    """A validation problem in the client's terms, not pydantic's or Starlette's."""
+    msg = str(err.get("msg"))
+    if "Expected UploadFile" in msg:  # a text field where a file part belongs
+        return "must be a file, sent as a form part with a filename (curl -F 'file=@name')"
+    return msg
 
 
 def capped(parts: Sequence[str]) -> str:
