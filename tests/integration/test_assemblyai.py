@@ -269,6 +269,8 @@ def test_options_that_cannot_work_are_refused_by_name(guarded: TestClient) -> No
                "custom_spelling[0].from[0] is empty")  # fmt: skip
     flat_error(post(custom_spelling=[{"from": ["a"], "to": ""}]), 400,
                "custom_spelling[0].to is empty")  # fmt: skip
+    flat_error(post(keyterms_prompt=["Kennedy " * 50] * 12), 400,
+               "word_boost and keyterms_prompt make a prompt of 4810 characters")  # fmt: skip
     assert guarded.get("/api/tasks").json()["total"] == 0
 
 

@@ -56,7 +56,7 @@ from transcriber.jobs.events import TaskEvent
 from transcriber.jobs.record import TaskRecord
 from transcriber.jobs.status import TERMINAL_STATUSES, TaskStatus
 from transcriber.jobs.webhooks import make_webhook
-from transcriber.options import request_options
+from transcriber.options import MAX_PROMPT_CHARS, request_options
 from transcriber.profanity import censor
 
 router = APIRouter(prefix="/v2", tags=["AssemblyAI-compatible"], route_class=UploadRoute)
@@ -153,7 +153,13 @@ def _prompt(body: TranscriptRequest) -> str | None:
     if body.prompt:
         return body.prompt
     terms = [*(body.word_boost or ()), *(body.keyterms_prompt or ())]
-    return ", ".join(t.strip() for t in terms if t.strip()) or None
+    joined = ", ".join(t.strip() for t in terms if t.strip())
+    if len(joined) > MAX_PROMPT_CHARS:  # named by its fields, not as a `prompt` never sent
+        raise OptionError(
+            f"word_boost and keyterms_prompt make a prompt of {len(joined)} characters;"
+            f" at most {MAX_PROMPT_CHARS} (Whisper reads only its last 223 tokens)"
+        )
+    return joined or None
 
 
 def _refuse_unoffered(body: TranscriptRequest) -> None:
