@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from starlette.websockets import WebSocketDisconnect
 
 from tests.integration.conftest import make_client
 from tests.integration.test_api import JFK, assert_error, upload, wait
@@ -76,6 +77,18 @@ def test_ready_names_a_database_that_went_away(
         listed = c.get("/api/tasks")
         assert listed.status_code == 503, listed.text
         assert listed.json()["error"]["code"] == "unavailable"
+        # The WebSockets too (their keys are in the database): a reason and 1013 "try
+        # again later", not a bare 1011.
+        with (
+            pytest.raises(WebSocketDisconnect) as closed,
+            c.websocket_connect("/ws/tasks/some-task") as ws,
+        ):
+            ws.receive_json()
+        assert closed.value.code == 1013 and "job database is unavailable" in closed.value.reason
+        with c.websocket_connect("/ws/live") as ws:
+            refused = ws.receive_json()
+            assert refused["error"]["code"] == "unavailable", refused
+            assert "job database is unavailable" in refused["error"]["message"]
         deadline = time.monotonic() + 30  # the worker tries to claim a task, and fails
         while "cannot take the next task" not in caplog.text:
             assert time.monotonic() < deadline, caplog.text[-2000:]

@@ -37,6 +37,8 @@ def assemblyai(request: Request | None) -> bool:
     return request is not None and request.url.path.startswith("/v2/")
 
 
+DATABASE_DOWN = "the job database is unavailable; try again shortly"
+
 # A write the server's disk refuses: full, over a quota, or over the process's file size
 # limit. Not the request's fault, and not a bug: 507 Insufficient Storage.
 NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
@@ -202,8 +204,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(OperationalError)
     async def _database(request: Request, e: OperationalError) -> JSONResponse:
         log.error("job database unavailable: %s", " ".join(str(e.orig).split()))
-        message = "the job database is unavailable; try again shortly"
-        return error_response(503, "unavailable", message, request)
+        return error_response(503, "unavailable", DATABASE_DOWN, request)
 
     @app.exception_handler(OSError)
     async def _disk(request: Request, e: OSError) -> JSONResponse:

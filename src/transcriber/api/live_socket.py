@@ -19,8 +19,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 from fastapi import WebSocket
+from sqlalchemy.exc import OperationalError
 
 from transcriber.api.auth import bearer, owner_for
+from transcriber.api.errors import DATABASE_DOWN
 from transcriber.api.services import Services
 from transcriber.api.submit import check_quota
 from transcriber.domain import Transcript
@@ -97,7 +99,10 @@ async def caller(ws: WebSocket, services: Services, key: str | None = None) -> s
     from `Authorization: Bearer KEY`, `?token=KEY`, or `key` (a protocol's own place)."""
     key = key or bearer(ws.headers.get("authorization")) or ws.query_params.get("token")
     settings = services.settings
-    return await asyncio.to_thread(owner_for, services.jobs, settings.key_list(), key)
+    try:
+        return await asyncio.to_thread(owner_for, services.jobs, settings.key_list(), key)
+    except OperationalError as e:  # keys are in the job database
+        raise UnavailableError(DATABASE_DOWN) from e
 
 
 def live_tuning(services: Services) -> LiveTuning:

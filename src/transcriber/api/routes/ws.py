@@ -6,9 +6,11 @@ import asyncio
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from sqlalchemy.exc import OperationalError
 
 from transcriber.api import transcripts
 from transcriber.api.auth import bearer, owner_for
+from transcriber.api.errors import DATABASE_DOWN
 from transcriber.api.services import Services
 from transcriber.errors import AuthError
 from transcriber.jobs.events import FINAL_KINDS, WEBSOCKET_KINDS
@@ -24,6 +26,9 @@ async def _owner(ws: WebSocket, services: Services) -> str | None:
         return await asyncio.to_thread(owner_for, services.jobs, services.settings.key_list(), key)
     except AuthError as e:
         await ws.close(code=4401, reason=e.message)
+        return None
+    except OperationalError:  # keys are in the job database: say so, and try again later
+        await ws.close(code=1013, reason=DATABASE_DOWN)
         return None
 
 
