@@ -107,6 +107,26 @@ def test_a_file_name_sent_as_text_is_explained(idle: TestClient, route: str, fie
     assert f"{field}: must be a file" in message or "-F 'file=@PATH'" in message, message
 
 
+def test_a_field_given_twice_is_refused_unless_it_takes_a_list(
+    idle: TestClient, tmp_path: Path
+) -> None:
+    # language=en then language=ru: the last one won without a word.
+    file = {"file": ("a.wav", media(tmp_path))}
+    for route, fields, twice in [
+        ("/api/tasks", {"language": ["en", "ru"]}, "language"),
+        ("/v1/audio/transcriptions",
+         {"model": "whisper-1", "response_format": ["json", "text"]}, "response_format"),
+    ]:  # fmt: skip
+        r = idle.post(route, data=fields, files=file)
+        assert r.status_code == 422, r.text
+        assert f"form field '{twice}' is given 2 times" in r.text, r.text
+    listed = {"model": "whisper-1", "response_format": "verbose_json",
+              "timestamp_granularities[]": ["word", "segment"]}  # fmt: skip
+    r = idle.post("/v1/audio/transcriptions", data=listed, files=file)
+    assert "given 2 times" not in r.text, r.text
+    assert idle.get("/api/tasks").json()["total"] == 0
+
+
 def test_an_extended_file_name_alone_names_the_file(idle: TestClient, tmp_path: Path) -> None:
     name = "%D0%B7%D0%B0%D0%BF%D0%B8%D1%81%D1%8C.wav"  # запись.wav
     body, kind = multipart(f"form-data; name=\"file\"; filename*=UTF-8''{name}", media(tmp_path))

@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any, TypeVar, get_args, get_origin
 from urllib.parse import parse_qsl, unquote_to_bytes
 
 from fastapi import Request, Response
@@ -182,6 +182,7 @@ class UploadRoute(APIRoute):
             staging = services.store.staging()
             form = await read_form(Request(request.scope, guard), limit, staging, strict)
             try:
+                refuse_repeated_fields(form, self)
                 if spec.known_extra is not None:
                     refuse_unknown_fields(form, self, spec.known_extra)
                 return await handler(ParsedRequest(request.scope, guard, form))
@@ -197,6 +198,26 @@ def refuse_unknown_fields(form: FormData, route: APIRoute, known_extra: frozense
     known = {p.alias for p in route.dependant.body_params}
     given = (name for name in form if name not in known_extra)
     refuse_unknown(given, known, kind="form field")
+
+
+def refuse_repeated_fields(form: FormData, route: APIRoute) -> None:
+    """OptionError naming a field given more than once that takes one value
+    (`language=en` and `language=ru`): the last would otherwise win without a word.
+    Fields that take a list (`timestamp_granularities[]`) repeat as they should."""
+    many = {p.alias for p in route.dependant.body_params if _takes_many(p.field_info.annotation)}
+    names = [name for name, _ in form.multi_items()]
+    for name in dict.fromkeys(names):
+        if names.count(name) > 1 and name not in many:
+            raise OptionError(
+                f"form field {name!r} is given {names.count(name)} times; give it once"
+            )
+
+
+def _takes_many(annotation: Any) -> bool:
+    origin = get_origin(annotation)
+    if origin in (list, tuple, set, frozenset):
+        return True
+    return origin is not None and any(_takes_many(a) for a in get_args(annotation))
 
 
 def _takes_file(route: APIRoute) -> bool:
