@@ -220,6 +220,8 @@ def test_refusals_name_the_problem(guarded: TestClient) -> None:
     flat_error(post(audio_url="s3://bucket/key.mp3"), 400, "not an http(s) URL")
     flat_error(post(audio_url="https://example.invalid/a.mp3"), 400, "is not known")
     flat_error(post(audio_url="http://10.0.0.1/v2/upload/" + "0" * 32), 400, "no such upload")
+    for made_up in ("nonexistent", "A" * 32):  # our own upload URL, an id we never gave
+        flat_error(post(audio_url=f"http://testserver/v2/upload/{made_up}"), 400, "no such upload")
     flat_error(post(audio_url="https://example.invalid/a.mp3", webhook_url="http://10.0.0.2/h"),
                400, "private address (10.0.0.2)")  # fmt: skip
     # AssemblyAI has no 422: a request it cannot use is 400, naming the field.

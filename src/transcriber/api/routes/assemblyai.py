@@ -314,7 +314,12 @@ async def create_transcript(
     extra = {"webhook": hook.to_dict() if hook else None, "assemblyai": echo}
     # As AssemblyAI does, the answer comes at once, queued; media that cannot be used
     # makes the transcript fail with the reason, which the client sees when it polls.
-    ours = UPLOAD_PATH.search(urlsplit(body.audio_url).path)
+    where = urlsplit(body.audio_url)
+    ours = UPLOAD_PATH.search(where.path)
+    if not ours and where.netloc == request.url.netloc and "/v2/upload/" in where.path:
+        # An upload URL of this server with an id it never gives (cut short, upper case):
+        # named as such, not refused as a private address or fetched from ourselves.
+        raise FetchError(f"{body.audio_url}: no such upload for this API key")
     if not ours:
         task = await submit_url(services, owner, body.audio_url, options, extra)
         return await asyncio.to_thread(_body, request, services, task)
