@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -184,7 +186,11 @@ def transcribe(
         _error(e.message)
         raise typer.Exit(2) from e
     if not to_stdout:
-        output_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            output_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:  # a file of that name, no permission, a read-only disk
+            _error(f"{output_dir}: cannot create the output folder ({e.strerror or e})")
+            raise typer.Exit(2) from e
     pipeline = Pipeline(settings)
     worst = 0
     names = [_source_name(source) for source in sources]
@@ -210,9 +216,16 @@ def transcribe(
                 sys.stdout.buffer.flush()
                 written = "stdout"
             else:
-                for fmt_name in formats:
-                    out = output_dir / f"{stem}.{FORMATS[fmt_name].extension}"
-                    out.write_bytes(render(transcript, fmt_name, name=stem))
+                out = output_dir
+                try:
+                    for fmt_name in formats:
+                        out = output_dir / f"{stem}.{FORMATS[fmt_name].extension}"
+                        _write_whole(out, render(transcript, fmt_name, name=stem))
+                except OSError as e:  # a full disk, a folder of that name: the others go on
+                    bars.update(task, visible=False)
+                    _error(f"{_shown(source)}: cannot write {out} ({e.strerror or e})")
+                    worst = max(worst, 1)
+                    continue
                 written = f"{output_dir}/{stem}.{{{','.join(formats)}}}"
             bars.update(task, completed=1, total=1)
             bars.console.print(
@@ -225,6 +238,17 @@ def transcribe(
             for notice in transcript.notices:
                 _warning(f"{_shown(source)}: {notice.message}")
     raise typer.Exit(worst)
+
+
+def _write_whole(path: Path, data: bytes) -> None:
+    """Write `path` whole or not at all: a full disk leaves no cut-off transcript."""
+    part = path.with_name(f".{path.name}.part")
+    try:
+        part.write_bytes(data)
+        os.replace(part, path)
+    finally:
+        with contextlib.suppress(OSError):
+            part.unlink(missing_ok=True)
 
 
 def _source_name(source: str) -> str:

@@ -60,11 +60,14 @@ def expand_sources(sources: list[str]) -> list[str]:
         if source == STDIN or is_url(source) or not path.is_dir():
             out.append(source)
             continue
-        found = sorted(
-            p
-            for p in path.iterdir()
-            if p.suffix.lower() in MEDIA_SUFFIXES and not p.name.startswith(".") and p.is_file()
-        )
+        try:
+            found = sorted(
+                p
+                for p in path.iterdir()
+                if p.suffix.lower() in MEDIA_SUFFIXES and not p.name.startswith(".") and p.is_file()
+            )
+        except OSError as e:
+            raise InputError(f"{source}: cannot read this folder ({e.strerror or e})") from e
         out += [str(p) for p in found] or [source]
     return out
 

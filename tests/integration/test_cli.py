@@ -282,3 +282,23 @@ def test_a_bad_setting_is_one_line_naming_its_variable(tmp_path: Path) -> None:
         assert r.returncode == 2, (args, r.stderr)
         assert r.stderr.startswith(f"error: {said}"), r.stderr
         assert "Traceback" not in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
+
+
+def test_outputs_that_cannot_be_written_fail_alone(tmp_path: Path, env: dict[str, str]) -> None:
+    # They used to end the whole run with a traceback, the files after them untouched.
+    first, second = (
+        write_silence(tmp_path / "one.flac", 2.0),
+        write_silence(tmp_path / "two.flac", 2.0),
+    )
+    taken = tmp_path / "taken"
+    taken.write_text("a file where the output folder should be")
+    r = cli("transcribe", str(first), "-o", str(taken), "-f", "txt", env_extra=env)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert f"error: {taken}: cannot create the output folder" in r.stderr
+    out = tmp_path / "out"
+    (out / "one.txt").mkdir(parents=True)  # a folder where one.txt should go
+    r = cli("transcribe", str(first), str(second), "-o", str(out), "-f", "txt", env_extra=env)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert f"error: {first}: cannot write {out / 'one.txt'}" in r.stderr
+    assert (out / "two.txt").is_file() and f"done {second}" in r.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["one.txt", "two.txt"]  # no .part left
