@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
+from urllib.parse import quote_plus
 
 import pytest
 
@@ -41,6 +42,15 @@ def test_a_file_id_that_cannot_name_a_result_is_refused(file_id: str, message: s
 
 def _notice(bucket: Any, key: Any) -> dict[str, Any]:
     return {"Records": [{"s3": {"bucket": {"name": bucket}, "object": {"key": key}}}]}
+
+
+def test_a_long_unicode_key_is_measured_decoded() -> None:
+    # 412 bytes as S3 stores it, 1212 characters as the notification encodes it: a
+    # valid key (it was refused as longer than S3's 1024 bytes, and went to the DLQ).
+    key = "uploads/" + "ж" * 200 + " 1.wav"
+    assert jobs_from_event(_notice("b", quote_plus(key))) == [Job("b", key)]
+    with pytest.raises(InputError, match="longer than S3's 1024 bytes"):
+        jobs_from_event(_notice("b", quote_plus("ж" * 513)))
 
 
 def test_sns_carries_s3_notifications_as_sqs_does() -> None:

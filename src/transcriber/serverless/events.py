@@ -102,8 +102,10 @@ def _record(record: dict[str, Any], index: int) -> list[Job | Skip]:
 
 def _s3_record(record: dict[str, Any]) -> Job | Skip:
     s3 = record["s3"]
-    # S3 notifications encode keys
-    key = unquote_plus(_object_key(s3["object"]["key"], "s3.object.key"))
+    # S3 notifications encode keys; S3's limit is on the key itself, so it is checked
+    # decoded (a Cyrillic letter is 2 bytes, but 6 characters encoded).
+    raw = s3["object"]["key"]
+    key = _object_key(unquote_plus(raw) if isinstance(raw, str) else raw, "s3.object.key")
     bucket = _bucket(s3["bucket"]["name"], "s3.bucket.name")
     # Hand-made notifications (and older tests) carry no eventName: they mean an upload.
     event_name = str(record.get("eventName") or "ObjectCreated:")
