@@ -67,6 +67,12 @@ def test_queue_outlasts_the_function_and_dead_letters(template: dict[str, Any]) 
     for minutes, times in template["Mappings"]["Timeouts"].items():
         assert times["Seconds"] == int(minutes) * 60 <= 900
         assert times["Visibility"] >= 6 * times["Seconds"], minutes
+        # Audio the timeout cannot finish is refused at once (a failed result with the
+        # reason), not run into the timeout on every delivery: at most 0.25 of real time.
+        assert 0 < 0.25 * int(times["MaxAudio"]) <= times["Seconds"], minutes
+    (function,) = resources(template, "AWS::Lambda::Function")
+    limit = function["Environment"]["Variables"]["TRANSCRIBER_MAX_DURATION_S"]
+    assert limit == {"Fn::FindInMap": ["Timeouts", {"Ref": "TimeoutMinutes"}, "MaxAudio"]}
     queue = template["Resources"]["Queue"]["Properties"]
     assert queue["VisibilityTimeout"]["Fn::FindInMap"][2] == "Visibility"
     assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {
