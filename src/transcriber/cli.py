@@ -565,6 +565,9 @@ def live(
     """Stream SOURCE to a running service's live transcription and print finals as they come."""
     import asyncio
     from typing import Any
+    from urllib.parse import urlsplit
+
+    from websockets.exceptions import InvalidHandshake
 
     from transcriber.live.audio import AudioFormat
     from transcriber.live.client import live_url, stream
@@ -577,6 +580,9 @@ def live(
         raise typer.Exit(2) from e
     if source != "-" and not Path(source).is_file():
         _error(f"{source}: no such file")
+        raise typer.Exit(2)
+    if urlsplit(url).scheme not in ("http", "https", "ws", "wss") or not urlsplit(url).netloc:
+        _error(f"--url {url!r}: give the service's address, such as http://127.0.0.1:8086")
         raise typer.Exit(2)
     chunks = stdin_frames(fmt) if source == "-" else file_frames(Path(source))
     start = {"type": "start", "language": language, "sample_rate": fmt.sample_rate,
@@ -609,7 +615,7 @@ def live(
                 limit_s=None,
             )
         )
-    except OSError as e:
+    except (OSError, InvalidHandshake) as e:  # nothing there, or not this service
         _error(f"cannot reach the service at {url}: {e}")
         raise typer.Exit(1) from e
     except TranscriberError as e:

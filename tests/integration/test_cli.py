@@ -302,3 +302,18 @@ def test_outputs_that_cannot_be_written_fail_alone(tmp_path: Path, env: dict[str
     assert f"error: {first}: cannot write {out / 'one.txt'}" in r.stderr
     assert (out / "two.txt").is_file() and f"done {second}" in r.stderr
     assert sorted(p.name for p in out.iterdir()) == ["one.txt", "two.txt"]  # no .part left
+
+
+def test_live_names_an_address_that_is_not_the_service(
+    tmp_path: Path, env: dict[str, str], receiver: Receiver
+) -> None:
+    # A bad --url, or one where a plain web server (not this service) answers: one error
+    # line each, no traceback (websockets' InvalidURI and InvalidMessage went through).
+    audio = write_silence(tmp_path / "a.wav", 1.0)
+    for url in ("localhost:8086", "ftp://example.com", "foo"):
+        r = cli("live", str(audio), "--url", url, env_extra=env)
+        assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+        assert f"error: --url {url!r}: give the service's address" in r.stderr
+    r = cli("live", str(audio), "--url", receiver.url, env_extra=env)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert f"error: cannot reach the service at {receiver.url}" in r.stderr
