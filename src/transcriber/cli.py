@@ -292,7 +292,7 @@ def _local(source: str, settings: Settings) -> Iterator[Path]:
 
     limit = int(settings.max_upload_mb * 1e6)
     with tempfile.TemporaryDirectory(prefix="transcriber-url-") as folder:
-        path = Path(folder) / _source_name(source)
+        path = Path(folder) / f"media{Path(_source_name(source)).suffix[:16]}"
         with path.open("wb") as out:
             asyncio.run(spool(download(source, limit, allow_private=True), out, limit))
         with naming(path, _shown(source)):

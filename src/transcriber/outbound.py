@@ -48,7 +48,13 @@ def shown(url: str) -> str:
 def filename_of(url: str) -> str:
     """The last path component of `url`, decoded, for the task list ("download" if none)."""
     name = unquote(urlsplit(url).path.rsplit("/", 1)[-1]).strip()
-    return name[:200] or "download"
+    # At most 200 bytes in whole characters, its extension kept: with another extension
+    # added it is still a name every file system takes (255 bytes; a Cyrillic letter
+    # is 2).
+    dot = name.rfind(".")
+    suffix = name[dot:] if dot > 0 and len(name[dot:].encode()) <= 16 else ""
+    stem = name[: len(name) - len(suffix)].encode()[: 200 - len(suffix.encode())]
+    return (stem.decode(errors="ignore").strip() + suffix) if stem.strip() else "download"
 
 
 def check_url(url: str, allow_private: bool) -> tuple[str, int]:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -28,6 +29,8 @@ def test_urls_are_shown_without_their_query() -> None:
     assert shown(signed) == "https://bucket.s3.amazonaws.com/a%20b.mp3"
     assert filename_of(signed) == "a b.mp3"
     assert filename_of("https://host/") == "download"
+    long = filename_of("https://host/" + quote("Ж" * 130) + ".wav")  # 264 bytes
+    assert long == "Ж" * 98 + ".wav" and len(long.encode()) <= 200
 
 
 @pytest.mark.parametrize(
