@@ -83,7 +83,9 @@ def request_options(
         word_timestamps=word_timestamps,
         vad=vad,
         channels=channels,
-        diarize=diarize or speakers is not None,
+        # A speaker count asks for speakers, whichever count it is (`--max-speakers 3`
+        # alone was ignored without a word).
+        diarize=diarize or any(n is not None for n in (speakers, min_speakers, max_speakers)),
         num_speakers=speakers,
         min_speakers=min_speakers,
         max_speakers=max_speakers,

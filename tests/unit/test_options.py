@@ -29,6 +29,9 @@ def test_a_speaker_count_implies_diarization(settings: Settings) -> None:
     o = request_options(settings, speakers=2, channels=ChannelMode.mix)
     assert o.diarize and o.num_speakers == 2
     assert o.speaker_count().low == o.speaker_count().high == 2
+    o = request_options(settings, min_speakers=2, max_speakers=4)  # any count asks for it
+    assert o.diarize and (o.min_speakers, o.max_speakers) == (2, 4)
+    assert request_options(settings, max_speakers=3).diarize
 
 
 @pytest.mark.parametrize(
