@@ -362,8 +362,9 @@ async def asr_webservice(
         word_timestamps=word_timestamps,
         vad=vad_filter,
         diarize=diarize,
-        min_speakers=min_speakers,
-        max_speakers=max_speakers,
+        # whisper-asr-webservice reads the bounds only with diarize=true
+        min_speakers=min_speakers if diarize else None,
+        max_speakers=max_speakers if diarize else None,
         initial_prompt=initial_prompt,
         task=task,
         model_paths=False,
