@@ -87,7 +87,8 @@ def transcribe(
         typer.Option(
             "--format",
             "-f",
-            help="Comma-separated: txt,srt,vtt,tsv,json,docx,rttm (default txt,srt; stdout: txt).",
+            help="Comma-separated, of: txt, srt, vtt, tsv, json, docx, rttm"
+            " (default txt,srt; stdout: txt).",
         ),
     ] = None,
     output_dir: Annotated[
@@ -139,11 +140,11 @@ def transcribe(
     ] = "transcribe",
     start: Annotated[
         str | None,
-        typer.Option("--start", help="Transcribe from this time: seconds or [h:]mm:ss."),
+        typer.Option("--start", help="Transcribe from this time: seconds or \\[h:]mm:ss."),
     ] = None,
     end: Annotated[
         str | None,
-        typer.Option("--end", help="Transcribe up to this time: seconds or [h:]mm:ss."),
+        typer.Option("--end", help="Transcribe up to this time: seconds or \\[h:]mm:ss."),
     ] = None,
 ) -> None:
     """Transcribe FILES and write one output per format next to each other in --output-dir."""
@@ -635,7 +636,8 @@ def doctor() -> None:
     ok = True
     for check in run_checks(_settings()):
         mark = "[green]ok[/]  " if check.ok else "[red]FAIL[/]"
-        err.print(f"{mark} {check.name}: {check.detail}")
+        # one line per check, however long its detail, so that `| grep FAIL` shows it all
+        err.print(f"{mark} {check.name}: {check.detail}", soft_wrap=True, highlight=False)
         ok = ok and check.ok
     raise typer.Exit(0 if ok else 1)
 

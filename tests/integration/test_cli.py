@@ -116,6 +116,11 @@ def test_bad_format_and_help(env: dict[str, str]) -> None:
     for flag in ["--language", "--format", "--output-dir", "--model", "--beam-size",
                  "--word-timestamps", "--vad", "--no-vad", "--channels", "--prompt"]:  # fmt: skip
         assert flag in help_text
+    # At 80 columns every format is named, and [h:] is not taken for markup.
+    narrow = subprocess.run([sys.executable, "-m", "transcriber", "transcribe", "--help"],
+                            capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "COLUMNS": "80"}).stdout  # fmt: skip
+    assert "rttm" in narrow and "docx" in narrow and narrow.count("[h:]mm:ss") == 2, narrow
 
 
 def test_impossible_speaker_bounds_fail_before_any_work(
@@ -143,6 +148,8 @@ def test_models_list_and_doctor(tmp_path: Path) -> None:
         assert name in doc.stderr
     for name in ("segmentation-3.0", "campplus-cn-en"):
         assert f"ok   speaker model {name}:" in doc.stderr
+    # One line per check (the cli() helper's 120 columns): none wraps onto the next.
+    assert all(line.startswith(("ok ", "FAIL ")) for line in doc.stderr.splitlines()), doc.stderr
     after = cli("models", "list", env_extra=env)
     assert str(tmp_path / "m" / "base") in after.stdout and "ready" in after.stdout
 
