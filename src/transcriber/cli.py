@@ -287,15 +287,18 @@ def _local(source: str, settings: Settings) -> Iterator[Path]:
     import asyncio
     import tempfile
 
-    from transcriber.errors import naming
+    from transcriber.errors import UploadTooLargeError, naming
     from transcriber.outbound import download
     from transcriber.storage.base import spool
 
     limit = int(settings.max_upload_mb * 1e6)
     with tempfile.TemporaryDirectory(prefix="transcriber-url-") as folder:
         path = Path(folder) / f"media{Path(_source_name(source)).suffix[:16]}"
-        with path.open("wb") as out:
-            asyncio.run(spool(download(source, limit, allow_private=True), out, limit))
+        try:
+            with path.open("wb") as out:
+                asyncio.run(spool(download(source, limit, allow_private=True), out, limit))
+        except UploadTooLargeError as e:  # the service's upload limit holds here too
+            raise UploadTooLargeError(f"{e.message} (TRANSCRIBER_MAX_UPLOAD_MB)") from e
         with naming(path, _shown(source)):
             yield path
 

@@ -262,7 +262,7 @@ async def download(url: str, limit: int, allow_private: bool) -> AsyncIterator[b
                         size += len(block)
                         if size > limit:
                             raise UploadTooLargeError(
-                                f"{shown(url)} is larger than the limit of {limit / 1e6:.0f} MB"
+                                f"{shown(url)} is larger than the limit of {limit / 1e6:g} MB"
                             )
                         yield block
                     return

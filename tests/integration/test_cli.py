@@ -324,3 +324,13 @@ def test_live_names_an_address_that_is_not_the_service(
     r = cli("live", str(audio), "--url", receiver.url, env_extra=env)
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
     assert f"error: cannot reach the service at {receiver.url}" in r.stderr
+
+
+def test_a_url_over_the_upload_limit_names_the_setting(
+    eval_root: Path, tmp_path: Path, env: dict[str, str], receiver: Receiver
+) -> None:
+    receiver.files["jfk.flac"] = eval_root / "en/whisper/jfk.flac"  # 1.1 MB
+    r = cli("transcribe", f"{receiver.url}/jfk.flac", "-o", str(tmp_path / "out"),
+            env_extra=env | {"TRANSCRIBER_MAX_UPLOAD_MB": "0.5"})  # fmt: skip
+    assert r.returncode == 2, r.stderr
+    assert "larger than the limit of 0.5 MB (TRANSCRIBER_MAX_UPLOAD_MB)" in r.stderr, r.stderr

@@ -108,7 +108,7 @@ async def spool(chunks: AsyncIterator[bytes], out: IO[bytes], limit: int) -> int
     async for chunk in chunks:
         size += len(chunk)
         if size > limit:
-            raise UploadTooLargeError(f"upload is larger than the limit of {limit / 1e6:.0f} MB")
+            raise UploadTooLargeError(f"upload is larger than the limit of {limit / 1e6:g} MB")
         pending += chunk
         if len(pending) >= CHUNK:
             block, pending = bytes(pending), bytearray()
