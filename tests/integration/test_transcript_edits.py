@@ -100,6 +100,17 @@ def test_an_edit_is_timed_shown_everywhere_and_undone(
     )
 
 
+def test_rttm_of_a_transcript_without_speakers_is_refused(
+    client: TestClient, jfk_task: dict[str, Any]
+) -> None:
+    # It was an empty 200, which reads as "nobody spoke"; the CLI refuses it too.
+    for route in ("result", "export"):
+        r = client.get(f"/api/tasks/{jfk_task['id']}/{route}", params={"format": "rttm"})
+        assert_error(r, 409, "conflict")
+        assert "has no speaker labels, which rttm lists" in r.json()["error"]["message"]
+    assert client.get(f"/api/tasks/{jfk_task['id']}/result", params={"format": "srt"}).is_success
+
+
 def test_two_editors_on_one_revision_conflict(client: TestClient, jfk_task: dict[str, Any]) -> None:
     tid = jfk_task["id"]
     first = editor(client, tid)["transcript"]["segments"][0]

@@ -242,14 +242,33 @@ def _channel(task: TaskRecord, seg: Segment) -> int | None:
     return int(m.group(1)) - 1 if m else None
 
 
-def download(task_filename: str, raw: bytes, fmt: str, label: str = "") -> Response:
-    """A stored JSON document as a download in `fmt`, named after the task's file
-    (`NAME{label}.EXT`; `label` marks an earlier version, `.v2`)."""
+def download(task: TaskRecord, raw: bytes, fmt: str, label: str = "") -> Response:
+    """A stored JSON document of `task` as a download in `fmt`, named after the task's
+    file (`NAME{label}.EXT`; `label` marks an earlier version, `.v2`)."""
     # export imports this module
     from transcriber.api.routes.export import content_disposition, download_stem
 
-    stem = download_stem(task_filename)
-    body = raw if fmt == "json" else render_format(parse(raw), fmt, name=stem)
+    stem = download_stem(task.filename)
+    if fmt == "json":
+        body = raw
+    else:
+        transcript = parse(raw)
+        if fmt == "rttm":
+            check_speakers_for_rttm(task, transcript)
+        body = render_format(transcript, fmt, name=stem)
     spec = FORMATS[fmt]
     headers = {"Content-Disposition": content_disposition(f"{stem}.{spec.extension}", label)}
     return Response(body, media_type=spec.content_type, headers=headers)
+
+
+def check_speakers_for_rttm(task: TaskRecord, transcript: Transcript) -> None:
+    """ConflictError for RTTM of a transcript without speaker labels: it lists who spoke
+    when, and an empty file would read as "nobody spoke". (A task transcribed with them
+    that found no speech has an empty RTTM, rightly.)"""
+    asked = bool(task.options.get("diarize")) or task.options.get("channels") == "split"
+    labelled = bool(transcript.speakers) or any(s.speaker for s in transcript.segments)
+    if not (asked or labelled):
+        raise ConflictError(
+            f"task {task.id} has no speaker labels, which rttm lists: transcribe it again"
+            f" with them (POST /api/tasks/{task.id}/rerun with diarize=true)"
+        )

@@ -160,6 +160,8 @@ def export_result(
         raise ConflictError(f"task {task_id} is {task.status.value}; no result yet")
     edited = transcripts.current(services, task)
     shown = with_names(edited.transcript, {**edited.speaker_names, **names})
+    if fmt == "rttm":
+        transcripts.check_speakers_for_rttm(task, shown)
     if not speaker_labels:
         shown = without_speakers(shown)
     stem = download_stem(task.filename)

@@ -158,7 +158,7 @@ def get_result(
     task = _task(services, owner, task_id)
     if task.status != TaskStatus.completed or not task.result_key:
         raise ConflictError(f"task {task_id} is {task.status.value}; no result yet")
-    return transcripts.download(task.filename, transcripts.document(services, task, version), fmt)
+    return transcripts.download(task, transcripts.document(services, task, version), fmt)
 
 
 @router.get(

@@ -138,4 +138,4 @@ def get_version(
     if number not in known:
         raise NotFoundError(f"task {task_id} has no version {number}")
     raw = services.store.get_bytes(version_key(task_id, number))
-    return transcripts.download(task.filename, raw, fmt, f".v{number}")
+    return transcripts.download(task, raw, fmt, f".v{number}")
