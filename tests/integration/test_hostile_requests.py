@@ -44,6 +44,16 @@ def test_the_first_and_last_days_are_refused_by_name(idle: TestClient, day: str)
     assert idle.get("/v2/transcript", params={"created_on": "9999-12-30"}).status_code == 200
 
 
+def test_a_day_or_words_not_in_their_form_are_named_in_words(idle: TestClient) -> None:
+    # Not pydantic's "String should match pattern '^\d{4}-…'".
+    r = idle.get("/v2/transcript", params={"created_on": "abc"})
+    assert (
+        r.status_code == 400 and r.json()["error"] == "created_on 'abc' is not a day (YYYY-MM-DD)"
+    )
+    r = idle.get("/v2/transcript/some-id/word-search", params={"words": " , "})
+    assert r.status_code == 400 and "give at least one word" in r.json()["error"], r.text
+
+
 def test_form_fields_must_be_utf8(idle: TestClient, tmp_path: Path) -> None:
     boundary = "b0undary"
     body = (

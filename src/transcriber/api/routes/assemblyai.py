@@ -65,6 +65,7 @@ CLIP_MS = int(MAX_CLIP_S * 1000)
 """The latest a clip may start or end, in milliseconds (a week: longer is a typo)."""
 UPLOAD_TTL_S = 24 * 3600.0
 UPLOAD_SWEEP_S = 600.0
+DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 UPLOAD_PATH = re.compile(r"/v2/upload/([0-9a-f]{32})$")
 LIST_STATUS = {
     "queued": TaskStatus.queued,
@@ -388,14 +389,22 @@ def list_transcripts(
     before_id: str | None = None,
     after_id: str | None = None,
     created_on: Annotated[
-        str | None, Query(description="A day, YYYY-MM-DD (UTC)", pattern=r"^\d{4}-\d{2}-\d{2}$")
+        # The pattern is the schema's; the route checks the day itself, with a message
+        # that names the form (pydantic's would quote the regular expression).
+        str | None,
+        Query(
+            description="A day, YYYY-MM-DD (UTC)",
+            json_schema_extra={"pattern": f"^{DAY.pattern}$"},
+        ),
     ] = None,
 ) -> dict[str, Any]:
     before = _task(services, owner, before_id).created_at if before_id else None
     after = _task(services, owner, after_id).created_at if after_id else None
     day_start = day_end = None  # the bounds of `created_on`, which every page keeps
-    if created_on:
+    if created_on is not None:  # "" too: no day is not all days
         try:
+            if not DAY.fullmatch(created_on):  # fromisoformat takes 20261207 and weeks too
+                raise ValueError(created_on)
             day = datetime.combine(date.fromisoformat(created_on), clock(), tzinfo=UTC)
         except ValueError:
             raise OptionError(f"created_on {created_on!r} is not a day (YYYY-MM-DD)") from None
@@ -480,7 +489,12 @@ def word_search(
     transcript_id: str,
     services: ServicesDep,
     owner: CurrentOwner,
-    words: Annotated[str, Query(description="Comma-separated words or phrases", pattern=r"[^,\s]")],
+    words: Annotated[
+        str,
+        Query(
+            description="Comma-separated words or phrases", json_schema_extra={"pattern": r"[^,\s]"}
+        ),  # checked below, in words
+    ],
 ) -> dict[str, Any]:
     terms = [w for w in words.split(",") if w.strip()]
     if not terms:
