@@ -7,6 +7,8 @@ serious. Screenshots go to test-artifacts/."""
 from __future__ import annotations
 
 import os
+import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ from tests.media_factory import write_silence
 pytestmark = pytest.mark.slow
 
 try:
-    from playwright.sync_api import Browser, Page, expect
+    from playwright.sync_api import Browser, Page, Route, expect
 except ImportError:  # pragma: no cover - depends on the environment
     if os.environ.get("CI"):
         raise
@@ -230,6 +232,7 @@ def test_two_editors_on_one_revision_get_a_conflict(
     pages.extend([one, two])
     if not task_item(one, "jfk.flac").count():
         one.set_input_files("#file-input", str(eval_root / JFK))
+        wait_done(one, "jfk.flac")  # before the reload below, which would stop the upload
     for pg in (one, two):
         pg.reload()
         pg.wait_for_selector("body[data-ready]")
@@ -241,12 +244,23 @@ def test_two_editors_on_one_revision_get_a_conflict(
     expect(one.locator("#viewer-body")).not_to_have_attribute("data-revision", read or "")
     edit_first_segment(two, "what", "WHAT")
     expect(two.locator("#toast")).to_contain_text("Someone else changed this transcript")
-    # The second editor now shows the first one's change, not its own.
+    expect(two.locator("#toast")).to_contain_text("your text is kept in the form")
+    # The second editor now shows the first one's change, not its own...
     expect(two.locator("#viewer-body")).to_have_attribute(
         "data-revision", one.locator("#viewer-body").get_attribute("data-revision") or ""
     )
-    text = two.locator("#segments").text_content() or ""
-    assert "WHAT" not in text
+    shown = " ".join(two.locator("#segments .seg-text").all_text_contents())
+    assert "WHAT" not in shown
+    # ...and its correction waits in the form, on the reloaded text, to be saved again.
+    form = two.locator("#segments .segment", has=two.locator(".seg-form"))
+    seg_id = form.get_attribute("data-id")
+    seg = two.locator(f"#segments .segment[data-id='{seg_id}']")
+    area = seg.locator("textarea")
+    expect(area).to_be_focused()
+    expect(area).to_have_value(re.compile("WHAT"))
+    area.press("Enter")
+    expect(seg.locator(".seg-text")).to_contain_text("WHAT")
+    expect(two.locator("#segments .seg-form")).to_have_count(0)
 
 
 def test_the_player_streams_a_large_file_with_ranges(
@@ -363,3 +377,70 @@ def test_axe_finds_nothing_serious(
         )
         serious = [v for v in found if v["impact"] in ("serious", "critical")]
         assert not serious, (size, scheme, serious)
+
+
+# --- What the reader typed survives; the page keeps the keyboard where it was. ---
+
+
+def open_jfk(page: Page, eval_root: Path) -> None:
+    if not task_item(page, "jfk.flac").count():
+        page.set_input_files("#file-input", str(eval_root / JFK))
+    wait_done(page, "jfk.flac").locator("button.task-name-button").click()
+    expect(page.locator("#viewer-body")).to_have_attribute("data-ready", "true")
+
+
+def fake_task(task_id: str, filename: str, status: str) -> dict[str, Any]:
+    """A task the server does not have, for the list to show."""
+    return {
+        "id": task_id,
+        "filename": filename,
+        "status": status,
+        "created_at": "2024-05-01T10:00:00Z",
+        "progress": 0.0,
+        "options": {},
+    }
+
+
+def list_with(page: Page, *fakes: dict[str, Any]) -> None:
+    """The page again, its task list as the server sends it with `fakes` on top."""
+
+    def answer(route: Route) -> None:
+        listed = route.fetch().json()
+        listed["items"] = [*fakes, *listed["items"]]
+        route.fulfill(json=listed)
+
+    page.route("**/api/tasks?limit=200", answer)
+    page.reload()
+    page.wait_for_selector("body[data-ready]")
+
+
+def test_an_open_correction_keeps_its_text_when_the_transcript_is_drawn_again(
+    browser: Browser, server: Server, pages: list[Page], eval_root: Path
+) -> None:
+    page = open_page(browser, server, "desktop", locale="en-US")
+    pages.append(page)
+    open_jfk(page, eval_root)
+    seg = page.locator("#segments .segment").first
+    seg.locator(".seg-text").dblclick()
+    area = seg.locator("textarea")
+    area.fill("A draft not saved yet")
+    # Switching the page's language draws every segment again (as a save or Undo does).
+    page.select_option("#ui-lang", "ru")
+    expect(page.locator("#viewer-close")).to_have_text("Закрыть")
+    area = page.locator("#segments .segment").first.locator("textarea")
+    expect(area).to_have_value("A draft not saved yet")
+    expect(area).to_be_focused()
+    expect(page.locator("#segments .seg-form button[type=submit]")).to_have_text("Сохранить")
+    shot(page, "desktop-draft-kept-ru")
+    # Another segment's correction is saved: the first form still holds its draft.
+    other = page.locator("#segments .segment").nth(1)
+    revision = page.locator("#viewer-body").get_attribute("data-revision")
+    other.locator(".seg-text").dblclick()
+    other_area = other.locator("textarea")
+    other_area.fill(other_area.input_value().rstrip() + " Truly.")
+    other_area.press("Enter")
+    expect(page.locator("#viewer-body")).not_to_have_attribute("data-revision", revision or "")
+    expect(other.locator(".seg-text")).to_contain_text("Truly")
+    expect(page.locator("#segments .segment").first.locator("textarea")).to_have_value(
+        "A draft not saved yet"
+    )

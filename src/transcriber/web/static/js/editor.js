@@ -17,8 +17,9 @@ export class Editor {
     return `/api/tasks/${encodeURIComponent(this.viewer.task.id)}/transcript${suffix}`;
   }
 
-  /** Send a change (`segments`, `speaker_names`) after the ones before it. */
-  save(change, { done = t("editor.saved"), method = "PATCH", suffix = "" } = {}) {
+  /** Send a change (`segments`, `speaker_names`) after the ones before it. `draft`, the
+   * form's content behind a segment's change, is put back in a new form on a conflict. */
+  save(change, { done = t("editor.saved"), method = "PATCH", suffix = "", draft = null } = {}) {
     const task = this.viewer.task;
     const run = async () => {
       if (this.viewer.task !== task) return false;
@@ -32,8 +33,10 @@ export class Editor {
       } catch (err) {
         if (this.viewer.task !== task) return false;
         if (err instanceof ApiError && err.code === "edit_conflict") {
-          toast(t("error.edit_conflict"), "error");
+          toast(draft ? t("editor.conflictKept") : t("error.edit_conflict"), "error");
           await this.viewer.reload();
+          // The reader's text comes back in a form on the reloaded segment, to check and save.
+          if (draft && this.viewer.task === task) this.restore([draft]);
         } else {
           toast(errorText(err), "error");
         }
@@ -45,12 +48,50 @@ export class Editor {
     return result;
   }
 
+  /** The open forms not being saved: what they hold, to put back after a re-render. */
+  drafts() {
+    return [...this.viewer.segmentsEl.querySelectorAll(".seg-form:not([aria-busy])")].map((form) => {
+      const area = form.querySelector("textarea");
+      const select = form.querySelector("select");
+      const active = document.activeElement;
+      return {
+        id: form.closest(".segment").dataset.id,
+        text: area.value,
+        speaker: select ? select.value : null,
+        focus: active === area ? "text" : select && active === select ? "speaker" : null,
+        selection: [area.selectionStart, area.selectionEnd],
+      };
+    });
+  }
+
+  /** Open the forms of `drafts` again on their segments (those still there). */
+  restore(drafts) {
+    const viewer = this.viewer;
+    for (const draft of drafts) {
+      const li = viewer.segmentsEl.querySelector(`.segment[data-id="${CSS.escape(String(draft.id))}"]`);
+      const seg = li && viewer.doc.segments[Number(li.dataset.index)];
+      if (seg) this.open(li, seg, draft);
+    }
+  }
+
+  /** Whether an open form holds a text or speaker that is not saved. */
+  changed() {
+    return [...this.viewer.segmentsEl.querySelectorAll(".seg-form")].some((form) => {
+      const select = form.querySelector("select");
+      return (
+        form.querySelector("textarea").value.trim() !== form.dataset.text.trim() ||
+        Boolean(select && select.value !== form.dataset.speaker)
+      );
+    });
+  }
+
   undo() {
     return this.save({}, { done: t("editor.undone"), method: "POST", suffix: "/undo" });
   }
 
-  /** Turn segment `li` into a form: its text, its speaker, save, cancel, restore. */
-  open(li, seg) {
+  /** Turn segment `li` into a form: its text, its speaker, save, cancel, restore; with
+   * `draft` (from drafts()), holding what was typed before and focused as it was. */
+  open(li, seg, draft = null) {
     if (li.querySelector(".seg-form")) return;
     const viewer = this.viewer;
     const textEl = li.querySelector(".seg-text");
@@ -85,6 +126,8 @@ export class Editor {
       row.append(sl, select);
       form.append(row);
     }
+    form.dataset.text = seg.text;
+    form.dataset.speaker = select ? select.value : "";
 
     const actions = document.createElement("div");
     actions.className = "seg-form-actions";
@@ -133,7 +176,8 @@ export class Editor {
         return;
       }
       if ("text" in change) toast(t("editor.saving"));
-      finish(this.save({ segments: [change] }));
+      const draft = { id: seg.id, text: area.value, speaker: select ? select.value : null, focus: "text" };
+      finish(this.save({ segments: [change] }, { draft }));
     });
     cancel.addEventListener("click", close);
     form.addEventListener("keydown", (e) => {
@@ -152,8 +196,17 @@ export class Editor {
     textEl.hidden = true;
     li.classList.add("editing");
     textEl.after(form);
-    area.focus();
-    area.setSelectionRange(area.value.length, area.value.length);
+    if (draft) {
+      area.value = draft.text;
+      if (select && draft.speaker && [...select.options].some((o) => o.value === draft.speaker)) {
+        select.value = draft.speaker;
+      }
+    }
+    if (!draft || draft.focus === "text") {
+      area.focus();
+      const [start, end] = (draft && draft.selection) || [area.value.length, area.value.length];
+      area.setSelectionRange(start, end);
+    } else if (draft.focus === "speaker" && select) select.focus();
   }
 }
 

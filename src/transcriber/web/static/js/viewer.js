@@ -137,7 +137,8 @@ export class Viewer {
     this.bodyEl.dataset.revision = String(view.revision);
     this.renderAll();
     this.timeline.setTurns(this.doc.segments, (label) => this.colour(label));
-    if (focusId) {
+    // A form opened again on its draft has the focus back already.
+    if (focusId && !this.segmentsEl.contains(document.activeElement)) {
       const back = this.segmentsEl.querySelector(`.segment[data-id="${focusId}"] .seg-edit`);
       if (back) back.focus();
     }
@@ -334,6 +335,8 @@ export class Viewer {
       this.segmentsEl.replaceChildren(li);
       return;
     }
+    // Forms open on other segments are put back with what was typed in them.
+    const drafts = this.editor.drafts();
     const edited = new Set(this.view.edited);
     const frag = document.createDocumentFragment();
     segs.forEach((seg, i) => {
@@ -394,6 +397,7 @@ export class Viewer {
     this.segmentsEl.replaceChildren(frag);
     this.active = -1;
     this.sync();
+    this.editor.restore(drafts);
   }
 
   edit(li) {
