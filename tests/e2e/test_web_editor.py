@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from tests.conftest import ROOT
-from tests.e2e.test_web_ui import ARTIFACTS, DONE_S, task_item
+from tests.e2e.test_web_ui import ARTIFACTS, DONE_S, STEREO, task_item
 from tests.integration.test_serve import Server
 from tests.media_factory import write_silence
 
@@ -444,3 +444,32 @@ def test_an_open_correction_keeps_its_text_when_the_transcript_is_drawn_again(
     expect(page.locator("#segments .segment").first.locator("textarea")).to_have_value(
         "A draft not saved yet"
     )
+
+
+def test_a_speaker_name_being_typed_keeps_the_focus_through_its_save(
+    browser: Browser, server: Server, pages: list[Page], eval_root: Path
+) -> None:
+    page = open_page(browser, server, "desktop", locale="en-US")
+    pages.append(page)
+    stereo = eval_root / STEREO
+    if not task_item(page, stereo.name).count():
+        page.check("#opt-split")
+        page.set_input_files("#file-input", str(stereo))
+    wait_done(page, stereo.name).locator("button.task-name-button").click()
+    expect(page.locator("#viewer-body")).to_have_attribute("data-ready", "true")
+    rename = page.locator("#speaker-list input[data-speaker='channel 2']")
+    rename.fill("")
+    rename.press_sequentially("Bo")
+    expect(page.locator("#toast")).to_have_text("Speaker name saved")  # saved after a pause
+    expect(rename).to_be_focused()
+    # Still typing in the field: "e" is a letter of the name, not the editor's shortcut.
+    page.keyboard.type("er")
+    expect(rename).to_have_value("Boer")
+    expect(page.locator("#segments .seg-form")).to_have_count(0)
+    expect(page.locator("#segments .speaker[data-speaker='channel 2']").first).to_have_text("Boer")
+    page.wait_for_function(
+        """async (id) => (await (await fetch(`/api/tasks/${id}/transcript`)).json())
+             .speaker_names['channel 2'] === 'Boer'""",
+        arg=completed_task(server, stereo.name)["id"],
+    )
+    expect(rename).to_be_focused()

@@ -278,6 +278,16 @@ export class Viewer {
 
   renderSpeakers() {
     this.speakersEl.hidden = this.speakers.length === 0;
+    const inputs = [...this.speakerListEl.querySelectorAll("input[data-speaker]")];
+    const same =
+      inputs.length === this.speakers.length && inputs.every((input, i) => input.dataset.speaker === this.speakers[i]);
+    if (same) {
+      // The same speakers: the fields stay (and the focus in them), only their words change.
+      for (const input of inputs) this.fillSpeaker(input);
+      return;
+    }
+    const active = document.activeElement;
+    const typing = inputs.includes(active) ? { label: active.dataset.speaker, value: active.value } : null;
     this.speakerListEl.replaceChildren(
       ...this.speakers.map((label, i) => {
         const row = document.createElement("div");
@@ -293,10 +303,8 @@ export class Viewer {
         input.id = id;
         input.type = "text";
         input.maxLength = 100;
-        input.value = this.names[label] || "";
-        input.placeholder = t("viewer.renamePlaceholder");
         input.dataset.speaker = label;
-        input.setAttribute("aria-label", t("viewer.rename", { label }));
+        this.fillSpeaker(input);
         const pen = document.createElement("span");
         pen.className = "speaker-pen";
         pen.setAttribute("aria-hidden", "true");
@@ -314,12 +322,37 @@ export class Viewer {
         return row;
       }),
     );
+    const back = typing && this.speakerListEl.querySelector(`input[data-speaker="${CSS.escape(typing.label)}"]`);
+    if (back) {
+      back.value = typing.value;
+      back.focus();
+    }
+  }
+
+  /** A speaker's field in the page's language, with the saved name unless it is being
+   * typed (focused, or waiting to be sent): that one is kept, and shown on the segments. */
+  fillSpeaker(input) {
+    const label = input.dataset.speaker;
+    const chip = input.labels && input.labels[0];
+    if (chip) chip.title = t("viewer.rename", { label });
+    input.placeholder = t("viewer.renamePlaceholder");
+    input.setAttribute("aria-label", t("viewer.rename", { label }));
+    if (input.isConnected && (input === document.activeElement || label in this.renameTimers)) {
+      const value = input.value.trim();
+      if (value) this.names[label] = value;
+      else delete this.names[label];
+    } else {
+      input.value = this.names[label] || "";
+    }
   }
 
   /** Save a speaker's name once typing pauses (or at once when the field is left). */
   scheduleRename(label, value, wait = RENAME_WAIT_MS) {
     clearTimeout(this.renameTimers[label]);
+    const task = this.task;
     this.renameTimers[label] = setTimeout(() => {
+      delete this.renameTimers[label];
+      if (!this.view || this.task !== task) return;
       const saved = (this.view.speaker_names || {})[label] || "";
       if (saved === value) return;
       this.editor.save({ speaker_names: { [label]: value } }, { done: t("editor.renamed") });
