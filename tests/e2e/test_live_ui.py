@@ -152,3 +152,25 @@ def test_live_tab_in_russian(page: Page) -> None:
     expect(page.locator("#live-button")).to_have_text("Начать запись")
     expect(page.locator("#live-meter")).to_have_attribute("aria-label", "Уровень микрофона")
     shot(page, "live-ru")
+
+
+def test_live_tab_over_plain_http_asks_for_https(browser: Browser, server: Server) -> None:
+    """Over plain HTTP on another host the browser has no navigator.mediaDevices: the page
+    says the microphone needs HTTPS, not that there is none. (127.0.0.1 is a secure
+    context, so the insecure one is made here as the browser makes it.)"""
+    context = browser.new_context(locale="en-US")
+    context.add_init_script(
+        """Object.defineProperty(window, 'isSecureContext', {get: () => false});
+           Object.defineProperty(Navigator.prototype, 'mediaDevices', {get: () => undefined});"""
+    )
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server.url + "/?lang=en")
+    page.wait_for_selector("body[data-ready]")
+    page.click("#tab-live")
+    page.click("#live-button")
+    expect(page.locator("#live-status")).to_contain_text("only to pages opened over HTTPS")
+    expect(page.locator("#live-panel")).to_have_attribute("data-state", "idle")
+    context.close()
+    assert not errors, errors

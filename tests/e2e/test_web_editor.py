@@ -6,6 +6,7 @@ serious. Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import time
@@ -473,3 +474,93 @@ def test_a_speaker_name_being_typed_keeps_the_focus_through_its_save(
         arg=completed_task(server, stereo.name)["id"],
     )
     expect(rename).to_be_focused()
+
+
+# --- Errors and connection states ---
+
+
+def test_a_task_list_that_cannot_be_read_says_so_and_offers_another_try(
+    browser: Browser, server: Server, pages: list[Page]
+) -> None:
+    page = open_page(browser, server, "desktop", locale="en-US")
+    pages.append(page)
+    down = {"error": {"code": "unavailable", "message": "the job database is unavailable"}}
+    page.route("**/api/tasks?limit=200", lambda route: route.fulfill(status=503, json=down))
+    page.reload()
+    page.wait_for_selector("body[data-ready]")
+    expect(page.locator("#tasks-error")).to_contain_text("The task list could not be loaded.")
+    expect(page.locator("#tasks-empty")).to_be_hidden()  # not "No tasks yet"
+    page.locator("#tasks-error").scroll_into_view_if_needed()
+    shot(page, "desktop-list-failed")
+    page.unroute("**/api/tasks?limit=200")
+    page.locator("#tasks-retry").click()
+    expect(page.locator("#tasks-error")).to_be_hidden()
+    expect(page.locator("#tasks-empty.empty:visible, li.task").first).to_be_visible()
+
+    # Refused for want of a key, the prompt dismissed: the bar still offers to give one.
+    refused = {"error": {"code": "unauthorized", "message": "an API key is required"}}
+    page.route("**/api/tasks?limit=200", lambda route: route.fulfill(status=401, json=refused))
+    page.reload()
+    expect(page.locator("#key-dialog")).to_be_visible()
+    page.keyboard.press("Escape")
+    page.wait_for_selector("body[data-ready]")
+    expect(page.locator("#key-button")).to_be_visible()
+    expect(page.locator("#tasks-error")).to_be_visible()
+
+
+def test_a_proxys_own_error_page_is_worded(
+    browser: Browser, server: Server, pages: list[Page], tmp_path: Path
+) -> None:
+    page = open_page(browser, server, "desktop", locale="en-US")
+    pages.append(page)
+    nginx = "<html><head><title>413 Request Entity Too Large</title></head></html>"
+
+    def too_large(route: Route) -> None:
+        if route.request.method == "POST":
+            route.fulfill(status=413, content_type="text/html", body=nginx)
+        else:
+            route.continue_()
+
+    page.route("**/api/tasks", too_large)
+    clip = write_silence(tmp_path / "proxied.wav", 1.0)
+    page.set_input_files("#file-input", str(clip))
+    item = task_item(page, "proxied.wav")
+    expect(item).to_have_attribute("data-status", "rejected")
+    expect(item.locator(".task-error")).to_contain_text("The file is too large or too long")
+
+
+def test_a_task_deleted_elsewhere_leaves_the_list(
+    browser: Browser, server: Server, pages: list[Page]
+) -> None:
+    page = open_page(browser, server, "desktop", locale="en-US")
+    pages.append(page)
+    list_with(page, fake_task("deleted-elsewhere", "ghost.flac", "processing"))
+    # Its WebSocket is answered "not found": the card goes instead of staying "processing".
+    expect(task_item(page, "ghost.flac")).to_have_count(0)
+
+
+def test_reconnecting_backs_off_while_the_server_closes_at_once(
+    browser: Browser, server: Server, pages: list[Page]
+) -> None:
+    page = open_page(browser, server, "desktop", locale="en-US")
+    pages.append(page)
+    task = fake_task("db-down", "waiting.flac", "processing")
+    opened: list[float] = []
+    accepted: list[Any] = []
+
+    def accept(ws: Any) -> None:  # the page's socket opens (no server behind it)...
+        opened.append(time.monotonic())
+        accepted.append(ws)
+
+    page.route_web_socket(re.compile(r".*/ws/tasks/db-down.*"), accept)
+    page.route("**/api/tasks/db-down", lambda route: route.fulfill(json=task))
+    list_with(page, task)
+    deadline = time.monotonic() + 30
+    while len(opened) < 4 and time.monotonic() < deadline:
+        # ...and is closed 1013 before any message, as while the job database is down.
+        while accepted:
+            accepted.pop().close(code=1013, reason="the job database is unavailable")
+        page.wait_for_timeout(50)
+    assert len(opened) >= 4, opened
+    gaps = [b - a for a, b in itertools.pairwise(opened)]
+    assert gaps[2] > 3, gaps  # 1 s, 2 s, 4 s: not once a second for ever

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -185,7 +186,13 @@ def test_the_web_page_words_every_error_code_in_both_languages() -> None:
 
     codes = {cls.code for cls in tree(errors.TranscriberError)}
     assert {"quota_exceeded", "too_many_sessions", "bad_message"} <= codes
-    i18n = Path(transcriber.__file__).parent / "web" / "static" / "i18n"
+    # ...and the codes the HTTP mapping answers by itself (a full disk, a database down).
+    package = Path(transcriber.__file__).parent
+    mapping = (package / "api" / "errors.py").read_text("utf-8")
+    answered = set(re.findall(r'error_response\(\s*\d+,\s*"(\w+)"', mapping))
+    assert "insufficient_storage" in answered
+    codes |= answered
+    i18n = package / "web" / "static" / "i18n"
     for lang in ("en", "ru"):
         words = json.loads((i18n / f"{lang}.json").read_text())
         missing = sorted(c for c in codes if f"error.{c}" not in words)

@@ -38,6 +38,11 @@ function authHeaders() {
   return key ? { Authorization: `Bearer ${key}` } : {};
 }
 
+// A proxy in front of the service answers some statuses itself, with a page instead of the
+// service's JSON (nginx's 413, a 502 while the service restarts): worded as the service's
+// own codes for the same thing.
+const PROXY_CODES = { 408: "request_timeout", 413: "too_large", 502: "unavailable", 503: "unavailable", 504: "unavailable" };
+
 function errorFrom(status, text, fallback) {
   try {
     const body = JSON.parse(text);
@@ -45,7 +50,7 @@ function errorFrom(status, text, fallback) {
   } catch {
     // not JSON: fall through
   }
-  return new ApiError(status, "http_error", fallback || `HTTP ${status}`);
+  return new ApiError(status, PROXY_CODES[status] || "http_error", fallback || `HTTP ${status}`);
 }
 
 /** A JSON API call; `body` is sent as JSON. Asks for the key on 401, then tries again. */

@@ -28,9 +28,10 @@ function setupKeyDialog() {
         "close",
         () => {
           const key = input.value.trim();
+          // Once asked, the key can be given again from the bar, the prompt dismissed or not.
+          button.hidden = false;
           if (dialog.returnValue === "save" && key) {
             setApiKey(key);
-            button.hidden = false;
             resolve(key);
           } else resolve(null);
         },

@@ -26,6 +26,12 @@ export class LivePanel {
   }
 
   async start() {
+    // Browsers give the microphone to secure pages only: over plain HTTP (not localhost)
+    // navigator.mediaDevices is not there at all.
+    if (!window.isSecureContext || !navigator.mediaDevices) {
+      this.fail(t("live.needsHttps"));
+      return;
+    }
     this.setState("starting", "live.starting");
     this.clearText();
     // Made in the click itself, so that the browser lets it run. Asking for 16 kHz lets
@@ -37,7 +43,10 @@ export class LivePanel {
         audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true, autoGainControl: true },
       });
     } catch (err) {
-      this.fail(err && err.name === "NotAllowedError" ? t("live.micDenied") : t("live.micMissing"));
+      const name = err && err.name;
+      if (name === "NotAllowedError") this.fail(t("live.micDenied"));
+      else if (name === "NotFoundError") this.fail(t("live.micMissing"));
+      else this.fail(t("live.audioFailed", { message: (err && err.message) || String(err) }));
       return;
     }
     try {

@@ -23,6 +23,8 @@ export class TaskList {
   constructor(listEl, { onOpen, onRemoved }) {
     this.listEl = listEl;
     this.emptyEl = document.getElementById("tasks-empty");
+    this.loadErrorEl = document.getElementById("tasks-error");
+    this.loadFailed = null; // the error that kept the list from loading
     this.noneMatchEl = document.getElementById("tasks-none-match");
     this.countEl = document.getElementById("task-count");
     this.filtersEl = document.getElementById("task-filters");
@@ -35,16 +37,30 @@ export class TaskList {
     this.openId = null;
     onLangChange(() => {
       for (const item of this.items.values()) this.render(item);
+      if (this.loadFailed) this.showLoadError();
       this.updateCount();
     });
     this.nameFilter.addEventListener("input", () => this.applyFilter());
     this.statusFilter.addEventListener("change", () => this.applyFilter());
+    document.getElementById("tasks-retry").addEventListener("click", () => this.load());
     setInterval(() => this.tick(), TICK_MS);
     onTitle(() => this.updateTitle());
   }
 
+  /** Read the task list; when that fails, the list says so and offers to try again. */
   async load() {
-    const page = await request("/api/tasks?limit=200");
+    let page;
+    try {
+      page = await request("/api/tasks?limit=200");
+    } catch (err) {
+      this.loadFailed = err;
+      this.showLoadError();
+      this.updateCount();
+      return;
+    }
+    const retried = Boolean(this.loadFailed);
+    this.loadFailed = null;
+    this.loadErrorEl.hidden = true;
     // Newest first from the API; append in that order under any uploads in flight.
     for (const task of page.items) {
       const item = this.ensure(task.id, task, false);
@@ -52,6 +68,32 @@ export class TaskList {
       if (!FINAL.has(task.status)) this.watch(item);
     }
     this.updateCount();
+    if (retried) this.focusFirst();
+  }
+
+  /** The keyboard on a card: its first button that shows (the name, or an action). */
+  focusCard(item) {
+    const button = item && !item.el.hidden && item.el.querySelector("button:not([hidden])");
+    if (button) button.focus();
+    return Boolean(button);
+  }
+
+  focusFirst() {
+    const first = [...this.items.values()].find((i) => !i.el.hidden);
+    if (!(first && this.focusCard(first))) document.getElementById("file-input").focus();
+  }
+
+  /** After the viewer closes: back on the task's Open button. */
+  focusTask(id) {
+    const item = this.items.get(id);
+    const open = item && !item.el.hidden && item.el.querySelector(".task-actions button[data-action=open]");
+    if (open && !open.hidden) open.focus();
+  }
+
+  showLoadError() {
+    document.getElementById("tasks-error-text").textContent =
+      `${t("tasks.loadFailed")} ${errorText(this.loadFailed)}`;
+    this.loadErrorEl.hidden = false;
   }
 
   get(id) {
@@ -295,7 +337,7 @@ export class TaskList {
   updateCount() {
     const n = this.items.size;
     const shown = [...this.items.values()].filter((i) => !i.el.hidden).length;
-    this.emptyEl.hidden = n > 0;
+    this.emptyEl.hidden = n > 0 || Boolean(this.loadFailed);
     this.noneMatchEl.hidden = n === 0 || shown > 0;
     this.filtersEl.hidden = n < 2 && !this.nameFilter.value && !this.statusFilter.value;
     this.countEl.textContent = !n ? "" : shown === n ? String(n) : t("tasks.shown", { n: shown, total: n });
@@ -364,10 +406,10 @@ export class TaskList {
     let ended = false;
     const socket = new WebSocket(wsUrl(`/ws/tasks/${encodeURIComponent(id)}`));
     item.socket = socket;
-    socket.onopen = () => {
-      item.backoff = 1000;
-    };
     socket.onmessage = (msg) => {
+      // The server said something: it is up. (An accepted socket that is closed at once,
+      // as while the database is down, keeps backing off.)
+      item.backoff = 1000;
       let data;
       try {
         data = JSON.parse(msg.data);
@@ -376,7 +418,9 @@ export class TaskList {
       }
       if (data.event === "error" || data.event === "deleted") {
         ended = true;
-        if (data.event === "deleted") this.remove(item);
+        // Deleted, here or elsewhere: its card goes.
+        const gone = data.event === "deleted" || (data.error && data.error.code === "not_found");
+        if (gone) this.remove(item);
         return;
       }
       if (!data.task) return;
