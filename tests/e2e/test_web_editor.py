@@ -476,6 +476,87 @@ def test_a_speaker_name_being_typed_keeps_the_focus_through_its_save(
     expect(rename).to_be_focused()
 
 
+def test_the_open_transcript_is_kept_and_a_typed_correction_is_not_lost_silently(
+    browser: Browser, server: Server, pages: list[Page], eval_root: Path
+) -> None:
+    page = open_page(browser, server, "desktop", locale="en-US")
+    pages.append(page)
+    open_jfk(page, eval_root)
+    expect(page.locator("#player")).to_have_attribute("data-ready", "true", timeout=30_000)
+    page.evaluate(
+        "() => { const m = document.querySelector('#player audio');"
+        " m.dataset.kept = 'yes'; m.currentTime = 5; }"
+    )
+    # The task already open, clicked again: the same player, at the same place.
+    task_item(page, "jfk.flac").locator("button.task-name-button").click()
+    expect(page.locator("#player audio[data-kept=yes]")).to_have_count(1)
+    assert page.evaluate("document.querySelector('#player audio').currentTime") >= 4.9
+
+    seg = page.locator("#segments .segment").first
+    seg.locator(".seg-text").dblclick()
+    seg.locator("textarea").fill("Typed, not saved")
+    asked: list[str] = []
+
+    def refuse(dialog: Any) -> None:
+        asked.append(dialog.message)
+        dialog.dismiss()
+
+    page.once("dialog", refuse)
+    page.locator("#viewer-close").click()
+    expect(page.locator("#viewer-body")).to_be_visible()
+    expect(seg.locator("textarea")).to_have_value("Typed, not saved")
+    assert asked == ["A correction you typed has not been saved. Close it without saving?"]
+
+    # Leaving the page asks too.
+    with page.expect_event("dialog") as leaving:
+        page.close(run_before_unload=True)
+    assert leaving.value.type == "beforeunload"
+    leaving.value.accept()
+
+
+def test_one_undo_per_click_and_nothing_of_a_task_stays_for_the_next(
+    browser: Browser, server: Server, pages: list[Page], eval_root: Path
+) -> None:
+    page = open_page(browser, server, "desktop", locale="en-US")
+    pages.append(page)
+    list_with(page, fake_task("no-such-task", "gone.flac", "completed"))
+    open_jfk(page, eval_root)
+    before = page.locator("#viewer-body").get_attribute("data-revision")
+    seg = page.locator("#segments .segment").first
+    seg.locator(".seg-text").dblclick()
+    area = seg.locator("textarea")
+    area.fill(area.input_value().rstrip() + " Indeed.")
+    area.press("Enter")
+    expect(page.locator("#viewer-body")).not_to_have_attribute("data-revision", before or "")
+    expect(page.locator("#undo-edit")).to_be_enabled()
+    expect(page.locator("#show-original")).to_be_visible()
+
+    # Another task, whose transcript cannot be read: nothing of the first one stays.
+    task_item(page, "gone.flac").locator("button.task-name-button").click()
+    expect(page.locator("#viewer-filename")).to_have_text("gone.flac")
+    expect(page.locator("#viewer-meta")).to_contain_text("no longer there")
+    expect(page.locator("#undo-edit")).to_be_disabled()
+    expect(page.locator("#show-original")).to_be_hidden()
+    expect(page.locator("#segments .segment")).to_have_count(0)
+
+    # Back on the first: a double click on Undo undoes one edit, not two.
+    open_jfk(page, eval_root)
+    expect(page.locator("#undo-edit")).to_be_enabled()
+    pressable_twice = page.evaluate(
+        """() => { const b = document.getElementById('undo-edit');
+                   b.click(); const again = !b.disabled; b.click(); return again; }"""
+    )
+    assert not pressable_twice
+    expect(page.locator("#toast")).to_have_text("Edit undone")
+    expect(page.locator("#segments .segment").first.locator(".seg-text")).not_to_contain_text(
+        "Indeed"
+    )
+    # Closed, the keyboard is back on the task's Open button.
+    page.locator("#viewer-close").click()
+    open_button = task_item(page, "jfk.flac").locator(".task-actions button[data-action=open]")
+    expect(open_button).to_be_focused()
+
+
 # --- Errors and connection states ---
 
 

@@ -132,7 +132,10 @@ async function main() {
   setupLanguage();
   setupOptions();
   let tasks = null;
-  const viewer = new Viewer({ onOpened: (id) => tasks && tasks.setOpen(id) });
+  const viewer = new Viewer({
+    onOpened: (id) => tasks && tasks.setOpen(id),
+    onClosed: (id) => tasks && tasks.focusTask(id),
+  });
   tasks = new TaskList($("task-list"), {
     onOpen: (task) => viewer.open(task),
     onRemoved: (id) => {

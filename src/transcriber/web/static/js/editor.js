@@ -11,6 +11,7 @@ export class Editor {
   constructor(viewer) {
     this.viewer = viewer;
     this.queue = Promise.resolve();
+    this.pending = 0; // saves sent or waiting their turn
   }
 
   path(suffix = "") {
@@ -22,7 +23,7 @@ export class Editor {
   save(change, { done = t("editor.saved"), method = "PATCH", suffix = "", draft = null } = {}) {
     const task = this.viewer.task;
     const run = async () => {
-      if (this.viewer.task !== task) return false;
+      if (this.viewer.task !== task || !this.viewer.view) return false;
       try {
         const body = { ...change, revision: this.viewer.view.revision };
         const view = await request(this.path(suffix), { method, body });
@@ -43,7 +44,10 @@ export class Editor {
         return false;
       }
     };
-    const result = this.queue.then(run);
+    this.pending += 1;
+    const result = this.queue.then(run).finally(() => {
+      this.pending -= 1;
+    });
     this.queue = result.catch(() => false);
     return result;
   }

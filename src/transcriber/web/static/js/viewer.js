@@ -12,8 +12,9 @@ const AUDIO_EXT = /\.(mp3|m4a|aac|ogg|oga|opus|flac|wav|wma|amr)$/i;
 const RENAME_WAIT_MS = 700;
 
 export class Viewer {
-  constructor({ onOpened } = {}) {
+  constructor({ onOpened, onClosed } = {}) {
     this.onOpened = onOpened || (() => {});
+    this.onClosed = onClosed || (() => {});
     this.emptyEl = document.getElementById("viewer-empty");
     this.bodyEl = document.getElementById("viewer-body");
     this.playerEl = document.getElementById("player");
@@ -33,6 +34,7 @@ export class Viewer {
     this.active = -1;
     this.matchIndex = -1;
     this.renameTimers = {};
+    this.undoing = false;
     this.editor = new Editor(this);
     this.timeline = new Timeline(
       document.getElementById("timeline"),
@@ -41,7 +43,19 @@ export class Viewer {
     );
     document.getElementById("notices").hidden = true;
 
-    document.getElementById("viewer-close").addEventListener("click", () => this.close());
+    document.getElementById("viewer-close").addEventListener("click", () => {
+      if (!this.mayLeave()) return;
+      const id = this.openId;
+      this.close();
+      // The keyboard goes back to the task that was open, not to the page's start.
+      if (id) this.onClosed(id);
+    });
+    // Leaving the page with a correction typed, a name not sent yet or a save on its way.
+    window.addEventListener("beforeunload", (e) => {
+      if (!this.unsavedWork()) return;
+      e.preventDefault();
+      e.returnValue = "";
+    });
     document.getElementById("copy-text").addEventListener("click", () => this.copy());
     document.getElementById("download").addEventListener("click", () => this.download());
     // The download options are a small panel: a click elsewhere or Esc closes it.
@@ -55,7 +69,18 @@ export class Viewer {
       exportEl.open = false;
       exportEl.querySelector("summary").focus();
     });
-    this.undoEl.addEventListener("click", () => this.editor.undo());
+    // One click, one undo: the button waits for the server before it can be pressed again.
+    this.undoEl.addEventListener("click", async () => {
+      if (this.undoing) return;
+      this.undoing = true;
+      this.undoEl.disabled = true;
+      try {
+        await this.editor.undo();
+      } finally {
+        this.undoing = false;
+        this.undoEl.disabled = !(this.view && this.view.can_undo);
+      }
+    });
     this.compareEl.addEventListener("click", () => {
       const on = this.compareEl.getAttribute("aria-pressed") !== "true";
       this.compareEl.setAttribute("aria-pressed", String(on));
@@ -99,7 +124,23 @@ export class Viewer {
     return `/api/tasks/${encodeURIComponent(task.id)}`;
   }
 
+  /** Whether the open transcript may be left: no changed form, or the reader agrees. */
+  mayLeave() {
+    return !this.editor.changed() || confirm(t("editor.confirmLeave"));
+  }
+
+  /** A correction typed, a speaker's name waiting to be sent, or a save under way. */
+  unsavedWork() {
+    return this.editor.changed() || Object.keys(this.renameTimers).length > 0 || this.editor.pending > 0;
+  }
+
   async open(task) {
+    // The transcript already open stays as it is (forms, playback): it is only shown.
+    if (this.task && this.task.id === task.id && this.view) {
+      reveal(this.bodyEl, "start");
+      return;
+    }
+    if (!this.mayLeave()) return;
     this.close();
     this.task = task;
     this.emptyEl.hidden = true;
@@ -173,7 +214,7 @@ export class Viewer {
     this.renderSpeakers();
     this.renderSegments();
     this.search();
-    this.undoEl.disabled = !this.view.can_undo;
+    this.undoEl.disabled = this.undoing || !this.view.can_undo;
     this.compareEl.hidden = this.view.edited.length === 0;
   }
 
@@ -193,6 +234,18 @@ export class Viewer {
     this.playerEl.replaceChildren();
     delete this.playerEl.dataset.ready;
     this.segmentsEl.replaceChildren();
+    // Nothing of this task stays for the next: its speakers, Undo, the comparison, names
+    // waiting to be saved.
+    for (const timer of Object.values(this.renameTimers)) clearTimeout(timer);
+    this.renameTimers = {};
+    this.names = {};
+    this.speakers = [];
+    this.speakersEl.hidden = true;
+    this.speakerListEl.replaceChildren();
+    this.undoEl.disabled = true;
+    this.compareEl.hidden = true;
+    this.compareEl.setAttribute("aria-pressed", "false");
+    this.segmentsEl.classList.remove("comparing");
     this.searchEl.value = "";
     this.searchCountEl.textContent = "";
     this.timeline.reset();
