@@ -610,6 +610,22 @@ def test_a_proxys_own_error_page_is_worded(
     expect(item.locator(".task-error")).to_contain_text("The file is too large or too long")
 
 
+def test_a_link_dropped_on_the_link_field_is_not_swallowed(
+    browser: Browser, server: Server, pages: list[Page]
+) -> None:
+    page = open_page(browser, server, "desktop", locale="en-US")
+    pages.append(page)
+    kept = page.evaluate(
+        """() => { const data = new DataTransfer();
+                   data.setData('text/uri-list', 'https://example.org/talk.mp3');
+                   const drop = new DragEvent('drop', {dataTransfer: data, bubbles: true,
+                                                       cancelable: true});
+                   document.getElementById('url-input').dispatchEvent(drop);
+                   return !drop.defaultPrevented; }"""
+    )
+    assert kept, "the page cancelled the browser's own drop of a link into a field"
+
+
 def test_a_task_deleted_elsewhere_leaves_the_list(
     browser: Browser, server: Server, pages: list[Page]
 ) -> None:
@@ -645,3 +661,40 @@ def test_reconnecting_backs_off_while_the_server_closes_at_once(
     assert len(opened) >= 4, opened
     gaps = [b - a for a, b in itertools.pairwise(opened)]
     assert gaps[2] > 3, gaps  # 1 s, 2 s, 4 s: not once a second for ever
+
+
+def test_dismissing_a_card_puts_the_keyboard_on_the_next(
+    browser: Browser, server: Server, pages: list[Page], tmp_path: Path
+) -> None:
+    page = open_page(browser, server, "desktop", locale="en-US")
+    pages.append(page)
+    for name in ("first.txt", "second.txt"):
+        (tmp_path / name).write_text("not a video\n")
+    page.set_input_files("#file-input", [str(tmp_path / "first.txt"), str(tmp_path / "second.txt")])
+    for name in ("first.txt", "second.txt"):
+        expect(task_item(page, name)).to_have_attribute("data-status", "rejected")
+    top = page.locator("li.task").first
+    other = "second.txt" if "first.txt" in (top.text_content() or "") else "first.txt"
+    top.locator("button[data-action=dismiss]").click()
+    expect(task_item(page, other).locator("button[data-action=dismiss]")).to_be_focused()
+
+
+def test_a_long_name_without_spaces_wraps_in_the_retry_dialog(
+    browser: Browser, server: Server, pages: list[Page]
+) -> None:
+    page = open_page(browser, server, "phone", locale="en-US")
+    pages.append(page)
+    name = "recording_" + "0123456789abcdef" * 6 + ".flac"
+    list_with(page, fake_task("long-name", name, "failed"))
+    task_item(page, name).locator("button[data-action=retry]").click()
+    dialog = page.locator("#retry-dialog")
+    expect(dialog).to_be_visible()
+    expect(page.locator("#retry-name")).to_have_text(name)
+    widths = page.evaluate(
+        """() => { const d = document.getElementById('retry-dialog');
+                   const n = document.getElementById('retry-name');
+                   return [d.scrollWidth, d.clientWidth, n.scrollWidth, n.clientWidth]; }"""
+    )
+    assert widths[0] <= widths[1] and widths[2] <= widths[3], widths
+    shot(page, "phone-retry-long-name")
+    page.keyboard.press("Escape")

@@ -104,8 +104,13 @@ function setupUpload(tasks) {
     else toast(t("upload.dropNothing"), "error");
   });
   // A file dropped next to the zone would otherwise replace the page: it is taken too.
-  window.addEventListener("dragover", (e) => e.preventDefault());
+  // Anything else (a link into the URL field, text into a correction) drops as usual.
+  const hasFiles = (e) => Boolean(e.dataTransfer) && [...e.dataTransfer.types].includes("Files");
+  window.addEventListener("dragover", (e) => {
+    if (hasFiles(e)) e.preventDefault();
+  });
   window.addEventListener("drop", (e) => {
+    if (!hasFiles(e)) return;
     e.preventDefault();
     if (e.target instanceof Element && e.target.closest("#dropzone")) return;
     if (e.dataTransfer && e.dataTransfer.files.length) send([...e.dataTransfer.files]);

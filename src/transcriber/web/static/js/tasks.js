@@ -495,7 +495,7 @@ export class TaskList {
       if (action === "open") {
         if (task && task.status === "completed") this.onOpen(task);
       } else if (action === "dismiss") {
-        this.remove(item);
+        this.removeAndMoveOn(item);
       } else if (action === "cancel" && !task) {
         item.upload.abort();
       } else if (action === "cancel") {
@@ -510,7 +510,7 @@ export class TaskList {
         if (!confirm(t("task.confirmDelete", { name }))) return;
         button.disabled = true;
         await request(path, { method: "DELETE" });
-        this.remove(item);
+        this.removeAndMoveOn(item);
         toast(t("task.deleted", { name }));
       } else if (action === "retry") {
         const change = await askRetryOptions(task);
@@ -528,7 +528,22 @@ export class TaskList {
       toast(errorText(err), "error");
     } finally {
       button.disabled = false;
+      // The button pressed went away (Cancel became Retry, and back): the card's next one
+      // takes the keyboard.
+      if (button.hidden && item.el.isConnected && document.activeElement === document.body) {
+        this.focusCard(item);
+      }
     }
+  }
+
+  /** Remove a card the reader took away; the keyboard goes to the next card (or the one
+   * before, or the file picker). */
+  removeAndMoveOn(item) {
+    const cards = [...this.items.values()].filter((i) => i === item || !i.el.hidden);
+    const at = cards.indexOf(item);
+    const next = cards[at + 1] || cards[at - 1];
+    this.remove(item);
+    if (!(next && this.focusCard(next))) document.getElementById("file-input").focus();
   }
 }
 
