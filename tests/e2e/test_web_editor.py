@@ -390,6 +390,16 @@ def open_jfk(page: Page, eval_root: Path) -> None:
     expect(page.locator("#viewer-body")).to_have_attribute("data-ready", "true")
 
 
+def page_with_jfk_open(
+    browser: Browser, server: Server, pages: list[Page], eval_root: Path
+) -> Page:
+    """A new English desktop page (closed at the test's end) with JFK's transcript open."""
+    page = open_page(browser, server, "desktop", locale="en-US")
+    pages.append(page)
+    open_jfk(page, eval_root)
+    return page
+
+
 def fake_task(task_id: str, filename: str, status: str) -> dict[str, Any]:
     """A task the server does not have, for the list to show."""
     return {
@@ -418,9 +428,7 @@ def list_with(page: Page, *fakes: dict[str, Any]) -> None:
 def test_an_open_correction_keeps_its_text_when_the_transcript_is_drawn_again(
     browser: Browser, server: Server, pages: list[Page], eval_root: Path
 ) -> None:
-    page = open_page(browser, server, "desktop", locale="en-US")
-    pages.append(page)
-    open_jfk(page, eval_root)
+    page = page_with_jfk_open(browser, server, pages, eval_root)
     seg = page.locator("#segments .segment").first
     seg.locator(".seg-text").dblclick()
     area = seg.locator("textarea")
@@ -479,9 +487,7 @@ def test_a_speaker_name_being_typed_keeps_the_focus_through_its_save(
 def test_the_open_transcript_is_kept_and_a_typed_correction_is_not_lost_silently(
     browser: Browser, server: Server, pages: list[Page], eval_root: Path
 ) -> None:
-    page = open_page(browser, server, "desktop", locale="en-US")
-    pages.append(page)
-    open_jfk(page, eval_root)
+    page = page_with_jfk_open(browser, server, pages, eval_root)
     expect(page.locator("#player")).to_have_attribute("data-ready", "true", timeout=30_000)
     page.evaluate(
         "() => { const m = document.querySelector('#player audio');"
