@@ -72,6 +72,13 @@ def test_truncated_wav_is_reported(tmp_path: Path) -> None:
     with pytest.raises(errors.TruncatedMediaError, match="truncated"):
         for _ in stream_audio(cut):
             pass
+    # Short by one sample, or by a quarter second: the rest is all there, as other
+    # containers are allowed (max(1 s, 5%)); it was refused whole.
+    for missing in (2, 8000):
+        short = tmp_path / f"short{missing}.wav"
+        short.write_bytes(whole[:-missing])
+        seconds = sum(len(c) for c in stream_audio(short)) / 16000
+        assert abs(seconds - (6 - missing / 32000)) < 0.01, (missing, seconds)
 
 
 @pytest.mark.parametrize(("rate", "layout"), [(8000, "mono"), (22050, "stereo"), (44100, "mono")])
