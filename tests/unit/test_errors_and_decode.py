@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +80,33 @@ def test_truncated_wav_is_reported(tmp_path: Path) -> None:
         short.write_bytes(whole[:-missing])
         seconds = sum(len(c) for c in stream_audio(short)) / 16000
         assert abs(seconds - (6 - missing / 32000)) < 0.01, (missing, seconds)
+
+
+def _ogg_crc(page: bytes) -> int:
+    crc = 0
+    for byte in page:
+        crc ^= byte << 24
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x04C11DB7 if crc & 0x80000000 else crc << 1) & 0xFFFFFFFF
+    return crc
+
+
+def test_an_opus_pre_skip_is_not_missing_audio(tmp_path: Path) -> None:
+    # RFC 7845 allows a pre-skip up to 65535 samples (1.4 s), which the granules count
+    # but nobody hears: an 11 s file was refused as truncated ("only 9.6 s").
+    audio = (np.sin(np.arange(48000 * 11) / 30) * 0.3).astype(np.float32)
+    data = bytearray(write_audio(tmp_path / "a.opus", audio, rate=48000, codec="libopus",
+                                 fmt="ogg").read_bytes())  # fmt: skip
+    at = data.find(b"OpusHead")
+    data[at + 10 : at + 12] = struct.pack("<H", 65535)
+    end = 27 + data[26] + sum(data[27 : 27 + data[26]])  # the first page, which holds it
+    data[22:26] = bytes(4)
+    data[22:26] = struct.pack("<I", _ogg_crc(bytes(data[:end])))
+    skipped = tmp_path / "skipped.opus"
+    skipped.write_bytes(bytes(data))
+    assert abs((probe(skipped).duration or 0) - (11 - 65535 / 48000)) < 0.05
+    seconds = sum(len(c) for c in stream_audio(skipped)) / 16000
+    assert 9.5 < seconds < 9.8, seconds
 
 
 @pytest.mark.parametrize(("rate", "layout"), [(8000, "mono"), (22050, "stereo"), (44100, "mono")])

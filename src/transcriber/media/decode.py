@@ -212,6 +212,10 @@ def _info(path: Path, container: av.container.InputContainer) -> MediaInfo:
         duration = float(stream.duration * stream.time_base)
         if fmt == "ogg" and 0 < first < duration:
             duration -= first  # ffmpeg gives the last granule: the end time, not the length
+        if fmt == "ogg" and ctx.name == "opus" and ctx.delay > 0:
+            # The granules count Opus's pre-skip (RFC 7845), which is never played: up to
+            # 1.4 s that a short file would otherwise be "missing".
+            duration = max(0.0, duration - ctx.delay / 48000)
     elif container.duration is not None:
         duration = container.duration / av.time_base
         if "matroska" in fmt:
