@@ -179,6 +179,23 @@ def test_cancelling_channels_are_told_from_ordinary_stereo() -> None:
     check = Cancellation()
     check.feed(np.zeros(16000, np.float32), np.stack([left[:16000], -left[:16000]], 1), 16000)
     assert not check.settled and check.audible == pytest.approx(1.0)
+    # A recorder's 16 channels, two voices on two of them and the rest silent: mixed,
+    # each is 24 dB down, which is no cancellation (it dropped the second voice).
+    voice = (0.1 * rng.standard_normal(len(left))).astype(np.float32)
+    for talking in ([2, 14], [5]):
+        many = np.zeros((len(left), 16), np.float32)
+        for ch, sound in zip(talking, (left, voice), strict=False):
+            many[:, ch] = sound
+        check = Cancellation()
+        for block in np.array_split(many, 30):
+            check.feed(block.mean(axis=1), block, 16000)
+        assert check.channel() is None, talking
+    many = np.zeros((len(left), 12), np.float32)
+    many[:, 3], many[:, 7] = left, -left  # two of twelve wired in opposite phase
+    check = Cancellation()
+    for block in np.array_split(many, 30):
+        check.feed(block.mean(axis=1), block, 16000)
+    assert check.channel() == 3
 
 
 def test_one_sound_on_every_channel_is_told_from_two_sides() -> None:

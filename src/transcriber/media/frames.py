@@ -107,10 +107,13 @@ class Cancellation:
 
     A recording whose channels are wired in opposite phase (one is the other inverted)
     mixes to near silence: no speech is found and the transcript is empty. This
-    compares the energy of the mix with that of the loudest channel over the audible
-    part of the stream's start; a mix far quieter than its loudest channel means the
-    channels cancel, and that channel alone is the better signal. Channels that are
-    independent, identical or partly silent never mix more than about 6 dB below it.
+    compares the energy of the mix with what channels that do not cancel would give
+    (independent channels: the sum of their energies over the count squared), over the
+    audible part of the stream's start; a mix far quieter than that means the channels
+    cancel, and the loudest channel alone is the better signal. Channels that are
+    independent, identical or partly silent mix at that level or above, however many
+    there are (compared with the loudest channel instead, one voice among 10 or more
+    otherwise silent channels of a recorder looked like a cancellation).
     """
 
     AUDIBLE_DB = -60.0  # a block counts when its loudest channel is above this (dBFS)
@@ -144,7 +147,8 @@ class Cancellation:
             return None
         top = float(self.channels.max())
         loudest = int(np.flatnonzero(self.channels >= 0.8 * top)[0])  # the first, on a tie
-        ratio = self.mix / float(self.channels[loudest])
+        independent = float(self.channels.sum()) / len(self.channels) ** 2
+        ratio = self.mix / independent
         return loudest if 10 * np.log10(ratio + 1e-20) < self.CANCEL_DB else None
 
 
