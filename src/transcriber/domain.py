@@ -184,6 +184,7 @@ class NoticeCode(str, Enum):
     other_tracks = "other_tracks"  # the file has several audio tracks: one was transcribed
     fewer_speakers = "fewer_speakers"  # fewer voices told apart than the speakers asked for
     one_sound = "one_sound"  # split asked for, but every channel carries the same sound
+    format_change = "format_change"  # the stream changes format midway: the rest unread
 
 
 @dataclass(frozen=True, slots=True)

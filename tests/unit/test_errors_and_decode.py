@@ -11,6 +11,7 @@ import pytest
 
 from tests.media_factory import write_audio, write_hollow_wav, write_silent_video
 from transcriber import errors
+from transcriber.domain import Notice, NoticeCode
 from transcriber.media import probe, stream_audio
 from transcriber.media.frames import Cancellation, SameSound
 
@@ -80,6 +81,24 @@ def test_truncated_wav_is_reported(tmp_path: Path) -> None:
         short.write_bytes(whole[:-missing])
         seconds = sum(len(c) for c in stream_audio(short)) / 16000
         assert abs(seconds - (6 - missing / 32000)) < 0.01, (missing, seconds)
+
+
+def test_an_ogg_chain_that_changes_format_keeps_its_first_part(tmp_path: Path) -> None:
+    # `cat a.opus b.opus` where b is stereo (a radio dump, a talk then music): ffmpeg
+    # cannot follow the change. The part before it is kept, with a notice saying where
+    # the rest was left unread; it was refused whole as "damaged or truncated".
+    t = np.arange(48000 * 4) / 48000
+    mono = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    first = write_audio(tmp_path / "a.opus", mono, rate=48000, codec="libopus", fmt="ogg")
+    second = write_audio(tmp_path / "b.opus", np.stack([mono, mono]), rate=48000,
+                         codec="libopus", layout="stereo", fmt="ogg")  # fmt: skip
+    chained = tmp_path / "chained.opus"
+    chained.write_bytes(first.read_bytes() + second.read_bytes())
+    notices: list[Notice] = []
+    seconds = sum(len(c) for c in stream_audio(chained, notices=notices)) / 16000
+    assert 3.5 < seconds < 4.5, seconds
+    (notice,) = [n for n in notices if n.code == NoticeCode.format_change]
+    assert "changes format at 4.0 s" in notice.message and notice.values["at"] == 4.0
 
 
 def _ogg_crc(page: bytes) -> int:

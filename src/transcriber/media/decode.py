@@ -362,32 +362,39 @@ def _stream(
         good = bad = 0
         run_frames = run_samples = 0  # the current run of frames, for _MIN_FRAME_SAMPLES
         error: Exception | None = None
+        changed_at: float | None = None  # where the stream changed to a format not followed
         sought = seek_s > 0 and _seek(container, stream, info, seek_s)
         try:
-            for packet in container.demux(stream):
-                try:
-                    frames = packet.decode()
-                except av.FFmpegError as e:  # a damaged packet: skip it, as players do
-                    bad, error = bad + 1, e
-                    if bad >= _BAD_PACKETS and bad > good:
-                        break
-                    continue
-                good += 1
-                for frame in frames:
-                    run_frames, run_samples = run_frames + 1, run_samples + frame.samples
-                    if run_frames == _FRAME_RUN:
-                        _check_packing(path, run_samples / run_frames)
-                        run_frames = run_samples = 0
-                    if sought:  # the first frame after the seek says where the stream is
-                        sought = False
-                        out.skip_to(_position(frame, stream, seek_s))
-                    gap = clock.gap(frame, out.samples)
-                    if gap:
-                        out.add(mixer.flush())
-                        out.silence(gap)
-                    for piece in pieces(frame):  # a huge frame, a piece at a time
-                        out.add(mixer.convert(piece))
-                        yield from out.placed(out.full())
+            try:
+                for packet in container.demux(stream):
+                    try:
+                        frames = packet.decode()
+                    except av.FFmpegError as e:  # a damaged packet: skip it, as players do
+                        bad, error = bad + 1, e
+                        if bad >= _BAD_PACKETS and bad > good:
+                            break
+                        continue
+                    good += 1
+                    for frame in frames:
+                        run_frames, run_samples = run_frames + 1, run_samples + frame.samples
+                        if run_frames == _FRAME_RUN:
+                            _check_packing(path, run_samples / run_frames)
+                            run_frames = run_samples = 0
+                        if sought:  # the first frame after the seek says where the stream is
+                            sought = False
+                            out.skip_to(_position(frame, stream, seek_s))
+                        gap = clock.gap(frame, out.samples)
+                        if gap:
+                            out.add(mixer.flush())
+                            out.silence(gap)
+                        for piece in pieces(frame):  # a huge frame, a piece at a time
+                            out.add(mixer.convert(piece))
+                            yield from out.placed(out.full())
+            except av.error.PatchWelcomeError as e:  # Ogg: the stream changes format midway
+                if out.samples == 0 or info.format_name != "ogg":
+                    raise
+                changed_at = out.samples / SAMPLE_RATE
+                said.append(_format_change(changed_at, e))
             out.add(mixer.flush())
         except av.FFmpegError as e:
             seconds = out.samples / SAMPLE_RATE
@@ -408,14 +415,15 @@ def _stream(
             yield from out.placed(out.rest())
             if info.format_name == "wav" and (joined := joined_wav(path)) is not None:
                 said.append(joined)
-            if info.format_name == "ogg":
+            if info.format_name == "ogg" and changed_at is None:
                 cut = ogg_cut_short(path, out.samples / SAMPLE_RATE)
                 said.extend([cut] if cut is not None else [])
             if out.samples == 0:
                 raise EmptyFileError(f"{path}: the audio stream holds no sound (0 samples)")
             # Packets skipped as damaged are not missing from the end: allow for them.
             skipped = out.samples / SAMPLE_RATE / max(good, 1) * bad
-            _check_complete(info, out.samples / SAMPLE_RATE, skipped)
+            if changed_at is None:  # else the rest is unread, and said to be
+                _check_complete(info, out.samples / SAMPLE_RATE, skipped)
         finally:  # also when a clip ends the decoding early
             said.extend(_damage(good, bad, clock))
 
@@ -538,6 +546,19 @@ def _scan_channels(path: Path, size: int, mtime_ns: int) -> tuple[int | None, bo
             pick + 1,
         )
     return pick, sameness.same()
+
+
+def _format_change(at: float, error: Exception) -> Notice:
+    """What a stream that changes format midway (Ogg streams chained with another rate
+    or channel count: `cat a.ogg b.ogg`, a radio dump) leaves unread."""
+    return Notice(
+        NoticeCode.format_change,
+        f"the audio changes format at {at:.1f} s (another recording joined on, with"
+        f" another sample rate or channel count), which the decoder cannot follow"
+        f" ({_reason(error)}); the rest of the file was not transcribed: send it as a"
+        " file of its own",
+        {"at": round(at, 1)},
+    )
 
 
 def _check_complete(info: MediaInfo, seconds: float, skipped_s: float = 0.0) -> None:
