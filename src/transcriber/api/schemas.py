@@ -285,8 +285,9 @@ WHY = {
     401: "No API key, or an unknown one",
     404: "No such task (or another key's), model or upload",
     408: "The request body stalled before it was complete",
-    409: "The task is not in a state for this (no result yet, or not failed), or the"
-    " transcript changed since the revision given (edit_conflict)",
+    409: "The task is not in a state for this (no result yet, or not failed), the"
+    " transcript changed since the revision given (edit_conflict), or RTTM was asked of a"
+    " transcript without speaker labels",
     413: "The upload or the media's duration is over the limit",
     415: "The upload is not media this service can read",
     416: "The byte range starts past the end of the media",

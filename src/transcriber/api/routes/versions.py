@@ -120,7 +120,7 @@ def list_versions(task_id: str, services: ServicesDep, owner: CurrentOwner) -> d
     response_class=Response,
     responses={
         200: content(*dict.fromkeys(f.content_type for f in FORMATS.values())),
-        **responses_for(401, 404, 422, 503),
+        **responses_for(401, 404, 409, 422, 503),
     },
 )
 def get_version(
