@@ -174,18 +174,29 @@ def write_hollow_wav(path: Path, rate: int = 16000) -> Path:
 
 
 def write_raw_wav(
-    path: Path, data: bytes, rate: int = 16000, channels: int = 1, bits: int = 16, tag: int = 1
+    path: Path,
+    data: bytes,
+    rate: int = 16000,
+    channels: int = 1,
+    bits: int = 16,
+    tag: int = 1,
+    big_endian: bool = False,
+    trailer: bytes = b"",
 ) -> Path:
     """A WAV written by hand, header fields as given: any rate, channel count or format tag
-    (1 PCM, 3 IEEE float), with no channel mask, so channels beyond stereo have no order."""
+    (1 PCM, 3 IEEE float), with no channel mask, so channels beyond stereo have no order.
+    `big_endian` writes a RIFX file (its numbers big-endian; `data` must be too), and
+    `trailer` is a chunk's bytes after the data chunk (metadata, as many tools add)."""
     import struct
 
+    o, riff = (">", b"RIFX") if big_endian else ("<", b"RIFF")
     block = channels * bits // 8
-    fmt = struct.pack("<HHIIHH", tag, channels, rate, rate * block, block, bits)
+    fmt = struct.pack(o + "HHIIHH", tag, channels, rate, rate * block, block, bits)
+    pad = b"\0" * (len(data) & 1)
     path.write_bytes(
-        b"RIFF" + struct.pack("<I", 4 + 8 + len(fmt) + 8 + len(data)) + b"WAVE"
-        + b"fmt " + struct.pack("<I", len(fmt)) + fmt
-        + b"data" + struct.pack("<I", len(data)) + data
+        riff + struct.pack(o + "I", 4 + 8 + len(fmt) + 8 + len(data) + len(pad) + len(trailer))
+        + b"WAVE" + b"fmt " + struct.pack(o + "I", len(fmt)) + fmt
+        + b"data" + struct.pack(o + "I", len(data)) + data + pad + trailer
     )  # fmt: skip
     return path
 

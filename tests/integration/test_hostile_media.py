@@ -219,6 +219,47 @@ def test_the_default_audio_track_is_transcribed_and_the_others_named(
 # --- headers that lie or name what the service cannot do ---
 
 
+@pytest.mark.parametrize(
+    ("tag", "bits", "dtype"),
+    [(1, 16, "i2"), (1, 24, "i3"), (1, 32, "i4"), (3, 32, "f4"), (3, 64, "f8")],
+)
+def test_big_endian_wav_reads_as_the_little_endian_one(
+    tmp_path: Path, tag: int, bits: int, dtype: str
+) -> None:
+    """A RIFX file (a WAV with its numbers big-endian, from Mac and DAW tools) decodes to the
+    same samples as the same audio in an ordinary WAV. ffmpeg reads its samples as
+    little-endian: speech became loud noise and the transcript came back empty."""
+    stereo = np.stack([tone(1.5), tone(1.5, freq=220.0, gain=0.2)], axis=1)
+
+    def pcm(order: str) -> bytes:
+        if tag == 3:
+            return stereo.astype(order + dtype).tobytes()
+        scaled = np.round(stereo * (2 ** (bits - 1) - 1)).astype("<i4")
+        if bits == 24:
+            b = scaled.astype("<i4").view(np.uint8).reshape(-1, 4)[:, :3]
+            return (b if order == "<" else b[:, ::-1]).tobytes()
+        return scaled.astype(order + dtype).tobytes()
+
+    # A LIST chunk after the data, as tools write: it must not be read as samples.
+    trailer = b"LIST" + (18).to_bytes(4, "big") + b"INFOISFT\0\0\0\x06ffmpeg"
+    little = write_raw_wav(tmp_path / "le.wav", pcm("<"), channels=2, bits=bits, tag=tag)
+    big = write_raw_wav(tmp_path / "be.wav", pcm(">"), channels=2, bits=bits, tag=tag,
+                        big_endian=True, trailer=trailer)  # fmt: skip
+    assert probe(big).duration == pytest.approx(1.5, abs=0.01)
+    assert probe(big).channels == 2
+    expected = decoded(little)
+    got = decoded(big)
+    assert got.shape == expected.shape
+    assert np.abs(got - expected).max() < 1e-3
+    assert np.abs(decoded(big, channel=1)).max() == pytest.approx(0.2, abs=0.01)
+
+
+def test_big_endian_wav_that_cannot_be_read_is_named(tmp_path: Path) -> None:
+    path = write_raw_wav(tmp_path / "adpcm.wav", b"\0" * 4000, tag=2, bits=4, big_endian=True)
+    with pytest.raises(errors.NotMediaError, match=r"big-endian WAV \(RIFX\) of format 2"):
+        probe(path)
+
+
 def test_many_channels_of_unknown_order(tmp_path: Path) -> None:
     voice = tone(2.0)
     pcm = (voice * 32767).astype("<i2")

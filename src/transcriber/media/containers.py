@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from transcriber.domain import Notice, NoticeCode
-from transcriber.errors import TruncatedMediaError
+from transcriber.errors import NotMediaError, TruncatedMediaError
 
 # Bytes past a WAV's stated data that are not a chunk are audio the header left out
 # when they add up to at least this much sound; less is stray padding.
@@ -39,6 +40,71 @@ def wav_chunks(f: BinaryIO, size: int) -> Iterator[tuple[bytes, int, int]]:
         cid, length = struct.unpack("<4sI", f.read(8))
         yield cid, pos, length
         pos += 8 + length + (length & 1)
+
+
+# ffmpeg's raw demuxer for each (format tag, bits per sample) of a big-endian WAV.
+_RIFX_DEMUXERS = {
+    (1, 8): "u8",
+    (1, 16): "s16be",
+    (1, 24): "s24be",
+    (1, 32): "s32be",
+    (3, 32): "f32be",
+    (3, 64): "f64be",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RifxPcm:
+    """Where a big-endian WAV's samples are and how they are stored."""
+
+    demuxer: str  # ffmpeg's raw demuxer for them (s16be, f32be, ...)
+    rate: int
+    channels: int
+    start: int  # first byte of the data chunk's samples
+    end: int  # the byte after the last whole sample frame
+
+
+def rifx_pcm(path: Path) -> RifxPcm | None:
+    """The layout of a RIFX file: a WAV with its numbers big-endian, as some Mac, Sun and
+    DAW tools write it. ffmpeg reads such a header but decodes its samples as
+    little-endian, which turns speech into loud noise (and the transcript into nothing),
+    so decode.py reads the samples with a raw demuxer instead. None for any other file.
+    Raises NotMediaError for a RIFX file this cannot read, naming why."""
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        head = f.read(12)
+        if head[:4] != b"RIFX" or head[8:12] != b"WAVE":
+            return None
+        layout: tuple[int, int, int, int] | None = None  # tag, channels, rate, bits
+        pos = 12
+        while pos + 8 <= size:
+            f.seek(pos)
+            cid, length = struct.unpack(">4sI", f.read(8))
+            if cid == b"fmt " and length >= 16:
+                tag, channels, rate, _, _, bits = struct.unpack(">HHIIHH", f.read(16))
+                layout = (tag, channels, rate, bits)
+            elif cid == b"data":
+                break
+            pos += 8 + length + (length & 1)
+        else:
+            raise NotMediaError(f"{path}: a big-endian WAV (RIFX) with no audio data chunk")
+    if layout is None:
+        raise NotMediaError(f"{path}: a big-endian WAV (RIFX) whose format chunk is missing")
+    tag, channels, rate, bits = layout
+    demuxer = _RIFX_DEMUXERS.get((tag, bits))
+    if demuxer is None:
+        raise NotMediaError(
+            f"{path}: a big-endian WAV (RIFX) of format {tag} at {bits} bits per sample,"
+            " which this service cannot read; convert it to a little-endian WAV or FLAC"
+        )
+    if channels < 1:
+        raise NotMediaError(f"{path}: the audio header is damaged: it claims 0 channels")
+    start = pos + 8
+    # A recorder that stopped early leaves 0 or a size past the end: read what is there.
+    stated = start + length if length not in (0, 0xFFFFFFFF) else size
+    frame = channels * max(1, bits // 8)
+    end = start + (min(stated, size) - start) // frame * frame
+    return RifxPcm(demuxer, rate, channels, start, end)
 
 
 def check_wav_size(path: Path) -> None:
