@@ -85,6 +85,43 @@ def write_silent_video(path: Path, seconds: float = 2.0) -> Path:
     return path
 
 
+def write_video_with_late_audio(
+    path: Path, audio: np.ndarray, audio_at: float, seconds: float, rate: int = 48000
+) -> Path:
+    """A video `seconds` long (blank frames from time 0) whose audio track (16 kHz float32
+    `audio`, encoded as AAC) starts only at `audio_at` seconds, as a screen recording or
+    a capture whose sound came up late."""
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("mpeg4", rate=10)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        sound = out.add_stream("aac", rate=rate, layout="mono")
+        sound.time_base = Fraction(1, rate)
+        size = sound.codec_context.frame_size or 1024
+        samples = resample(audio, rate)
+        samples = np.pad(samples, (0, -len(samples) % size))
+        frames = []
+        for i in range(0, len(samples), size):
+            block = np.ascontiguousarray(samples[None, i : i + size], dtype=np.float32)
+            frame = av.AudioFrame.from_ndarray(block, format="fltp", layout="mono")
+            frame.sample_rate = rate
+            for f in _convert(frame, sound.codec_context.format.name, "mono", rate):
+                f.pts, f.time_base = round(audio_at * rate) + i, Fraction(1, rate)
+                frames.append(f)
+        blank = np.zeros((48, 64, 3), dtype=np.uint8)
+        for k in range(int(seconds * 10) + 1):
+            image = av.VideoFrame.from_ndarray(blank, format="rgb24")
+            image.pts, image.time_base = k, Fraction(1, 10)
+            for packet in video.encode(image):
+                out.mux(packet)
+            while frames and (k == int(seconds * 10) or frames[0].pts / rate <= k / 10):
+                for packet in sound.encode(frames.pop(0)):
+                    out.mux(packet)
+        for stream in (video, sound):
+            for packet in stream.encode(None):
+                out.mux(packet)
+    return path
+
+
 def music(seconds: float, seed: int = 0) -> np.ndarray:
     """Instrumental music at 16 kHz: a plucked melody over chords and bass, with drums.
 

@@ -26,6 +26,7 @@ from tests.media_factory import (
     write_silence,
     write_streams,
     write_timed,
+    write_video_with_late_audio,
 )
 from tests.servers.receiver import Receiver
 from transcriber import errors
@@ -258,6 +259,35 @@ def test_big_endian_wav_that_cannot_be_read_is_named(tmp_path: Path) -> None:
     path = write_raw_wav(tmp_path / "adpcm.wav", b"\0" * 4000, tag=2, bits=4, big_endian=True)
     with pytest.raises(errors.NotMediaError, match=r"big-endian WAV \(RIFX\) of format 2"):
         probe(path)
+
+
+@pytest.mark.parametrize(
+    ("suffix", "audio_at"),
+    [(".mkv", 3.0), (".mkv", 12.0), (".ts", 3.0), (".ts", 12.0), (".mp4", 12.0)],
+)
+def test_video_whose_sound_starts_late(
+    eval_root: Path, tmp_path: Path, suffix: str, audio_at: float
+) -> None:
+    """Sound that starts seconds into a video (a screen recording, a late capture) is read
+    whole, on the video's clock, with no damage reported. ffmpeg's Matroska muxer writes a
+    track's end time where others write its length, so an mkv whose sound began at 3 s was
+    refused as truncated; in MPEG-TS, sound that begins after ffmpeg's probe window was
+    reported as a jump in the timestamps."""
+    speech = load(eval_root / "en/whisper/jfk.flac")
+    path = write_video_with_late_audio(tmp_path / f"late{suffix}", speech, audio_at, 30.0)
+    info = probe(path)
+    notices: list[Notice] = []
+    audio = decoded(path, notices=notices)
+    assert not {NoticeCode.timestamp_gaps, NoticeCode.damaged_audio} & {n.code for n in notices}
+    heard = np.flatnonzero(np.abs(audio) > 0.05)
+    first_sound = info.start_offset + heard[0] / SR
+    last_sound = info.start_offset + heard[-1] / SR
+    # JFK's first word comes about 0.3 s into the clip, its last about 10.5 s.
+    assert audio_at < first_sound < audio_at + 1.0
+    assert audio_at + 9.5 < last_sound < audio_at + len(speech) / SR + 0.2
+    if info.exact:
+        assert info.duration is not None
+        assert info.duration == pytest.approx(len(audio) / SR, abs=0.2)
 
 
 def test_many_channels_of_unknown_order(tmp_path: Path) -> None:

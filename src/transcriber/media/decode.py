@@ -230,7 +230,10 @@ def _info(path: Path, container: av.container.InputContainer) -> MediaInfo:
         if container.format.flags & _TS_DISCONT and container.start_time is not None:
             start -= container.start_time / av.time_base  # time since the file's first packet
         start = max(0.0, start)
-    if stream.duration is not None and stream.time_base is not None:
+    # A Matroska track has no duration of its own: where ffmpeg gives one, it copied the
+    # file's (sound that starts after its probe window), which the track's tag bounds.
+    matroska = "matroska" in fmt
+    if stream.duration is not None and stream.time_base is not None and not matroska:
         duration = float(stream.duration * stream.time_base)
         if fmt == "ogg" and 0 < first < duration:
             duration -= first  # ffmpeg gives the last granule: the end time, not the length
@@ -240,11 +243,13 @@ def _info(path: Path, container: av.container.InputContainer) -> MediaInfo:
             duration = max(0.0, duration - ctx.delay / 48000)
     elif container.duration is not None:
         duration = container.duration / av.time_base
-        if "matroska" in fmt:
+        if matroska:
             # Matroska's Duration runs from time 0, not from the first sample, and covers
             # every track; the track's own DURATION tag (its length or its end time, by
             # the muxer) bounds this one.
             tag = _clock_s(stream.metadata.get("DURATION"))
+            if first > 0 and container.metadata.get("ENCODER", "").startswith("Lavf"):
+                tag -= first  # ffmpeg's muxer writes the track's end time, not its length
             duration = max(0.0, min(duration - start, tag))
             exact = tag < float("inf") or len(container.streams) == 1
     if fmt == "wav":

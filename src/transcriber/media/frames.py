@@ -213,8 +213,15 @@ class Clock:
         self.limit = int(((duration or 0.0) + 1.0) * SAMPLE_RATE)
         self.enabled = format_name in _TIMED
         self.gaps = self.filled = 0  # jumps filled so far, and samples of silence they took
+        self.started = False  # whether a frame with a timestamp has been placed yet
 
     def gap(self, frame: av.AudioFrame, at: int) -> int:
+        """Samples of silence to put before `frame`, which would otherwise go at `at`.
+
+        A first frame later than the stream's stated start is a late start, not a jump:
+        in a video whose sound begins after ffmpeg's probe window, the stated start is
+        the video's. It is filled so that times stay on the video's clock, and is not
+        counted as damage."""
         if not self.enabled:
             return 0
         t = frame.time  # pts × time_base, in C: a Fraction per frame costs more than the frame
@@ -222,11 +229,13 @@ class Clock:
             return 0
         if self.origin is None:
             self.origin = t
+        first, self.started = not self.started, True
         due = round((t - self.origin) * SAMPLE_RATE)
         if due - at < _GAP_S * SAMPLE_RATE or due > self.limit:
             return 0
-        self.gaps += 1
-        self.filled += due - at
+        if not first:
+            self.gaps += 1
+            self.filled += due - at
         return due - at
 
 
