@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlparse
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -213,6 +214,39 @@ class Settings(BaseSettings):
     def _check_log_format(cls, v: str) -> str:
         if v not in {"text", "json"}:
             raise ValueError("log_format must be text or json")
+        return v
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, v: str) -> str:
+        if not v:
+            return v
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            backend = make_url(v).get_backend_name()
+        except ArgumentError:
+            backend = ""
+        if backend not in {"sqlite", "postgresql", "postgres"}:
+            raise ValueError(
+                "the job store is SQLite or PostgreSQL: use sqlite:///path/to/jobs.db or"
+                " postgresql://user:password@host:5432/database (or leave it empty)"
+            )
+        return v
+
+    @field_validator("queue_url")
+    @classmethod
+    def _check_queue_url(cls, v: str) -> str:
+        if urlparse(v).scheme not in {"embedded", "redis", "rediss"}:
+            raise ValueError("use embedded:// or redis://host:6379/0 (Celery)")
+        return v
+
+    @field_validator("storage_url")
+    @classmethod
+    def _check_storage_url(cls, v: str) -> str:
+        if urlparse(v).scheme not in {"file", "", "s3"}:
+            raise ValueError("use file:///path/to/folder or s3://bucket/prefix")
         return v
 
     @field_validator("device")

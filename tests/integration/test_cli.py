@@ -283,6 +283,20 @@ def test_a_bad_setting_is_one_line_naming_its_variable(tmp_path: Path) -> None:
         ({"TRANSCRIBER_PORT": "70000"}, ["serve"], "TRANSCRIBER_PORT='70000'"),
         ({"TRANSCRIBER_DECODING": "fast"}, ["doctor"], "TRANSCRIBER_DECODING='fast'"),
         ({}, ["serve", "--port", "0"], "--port=0: Input should be greater than or equal to 1"),
+        # A URL of a kind the service has no backend for was a traceback from deep in
+        # SQLAlchemy (a driver it does not have) or a failed start of the app.
+        (
+            {"TRANSCRIBER_DATABASE_URL": "mysql://u:p@db/jobs"},
+            ["serve"],
+            "TRANSCRIBER_DATABASE_URL='mysql://u:p@db/jobs': Value error, the job store is SQLite",
+        ),
+        ({"TRANSCRIBER_DATABASE_URL": "jobs.db"}, ["worker"], "TRANSCRIBER_DATABASE_URL='jobs.db'"),
+        (
+            {"TRANSCRIBER_STORAGE_URL": "ftp://files/x"},
+            ["serve"],
+            "TRANSCRIBER_STORAGE_URL='ftp://files/x': Value error, use file:///",
+        ),
+        ({"TRANSCRIBER_QUEUE_URL": "amqp://mq"}, ["serve"], "TRANSCRIBER_QUEUE_URL='amqp://mq'"),
     ]
     for variables, args, said in cases:
         r = cli(*args, env_extra={"TRANSCRIBER_DATA_DIR": str(tmp_path), **variables})
