@@ -341,6 +341,28 @@ def test_channels_in_opposite_phase_are_not_mixed_into_silence(
         assert said == []
 
 
+def test_broken_float_samples_on_several_channels(tmp_path: Path) -> None:
+    """NaN or infinities in a stereo float WAV: the channel scan sees them as the silence
+    the decoded audio has there; they made its sums NaN (an IndexError for NaN), and
+    channels in opposite phase then went unnoticed and were mixed into silence."""
+    voice = tone(3.0)
+    for name, left, right, bad in [
+        ("nan", voice, voice * 0.5, np.nan),
+        ("inf", voice, voice * 0.5, np.inf),
+        ("inverted", voice, -voice, np.inf),
+    ]:
+        samples = np.stack([left, right], 1)
+        samples[SR : SR + 50] = bad
+        path = write_raw_wav(tmp_path / f"{name}.wav", samples.astype("<f4").tobytes(),
+                             channels=2, bits=32, tag=3)  # fmt: skip
+        said: list[Notice] = []
+        audio = decoded(path, notices=said)
+        assert np.isfinite(audio).all() and abs(len(audio) / SR - 3.0) < 0.05
+        assert 0.1 < float(np.abs(audio[2 * SR :]).max()) <= 1.0, name  # not mixed away
+        inverted = name == "inverted"
+        assert [n.code for n in said] == ([NoticeCode.channel_alone] if inverted else []), name
+
+
 def test_unknown_codec_and_impossible_rate_are_named(tmp_path: Path) -> None:
     pcm = (tone(1.0) * 32767).astype("<i2").tobytes()
     odd = write_raw_wav(tmp_path / "odd codec.wav", pcm, tag=0x7777)

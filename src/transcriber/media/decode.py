@@ -555,7 +555,11 @@ def _scan_channels(path: Path, size: int, mtime_ns: int) -> tuple[int | None, bo
                         _check_packing(path, seen * frame.sample_rate / frames)
                     n = len(frame.layout.channels)
                     for block in (b for p in pieces(frame) for b in packed.resample(p)):
-                        each = block.to_ndarray().reshape(-1, n)
+                        each: np.ndarray = block.to_ndarray().reshape(-1, n)
+                        if not np.isfinite(each).all():
+                            # Silence, as Chunks makes them: one NaN or infinity (a
+                            # damaged float file) would make every sum here NaN.
+                            each = np.nan_to_num(each, nan=0.0, posinf=0.0, neginf=0.0)
                         # The mean stands in for the mix: the same up to a gain, for stereo.
                         check.feed(each.mean(axis=1), each, frame.sample_rate)
                         sameness.feed(each, frame.sample_rate)
