@@ -219,16 +219,23 @@ def write_raw_wav(
     tag: int = 1,
     big_endian: bool = False,
     trailer: bytes = b"",
+    valid_bits: int | None = None,
 ) -> Path:
     """A WAV written by hand, header fields as given: any rate, channel count or format tag
     (1 PCM, 3 IEEE float), with no channel mask, so channels beyond stereo have no order.
     `big_endian` writes a RIFX file (its numbers big-endian; `data` must be too), and
-    `trailer` is a chunk's bytes after the data chunk (metadata, as many tools add)."""
+    `trailer` is a chunk's bytes after the data chunk (metadata, as many tools add).
+    `valid_bits` writes WAVE_FORMAT_EXTENSIBLE, `tag` its subformat and `bits` the size
+    each sample is stored in (24 valid bits in 32, as Windows capture writes)."""
     import struct
 
     o, riff = (">", b"RIFX") if big_endian else ("<", b"RIFF")
     block = channels * bits // 8
-    fmt = struct.pack(o + "HHIIHH", tag, channels, rate, rate * block, block, bits)
+    head = 0xFFFE if valid_bits is not None else tag
+    fmt = struct.pack(o + "HHIIHH", head, channels, rate, rate * block, block, bits)
+    if valid_bits is not None:  # cbSize, valid bits, no channel mask, the subformat GUID
+        guid = struct.pack(o + "IHH", tag, 0, 0x10) + bytes.fromhex("800000aa00389b71")
+        fmt += struct.pack(o + "HHI", 22, valid_bits, 0) + guid
     pad = b"\0" * (len(data) & 1)
     path.write_bytes(
         riff + struct.pack(o + "I", 4 + 8 + len(fmt) + 8 + len(data) + len(pad) + len(trailer))

@@ -262,6 +262,38 @@ def test_big_endian_wav_that_cannot_be_read_is_named(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("tag", "bits", "valid"), [(1, 32, 24), (1, 32, 20), (1, 24, 16), (3, 32, 24)]
+)
+def test_wav_samples_stored_wider_than_their_valid_bits(
+    tmp_path: Path, tag: int, bits: int, valid: int
+) -> None:
+    """WAVE_FORMAT_EXTENSIBLE with 24 valid bits in 32-bit samples (Windows capture, audio
+    interfaces) decodes to the same samples as the plain WAV. ffmpeg sizes the samples by
+    their valid bits: it decoded NaN noise (a false 'truncated' for mono, an IndexError
+    for stereo) or refused the codec."""
+    stereo = np.stack([tone(1.5), tone(1.5, freq=220.0, gain=0.2)], axis=1)
+    if tag == 3:
+        data = stereo.astype("<f4").tobytes()
+    else:  # left-justified in its container, as the format requires
+        scaled = np.round(stereo * (2 ** (valid - 1) - 1)).astype("<i8") << (bits - valid)
+        store = scaled.astype("<i4").view(np.uint8).reshape(-1, 4)[:, : bits // 8]
+        data = np.ascontiguousarray(store).tobytes()
+    path = write_raw_wav(tmp_path / "ext.wav", data, channels=2, bits=bits, tag=tag,
+                         valid_bits=valid)  # fmt: skip
+    plain = write_audio(tmp_path / "plain.wav", stereo.T.copy(), layout="stereo")
+    assert probe(path).duration == pytest.approx(1.5, abs=0.01)
+    got, expected = decoded(path), decoded(plain)
+    assert got.shape == expected.shape
+    assert np.abs(got - expected).max() < 1e-3
+    assert np.abs(decoded(path, channel=1)).max() == pytest.approx(0.2, abs=0.01)
+    # Cut to a quarter of its data: refused as truncated, as any WAV is.
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(path.read_bytes()[: 100 + len(data) // 4])
+    with pytest.raises(errors.TruncatedMediaError, match="truncated"):
+        list(stream_audio(cut))
+
+
+@pytest.mark.parametrize(
     ("suffix", "audio_at"),
     [(".mkv", 3.0), (".mkv", 12.0), (".ts", 3.0), (".ts", 12.0), (".mp4", 12.0)],
 )

@@ -42,57 +42,86 @@ def wav_chunks(f: BinaryIO, size: int) -> Iterator[tuple[bytes, int, int]]:
         pos += 8 + length + (length & 1)
 
 
-# ffmpeg's raw demuxer for each (format tag, bits per sample) of a big-endian WAV.
-_RIFX_DEMUXERS = {
-    (1, 8): "u8",
-    (1, 16): "s16be",
-    (1, 24): "s24be",
-    (1, 32): "s32be",
-    (3, 32): "f32be",
-    (3, 64): "f64be",
+# ffmpeg's raw demuxer for each (format tag, bits per sample, big-endian) of WAV samples.
+_RAW_DEMUXERS = {
+    (1, 8, True): "u8",
+    (1, 16, True): "s16be",
+    (1, 24, True): "s24be",
+    (1, 32, True): "s32be",
+    (3, 32, True): "f32be",
+    (3, 64, True): "f64be",
+    (1, 8, False): "u8",
+    (1, 16, False): "s16le",
+    (1, 24, False): "s24le",
+    (1, 32, False): "s32le",
+    (3, 32, False): "f32le",
+    (3, 64, False): "f64le",
 }
+_EXTENSIBLE = 0xFFFE  # WAVE_FORMAT_EXTENSIBLE: the format is in the subformat's GUID
 
 
 @dataclass(frozen=True, slots=True)
-class RifxPcm:
-    """Where a big-endian WAV's samples are and how they are stored."""
+class RawPcm:
+    """Where a WAV's samples are and how they are stored, for a raw demuxer."""
 
-    demuxer: str  # ffmpeg's raw demuxer for them (s16be, f32be, ...)
+    demuxer: str  # ffmpeg's raw demuxer for them (s16be, f32be, s32le, ...)
     rate: int
     channels: int
     start: int  # first byte of the data chunk's samples
     end: int  # the byte after the last whole sample frame
+    big_endian: bool  # a RIFX file
 
 
-def rifx_pcm(path: Path) -> RifxPcm | None:
-    """The layout of a RIFX file: a WAV with its numbers big-endian, as some Mac, Sun and
-    DAW tools write it. ffmpeg reads such a header but decodes its samples as
-    little-endian, which turns speech into loud noise (and the transcript into nothing),
-    so decode.py reads the samples with a raw demuxer instead. None for any other file.
+def raw_wav_pcm(path: Path) -> RawPcm | None:
+    """The layout of a WAV whose samples ffmpeg misreads, so that decode.py reads them
+    with a raw demuxer instead; None for any other file:
+
+    - RIFX, a WAV with its numbers big-endian, as some Mac, Sun and DAW tools write it:
+      ffmpeg reads its header but decodes its samples as little-endian, which turns
+      speech into loud noise (and the transcript into nothing).
+    - WAVE_FORMAT_EXTENSIBLE with samples stored wider than their valid bits (24 valid
+      bits in 32, as Windows capture and audio interfaces write): ffmpeg sizes the
+      samples by the valid bits, and decodes NaN noise or refuses the codec.
+
     Raises NotMediaError for a RIFX file this cannot read, naming why."""
     size = path.stat().st_size
     with path.open("rb") as f:
         head = f.read(12)
-        if head[:4] != b"RIFX" or head[8:12] != b"WAVE":
+        if head[:4] not in (b"RIFF", b"RIFX") or head[8:12] != b"WAVE":
             return None
-        layout: tuple[int, int, int, int] | None = None  # tag, channels, rate, bits
+        big = head[:4] == b"RIFX"
+        o = ">" if big else "<"
+        fmt = b""
         pos = 12
         while pos + 8 <= size:
             f.seek(pos)
-            cid, length = struct.unpack(">4sI", f.read(8))
-            if cid == b"fmt " and length >= 16:
-                tag, channels, rate, _, _, bits = struct.unpack(">HHIIHH", f.read(16))
-                layout = (tag, channels, rate, bits)
+            cid, length = struct.unpack(o + "4sI", f.read(8))
+            if cid == b"fmt ":
+                fmt = f.read(min(length, 40))
             elif cid == b"data":
                 break
             pos += 8 + length + (length & 1)
         else:
+            if not big:
+                return None  # ffmpeg's to read or refuse
             raise NotMediaError(f"{path}: a big-endian WAV (RIFX) with no audio data chunk")
-    if layout is None:
+    if len(fmt) < 16:
+        if not big:
+            return None
         raise NotMediaError(f"{path}: a big-endian WAV (RIFX) whose format chunk is missing")
-    tag, channels, rate, bits = layout
-    demuxer = _RIFX_DEMUXERS.get((tag, bits))
+    tag, channels, rate, _, _, bits = struct.unpack(o + "HHIIHH", fmt[:16])
+    valid = bits
+    extensible = tag == _EXTENSIBLE and len(fmt) >= 26
+    if extensible:  # its valid bits, and the format code that leads its subformat
+        valid, _, tag = struct.unpack(o + "HIH", fmt[18:26])
+    # ffmpeg sizes the samples by their valid bits, rounded up to whole bytes.
+    mis_sized = extensible and valid > 0 and (valid + 7) // 8 * 8 != bits
+    if not big and not mis_sized:
+        return None
+    demuxer = _RAW_DEMUXERS.get((tag, bits, big))
     if demuxer is None:
+        if not big:
+            return None
         raise NotMediaError(
             f"{path}: a big-endian WAV (RIFX) of format {tag} at {bits} bits per sample,"
             " which this service cannot read; convert it to a little-endian WAV or FLAC"
@@ -104,7 +133,7 @@ def rifx_pcm(path: Path) -> RifxPcm | None:
     stated = start + length if length not in (0, 0xFFFFFFFF) else size
     frame = channels * max(1, bits // 8)
     end = start + (min(stated, size) - start) // frame * frame
-    return RifxPcm(demuxer, rate, channels, start, end)
+    return RawPcm(demuxer, rate, channels, start, end, big)
 
 
 def check_wav_size(path: Path) -> None:

@@ -34,12 +34,12 @@ from transcriber.errors import (
     UploadTooLargeError,
 )
 from transcriber.media.containers import (
-    RifxPcm,
+    RawPcm,
     check_wav_size,
     joined_wav,
     mp3_length,
     ogg_cut_short,
-    rifx_pcm,
+    raw_wav_pcm,
     wav_overflow_s,
 )
 from transcriber.media.frames import (
@@ -136,8 +136,8 @@ def _open(path: Path) -> av.container.InputContainer:
         raise NotMediaError(f"{path}: not a regular file")
     if path.stat().st_size == 0:
         raise EmptyFileError(f"{path}: file is empty (0 bytes)")
-    if (rifx := rifx_pcm(path)) is not None:
-        return _open_rifx(path, rifx)
+    if (raw := raw_wav_pcm(path)) is not None:
+        return _open_raw(path, raw)
     # "file:" keeps a name such as "pipe:0" or "concat:a|b" from being read as a protocol.
     options = {"format_whitelist": _demuxers(), "protocol_whitelist": "file"}
     if (overflow := wav_overflow_s(path)) is not None:
@@ -156,22 +156,25 @@ def _open(path: Path) -> av.container.InputContainer:
         ) from e
 
 
-def _open_rifx(path: Path, rifx: RifxPcm) -> av.container.InputContainer:
-    """A big-endian WAV's samples, read as the raw PCM they are (containers.rifx_pcm)."""
-    if rifx.end <= rifx.start:
-        raise EmptyFileError(f"{path}: the WAV (RIFX) holds no samples")
+def _open_raw(path: Path, raw: RawPcm) -> av.container.InputContainer:
+    """A WAV's samples, read as the raw PCM they are (containers.raw_wav_pcm)."""
+    what = "big-endian WAV (RIFX)" if raw.big_endian else "WAV"
+    if not raw.big_endian:
+        check_wav_size(path)  # as for any WAV: a file cut short of its header's size
+    if raw.end <= raw.start:
+        raise EmptyFileError(f"{path}: the {what} holds no samples")
     # ffmpeg's subfile protocol bounds the read to the data chunk: chunks after it are
     # not audio.
-    url = f"subfile,,start,{rifx.start},end,{rifx.end},,:file:{path}"
+    url = f"subfile,,start,{raw.start},end,{raw.end},,:file:{path}"
     options = {
         "protocol_whitelist": "subfile,file",
-        "sample_rate": str(rifx.rate),
-        "ch_layout": f"{rifx.channels} channels",  # no order, as a WAV without a mask
+        "sample_rate": str(raw.rate),
+        "ch_layout": f"{raw.channels} channels",  # no order, as a WAV without a mask
     }
     try:
-        return av.open(url, format=rifx.demuxer, options=options, metadata_errors="ignore")
+        return av.open(url, format=raw.demuxer, options=options, metadata_errors="ignore")
     except av.FFmpegError as e:
-        raise NotMediaError(f"{path}: cannot read its big-endian WAV audio ({_reason(e)})") from e
+        raise NotMediaError(f"{path}: cannot read its {what} audio ({_reason(e)})") from e
 
 
 def _sniff(path: Path) -> str | None:
