@@ -532,6 +532,28 @@ def test_an_ogg_file_cut_short_says_so(tmp_path: Path, eval_root: Path, codec: s
         assert abs(seconds - len(audio) / SR) < 0.1
 
 
+@pytest.mark.parametrize("suffix", [".m4a", ".mov"])
+def test_an_mp4_without_its_index_is_named_as_unfinished(tmp_path: Path, suffix: str) -> None:
+    """A phone or camera recording never finished, or a download cut short: the index
+    (moov) is written at the end, so it is missing or cut. ffmpeg said only "invalid
+    data", and the file was called "not a media file, or damaged"."""
+    path = write_audio(tmp_path / f"whole{suffix}", tone(6.0), codec="aac")
+    data = path.read_bytes()
+    moov = data.rfind(b"moov") - 4
+    assert moov > data.find(b"mdat")  # ffmpeg's muxer writes the index last
+    for name, size in (("no_index", len(data) // 2), ("half_index", (moov + len(data)) // 2)):
+        cut = tmp_path / f"{name}{suffix}"
+        cut.write_bytes(data[:size])
+        with pytest.raises(errors.TruncatedMediaError, match="has no index") as info:
+            probe(cut)
+        assert info.value.message.startswith(f"{cut}: the MP4/MOV file"), name
+    # Whole, it is read as before; boxes with no media data in them are not media.
+    assert abs(len(decoded(path)) / SR - 6.0) < 0.1
+    (tmp_path / "junk.mp4").write_bytes(b"\0\0\0\x10ftypisom" + bytes(500))
+    with pytest.raises(errors.NotMediaError, match="not a media file"):
+        probe(tmp_path / "junk.mp4")
+
+
 def test_scripts_naming_other_files_are_not_followed(tmp_path: Path) -> None:
     # ffmpeg would read what such a file names: a sibling upload, itself (until it runs out
     # of file handles), a local path or a URL. The service must read only the file given.

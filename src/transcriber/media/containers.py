@@ -259,6 +259,36 @@ def ogg_cut_short(path: Path, decoded_s: float) -> Notice | None:
     )
 
 
+# Boxes an MP4/MOV file starts with: a phone's, a camera's or an old QuickTime writer's.
+_MP4_FIRST_BOXES = {b"ftyp", b"wide", b"free", b"skip", b"mdat"}
+
+
+def mp4_index_missing(path: Path) -> bool:
+    """Whether `path` is an MP4/MOV file with media data but no whole index (its moov box,
+    which says where each sample is): what a phone or camera leaves when a recording is
+    never finished (the app was killed, the battery died), and what a download or an
+    upload cut short leaves of a file that keeps its index at the end. ffmpeg only says
+    that the data is invalid."""
+    size = path.stat().st_size
+    kinds = []
+    with path.open("rb") as f:
+        pos = 0
+        while pos + 8 <= size:
+            f.seek(pos)
+            length, kind = struct.unpack(">I4s", f.read(8))
+            if length == 1:  # a 64-bit size follows
+                length = struct.unpack(">Q", f.read(8))[0]
+            elif length == 0:  # to the end of the file
+                length = size - pos
+            if length < 8 or not kind.isascii():
+                break
+            if kind == b"moov" and pos + length <= size:
+                return False
+            kinds.append(kind)
+            pos += length
+    return bool(kinds) and kinds[0] in _MP4_FIRST_BOXES and b"mdat" in kinds
+
+
 def mp3_length(path: Path, rate: int) -> float | None:
     """Seconds an mp3 says it holds, from the frame count in its first frame (a Xing or
     Info header, as LAME and ffmpeg write, or a VBRI one); None when it has none. Without

@@ -38,6 +38,7 @@ from transcriber.media.containers import (
     check_wav_size,
     joined_wav,
     mp3_length,
+    mp4_index_missing,
     ogg_cut_short,
     raw_wav_pcm,
     wav_overflow_s,
@@ -147,6 +148,12 @@ def _open(path: Path) -> av.container.InputContainer:
     try:
         return av.open(f"file:{path}", options=options, metadata_errors="ignore")
     except av.FFmpegError as e:
+        if mp4_index_missing(path):
+            raise TruncatedMediaError(
+                f"{path}: the MP4/MOV file has no index (its moov atom, which says where the"
+                " audio is): the recording was never finished (the app or camera stopped"
+                " before it closed the file) or the file was cut short"
+            ) from e
         kind = _sniff(path)
         if kind is not None:
             raise NotMediaError(f"{path}: cannot be read as audio or video: it is {kind}") from e
