@@ -293,6 +293,40 @@ def test_wav_samples_stored_wider_than_their_valid_bits(
         list(stream_audio(cut))
 
 
+@pytest.mark.parametrize("odd", ["LIST", "bext", "fmt "])
+def test_wav_chunk_of_odd_size_without_its_pad_byte(tmp_path: Path, odd: str) -> None:
+    """RIFF pads a chunk of odd size to an even one; some tagging and recording tools
+    leave the pad byte out. ffmpeg looked for the next chunk a byte on, missed the data
+    chunk and the file was refused as not media; it is read, padded or not."""
+    import struct
+
+    stereo = np.stack([tone(1.5), tone(1.5, freq=220.0, gain=0.2)], axis=1)
+    plain = write_raw_wav(tmp_path / "plain.wav", (stereo * 32767).astype("<i2").tobytes(),
+                          channels=2)  # fmt: skip
+    fmt = struct.pack("<HHIIHH", 1, 2, SR, SR * 4, 4, 16)
+    pcm = (stereo * 32767).astype("<i2").tobytes()
+
+    def chunk(cid: str, payload: bytes, pad: bool) -> bytes:  # pad: as RIFF asks
+        tail = bytes(pad and len(payload) % 2)
+        return cid.encode() + struct.pack("<I", len(payload)) + payload + tail
+
+    for padded in (False, True):
+        if odd == "fmt ":  # the format chunk itself, with a stray byte after its fields
+            chunks = chunk("fmt ", fmt + b"\0", padded)
+        else:
+            body = b"INFOISFT\x05\0\0\0Tool\0" if odd == "LIST" else bytes(601)
+            chunks = chunk("fmt ", fmt, False) + chunk(odd, body, padded)
+        riff = b"WAVE" + chunks + chunk("data", pcm, False)
+        path = tmp_path / f"odd_{padded}.wav"
+        path.write_bytes(b"RIFF" + struct.pack("<I", len(riff)) + riff)
+        got = decoded(path)
+        assert got.shape == decoded(plain).shape, padded
+        assert np.abs(got - decoded(plain)).max() < 1e-3, padded
+        assert np.abs(decoded(path, channel=1)).max() == pytest.approx(0.2, abs=0.01)
+        if padded:  # a well-formed file is read as any WAV
+            assert probe(path).format_name == "wav"
+
+
 @pytest.mark.parametrize(
     ("suffix", "audio_at"),
     [(".mkv", 3.0), (".mkv", 12.0), (".ts", 3.0), (".ts", 12.0), (".mp4", 12.0)],

@@ -82,6 +82,9 @@ def raw_wav_pcm(path: Path) -> RawPcm | None:
     - WAVE_FORMAT_EXTENSIBLE with samples stored wider than their valid bits (24 valid
       bits in 32, as Windows capture and audio interfaces write): ffmpeg sizes the
       samples by the valid bits, and decodes NaN noise or refuses the codec.
+    - A chunk of odd size before the data written without the pad byte RIFF asks for
+      (a LIST or bext chunk from some tagging and recording tools): ffmpeg looks for the
+      next chunk one byte on, misses the data chunk and refuses the file.
 
     Raises NotMediaError for a RIFX file this cannot read, naming why."""
     size = path.stat().st_size
@@ -93,6 +96,7 @@ def raw_wav_pcm(path: Path) -> RawPcm | None:
         o = ">" if big else "<"
         fmt = b""
         pos = 12
+        unpadded = False  # a chunk before the data was written without its pad byte
         while pos + 8 <= size:
             f.seek(pos)
             cid, length = struct.unpack(o + "4sI", f.read(8))
@@ -100,7 +104,14 @@ def raw_wav_pcm(path: Path) -> RawPcm | None:
                 fmt = f.read(min(length, 40))
             elif cid == b"data":
                 break
-            pos += 8 + length + (length & 1)
+            pos += 8 + length
+            if length & 1:
+                f.seek(pos)
+                after = f.read(9)
+                if big or not _is_chunk_header(after[:8], pos, size):
+                    pos += 1
+                elif not _is_chunk_header(after[1:], pos + 1, size):
+                    unpadded = True
         else:
             if not big:
                 return None  # ffmpeg's to read or refuse
@@ -116,7 +127,7 @@ def raw_wav_pcm(path: Path) -> RawPcm | None:
         valid, _, tag = struct.unpack(o + "HIH", fmt[18:26])
     # ffmpeg sizes the samples by their valid bits, rounded up to whole bytes.
     mis_sized = extensible and valid > 0 and (valid + 7) // 8 * 8 != bits
-    if not big and not mis_sized:
+    if not big and not mis_sized and not unpadded:
         return None
     demuxer = _RAW_DEMUXERS.get((tag, bits, big))
     if demuxer is None:
