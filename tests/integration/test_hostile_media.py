@@ -381,6 +381,22 @@ def test_many_channels_of_unknown_order(tmp_path: Path) -> None:
     assert r.stdout.split() == ["0.0", "0.3"]
 
 
+def test_more_channels_than_can_be_mixed_are_named(tmp_path: Path) -> None:
+    """ffmpeg's resampler takes at most 64 channels: a 65-channel recording failed with
+    "audio could not be decoded (Invalid argument)"; now it is refused by its count."""
+    pcm = (tone(1.0) * 32767).astype("<i2")
+    for n in (64, 65):
+        planes = np.zeros((SR, n), "<i2")
+        planes[:, 0] = pcm
+        path = write_raw_wav(tmp_path / f"ch{n}.wav", planes.tobytes(), channels=n)
+        if n == 64:
+            assert abs(len(decoded(path)) / SR - 1.0) < 0.01
+            continue
+        for read in (probe, decoded):
+            with pytest.raises(errors.MediaError, match="has 65 channels, more than the 64"):
+                read(path)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(("suffix", "codec"), [(".wav", "pcm_s16le"), (".m4a", "aac")])
 def test_channels_in_opposite_phase_are_not_mixed_into_silence(

@@ -70,6 +70,8 @@ _MAX_RATE = 1_000_000
 # under 1 kHz nothing a voice says above 500 Hz survives): such a header is damaged, and
 # believing it would stretch a minute of audio into hours of "silence" to decode.
 _MIN_RATE = 1_000
+# The most channels ffmpeg's resampler takes (SWR_CH_MAX): more cannot be mixed or split.
+_MAX_CHANNELS = 64
 # Too many packets that do not decode: the file is damaged, not just scratched.
 _BAD_PACKETS = 50
 # Frames this short on average (samples, at the stream's rate) over a run of this many:
@@ -230,6 +232,12 @@ def _info(path: Path, container: av.container.InputContainer) -> MediaInfo:
         raise NotMediaError(f"{path}: the audio header is damaged: it claims {rate} Hz sampling")
     if ctx.channels == 0 and _declares_channels(container.format.name):
         raise NotMediaError(f"{path}: the audio header is damaged: it claims 0 channels")
+    if ctx.channels > _MAX_CHANNELS:
+        raise MediaError(
+            f"{path}: the audio has {ctx.channels} channels, more than the {_MAX_CHANNELS}"
+            " this service can mix or split; put the channels that carry speech in a file"
+            " of their own first"
+        )
     fmt = container.format.name
     duration: float | None = None
     exact = fmt in _EXACT_DURATION
