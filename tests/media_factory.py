@@ -23,10 +23,12 @@ def write_audio(
     codec: str = "pcm_s16le",
     layout: str = "mono",
     fmt: str | None = None,
+    options: dict[str, str] | None = None,
 ) -> Path:
-    """Encode float32 audio (shape (n,) or (channels, n)) at `rate` into `path`."""
+    """Encode float32 audio (shape (n,) or (channels, n)) at `rate` into `path`, with the
+    muxer's `options` (e.g. {"live": "1"}: WebM as a browser's MediaRecorder writes it)."""
     planar = audio if audio.ndim == 2 else audio[None, :]
-    with av.open(str(path), "w", format=fmt) as out:
+    with av.open(str(path), "w", format=fmt, options=options or {}) as out:
         stream = out.add_stream(codec, rate=rate, layout=layout)
         frame_fmt = stream.codec_context.format.name
         step = 1024

@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from tests.conftest import eval_rows
 from tests.media_factory import (
     load,
+    resample,
     write_audio,
     write_float_wav,
     write_raw_wav,
@@ -580,6 +581,30 @@ def test_an_ogg_file_cut_short_says_so(tmp_path: Path, eval_root: Path, codec: s
         seconds = float(said[0].values["seconds"])
         assert 0 < seconds < len(speech) / SR * 0.8
         assert abs(seconds - len(audio) / SR) < 0.1
+
+
+def test_a_webm_recording_cut_short_says_so(tmp_path: Path, eval_root: Path) -> None:
+    """WebM written as it is recorded (a browser's MediaRecorder; OBS's MKV) states no
+    duration, so a cut file looked whole and the lost end went unsaid."""
+    speech = load(eval_root / RU)
+    path = write_audio(tmp_path / "whole.webm", resample(speech, 48000), rate=48000,
+                       codec="libopus", options={"live": "1"})  # fmt: skip
+    assert probe(path).duration is None
+    said: list[Notice] = []
+    assert abs(len(decoded(path, notices=said)) / SR - len(speech) / SR) < 0.05
+    assert said == []
+    cut = tmp_path / "cut.webm"
+    cut.write_bytes(path.read_bytes()[: path.stat().st_size * 2 // 3 + 7])
+    audio = decoded(cut, notices=said)
+    assert [n.code for n in said] == [NoticeCode.cut_short]
+    assert "breaks off in the middle of a block" in said[0].message
+    seconds = float(said[0].values["seconds"])
+    assert 0 < seconds < len(speech) / SR * 0.8 and abs(seconds - len(audio) / SR) < 0.1
+    # With a duration, a file cut as short is refused, as before.
+    stated = write_audio(tmp_path / "stated.webm", speech, codec="libopus")
+    (tmp_path / "stated_cut.webm").write_bytes(stated.read_bytes()[: stated.stat().st_size // 3])
+    with pytest.raises(errors.TruncatedMediaError, match="truncated"):
+        decoded(tmp_path / "stated_cut.webm")
 
 
 @pytest.mark.parametrize("suffix", [".m4a", ".mov"])

@@ -270,6 +270,67 @@ def ogg_cut_short(path: Path, decoded_s: float) -> Notice | None:
     )
 
 
+_EBML_HEADER = 0x1A45DFA3
+_MKV_SEGMENT = 0x18538067
+_MKV_CLUSTER = 0x1F43B675
+
+
+def matroska_cut_short(path: Path, decoded_s: float) -> Notice | None:
+    """A notice when a Matroska/WebM file breaks off inside an element: a recording
+    written as it is made (a browser's MediaRecorder, OBS) states no duration, so one
+    cut short (a tab closed, a download or a crash that stopped it) looks whole to
+    ffmpeg, which drops the broken block and says nothing. The file's elements are
+    walked in order (a cluster of unknown size, as such writers leave it, block by
+    block); None when the last one ends within the file, or the walk cannot tell."""
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        pos = 0
+        while pos < size:
+            f.seek(pos)
+            head = f.read(12)
+            element = _ebml_element(head)
+            if element is None:
+                if len(head) == 12:
+                    return None  # not an element: the walk cannot tell
+                break  # a header cut off by the end of the file
+            eid, length, header = element
+            if pos == 0 and eid != _EBML_HEADER:
+                return None
+            if eid in (_MKV_SEGMENT, _MKV_CLUSTER):
+                pos += header  # into it: its children are walked in turn
+                continue
+            if length is None:
+                return None  # only a segment or a cluster may have an unknown size
+            pos += header + length
+        if pos <= size:
+            return None
+    seconds = round(decoded_s, 1)
+    return Notice(
+        NoticeCode.cut_short,
+        "the file breaks off in the middle of a block, so it was probably cut short (a"
+        f" download or a recording that stopped); the {seconds:g} s it holds were"
+        " transcribed",
+        {"seconds": seconds},
+    )
+
+
+def _ebml_element(head: bytes) -> tuple[int, int | None, int] | None:
+    """The id, data size (None: unknown) and header length of the EBML element whose
+    header starts `head`; None where it does not start with a whole header."""
+    if not head or head[0] < 0x10:  # an id is 1 to 4 bytes long
+        return None
+    id_len = 9 - head[0].bit_length()
+    if len(head) <= id_len or head[id_len] == 0:
+        return None
+    size_len = 9 - head[id_len].bit_length()
+    if len(head) < id_len + size_len:
+        return None
+    eid = int.from_bytes(head[:id_len], "big")
+    data = int.from_bytes(head[id_len : id_len + size_len], "big") & ((1 << 7 * size_len) - 1)
+    unknown = data == (1 << 7 * size_len) - 1
+    return eid, None if unknown else data, id_len + size_len
+
+
 # Boxes an MP4/MOV file starts with: a phone's, a camera's or an old QuickTime writer's.
 _MP4_FIRST_BOXES = {b"ftyp", b"wide", b"free", b"skip", b"mdat"}
 

@@ -37,6 +37,7 @@ from transcriber.media.containers import (
     RawPcm,
     check_wav_size,
     joined_wav,
+    matroska_cut_short,
     mp3_length,
     mp4_index_missing,
     ogg_cut_short,
@@ -462,6 +463,10 @@ def _stream(
                 said.append(joined)
             if info.format_name == "ogg" and changed_at is None:
                 cut = ogg_cut_short(path, out.samples / SAMPLE_RATE)
+                said.extend([cut] if cut is not None else [])
+            if "matroska" in info.format_name and info.duration is None:
+                # Written as it was recorded; with a duration, a cut is refused instead.
+                cut = matroska_cut_short(path, out.samples / SAMPLE_RATE)
                 said.extend([cut] if cut is not None else [])
             if out.samples == 0:
                 raise EmptyFileError(f"{path}: the audio stream holds no sound (0 samples)")
