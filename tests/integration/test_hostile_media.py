@@ -131,6 +131,31 @@ def test_damaged_packets_are_skipped_not_fatal(tmp_path: Path) -> None:
     assert str(tmp_path / "ruined.mp3") in info.value.message
 
 
+def test_mp3_files_joined_with_their_tags_are_not_damaged(tmp_path: Path) -> None:
+    """`cat` of tagged mp3s (audiobook chapters): each brings an ID3 tag with its cover
+    art. ffmpeg read a tag inside the file as frames that fail: a false damaged_audio
+    notice, and for a picture of 500 KB the whole file was refused as damaged."""
+
+    def tagged(name: str, audio: np.ndarray, art: int) -> bytes:
+        path = write_audio(tmp_path / name, audio, rate=44100, codec="libmp3lame",
+                           options={"id3v2_version": "0"})  # fmt: skip
+        picture = np.random.default_rng(art).integers(0, 256, art, np.uint8).tobytes()
+        frame = b"APIC" + len(picture).to_bytes(4, "big") + b"\0\0" + picture
+        size = bytes((len(frame) >> s) & 0x7F for s in (21, 14, 7, 0))  # syncsafe
+        return b"ID3\x03\0\0" + size + frame + path.read_bytes()
+
+    for art in (20_000, 500_000):
+        joined = tmp_path / f"book_{art}.mp3"
+        joined.write_bytes(tagged("a.mp3", tone(3.0, rate=44100), art)
+                           + tagged("b.mp3", tone(4.0, 880, rate=44100), art))  # fmt: skip
+        said: list[Notice] = []
+        audio = decoded(joined, notices=said)
+        assert said == [], art
+        assert abs(len(audio) / SR - 7.0) < 0.2, art
+        loud = np.abs(audio) > 0.1
+        assert loud[: 3 * SR].mean() > 0.5 and loud[4 * SR :].mean() > 0.5
+
+
 @pytest.mark.parametrize(("suffix", "codec", "fmt"), [(".mp3", "libmp3lame", None),
                                                       (".aac", "aac", "adts")])  # fmt: skip
 def test_concatenated_files_with_different_rates(

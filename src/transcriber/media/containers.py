@@ -361,6 +361,43 @@ def mp4_index_missing(path: Path) -> bool:
     return bool(kinds) and kinds[0] in _MP4_FIRST_BOXES and b"mdat" in kinds
 
 
+def id3_tags_inside(path: Path) -> list[tuple[int, int]]:
+    """The byte ranges (start, end) of the ID3v2 tags in an mp3 file, its leading one and
+    any further in: mp3 files joined end to end (`cat`, audiobook chapters, a recorder's
+    parts) bring a tag each, cover art and all. ffmpeg skips only the leading tag and
+    reads the others as audio frames that fail to decode: a false "damaged" notice, and
+    for a picture of a few hundred KB enough bad frames to refuse the whole file."""
+    tags = []
+    block = 1 << 20
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        at = 0
+        while True:
+            f.seek(at)
+            data = f.read(block + 9)  # a header across the block's end is found whole
+            i = data.find(b"ID3")
+            while 0 <= i < block:
+                end = _id3_end(data[i : i + 10])
+                if end is not None and at + i + end <= size:
+                    tags.append((at + i, at + i + end))
+                i = data.find(b"ID3", i + 1)
+            if len(data) <= block:
+                return tags
+            at += block
+
+
+def _id3_end(header: bytes) -> int | None:
+    """The length of the ID3v2 tag whose 10-byte header this is; None if it is not one."""
+    if len(header) < 10 or header[3] not in (2, 3, 4) or header[4] == 0xFF:
+        return None
+    if any(b & 0x80 for b in header[6:10]):  # a syncsafe size: 7 bits a byte
+        return None
+    size = 0
+    for byte in header[6:10]:
+        size = (size << 7) | byte
+    return 10 + size + (10 if header[5] & 0x10 else 0)  # and a footer, if flagged
+
+
 def mp3_length(path: Path, rate: int) -> float | None:
     """Seconds an mp3 says it holds, from the frame count in its first frame (a Xing or
     Info header, as LAME and ffmpeg write, or a VBRI one); None when it has none. Without

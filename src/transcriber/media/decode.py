@@ -36,6 +36,7 @@ from transcriber.errors import (
 from transcriber.media.containers import (
     RawPcm,
     check_wav_size,
+    id3_tags_inside,
     joined_wav,
     matroska_cut_short,
     mp3_length,
@@ -410,12 +411,19 @@ def _stream(
         error: Exception | None = None
         changed_at: float | None = None  # where the stream changed to a format not followed
         sought = seek_s > 0 and _seek(container, stream, info, seek_s)
+        tags: list[tuple[int, int]] | None = None  # an mp3's ID3 tags, read at a bad packet
         try:
             try:
                 for packet in container.demux(stream):
+                    if tags and _inside(packet.pos, tags):
+                        continue  # a tag where mp3 files were joined: not audio
                     try:
                         frames = packet.decode()
                     except av.FFmpegError as e:  # a damaged packet: skip it, as players do
+                        if tags is None and info.format_name == "mp3":
+                            tags = id3_tags_inside(path)
+                            if _inside(packet.pos, tags):
+                                continue
                         bad, error = bad + 1, e
                         if bad >= _BAD_PACKETS and bad > good:
                             break
@@ -476,6 +484,10 @@ def _stream(
                 _check_complete(info, out.samples / SAMPLE_RATE, skipped)
         finally:  # also when a clip ends the decoding early
             said.extend(_damage(good, bad, clock))
+
+
+def _inside(pos: int | None, ranges: list[tuple[int, int]]) -> bool:
+    return pos is not None and any(start <= pos < end for start, end in ranges)
 
 
 def _check_packing(path: Path, samples_per_frame: float) -> None:
