@@ -348,6 +348,8 @@ class _Run:
             recover_gaps=self.options.vad and not translate,
             task="translate" if translate else "transcribe",
             gated=self.p.settings.decoding == "gated",
+            # A translation is English whichever language each window is in.
+            detect_each=self.options.language is None and not self.options.translate,
         )
         self._report(Stage.transcribing, key)
         results = self.engine.transcribe(itertools.chain(first, windows), decode)

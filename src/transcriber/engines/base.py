@@ -25,6 +25,10 @@ class DecodeOptions:
     # Decode every window greedily first and search again with the beam only where the
     # greedy words are unsure (engines/gate.py), instead of beam-searching every window.
     gated: bool = False
+    # `language` is the file's, detected from its first windows (the user named none):
+    # each window's own language is detected too, and a window that is surely in
+    # another language is decoded in that one (WhisperEngine.window_languages).
+    detect_each: bool = False
 
 
 @dataclass(frozen=True, slots=True)

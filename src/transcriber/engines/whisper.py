@@ -47,6 +47,9 @@ RECOVER_GAP_S = 3.0
 # gaps again, this many rounds in all. Each round needs a gap of RECOVER_GAP_S inside the
 # last, so it ends; most windows need none.
 RECOVER_ROUNDS = 3
+# With no language named, a window whose own most likely language is another than the
+# file's, with at least this probability, is decoded in its own language.
+WINDOW_LANGUAGE_SURE = 0.5
 
 
 class WhisperEngine:
@@ -190,12 +193,59 @@ class WhisperEngine:
         """Each window's segments (faster-whisper's dicts, with words), silence dropped.
 
         The batch is encoded once (or not at all, when detect_language kept its
-        encoding); every decoding pass below reads that one encoder output.
+        encoding); every decoding pass below reads that one encoder output. Windows in
+        another language than the file's (`window_languages`) are decoded apart, each
+        group in its own language.
         """
-        language = options.language if self.multilingual else "en"
-        tokenizer = _tokenizer(self.model, self.multilingual, options.task, language)
         features = encoded.features if encoded is not None else self._features(batch)
         output = encoded.output if encoded is not None else self._encode(features)
+        languages = self.window_languages(output, len(batch), options)
+        raw: list[list[dict[str, Any]]] = [[] for _ in batch]
+        for language in dict.fromkeys(languages):
+            rows = [i for i, lang in enumerate(languages) if lang == language]
+            whole = len(rows) == len(batch)
+            found = self._decode_in(
+                language,
+                [batch[i] for i in rows],
+                features if whole else features[rows],
+                output if whole else _rows(output, rows),
+                options,
+                tally,
+            )
+            for i, window in zip(rows, found, strict=True):
+                raw[i] = window
+        return [[s for s in window if is_speech(s)] for window in raw]
+
+    def window_languages(self, output: Any, n: int, options: DecodeOptions) -> list[str | None]:
+        """The language to decode each of `n` encoded windows in: the file's, unless the
+        user named none and the window is surely in another one (a talk that moves from
+        English to Russian after its first minutes would otherwise come out translated,
+        or transliterated, in the language of its first windows)."""
+        language = options.language if self.multilingual else "en"
+        if not (options.detect_each and self.multilingual):
+            return [language] * n
+        languages: list[str | None] = []
+        for probs in self.model.model.detect_language(output):
+            token, p = probs[0]
+            own = token[2:-2]
+            if own != language and p >= WINDOW_LANGUAGE_SURE:
+                log.debug("a window in %s (%.2f), not %s", own, p, language)
+                languages.append(own)
+            else:
+                languages.append(language)
+        return languages
+
+    def _decode_in(
+        self,
+        language: str | None,
+        batch: list[SpeechWindow],
+        features: np.ndarray,
+        output: Any,
+        options: DecodeOptions,
+        tally: Tally | None,
+    ) -> list[list[dict[str, Any]]]:
+        """Decode encoded windows in one language: greedily first where gated."""
+        tokenizer = _tokenizer(self.model, self.multilingual, options.task, language)
         gated = options.beam_size > 1 and options.gated
         first = self._forward(
             batch, features, output, tokenizer, options, 1 if gated else options.beam_size
@@ -216,7 +266,7 @@ class WhisperEngine:
                 )
                 for i, raw in zip(unsure, again, strict=True):
                     first[i] = raw
-        return [[s for s in window if is_speech(s)] for window in first]
+        return first
 
     def _encode(self, features: np.ndarray) -> Any:
         # Split on a CPU only: a GPU's batch memory is what its larger batches are for.
