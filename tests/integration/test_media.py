@@ -192,6 +192,20 @@ def test_music_gives_no_text_and_speech_around_it_survives(
     assert corpus_wer([(reference, t.text)], "ru") < 0.4, t.text
 
 
+def test_speech_right_after_a_minute_of_music_is_heard_from_its_first_word(
+    pipeline: Pipeline, eval_root: Path, tmp_path: Path
+) -> None:
+    """Silero's state, carried through a minute of music, kept it from hearing the first
+    seconds of the speech after it: "And so my fellow Americans, ask not" was lost."""
+    jfk = load(eval_root / "en/whisper/jfk.flac")
+    gap = np.zeros(2 * 16000, np.float32)
+    path = write_audio(tmp_path / "intro.wav", np.concatenate([music(60.0, seed=4), gap, jfk]))
+    t = pipeline.run(path, TranscriptionOptions(language="en", word_timestamps=True))
+    assert "fellow americans" in t.text.lower(), t.text
+    assert 61.5 <= t.segments[0].start <= 62.8, t.segments[0]  # JFK begins at 62.3 s
+    assert t.segments[-1].end <= 73.1
+
+
 @pytest.mark.parametrize("suffix", [".mkv", ".mp4", ".mov"])
 def test_first_audio_stream_and_container_start_offset(
     pipeline: Pipeline, eval_root: Path, tmp_path: Path, suffix: str

@@ -31,6 +31,13 @@ CONTEXT = 64  # samples of the previous frame the model sees
 QUIET_PEAK = 10 ** (-40 / 20)
 QUIET_GAIN = 10 ** (30 / 20)
 QUIET_AFTER_S = 4.0
+# Silero's recurrent state, carried through a long stretch without speech (music,
+# applause, noise), makes it slow to hear the speech that follows: after 40 s of
+# applause the first 5 s of a speech were below the threshold (0.3-0.47, against
+# 0.82-0.89 heard afresh), after 40 s of music the first second. So after this long
+# without speech the state starts afresh, as at the start of a file, where speech that
+# follows 3-6 s of any such sound is heard at once.
+RESET_AFTER_S = 4.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +126,8 @@ class SpeechDetector:
         self._pauses: list[Pause] = []  # inner pauses of the open region
         self._emitted_end = 0
         self._peak = 0.0  # the stream's largest sample so far
+        self._idle = 0  # frames without speech since the state last started afresh
+        self._reset = round(RESET_AFTER_S * SAMPLE_RATE / FRAME)
 
     def feed(self, audio: np.ndarray) -> list[Region]:
         buf = np.concatenate([self._rest, audio]) if len(self._rest) else audio
@@ -173,19 +182,33 @@ class SpeechDetector:
         ctx = np.concatenate([self._context[None, :], frames[:-1, -CONTEXT:]])
         self._context = frames[-1, -CONTEXT:].copy()
         batch = np.concatenate([ctx, frames], axis=1).astype(np.float32, copy=False)
-        probs, self._h, self._c = self._session.run(  # type: ignore[attr-defined]
-            None, {"input": batch, "h": self._h, "c": self._c}
-        )
+        probs = self._probabilities(batch)
         out: list[Region] = []
-        for p in np.asarray(probs).reshape(-1):
-            region = self._step(float(p))
+        for k in range(len(probs)):
+            region = self._step(float(probs[k]))
             if region is not None:
                 out.append(region)
             self._frame += 1
+            if self._idle >= self._reset:
+                # Afresh from the next frame on: the rest of this batch is heard again.
+                self._idle = 0
+                self._h = np.zeros_like(self._h)
+                self._c = np.zeros_like(self._c)
+                if k + 1 < len(probs):
+                    probs[k + 1 :] = self._probabilities(batch[k + 1 :])
         return out
+
+    def _probabilities(self, batch: np.ndarray) -> np.ndarray:
+        """Speech probabilities of consecutive frames (each with its context), carrying
+        the model's state on."""
+        probs, self._h, self._c = self._session.run(  # type: ignore[attr-defined]
+            None, {"input": batch, "h": self._h, "c": self._c}
+        )
+        return np.array(probs, np.float32).reshape(-1)
 
     def _step(self, p: float) -> Region | None:
         i = self._frame
+        self._idle = 0 if self._start is not None or p >= self.p.threshold else self._idle + 1
         if self._start is None:
             if p >= self.p.threshold:
                 self._start, self._start_forced = i, False
