@@ -48,8 +48,12 @@ RECOVER_GAP_S = 3.0
 # last, so it ends; most windows need none.
 RECOVER_ROUNDS = 3
 # With no language named, a window whose own most likely language is another than the
-# file's, with at least this probability, is decoded in its own language.
-WINDOW_LANGUAGE_SURE = 0.5
+# file's, with at least this probability, is decoded in its own language. Windows that
+# did change language were read at 0.90-1.00; Russian read alone in 2-3 s pieces (a
+# stretch decoded again, a file's last window) under noise, music, clipping or a phone
+# band came out as another language at 0.5 or more 10 times in 1008, at 0.7 or more 3
+# times (docs/performance.md).
+WINDOW_LANGUAGE_SURE = 0.7
 
 
 class WhisperEngine:
