@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import eval_rows
-from tests.media_factory import load, write_audio
+from tests.media_factory import load, resample, write_audio
 from transcriber.domain import TranscriptionOptions
 from transcriber.evaluation.wer import corpus_wer, normalize
 from transcriber.pipeline import Pipeline
@@ -45,3 +45,25 @@ def test_speech_after_a_voice_change_is_transcribed(
     assert len(said) <= 1.2 * len(normalize(reference, "ru"))
     times = [(s.start, s.end) for s in t.segments]
     assert times == sorted(times)
+
+
+def test_a_skip_hidden_under_one_stretched_word_is_decoded_again(
+    pipeline: Pipeline, eval_root: Path, tmp_path: Path
+) -> None:
+    """Slow speech (English clips played at 0.8x): Whisper's text of a window jumped
+    over 12 s of it, and the word alignment laid the word after the jump ("printing")
+    over the skipped stretch, 7.6 s long and 5 s before it was said, so no word-free
+    stretch was seen and "is to be ill disposed ... made amiable himself" was lost."""
+    rows = [r for r in eval_rows("asr.jsonl") if r["lang"] == "en"]
+    gap = np.zeros(8000, np.float32)
+    audio = np.concatenate([x for r in rows for x in (load(eval_root / r["path"]), gap)])
+    slow = resample(audio, 20000)  # 0.8x when played at 16 kHz
+    path = write_audio(tmp_path / "slow.wav", slow)
+    reference = " ".join(r["text"] for r in rows)
+
+    t = pipeline.run(path, TranscriptionOptions(language="en", word_timestamps=True))
+    text = " ".join(normalize(t.text, "en"))
+    for words in ("selfish is to be", "had he married", "amiable himself"):
+        assert words in text, text
+    assert corpus_wer([(reference, t.text)], "en") < 0.1, t.text
+    assert max(w.end - w.start for s in t.segments for w in s.words) < 4.0

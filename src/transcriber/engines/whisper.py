@@ -54,6 +54,12 @@ RECOVER_ROUNDS = 3
 # band came out as another language at 0.5 or more 10 times in 1008, at 0.7 or more 3
 # times (docs/performance.md).
 WINDOW_LANGUAGE_SURE = 0.7
+# Where Whisper's text skips a stretch of the window, the word alignment must still pass
+# through the skipped audio, and often lays one word over all of it (at 0.8x speed, a
+# "printing" was timed over 7.6 s of speech that was never transcribed, 5 s before it was
+# said): a word timed this long does not count as covering its stretch when skipped
+# stretches are looked for, and gives way to what decoding that stretch again finds.
+STRETCHED_WORD_S = 2.5
 
 
 class WhisperEngine:
@@ -162,7 +168,7 @@ class WhisperEngine:
         tally: Tally | None = None,
     ) -> list[WindowResult]:
         raw = self._decode(batch, options, encoded, tally)
-        found = [list(self._segments(w, r)) for w, r in zip(batch, raw, strict=True)]
+        recovered: list[list[Segment]] = [[] for _ in batch]
         if options.recover_gaps:
             retry = [
                 (i, w.slice(a, b))
@@ -179,9 +185,13 @@ class WhisperEngine:
                     again = self._decode([w for _, w in part], options, tally=tally)
                     for (i, w), r in zip(part, again, strict=True):
                         kept = [s for s in r if is_confident(s)]
-                        found[i] += self._segments(w, kept)
+                        recovered[i] += self._segments(w, kept)
                         gaps += [(i, w.slice(a, b)) for a, b in skipped_spans(kept, w.duration)]
                 retry = gaps
+        found = [
+            list(self._segments(w, _without_stretched(w, r, again))) + again
+            for w, r, again in zip(batch, raw, recovered, strict=True)
+        ]
         return [
             WindowResult(window, tuple(sorted(segments, key=lambda s: (s.start, s.end))))
             for window, segments in zip(batch, found, strict=True)
@@ -430,9 +440,15 @@ def skipped_spans(raw: list[dict[str, Any]], duration: float) -> list[tuple[floa
     """Stretches of a window (its own time) of at least RECOVER_GAP_S with no word.
 
     A window whose transcript has no word at all is left alone: Whisper judged all of
-    it not to be speech, and asking again would only invite invented text.
+    it not to be speech, and asking again would only invite invented text. A word timed
+    over STRETCHED_WORD_S or more covers nothing.
     """
-    words = sorted((w["start"], w["end"]) for s in raw for w in s.get("words") or ())
+    words = sorted(
+        (w["start"], w["end"])
+        for s in raw
+        for w in s.get("words") or ()
+        if w["end"] - w["start"] < STRETCHED_WORD_S
+    )
     if not words:
         return []
     edges = [0.0] + [t for w in words for t in w] + [duration]
@@ -442,3 +458,24 @@ def skipped_spans(raw: list[dict[str, Any]], duration: float) -> list[tuple[floa
         if b - a >= RECOVER_GAP_S:
             spans.append((a, b))
     return spans
+
+
+def _without_stretched(
+    window: SpeechWindow, raw: list[dict[str, Any]], recovered: list[Segment]
+) -> list[dict[str, Any]]:
+    """The window's first-pass segments without the words timed over STRETCHED_WORD_S
+    or more that a word recovered from their stretch overlaps: that word's audio was
+    decoded again, and its own time was never where it was said."""
+    heard = [(w.start, w.end) for s in recovered for w in s.words]
+    if not heard:
+        return raw
+
+    def replaced(w: dict[str, Any]) -> bool:
+        if w["end"] - w["start"] < STRETCHED_WORD_S:
+            return False
+        start, end = window.span_to_file_time(
+            min(w["start"], window.duration), min(w["end"], window.duration)
+        )
+        return any(a < end and start < b for a, b in heard)
+
+    return [{**s, "words": [w for w in s.get("words") or () if not replaced(w)]} for s in raw]
