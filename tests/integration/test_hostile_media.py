@@ -31,7 +31,7 @@ from tests.media_factory import (
 )
 from tests.servers.receiver import Receiver
 from transcriber import errors
-from transcriber.domain import Notice, NoticeCode, TranscriptionOptions
+from transcriber.domain import Clip, Notice, NoticeCode, TranscriptionOptions
 from transcriber.evaluation.wer import corpus_wer
 from transcriber.media import probe, stream_audio
 from transcriber.pipeline import Pipeline
@@ -154,6 +154,41 @@ def test_mp3_files_joined_with_their_tags_are_not_damaged(tmp_path: Path) -> Non
         assert abs(len(audio) / SR - 7.0) < 0.2, art
         loud = np.abs(audio) > 0.1
         assert loud[: 3 * SR].mean() > 0.5 and loud[4 * SR :].mean() > 0.5
+
+
+@pytest.mark.parametrize(
+    ("suffix", "codec", "fmt", "rate"),
+    [
+        (".mp3", "libmp3lame", None, 16000),
+        (".aac", "aac", "adts", 16000),
+        (".ac3", "ac3", "ac3", 48000),
+    ],
+)
+def test_a_raw_stream_followed_by_preallocated_zeros_keeps_its_length(
+    tmp_path: Path, eval_root: Path, suffix: str, codec: str, fmt: str | None, rate: int
+) -> None:
+    """A voice recorder or app that preallocates its file and stops early leaves the
+    frames followed by zeros; ffmpeg's bitrate estimate counted them as audio (11 s read
+    as 26,000 s), so the API's 6-hour limit refused the file before it was decoded; and
+    decoding read the zeros as one packet as large as they are."""
+    speech = load(eval_root / "en/whisper/jfk.flac")
+    clean = write_audio(tmp_path / f"clean{suffix}", resample(speech, rate), rate, codec, fmt=fmt)
+    length = probe(clean).duration
+    assert length is not None and 10.5 < length < 12.0
+    data = clean.read_bytes()
+    padded, junk = tmp_path / f"padded{suffix}", tmp_path / f"junk{suffix}"
+    padded.write_bytes(data)
+    with padded.open("r+b") as f:
+        f.truncate(len(data) + 1_000_000_000)  # sparse: a gigabyte of zeros on no disk
+    junk.write_bytes(data + np.random.default_rng(1).integers(0, 256, 300_000, np.uint8).tobytes())
+    for path in (padded, junk):
+        info = probe(path)
+        assert info.duration is not None and abs(info.duration - length) < 0.5, path.name
+        info.check(Clip(), 6 * 3600.0)  # no UploadTooLargeError
+    # The zeros are not read: not as a packet of a gigabyte, nor as a damaged one.
+    said: list[Notice] = []
+    assert abs(len(decoded(padded, notices=said)) - len(decoded(clean))) < 0.05 * SR
+    assert said == []
 
 
 @pytest.mark.parametrize(("suffix", "codec", "fmt"), [(".mp3", "libmp3lame", None),

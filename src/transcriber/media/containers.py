@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+import av
+
 from transcriber.domain import Notice, NoticeCode
 from transcriber.errors import NotMediaError, TruncatedMediaError
 
@@ -432,3 +434,67 @@ def mp3_length(path: Path, rate: int) -> float | None:
     if frame[36:40] == b"VBRI" and len(frame) >= 54:
         return int.from_bytes(frame[50:54], "big") * per_frame / rate
     return None
+
+
+# The window of bytes `frames_end` tries to decode at each step: more than any one frame
+# of the bitrate-estimated formats (an ADTS frame is at most 8 KB).
+_FRAME_WINDOW = 1 << 15
+
+
+def frames_end(path: Path, demuxer: str) -> int | None:
+    """Where the last audio frame of a raw stream (mp3, ADTS AAC, AC-3...) ends, when the
+    file goes on past it with bytes that are not frames: zeros that a voice recorder or
+    an app preallocated and never filled, or other junk. ffmpeg estimates such a stream's
+    duration from its bitrate and the file's size, so 11 s of audio in a preallocated
+    20 MB file reads as two hours. None when the file ends in frames.
+
+    The frames are found by decoding a window of bytes at a time (ffmpeg's own parser,
+    so any format it reads): the last window, then a binary search between the start of
+    the audio and the end, a few dozen small reads however large the file."""
+    size = path.stat().st_size
+    tail = max(0, size - _FRAME_WINDOW)
+    if _window_end(path, demuxer, tail, size) is not None:
+        return None
+    lo, hi = _audio_start(path), tail  # frames start at lo; none from hi on
+    if hi <= lo:
+        return None
+    while hi - lo > _FRAME_WINDOW // 2:
+        mid = (lo + hi) // 2
+        if _window_end(path, demuxer, mid, min(size, mid + _FRAME_WINDOW)) is not None:
+            lo = mid
+        else:
+            hi = mid
+    return _window_end(path, demuxer, lo, min(size, lo + 2 * _FRAME_WINDOW))
+
+
+def _audio_start(path: Path) -> int:
+    """Where a raw stream's frames begin: after a leading ID3v2 tag, if it has one."""
+    with path.open("rb") as f:
+        head = f.read(10)
+    end = _id3_end(head) if head[:3] == b"ID3" else None
+    return end or 0
+
+
+def _window_end(path: Path, demuxer: str, start: int, end: int) -> int | None:
+    """The end of the last frame that decodes in bytes [start, end) of `path` read as
+    `demuxer`; None when fewer than two frames there decode (one may be chance)."""
+    url = f"subfile,,start,{start},end,{end},,:file:{path}"
+    last, good = None, 0
+    try:
+        with av.open(url, format=demuxer, options={"protocol_whitelist": "subfile,file"}) as c:
+            if not c.streams.audio:
+                return None
+            for packet in c.demux(c.streams.audio[0]):
+                if not packet.size:
+                    continue
+                try:
+                    if not packet.decode():
+                        continue
+                except av.FFmpegError:
+                    continue
+                good += 1
+                if packet.pos is not None and packet.pos >= 0:
+                    last = start + packet.pos + packet.size
+    except av.FFmpegError:
+        return None
+    return last if good >= 2 else None

@@ -36,6 +36,7 @@ from transcriber.errors import (
 from transcriber.media.containers import (
     RawPcm,
     check_wav_size,
+    frames_end,
     id3_tags_inside,
     joined_wav,
     matroska_cut_short,
@@ -62,6 +63,9 @@ CHUNK_SECONDS = 5.0
 # (Raw ADTS, and mp3 without a frame count, estimate it from the bitrate: see
 # containers.mp3_length.)
 _EXACT_DURATION = {"wav", "flac", "mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "ogg", "w64", "aiff"}
+# Raw streams of frames whose duration ffmpeg estimates from the bitrate and the file's
+# size, so bytes after the last frame (a preallocated file's zeros) count as audio.
+_BITRATE_DURATION = {"mp3", "aac", "ac3", "eac3", "dts", "truehd", "mlp"}
 # Demuxers that open other files or network addresses named inside the input: a script
 # (`ffconcat`, a playlist, SDP) must not make the service read what it names.
 _REFUSED_FORMATS = {"concat", "hls", "dash", "sdp", "rtsp", "rtp", "rtp_mpegts", "sap"}
@@ -139,7 +143,8 @@ def _open(path: Path) -> av.container.InputContainer:
         raise FileMissingError(f"{path}: file not found")
     if not path.is_file():
         raise NotMediaError(f"{path}: not a regular file")
-    if path.stat().st_size == 0:
+    size = path.stat().st_size
+    if size == 0:
         raise EmptyFileError(f"{path}: file is empty (0 bytes)")
     if (raw := raw_wav_pcm(path)) is not None:
         return _open_raw(path, raw)
@@ -150,7 +155,7 @@ def _open(path: Path) -> av.container.InputContainer:
         log.info("%s: %.1f s of audio past the WAV header's data size", path, overflow)
         options["ignore_length"] = "1"
     try:
-        return av.open(f"file:{path}", options=options, metadata_errors="ignore")
+        container = av.open(f"file:{path}", options=options, metadata_errors="ignore")
     except av.FFmpegError as e:
         if mp4_index_missing(path):
             raise TruncatedMediaError(
@@ -165,6 +170,20 @@ def _open(path: Path) -> av.container.InputContainer:
             f"{path}: cannot be read as audio or video ({_reason(e)});"
             " it is not a media file, or it is damaged or truncated"
         ) from e
+    fmt = container.format.name
+    if fmt in _BITRATE_DURATION and (end := frames_end(path, fmt)) is not None:
+        # Bytes that are not frames after the last one (a preallocated file's zeros): the
+        # bitrate estimate would count them as audio, and the demuxer would hand them on
+        # as one packet as large as they are. Read up to the last frame only.
+        container.close()
+        log.info("%s: the %d bytes after its last audio frame are not audio", path, size - end)
+        url = f"subfile,,start,0,end,{end},,:file:{path}"
+        options["protocol_whitelist"] = "subfile,file"
+        try:
+            container = av.open(url, format=fmt, options=options, metadata_errors="ignore")
+        except av.FFmpegError as e:
+            raise NotMediaError(f"{path}: cannot be read as audio ({_reason(e)})") from e
+    return container
 
 
 def _open_raw(path: Path, raw: RawPcm) -> av.container.InputContainer:
