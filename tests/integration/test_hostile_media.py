@@ -191,6 +191,37 @@ def test_a_raw_stream_followed_by_preallocated_zeros_keeps_its_length(
     assert said == []
 
 
+@pytest.mark.parametrize(
+    ("suffix", "codec", "fmt", "rate"),
+    [
+        (".opus", "libopus", "ogg", 48000),
+        (".ts", "mp2", "mpegts", 16000),
+        (".wv", "wavpack", "wv", 16000),
+    ],
+)
+def test_a_container_followed_by_preallocated_zeros_is_read_whole(
+    tmp_path: Path, eval_root: Path, suffix: str, codec: str, fmt: str, rate: int
+) -> None:
+    """The same zeros after an Ogg, a TS or a WavPack file: the demuxer broke off at them,
+    and a whole recording was refused as damaged or truncated."""
+    speech = load(eval_root / "en/whisper/jfk.flac")
+    clean = write_audio(tmp_path / f"clean{suffix}", resample(speech, rate), rate, codec, fmt=fmt)
+    padded = tmp_path / f"padded{suffix}"
+    padded.write_bytes(clean.read_bytes())
+    with padded.open("r+b") as f:
+        f.truncate(f.seek(0, 2) + 200_000_000)
+    said: list[Notice] = []
+    assert abs(len(decoded(padded, notices=said)) - len(decoded(clean))) < 0.05 * SR
+    assert said == []
+    length = probe(padded).duration
+    assert length is None or abs(length - (probe(clean).duration or 0.0)) < 0.5
+    # Zeros that are sound, a WAV's silence at its end, are kept.
+    quiet = write_audio(
+        tmp_path / "quiet.wav", np.concatenate([speech, np.zeros(5 * SR, np.float32)])
+    )
+    assert len(decoded(quiet)) == len(speech) + 5 * SR
+
+
 @pytest.mark.parametrize(("suffix", "codec", "fmt"), [(".mp3", "libmp3lame", None),
                                                       (".aac", "aac", "adts")])  # fmt: skip
 def test_concatenated_files_with_different_rates(

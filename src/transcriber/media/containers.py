@@ -498,3 +498,56 @@ def _window_end(path: Path, demuxer: str, start: int, end: int) -> int | None:
     except av.FFmpegError:
         return None
     return last if good >= 2 else None
+
+
+# Zeros at the end of a file shorter than this are left to the demuxer (a writer's
+# padding); longer, they are space a recorder preallocated and never filled.
+_ZERO_TAIL_MIN = 1 << 16
+_ZERO_BLOCK = 4096
+
+
+def zeros_from(path: Path) -> int | None:
+    """Where a run of zero bytes that fills the end of the file begins, when it is longer
+    than a writer's padding: what a voice recorder or an app that preallocates its file
+    leaves when it stops early. Demuxers read such a tail as broken data (an Ogg stream
+    breaks off as damaged at its end) or as audio (a duration of hours). None when there
+    is none. The offset returned leaves a block of the zeros on: a frame may end in zeros
+    of its own (a WavPack block does), and demuxers pass over a block as over padding."""
+    size = path.stat().st_size
+    end = data_end(path)
+    if end is None or size - end < _ZERO_TAIL_MIN:
+        return None
+    return end + _ZERO_BLOCK
+
+
+def data_end(path: Path) -> int | None:
+    """The offset after the last byte that is not zero, when a run of zeros fills the
+    end of the file (the file's size when it does not end in zeros; None when it is all
+    zeros, or the run cannot be told from zeros inside the data). Found by a binary
+    search over blocks (compressed audio and containers never hold a block of zeros),
+    then checked at blocks spread over the run: a few dozen reads however large."""
+    size = path.stat().st_size
+    with path.open("rb") as f:
+
+        def zero(at: int, n: int = _ZERO_BLOCK) -> bool:
+            f.seek(at)
+            return not any(f.read(n))
+
+        f.seek(max(0, size - _ZERO_BLOCK))
+        last = f.read()
+        if last.rstrip(b"\0") or size <= _ZERO_BLOCK:
+            end = len(last.rstrip(b"\0"))
+            return size - len(last) + end if end else None
+        lo, hi = 0, size - _ZERO_BLOCK  # data at lo; zeros from hi on
+        if zero(lo):
+            return None
+        while hi - lo > _ZERO_BLOCK:
+            mid = (lo + hi) // 2
+            if zero(mid):
+                hi = mid
+            else:
+                lo = mid
+        f.seek(lo)
+        end = lo + len(f.read(hi - lo + _ZERO_BLOCK).rstrip(b"\0"))
+        spread = range(end, size - _ZERO_BLOCK, max(_ZERO_BLOCK, (size - end) // 16))
+        return end if all(zero(at) for at in spread) else None

@@ -36,6 +36,7 @@ from transcriber.errors import (
 from transcriber.media.containers import (
     RawPcm,
     check_wav_size,
+    data_end,
     frames_end,
     id3_tags_inside,
     joined_wav,
@@ -45,6 +46,7 @@ from transcriber.media.containers import (
     ogg_cut_short,
     raw_wav_pcm,
     wav_overflow_s,
+    zeros_from,
 )
 from transcriber.media.frames import (
     SAMPLE_RATE,
@@ -63,6 +65,22 @@ CHUNK_SECONDS = 5.0
 # (Raw ADTS, and mp3 without a frame count, estimate it from the bitrate: see
 # containers.mp3_length.)
 _EXACT_DURATION = {"wav", "flac", "mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "ogg", "w64", "aiff"}
+# Codecs besides PCM and ADPCM whose audio may be all zero bytes (G.722's and G.726's
+# silence, DSD's...): a run of zeros at the end of such a file may be sound.
+_ZERO_CODECS = {
+    "g722",
+    "g723_1",
+    "g726",
+    "g726le",
+    "gsm",
+    "dsd_lsbf",
+    "dsd_msbf",
+    "dsd_lsbf_planar",
+    "dsd_msbf_planar",
+    "sdx2_dpcm",
+    "derf_dpcm",
+    "interplay_dpcm",
+}
 # Raw streams of frames whose duration ffmpeg estimates from the bitrate and the file's
 # size, so bytes after the last frame (a preallocated file's zeros) count as audio.
 _BITRATE_DURATION = {"mp3", "aac", "ac3", "eac3", "dts", "truehd", "mlp"}
@@ -78,6 +96,9 @@ _MAX_RATE = 1_000_000
 _MIN_RATE = 1_000
 # The most channels ffmpeg's resampler takes (SWR_CH_MAX): more cannot be mixed or split.
 _MAX_CHANNELS = 64
+# How far past the last packet a container's own bytes may run (an Ogg page, a TS
+# packet's headers): the data of a file that ends within this of it has all been read.
+_PACKET_SPAN = 1 << 16
 # Too many packets that do not decode: the file is damaged, not just scratched.
 _BAD_PACKETS = 50
 # Frames this short on average (samples, at the stream's rate) over a run of this many:
@@ -171,10 +192,16 @@ def _open(path: Path) -> av.container.InputContainer:
             " it is not a media file, or it is damaged or truncated"
         ) from e
     fmt = container.format.name
-    if fmt in _BITRATE_DURATION and (end := frames_end(path, fmt)) is not None:
-        # Bytes that are not frames after the last one (a preallocated file's zeros): the
-        # bitrate estimate would count them as audio, and the demuxer would hand them on
-        # as one packet as large as they are. Read up to the last frame only.
+    if fmt in _BITRATE_DURATION:
+        end = frames_end(path, fmt)
+    elif not _zeros_are_audio(container):
+        end = zeros_from(path)
+    else:
+        end = None
+    if end is not None:
+        # Bytes that are not audio after the last frame (a preallocated file's zeros, or
+        # junk): a bitrate estimate counts them as audio, a demuxer reads them as damage
+        # or as one packet as large as they are. Read up to the last frame only.
         container.close()
         log.info("%s: the %d bytes after its last audio frame are not audio", path, size - end)
         url = f"subfile,,start,0,end,{end},,:file:{path}"
@@ -184,6 +211,18 @@ def _open(path: Path) -> av.container.InputContainer:
         except av.FFmpegError as e:
             raise NotMediaError(f"{path}: cannot be read as audio ({_reason(e)})") from e
     return container
+
+
+def _zeros_are_audio(container: av.container.InputContainer) -> bool:
+    """Whether zero bytes can be this file's audio: PCM and ADPCM silence is zeros (a WAV
+    that ends in silence), while every frame of a compressed codec has a header."""
+    if not container.streams.audio:
+        return True  # nothing to read, so nothing to bound
+    ctx = audio_track(container).codec_context
+    if ctx is None:  # a codec ffmpeg cannot decode: _info names it
+        return True
+    name = ctx.name
+    return name.startswith(("pcm_", "adpcm_")) or name in _ZERO_CODECS
 
 
 def _open_raw(path: Path, raw: RawPcm) -> av.container.InputContainer:
@@ -433,7 +472,7 @@ def _stream(
         tags: list[tuple[int, int]] | None = None  # an mp3's ID3 tags, read at a bad packet
         try:
             try:
-                for packet in container.demux(stream):
+                for packet in _demux(container, stream, path):
                     if tags and _inside(packet.pos, tags):
                         continue  # a tag where mp3 files were joined: not audio
                     try:
@@ -503,6 +542,33 @@ def _stream(
                 _check_complete(info, out.samples / SAMPLE_RATE, skipped)
         finally:  # also when a clip ends the decoding early
             said.extend(_damage(good, bad, clock))
+
+
+def _demux(
+    container: av.container.InputContainer, stream: av.audio.AudioStream, path: Path
+) -> Iterator[av.Packet[av.audio.AudioStream]]:
+    """The packets of `stream`. A demuxer that breaks off at zeros filling the end of the
+    file (space a recorder preallocated and never filled, after the last frame) has read
+    all the audio there is: the stream ends there, its decoder flushed, as at the end."""
+    packets = container.demux(stream)
+    end = 0  # the furthest byte of the packets read so far
+    while True:
+        try:
+            packet = next(packets)
+        except StopIteration:
+            return
+        except av.FFmpegError:
+            data = data_end(path)
+            if data is None or data == path.stat().st_size or data > end + _PACKET_SPAN:
+                raise
+            log.info("%s: the file ends in %d zero bytes", path, path.stat().st_size - data)
+            flush = av.Packet()  # empty: decoding it flushes the decoder
+            flush.stream = stream
+            yield flush  # type: ignore[misc]
+            return
+        if packet.pos is not None and packet.pos >= 0:
+            end = max(end, packet.pos + packet.size)
+        yield packet
 
 
 def _inside(pos: int | None, ranges: list[tuple[int, int]]) -> bool:
