@@ -616,13 +616,39 @@ def test_a_second_wav_joined_to_the_first_is_named(tmp_path: Path, eval_root: Pa
     said: list[Notice] = []
     assert len(decoded(joined, notices=said)) == len(decoded(tmp_path / "a.wav"))
     assert [n.code for n in said] == [NoticeCode.unread_audio]
-    assert 10.5 < float(said[0].values["seconds"]) < 11.5
+    assert 10.5 < float(said[0].values["seconds"]) < 11.5 and said[0].values["kind"] == "WAV"
     # Metadata chunks after the audio are normal, and say nothing.
     info = b"INFOINAM\x06\x00\x00\x00title\x00"
     tagged = tmp_path / "tagged.wav"
     tagged.write_bytes(first + b"LIST" + len(info).to_bytes(4, "little") + info)
     quiet: list[Notice] = []
     decoded(tagged, notices=quiet)
+    assert quiet == []
+
+
+@pytest.mark.parametrize(("fmt", "options"), [("ipod", {}), ("mp4", {"movflags": "+faststart"}),
+                                              ("mov", {})])  # fmt: skip
+def test_a_second_mp4_joined_to_the_first_is_named(
+    tmp_path: Path, eval_root: Path, fmt: str, options: dict[str, str]
+) -> None:
+    # `cat a.m4a b.m4a`: ffmpeg reads the first file's index (moov) and stops there.
+    first = write_audio(tmp_path / "a.mp4", load(eval_root / RU), codec="aac", fmt=fmt,
+                        options=options)  # fmt: skip
+    second = write_audio(tmp_path / "b.mp4", tone(11.0), codec="aac", fmt=fmt, options=options)
+    joined = tmp_path / "both.mp4"
+    joined.write_bytes(first.read_bytes() + second.read_bytes())
+    said: list[Notice] = []
+    assert len(decoded(joined, notices=said)) == len(decoded(first))
+    assert [n.code for n in said] == [NoticeCode.unread_audio]
+    assert 10.5 < float(said[0].values["seconds"]) < 11.5
+    assert said[0].values["bytes"] == second.stat().st_size
+    assert said[0].values["kind"] == "MP4/MOV"  # the web page's sentence names it
+    # A fragmented MP4 (a stream recorder's) goes on in media boxes of its own: it is whole.
+    fragments = write_audio(tmp_path / "frag.mp4", tone(11.0), codec="aac", fmt="mp4",
+                            options={"movflags": "frag_keyframe+empty_moov",
+                                     "frag_duration": "1000000"})  # fmt: skip
+    quiet: list[Notice] = []
+    assert abs(len(decoded(fragments, notices=quiet)) / SR - 11.0) < 0.1
     assert quiet == []
 
 

@@ -239,7 +239,7 @@ def joined_wav(path: Path) -> Notice | None:
                 NoticeCode.unread_audio,
                 f"another WAV file{about} follows the first one inside this file and"
                 " was not transcribed; send it as a file of its own",
-                {"bytes": unread, "seconds": seconds or 0.0},
+                {"bytes": unread, "seconds": seconds or 0.0, "kind": "WAV"},
             )
     return None
 
@@ -361,6 +361,63 @@ def mp4_index_missing(path: Path) -> bool:
             kinds.append(kind)
             pos += length
     return bool(kinds) and kinds[0] in _MP4_FIRST_BOXES and b"mdat" in kinds
+
+
+def joined_mp4(path: Path) -> Notice | None:
+    """A notice when an MP4/MOV file goes on, past its first file's index and media data,
+    with another file (`cat a.m4a b.m4a`, a recorder's parts joined as bytes): ffmpeg
+    reads the first file's index only, so the rest is silently missing from the
+    transcript otherwise. The top-level boxes are walked: a file type box (ftyp) or a
+    second index (moov) after the first moov and mdat starts another file; the further
+    media data of a fragmented MP4 (moof and mdat boxes) does not."""
+    size = path.stat().st_size
+    seen: set[bytes] = set()
+    start: int | None = None  # where the file after the first one starts
+    seconds = 0.0  # the durations the later files' indexes state
+    with path.open("rb") as f:
+        pos = 0
+        while pos + 8 <= size:
+            f.seek(pos)
+            length, kind = struct.unpack(">I4s", f.read(8))
+            header = 8
+            if length == 1:  # a 64-bit size follows
+                length, header = struct.unpack(">Q", f.read(8))[0], 16
+            elif length == 0:  # to the end of the file
+                length = size - pos
+            if length < header or not kind.isascii():
+                break
+            if start is None and {b"moov", b"mdat"} <= seen and kind in (b"ftyp", b"moov"):
+                start = pos
+            seen.add(kind)
+            if start is not None and kind == b"moov":
+                seconds += _mvhd_seconds(f.read(min(length - header, 4096)))
+            pos += length
+    if start is None:
+        return None
+    seconds = round(seconds, 1)
+    about = f" (about {seconds:g} s)" if seconds else ""
+    return Notice(
+        NoticeCode.unread_audio,
+        f"another MP4/MOV file{about} follows the first one inside this file and was not"
+        " transcribed; send it as a file of its own",
+        {"bytes": size - start, "seconds": seconds, "kind": "MP4/MOV"},
+    )
+
+
+def _mvhd_seconds(moov: bytes) -> float:
+    """The duration a moov box's movie header (mvhd, its first child as writers put it)
+    states, from the start of the box's contents; 0 where it has none."""
+    at = moov.find(b"mvhd")
+    if at < 4:
+        return 0.0
+    body = moov[at + 4 :]
+    if body[:1] == b"\x01" and len(body) >= 32:  # version 1: 64-bit times
+        scale, length = struct.unpack(">IQ", body[20:32])
+    elif len(body) >= 20:
+        scale, length = struct.unpack(">II", body[12:20])
+    else:
+        return 0.0
+    return length / scale if scale else 0.0
 
 
 def id3_tags_inside(path: Path) -> list[tuple[int, int]]:

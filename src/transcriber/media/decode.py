@@ -39,6 +39,7 @@ from transcriber.media.containers import (
     data_end,
     frames_end,
     id3_tags_inside,
+    joined_mp4,
     joined_wav,
     matroska_cut_short,
     mp3_length,
@@ -526,6 +527,8 @@ def _stream(
                 )
             yield from out.placed(out.rest())
             if info.format_name == "wav" and (joined := joined_wav(path)) is not None:
+                said.append(joined)
+            if info.format_name.startswith("mov,mp4") and (joined := joined_mp4(path)):
                 said.append(joined)
             if info.format_name == "ogg" and changed_at is None:
                 cut = ogg_cut_short(path, out.samples / SAMPLE_RATE)

@@ -22,7 +22,8 @@ export function t(key, vars) {
 export const currentLang = () => lang;
 
 /** A transcript's warning in the page's language; the service's own (English) sentence
- * for a code this page does not know yet. */
+ * for a code this page does not know yet, or a notice that lacks a value its sentence
+ * names (one stored before that value was added). */
 export function noticeText(notice) {
   const key = `notice.${notice.code}`;
   const numbers = new Intl.NumberFormat(lang);  // 4.6 in English, 4,6 in Russian
@@ -30,7 +31,7 @@ export function noticeText(notice) {
     Object.entries(notice.values || {}).map(([k, v]) => [k, typeof v === "number" ? numbers.format(v) : v]),
   );
   const worded = t(key, values);
-  return worded === key ? notice.message : worded;
+  return worded === key || /\{\w+\}/.test(worded) ? notice.message : worded;
 }
 
 export function applyStatic(root = document) {
