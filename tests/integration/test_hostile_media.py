@@ -6,6 +6,7 @@ Never a traceback, a crash of the process, a hang or memory that grows with the 
 from __future__ import annotations
 
 import os
+import struct
 import subprocess
 import sys
 import time
@@ -650,6 +651,26 @@ def test_a_second_mp4_joined_to_the_first_is_named(
     quiet: list[Notice] = []
     assert abs(len(decoded(fragments, notices=quiet)) / SR - 11.0) < 0.1
     assert quiet == []
+
+
+def test_a_wav_with_two_data_chunks_is_read_whole(tmp_path: Path, eval_root: Path) -> None:
+    """A WAV whose samples come in two data chunks (a recorder or an editor that appends
+    a block as a chunk of its own): ffmpeg read the last chunk only, so the first part of
+    the recording was silently missing."""
+    speech = load(eval_root / RU)
+    pcm = [(a * 32767).astype("<i2").tobytes() for a in (speech, tone(3.0, 880))]
+    fmt = b"fmt " + (16).to_bytes(4, "little") + struct.pack("<HHIIHH", 1, 1, SR, 2 * SR, 2, 16)
+    for between in (b"", b"LIST\x05\x00\x00\x00INFO\x00\x00"):  # odd size: a pad byte
+        chunks = [b"data" + len(p).to_bytes(4, "little") + p for p in pcm]
+        body = b"WAVE" + fmt + chunks[0] + between + chunks[1]
+        path = tmp_path / "two.wav"
+        path.write_bytes(b"RIFF" + len(body).to_bytes(4, "little") + body)
+        assert probe(path).duration == pytest.approx(len(speech) / SR + 3.0, abs=0.01)
+        said: list[Notice] = []
+        audio = decoded(path, notices=said)
+        assert len(audio) == len(speech) + 3 * SR and said == []
+        assert np.abs(audio[: len(speech)] - speech).max() < 1e-3  # the first, in its place
+        assert np.abs(audio[len(speech) :]).max() > 0.25
 
 
 def test_a_wav_header_that_states_too_little_audio_is_read_to_the_end(

@@ -72,6 +72,7 @@ class RawPcm:
     start: int  # first byte of the data chunk's samples
     end: int  # the byte after the last whole sample frame
     big_endian: bool  # a RIFX file
+    more: tuple[tuple[int, int], ...] = ()  # further data chunks' samples, (start, end)
 
 
 def raw_wav_pcm(path: Path) -> RawPcm | None:
@@ -87,6 +88,9 @@ def raw_wav_pcm(path: Path) -> RawPcm | None:
     - A chunk of odd size before the data written without the pad byte RIFF asks for
       (a LIST or bext chunk from some tagging and recording tools): ffmpeg looks for the
       next chunk one byte on, misses the data chunk and refuses the file.
+    - More than one data chunk (a recorder or an editor that appends a block of samples
+      as a chunk of its own): ffmpeg reads the last one only, so the audio before it is
+      silently lost. The chunks are read in turn.
 
     Raises NotMediaError for a RIFX file this cannot read, naming why."""
     size = path.stat().st_size
@@ -129,7 +133,10 @@ def raw_wav_pcm(path: Path) -> RawPcm | None:
         valid, _, tag = struct.unpack(o + "HIH", fmt[18:26])
     # ffmpeg sizes the samples by their valid bits, rounded up to whole bytes.
     mis_sized = extensible and valid > 0 and (valid + 7) // 8 * 8 != bits
-    if not big and not mis_sized and not unpadded:
+    frame = max(1, channels) * max(1, bits // 8)
+    with path.open("rb") as f:
+        more = _more_data(f, o, pos, length, size, frame)
+    if not big and not mis_sized and not unpadded and not more:
         return None
     demuxer = _RAW_DEMUXERS.get((tag, bits, big))
     if demuxer is None:
@@ -144,9 +151,30 @@ def raw_wav_pcm(path: Path) -> RawPcm | None:
     start = pos + 8
     # A recorder that stopped early leaves 0 or a size past the end: read what is there.
     stated = start + length if length not in (0, 0xFFFFFFFF) else size
-    frame = channels * max(1, bits // 8)
     end = start + (min(stated, size) - start) // frame * frame
-    return RawPcm(demuxer, rate, channels, start, end, big)
+    return RawPcm(demuxer, rate, channels, start, end, big, more)
+
+
+def _more_data(
+    f: BinaryIO, o: str, pos: int, length: int, size: int, frame: int
+) -> tuple[tuple[int, int], ...]:
+    """The samples (start, end) of the data chunks that follow the one whose header is
+    at `pos` (`length` bytes long), chunk after chunk to the first that is not one."""
+    found: list[tuple[int, int]] = []
+    if length in (0, 0xFFFFFFFF):
+        return ()
+    pos += 8 + length
+    while pos + 8 <= size:
+        at = pos + (length & 1)  # the pad byte after a chunk of odd size
+        f.seek(at)
+        header = f.read(8)
+        if not _is_chunk_header(header[:4] + header[4:8][:: 1 if o == "<" else -1], at, size):
+            break
+        cid, length = struct.unpack(o + "4sI", header)
+        if cid == b"data" and length >= frame:
+            found.append((at + 8, at + 8 + length // frame * frame))
+        pos = at + 8 + length
+    return tuple(found)
 
 
 def check_wav_size(path: Path) -> None:

@@ -13,11 +13,13 @@ timestamps becomes silence, and the samples handed on are finite and within ±1.
 from __future__ import annotations
 
 import functools
+import io
 import logging
 import re
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -233,18 +235,67 @@ def _open_raw(path: Path, raw: RawPcm) -> av.container.InputContainer:
         check_wav_size(path)  # as for any WAV: a file cut short of its header's size
     if raw.end <= raw.start:
         raise EmptyFileError(f"{path}: the {what} holds no samples")
-    # ffmpeg's subfile protocol bounds the read to the data chunk: chunks after it are
-    # not audio.
-    url = f"subfile,,start,{raw.start},end,{raw.end},,:file:{path}"
     options = {
-        "protocol_whitelist": "subfile,file",
         "sample_rate": str(raw.rate),
         "ch_layout": f"{raw.channels} channels",  # no order, as a WAV without a mask
     }
     try:
+        if raw.more:  # several data chunks: read as one run of samples
+            spans = _Spans(path, ((raw.start, raw.end), *raw.more))
+            return av.open(
+                spans, "r", format=raw.demuxer, options=options, metadata_errors="ignore"
+            )
+        # ffmpeg's subfile protocol bounds the read to the data chunk: chunks after it
+        # are not audio.
+        url = f"subfile,,start,{raw.start},end,{raw.end},,:file:{path}"
+        options["protocol_whitelist"] = "subfile,file"
         return av.open(url, format=raw.demuxer, options=options, metadata_errors="ignore")
     except av.FFmpegError as e:
         raise NotMediaError(f"{path}: cannot read its {what} audio ({_reason(e)})") from e
+
+
+class _Spans(io.RawIOBase):
+    """The byte ranges `spans` of a file, read as one file (a WAV's data chunks)."""
+
+    def __init__(self, path: Path, spans: tuple[tuple[int, int], ...]) -> None:
+        super().__init__()
+        self._file = path.open("rb")
+        self._spans = spans
+        self._size = sum(end - start for start, end in spans)
+        self._at = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._at
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._at, io.SEEK_END: self._size}[whence]
+        self._at = max(0, base + offset)
+        return self._at
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        done, skip = 0, self._at
+        for start, end in self._spans:
+            if skip >= end - start:
+                skip -= end - start
+                continue
+            self._file.seek(start + skip)
+            n = self._file.readinto(view[done : done + min(len(view) - done, end - start - skip)])
+            done, skip = done + (n or 0), 0
+            if done == len(view) or not n:
+                break
+        self._at += done
+        return done
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
 
 
 def _sniff(path: Path) -> str | None:
