@@ -863,6 +863,14 @@ def test_tiny_inputs_give_an_empty_transcript(pipeline: Pipeline, tmp_path: Path
         t = pipeline.run(path, TranscriptionOptions(language="ru"))
         assert t.segments == () and t.duration == pytest.approx(n / SR, abs=0.002)
         assert [x.code for x in t.notices] == [NoticeCode.no_speech]
+    # A millisecond of a codec with a start-up delay decodes to nothing at all (Opus's
+    # pre-skip, LAME's padding): a valid recording, as short as the WAVs.
+    for suffix, codec, fmt, rate in ((".opus", "libopus", "ogg", 48000),
+                                     (".mp3", "libmp3lame", "mp3", 44100)):  # fmt: skip
+        path = write_audio(tmp_path / f"ms{suffix}", tone(0.001, rate=rate), rate, codec, fmt=fmt)
+        t = pipeline.run(path, TranscriptionOptions(language="ru"))
+        assert t.segments == () and t.duration < 0.1, suffix
+        assert [x.code for x in t.notices] == [NoticeCode.no_speech], suffix
 
 
 @pytest.mark.slow

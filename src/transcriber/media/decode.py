@@ -517,6 +517,7 @@ def _stream(
         mixer = Mixer(channel)
         clock = Clock(stream, info.format_name, info.duration)
         good = bad = 0
+        heard = False  # a packet of data decoded
         run_frames = run_samples = 0  # the current run of frames, for _MIN_FRAME_SAMPLES
         error: Exception | None = None
         changed_at: float | None = None  # where the stream changed to a format not followed
@@ -539,6 +540,7 @@ def _stream(
                             break
                         continue
                     good += 1
+                    heard = heard or packet.size > 0  # not only the final, empty packet
                     for frame in frames:
                         run_frames, run_samples = run_frames + 1, run_samples + frame.samples
                         if run_frames == _FRAME_RUN:
@@ -588,7 +590,10 @@ def _stream(
                 # Written as it was recorded; with a duration, a cut is refused instead.
                 cut = matroska_cut_short(path, out.samples / SAMPLE_RATE)
                 said.extend([cut] if cut is not None else [])
-            if out.samples == 0:
+            if out.samples == 0 and not heard:
+                # No packet at all. One that decodes to nothing is a recording too short
+                # to outlast its codec's start-up delay (Opus's pre-skip, an mp3 encoder's
+                # padding): an empty transcript, as a WAV of one sample gives.
                 raise EmptyFileError(f"{path}: the audio stream holds no sound (0 samples)")
             # Packets skipped as damaged are not missing from the end: allow for them.
             skipped = out.samples / SAMPLE_RATE / max(good, 1) * bad
