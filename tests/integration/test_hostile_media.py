@@ -767,6 +767,26 @@ def test_an_mp4_without_its_index_is_named_as_unfinished(tmp_path: Path, suffix:
         probe(tmp_path / "junk.mp4")
 
 
+@pytest.mark.parametrize("codec", ["alac", "pcm_s16le"])
+def test_a_caf_cut_short_is_named_as_incomplete(tmp_path: Path, codec: str) -> None:
+    """A CAF (an iPhone or a Mac app's recording) cut short: compressed audio has its
+    packet table (pakt) after the data, so ffmpeg refused the file as not media."""
+    path = write_audio(tmp_path / "whole.caf", tone(6.0), codec=codec, fmt="caf")
+    data = path.read_bytes()
+    assert abs(len(decoded(path)) / SR - 6.0) < 0.1
+    cut = tmp_path / "cut.caf"
+    cut.write_bytes(data[: len(data) // 2])
+    if codec == "pcm_s16le":  # each packet's place is known: what is there is read
+        assert 2.5 < len(decoded(cut)) / SR < 3.5
+        return
+    with pytest.raises(errors.TruncatedMediaError, match="its data chunk states") as info:
+        probe(cut)
+    assert info.value.message.startswith(f"{cut}: the CAF file is incomplete")
+    cut.write_bytes(data[: data.rfind(b"pakt")])  # the audio whole, its table not
+    with pytest.raises(errors.TruncatedMediaError, match="no packet table"):
+        probe(cut)
+
+
 def test_scripts_naming_other_files_are_not_followed(tmp_path: Path) -> None:
     # ffmpeg would read what such a file names: a sibling upload, itself (until it runs out
     # of file handles), a local path or a URL. The service must read only the file given.

@@ -448,6 +448,40 @@ def _mvhd_seconds(moov: bytes) -> float:
     return length / scale if scale else 0.0
 
 
+def caf_cut_short(path: Path) -> str | None:
+    """Why a CAF file (Apple's Core Audio Format: iPhone recordings, Logic, GarageBand)
+    that ffmpeg refused cannot be read, when it is cut short: a chunk that states more
+    bytes than are left, or compressed audio (AAC, ALAC: packets of varying size) with no
+    packet table, the pakt chunk that says where each packet is and that writers put
+    after the audio. None for any other file."""
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        if f.read(8)[:4] != b"caff":
+            return None
+        pos, vbr, pakt = 8, False, False
+        while pos + 12 <= size:
+            f.seek(pos)
+            kind, length = struct.unpack(">4sq", f.read(12))
+            if kind == b"desc":
+                desc = f.read(32)
+                vbr = len(desc) == 32 and 0 in struct.unpack(">II", desc[12:20])
+            pakt = pakt or kind == b"pakt"
+            if length < 0:  # the data chunk of a writer that could not seek back: to the end
+                break
+            if pos + 12 + length > size:
+                name = kind.decode("latin-1").strip()
+                return (
+                    f"its {name} chunk states {length} bytes but only {size - pos - 12} are there"
+                )
+            pos += 12 + length
+    if vbr and not pakt:
+        return (
+            "it has no packet table (the pakt chunk, written after the audio, which says"
+            " where each packet of it is)"
+        )
+    return None
+
+
 def id3_tags_inside(path: Path) -> list[tuple[int, int]]:
     """The byte ranges (start, end) of the ID3v2 tags in an mp3 file, its leading one and
     any further in: mp3 files joined end to end (`cat`, audiobook chapters, a recorder's

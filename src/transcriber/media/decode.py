@@ -37,6 +37,7 @@ from transcriber.errors import (
 )
 from transcriber.media.containers import (
     RawPcm,
+    caf_cut_short,
     check_wav_size,
     data_end,
     frames_end,
@@ -186,6 +187,11 @@ def _open(path: Path) -> av.container.InputContainer:
                 f"{path}: the MP4/MOV file has no index (its moov atom, which says where the"
                 " audio is): the recording was never finished (the app or camera stopped"
                 " before it closed the file) or the file was cut short"
+            ) from e
+        if (cut := caf_cut_short(path)) is not None:
+            raise TruncatedMediaError(
+                f"{path}: the CAF file is incomplete: {cut}; the recording was never finished"
+                " (the app stopped before it closed the file) or the file was cut short"
             ) from e
         kind = _sniff(path)
         if kind is not None:
