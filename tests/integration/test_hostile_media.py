@@ -6,6 +6,7 @@ Never a traceback, a crash of the process, a hang or memory that grows with the 
 from __future__ import annotations
 
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -130,6 +131,34 @@ def test_damaged_packets_are_skipped_not_fatal(tmp_path: Path) -> None:
     with pytest.raises(errors.TruncatedMediaError, match="damaged") as info:
         decoded(tmp_path / "ruined.mp3")
     assert str(tmp_path / "ruined.mp3") in info.value.message
+
+
+def test_audio_that_does_not_decode_is_named_in_words(tmp_path: Path) -> None:
+    """A decoder's own error numbers reached the user as system errors: SBC frames whose
+    bitpool is out of range as 'Interrupted system call', an AAC decoder fed mp2 frames
+    as 'Error number -50531338 occurred'. The message names the codec, where decoding
+    failed and what may have happened, and no meaningless reason."""
+    garbled = tmp_path / "headset.sbc"
+    garbled.write_bytes((b"\x9c\x31\xfd\x55" + bytes(510)) * 100)
+    with pytest.raises(errors.NotMediaError) as failed:
+        decoded(garbled)
+    message = failed.value.message
+    assert message.startswith(f"{garbled}: the SBC") and "could not be decoded" in message
+    assert "may be damaged" in message and "system call" not in message
+    # Two TS recordings joined (`cat`), the second in another codec on the same stream.
+    speech = tone(6.0)
+    first = write_audio(tmp_path / "a.ts", speech, codec="aac", fmt="mpegts").read_bytes()
+    second = write_audio(tmp_path / "b.ts", speech, codec="mp2", fmt="mpegts").read_bytes()
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(first + second)
+    with pytest.raises(errors.TruncatedMediaError) as cut:
+        decoded(joined)
+    message = cut.value.message
+    assert (
+        message.startswith(f"{joined}: file is damaged: the AAC") and "Error number" not in message
+    )
+    assert re.search(r"from 6\.[0-2] s on", message), message  # the AAC's end: 6 s
+    assert "another format was joined on there" in message
 
 
 def test_mp3_files_joined_with_their_tags_are_not_damaged(tmp_path: Path) -> None:

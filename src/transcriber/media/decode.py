@@ -320,6 +320,20 @@ def _sniff(path: Path) -> str | None:
     return None
 
 
+def _words(e: Exception | None) -> str:
+    """ffmpeg's reason for a failure to read or decode, in parentheses, where it tells a
+    person something; nothing where it is a decoder's own error number read as a system
+    error (SBC's bitpool check comes out as 'Interrupted system call') or a number with
+    no name ('Error number -50531338 occurred')."""
+    if e is None:
+        return ""
+    codec = str(getattr(e, "filename", "") or "").startswith("avcodec_")
+    meaningful = (av.error.InvalidDataError, av.error.PatchWelcomeError, av.error.MemoryError)
+    if codec and not isinstance(e, meaningful):
+        return ""
+    return f" ({_reason(e)})"
+
+
 def _reason(e: Exception) -> str:
     return getattr(e, "strerror", None) or str(e) or type(e).__name__
 
@@ -524,6 +538,10 @@ def _stream(
         clock = Clock(stream, info.format_name, info.duration)
         good = bad = 0
         heard = False  # a packet of data decoded
+        codec = stream.codec_context.codec.long_name or info.codec  # "SBC (low-...)"
+        first_bad: float | None = None  # seconds decoded when the first packet failed
+        streak, streak_at = 0, 0.0  # packets failed since the last that decoded, from when
+        gave_up = False
         run_frames = run_samples = 0  # the current run of frames, for _MIN_FRAME_SAMPLES
         error: Exception | None = None
         changed_at: float | None = None  # where the stream changed to a format not followed
@@ -542,11 +560,19 @@ def _stream(
                             if _inside(packet.pos, tags):
                                 continue
                         bad, error = bad + 1, e
+                        if first_bad is None:
+                            first_bad = out.samples / SAMPLE_RATE
+                        if streak == 0:
+                            streak_at = out.samples / SAMPLE_RATE
+                        streak += 1
                         if bad >= _BAD_PACKETS and bad > good:
+                            gave_up = True  # the rest of the file is not read
                             break
                         continue
                     good += 1
                     heard = heard or packet.size > 0  # not only the final, empty packet
+                    if packet.size:  # not the final, empty packet
+                        streak = 0
                     for frame in frames:
                         run_frames, run_samples = run_frames + 1, run_samples + frame.samples
                         if run_frames == _FRAME_RUN:
@@ -571,18 +597,34 @@ def _stream(
         except av.FFmpegError as e:
             seconds = out.samples / SAMPLE_RATE
             if seconds == 0:
-                raise NotMediaError(f"{path}: audio could not be decoded ({_reason(e)})") from e
+                raise NotMediaError(
+                    f"{path}: the {codec} audio could not be decoded{_words(e)};"
+                    " the file may be damaged"
+                ) from e
             raise TruncatedMediaError(
-                f"{path}: file is damaged or truncated; decoding broke off at {seconds:.1f} s"
-                f" ({_reason(e)})"
+                f"{path}: file is damaged or truncated; decoding the {codec} audio"
+                f" broke off at {seconds:.1f} s{_words(e)}"
             ) from e
         else:
             if out.samples == 0 and error is not None:
-                raise NotMediaError(f"{path}: audio could not be decoded ({_reason(error)})")
+                which = f"the first {bad} of its packets" if gave_up else f"its {bad} packets"
+                raise NotMediaError(
+                    f"{path}: the {codec} audio could not be decoded: {which} all"
+                    f" failed{_words(error)}; the file may be damaged"
+                )
             if bad > max(1, (good + bad) // 10):
+                if streak > bad // 2:  # mostly one run, to the end: not this codec's audio
+                    raise TruncatedMediaError(
+                        f"{path}: file is damaged: the {codec} audio could not be"
+                        f" decoded from {streak_at:.1f} s on ({streak} packets in a row failed,"
+                        f" {'where reading stopped' if gave_up else 'to the end'})"
+                        f"{_words(error)}; the file is damaged there, or a recording in"
+                        " another format was joined on there"
+                    )
                 raise TruncatedMediaError(
-                    f"{path}: file is damaged: {bad} of {good + bad} audio packets could not be"
-                    f" decoded ({_reason(error or ValueError())})"
+                    f"{path}: file is damaged: {bad} of {good + bad} packets of its {codec}"
+                    f" audio could not be decoded, the first at {first_bad or 0.0:.1f} s"
+                    f"{_words(error)}"
                 )
             yield from out.placed(out.rest())
             if info.format_name == "wav" and (joined := joined_wav(path)) is not None:
