@@ -220,13 +220,37 @@ def wav_overflow_s(path: Path) -> float | None:
             end = pos + 8 + length
             if length in (0, 0xFFFFFFFF) or rate <= 0 or size - end < _OVERFLOW_MIN_S * rate:
                 return None
+            # Zeros to the end of the file are space a recorder preallocated, after the
+            # size it did write: the audio ends where the header says.
+            last = data_end(path) or size
+            if last - end < _OVERFLOW_MIN_S * rate:
+                return None
             # The chunk after the data may start after a pad byte, or (a writer that
             # forgot it) right at the data's end.
             for at in {end + (length & 1), end}:
                 f.seek(at)
                 if _is_chunk_header(f.read(8), at, size):
                     return None
-            return (size - end) / rate
+            return (last - end) / rate
+    return None
+
+
+def wav_zeros_from(path: Path) -> int | None:
+    """Where the zeros that fill the end of a WAV file begin, after its data chunk (space
+    a recorder preallocated): ffmpeg walks what follows the data as chunks, and a run of
+    zeros reads as empty chunks of 8 bytes each, so a gigabyte of them took minutes to
+    open. None when the file does not end so (or is no RIFF WAV with a stated size)."""
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        if f.read(4) != b"RIFF":
+            return None
+        for cid, pos, length in wav_chunks(f, size):
+            if cid != b"data":
+                continue
+            if length in (0, 0xFFFFFFFF):  # to the end of the file: the zeros may be sound
+                return None
+            end = max(pos + 8 + length + (length & 1), data_end(path) or size)
+            return end if size - end >= _ZERO_TAIL_MIN else None
     return None
 
 

@@ -50,6 +50,7 @@ from transcriber.media.containers import (
     ogg_cut_short,
     raw_wav_pcm,
     wav_overflow_s,
+    wav_zeros_from,
     zeros_from,
 )
 from transcriber.media.frames import (
@@ -175,12 +176,16 @@ def _open(path: Path) -> av.container.InputContainer:
         return _open_raw(path, raw)
     # "file:" keeps a name such as "pipe:0" or "concat:a|b" from being read as a protocol.
     options = {"format_whitelist": _demuxers(), "protocol_whitelist": "file"}
+    url = f"file:{path}"
+    if (zeros := wav_zeros_from(path)) is not None:  # read the WAV up to them only
+        url = f"subfile,,start,0,end,{zeros},,:file:{path}"
+        options["protocol_whitelist"] = "subfile,file"
     if (overflow := wav_overflow_s(path)) is not None:
         # The header states less audio than follows it: read on to the end of the file.
         log.info("%s: %.1f s of audio past the WAV header's data size", path, overflow)
         options["ignore_length"] = "1"
     try:
-        container = av.open(f"file:{path}", options=options, metadata_errors="ignore")
+        container = av.open(url, options=options, metadata_errors="ignore")
     except av.FFmpegError as e:
         if mp4_index_missing(path):
             raise TruncatedMediaError(
