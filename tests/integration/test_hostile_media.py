@@ -744,14 +744,22 @@ def test_an_ogg_file_cut_short_says_so(tmp_path: Path, eval_root: Path, codec: s
     said: list[Notice] = []
     decoded(path, notices=said)
     assert said == []
+    whole_zeroed = tmp_path / "whole_zeroed.ogg"
+    whole_zeroed.write_bytes(path.read_bytes() + bytes(300_000))
+    decoded(whole_zeroed, notices=said)
+    assert said == []
     data = path.read_bytes()
     pages = [i for i in range(len(data)) if data.startswith(b"OggS", i)]
     mid_page = tmp_path / "mid_page.ogg"
     mid_page.write_bytes(data[: len(data) // 2])
     at_page = tmp_path / "at_page.ogg"
     at_page.write_bytes(data[: pages[len(pages) // 2]])
+    # A recorder that preallocated its file and died: the cut page, then zeros.
+    zeroed = tmp_path / "zeroed.ogg"
+    zeroed.write_bytes(data[: len(data) // 2] + bytes(300_000))
     for cut, why in ((mid_page, "breaks off in the middle of a page"),
-                     (at_page, "has no end-of-stream mark")):  # fmt: skip
+                     (at_page, "has no end-of-stream mark"),
+                     (zeroed, "has no end-of-stream mark")):  # fmt: skip
         said = []
         audio = decoded(cut, notices=said)
         assert [n.code for n in said] == [NoticeCode.cut_short], cut.name

@@ -301,11 +301,14 @@ def ogg_cut_short(path: Path, decoded_s: float) -> Notice | None:
     last page is incomplete, or complete but not marked as the stream's end. A download
     that broke off or a recording that was never closed ends so. An Ogg's duration is
     read from its last page, so such a file looks whole to ffmpeg; what it holds was
-    transcribed, and the reader should know the rest is missing."""
+    transcribed, and the reader should know the rest is missing. Zeros that fill the end
+    of the file (a recorder's preallocated space) are not where the stream ends: its last
+    page is looked for before them."""
     size = path.stat().st_size
+    stop = data_end(path) or size
     with path.open("rb") as f:
-        f.seek(max(0, size - _OGG_TAIL))
-        tail = f.read()
+        f.seek(max(0, stop - _OGG_TAIL))
+        tail = f.read(min(size, stop + _OGG_TAIL) - max(0, stop - _OGG_TAIL))
     at = tail.rfind(b"OggS")
     if at < 0 or len(tail) < at + 27:
         return None
