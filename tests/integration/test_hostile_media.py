@@ -826,6 +826,17 @@ def test_a_caf_cut_short_is_named_as_incomplete(tmp_path: Path, codec: str) -> N
     cut.write_bytes(data[: len(data) // 2])
     if codec == "pcm_s16le":  # each packet's place is known: what is there is read
         assert 2.5 < len(decoded(cut)) / SR < 3.5
+        # Its duration is its data chunk's, not an estimate over the file: zeros after
+        # it (a recorder's preallocated space) made hours of it, and ffmpeg walked them
+        # as empty chunks when it opened the file.
+        padded = tmp_path / "padded.caf"
+        padded.write_bytes(data)
+        with padded.open("r+b") as f:
+            f.truncate(len(data) + 1_000_000_000)
+        started = time.monotonic()
+        assert probe(padded).duration == pytest.approx(6.0, abs=0.01)
+        assert abs(len(decoded(padded)) / SR - 6.0) < 0.01
+        assert time.monotonic() - started < 10
         return
     with pytest.raises(errors.TruncatedMediaError, match="its data chunk states") as info:
         probe(cut)

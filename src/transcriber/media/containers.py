@@ -235,23 +235,44 @@ def wav_overflow_s(path: Path) -> float | None:
     return None
 
 
-def wav_zeros_from(path: Path) -> int | None:
-    """Where the zeros that fill the end of a WAV file begin, after its data chunk (space
-    a recorder preallocated): ffmpeg walks what follows the data as chunks, and a run of
-    zeros reads as empty chunks of 8 bytes each, so a gigabyte of them took minutes to
-    open. None when the file does not end so (or is no RIFF WAV with a stated size)."""
+def zeros_after_data(path: Path) -> int | None:
+    """Where the zeros that fill the end of a WAV or CAF file begin, after its data chunk
+    (space a recorder preallocated): ffmpeg walks what follows the data as chunks, and a
+    run of zeros reads as empty chunks of 8 or 12 bytes each, so a gigabyte of them took
+    minutes to open. None when the file does not end so, or is neither with a stated
+    data size (one written to the end of the file: its zeros may be sound)."""
     size = path.stat().st_size
     with path.open("rb") as f:
-        if f.read(4) != b"RIFF":
-            return None
-        for cid, pos, length in wav_chunks(f, size):
-            if cid != b"data":
-                continue
-            if length in (0, 0xFFFFFFFF):  # to the end of the file: the zeros may be sound
+        head = f.read(12)
+        if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+            chunks = wav_chunks(f, size)
+            for cid, pos, length in chunks:
+                if cid == b"data":
+                    if length in (0, 0xFFFFFFFF):
+                        return None
+                    stated = pos + 8 + length + (length & 1)
+                    break
+            else:
                 return None
-            end = max(pos + 8 + length + (length & 1), data_end(path) or size)
-            return end if size - end >= _ZERO_TAIL_MIN else None
-    return None
+        elif head[:4] == b"caff":
+            pos = 8
+            while True:
+                if pos + 12 > size:
+                    return None
+                f.seek(pos)
+                cid, length = struct.unpack(">4sq", f.read(12))
+                if cid == b"data":
+                    if length < 0:
+                        return None
+                    stated = pos + 12 + length
+                    break
+                if length < 0:
+                    return None
+                pos += 12 + length
+        else:
+            return None
+    end = max(stated, data_end(path) or size)
+    return end if size - end >= _ZERO_TAIL_MIN else None
 
 
 def _is_chunk_header(header: bytes, at: int, size: int) -> bool:

@@ -50,7 +50,7 @@ from transcriber.media.containers import (
     ogg_cut_short,
     raw_wav_pcm,
     wav_overflow_s,
-    wav_zeros_from,
+    zeros_after_data,
     zeros_from,
 )
 from transcriber.media.frames import (
@@ -177,7 +177,7 @@ def _open(path: Path) -> av.container.InputContainer:
     # "file:" keeps a name such as "pipe:0" or "concat:a|b" from being read as a protocol.
     options = {"format_whitelist": _demuxers(), "protocol_whitelist": "file"}
     url = f"file:{path}"
-    if (zeros := wav_zeros_from(path)) is not None:  # read the WAV up to them only
+    if (zeros := zeros_after_data(path)) is not None:  # read the WAV or CAF up to them
         url = f"subfile,,start,0,end,{zeros},,:file:{path}"
         options["protocol_whitelist"] = "subfile,file"
     if (overflow := wav_overflow_s(path)) is not None:
@@ -407,6 +407,10 @@ def _info(path: Path, container: av.container.InputContainer) -> MediaInfo:
                 tag -= first  # ffmpeg's muxer writes the track's end time, not its length
             duration = max(0.0, min(duration - start, tag))
             exact = tag < float("inf") or len(container.streams) == 1
+    if fmt == "caf" and ctx.name.startswith("pcm_") and stream.frames > 0 and rate > 0:
+        # Its data chunk's size in sample frames; ffmpeg's own duration is a bitrate
+        # estimate over the whole file, which chunks or zeros after the data inflate.
+        duration = stream.frames / rate
     if fmt == "wav":
         check_wav_size(path)
         if (overflow := wav_overflow_s(path)) is not None:
