@@ -18,14 +18,29 @@ def raw(*words: tuple[float, float], **scores: float) -> list[dict[str, Any]]:
     return [seg]
 
 
+def spoken(start: float, end: float) -> list[tuple[float, float]]:
+    """Words of half a second each, back to back, from `start` to `end`."""
+    edges = np.arange(start, end + 1e-9, 0.5)
+    return [(float(a), float(b)) for a, b in zip(edges[:-1], edges[1:], strict=False)]
+
+
 def test_a_long_wordless_stretch_is_found_wherever_it_is() -> None:
-    # Words cover 0.4-6 s and 12-14 s of a 28 s window: 6-12 s and 14-28 s were skipped.
-    r = raw((0.4, 3.0), (3.1, 6.0), (12.0, 14.0))
+    # Words cover 0.5-6 s and 12-14 s of a 28 s window: 6-12 s and 14-28 s were skipped.
+    r = raw(*spoken(0.5, 6.0), *spoken(12.0, 14.0))
     assert skipped_spans(r, 28.0) == [(6.0, 12.0), (14.0, 28.0)]
     # Ordinary pauses between words are not gaps.
-    assert skipped_spans(raw((0.2, 9.0), (10.5, 20.0)), 21.0) == []
+    assert skipped_spans(raw(*spoken(0.5, 9.0), *spoken(10.5, 20.0)), 21.0) == []
     # A late first word leaves a gap at the start.
-    assert skipped_spans(raw((RECOVER_GAP_S + 1, 20.0)), 20.5) == [(0.0, RECOVER_GAP_S + 1)]
+    late = RECOVER_GAP_S + 1
+    assert skipped_spans(raw(*spoken(late, 20.0)), 20.5) == [(0.0, late)]
+
+
+def test_a_word_stretched_over_seconds_covers_nothing() -> None:
+    # Whisper's alignment lays a word over audio its text skipped: 6-12 s here.
+    r = raw(*spoken(0.5, 6.0), (6.0, 12.5), *spoken(12.5, 14.0))
+    assert skipped_spans(r, 14.5) == [(6.0, 12.5)]
+    # A long word that is still a word (2 s) covers its time.
+    assert skipped_spans(raw(*spoken(0.5, 6.0), (6.0, 8.0), *spoken(8.0, 14.0)), 14.5) == []
 
 
 def test_a_window_without_any_word_is_not_asked_again() -> None:
