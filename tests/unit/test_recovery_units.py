@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,7 @@ def raw(*words: tuple[float, float], **scores: float) -> list[dict[str, Any]]:
 def spoken(start: float, end: float) -> list[tuple[float, float]]:
     """Words of half a second each, back to back, from `start` to `end`."""
     edges = np.arange(start, end + 1e-9, 0.5)
-    return [(float(a), float(b)) for a, b in zip(edges[:-1], edges[1:], strict=False)]
+    return [(float(a), float(b)) for a, b in itertools.pairwise(edges)]
 
 
 def test_a_long_wordless_stretch_is_found_wherever_it_is() -> None:
