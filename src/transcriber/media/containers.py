@@ -44,21 +44,19 @@ def wav_chunks(f: BinaryIO, size: int) -> Iterator[tuple[bytes, int, int]]:
         pos += 8 + length + (length & 1)
 
 
-# ffmpeg's raw demuxer for each (format tag, bits per sample, big-endian) of WAV samples.
-_RAW_DEMUXERS = {
-    (1, 8, True): "u8",
-    (1, 16, True): "s16be",
-    (1, 24, True): "s24be",
-    (1, 32, True): "s32be",
-    (3, 32, True): "f32be",
-    (3, 64, True): "f64be",
-    (1, 8, False): "u8",
-    (1, 16, False): "s16le",
-    (1, 24, False): "s24le",
-    (1, 32, False): "s32le",
-    (3, 32, False): "f32le",
-    (3, 64, False): "f64le",
-}
+# ffmpeg's raw sample format for each (format tag, bits per sample) of WAV samples; its
+# demuxer is named with the byte order after it (s16be, f32le), except for single bytes.
+_RAW_SAMPLES = {(1, 8): "u8", (1, 16): "s16", (1, 24): "s24", (1, 32): "s32", (3, 32): "f32",
+                (3, 64): "f64"}  # fmt: skip
+
+
+def _raw_demuxer(tag: int, bits: int, big_endian: bool) -> str | None:
+    samples = _RAW_SAMPLES.get((tag, bits))
+    if samples is None or bits == 8:
+        return samples
+    return samples + ("be" if big_endian else "le")
+
+
 _EXTENSIBLE = 0xFFFE  # WAVE_FORMAT_EXTENSIBLE: the format is in the subformat's GUID
 
 
@@ -138,7 +136,7 @@ def raw_wav_pcm(path: Path) -> RawPcm | None:
         more = _more_data(f, o, pos, length, size, frame)
     if not big and not mis_sized and not unpadded and not more:
         return None
-    demuxer = _RAW_DEMUXERS.get((tag, bits, big))
+    demuxer = _raw_demuxer(tag, bits, big)
     if demuxer is None:
         if not big:
             return None
