@@ -206,12 +206,8 @@ def _open(path: Path) -> av.container.InputContainer:
             " it is not a media file, or it is damaged or truncated"
         ) from e
     fmt = container.format.name
-    if fmt in _BITRATE_DURATION:
-        end = frames_end(path, fmt)
-    elif not _zeros_are_audio(container):
-        end = zeros_from(path)
-    else:
-        end = None
+    stat = path.stat()
+    end = _audio_end(path, stat.st_size, stat.st_mtime_ns, fmt, _zeros_are_audio(container))
     if end is not None:
         # Bytes that are not audio after the last frame (a preallocated file's zeros, or
         # junk): a bitrate estimate counts them as audio, a demuxer reads them as damage
@@ -225,6 +221,16 @@ def _open(path: Path) -> av.container.InputContainer:
         except av.FFmpegError as e:
             raise NotMediaError(f"{path}: cannot be read as audio ({_reason(e)})") from e
     return container
+
+
+@functools.lru_cache(maxsize=64)
+def _audio_end(path: Path, size: int, mtime_ns: int, fmt: str, zeros_are_audio: bool) -> int | None:
+    """Where a file's audio ends when bytes that are not audio follow it; None when it
+    ends in audio. Kept per version of the file (`size`, `mtime_ns`): a task opens its
+    file several times (probe at upload, probe and decode in the pipeline)."""
+    if fmt in _BITRATE_DURATION:
+        return frames_end(path, fmt)
+    return None if zeros_are_audio else zeros_from(path)
 
 
 def _zeros_are_audio(container: av.container.InputContainer) -> bool:
